@@ -1,0 +1,84 @@
+//! What the protocol needs from a crypto implementation, in one bundle.
+//!
+//! A [`Backend`] is a zero-sized marker type that names the implementations of each
+//! primitive; the protocol is written once against it. Backends live in their own
+//! crates (`stringphone-rustcrypto`, `stringphone-ring`) and never depend on each other.
+
+use aead::consts::{U16, U24, U32};
+use aead::{AeadCore, AeadInPlace, KeyInit, KeySizeUser};
+use ed25519::Signature;
+use signature::{Signer, Verifier};
+
+use crate::{BoxPublicKey, BoxSecret, Error, ParticipantId, PublicKey, SigningSeed};
+
+/// A local signing identity: an Ed25519 signer that knows its own public key.
+///
+/// The backends' key types implement it; so can a key held in an HSM or a secure
+/// element, which then plugs into [`crate::Topic::from_identity`] unchanged.
+///
+/// ```
+/// use ed25519::Signature;
+/// use stringphone_core::{Identity, PublicKey};
+///
+/// /// A signer that lives elsewhere (an HSM, a remote service).
+/// struct Remote { public: PublicKey }
+///
+/// impl signature::Signer<Signature> for Remote {
+///     fn try_sign(&self, _msg: &[u8]) -> Result<Signature, signature::Error> {
+///         Err(signature::Error::new()) // ask the device here
+///     }
+/// }
+///
+/// impl Identity for Remote {
+///     fn public_key(&self) -> PublicKey { self.public }
+/// }
+/// ```
+pub trait Identity: Signer<Signature> {
+    /// The Ed25519 public key matching the signatures this identity makes.
+    fn public_key(&self) -> PublicKey;
+}
+
+/// The crypto primitives the classic protocol is made of.
+///
+/// Contract, checked by the test suite for every backend:
+/// - [`signing_key`](Self::signing_key) derives the RFC 8032 Ed25519 key from a seed;
+///   signatures are deterministic, so two backends sign byte-identically.
+/// - [`verifying_key`](Self::verifying_key) decompresses the key once (it is cached
+///   for trusted participants) and fails on bytes that are not a curve point.
+///   The `Verifier` does cofactorless verification, refuses `S >= L`, and compares
+///   the encoding of `SB - kA` byte for byte with `R`. The rest of the rule
+///   (canonical key, no small-order key or `R`) is checked by the core on the
+///   encodings before the backend is called; see [`crate::rule`].
+/// - [`TopicCipher`](Self::TopicCipher) is XSalsa20-Poly1305 (NaCl `crypto_secretbox`),
+///   [`BoxCipher`](Self::BoxCipher) is NaCl `crypto_box` (X25519, HSalsa20,
+///   XSalsa20-Poly1305); both are used through detached in-place calls with empty
+///   associated data, the tag placed by the wire format.
+/// - [`participant_id`](Self::participant_id) is the first 16 bytes of SHA-256.
+pub trait Backend: 'static {
+    /// The local identity made from a seed.
+    type SigningKey: Identity;
+    /// A decompressed public key, ready to verify many signatures.
+    type VerifyingKey: Verifier<Signature> + Clone;
+    /// The topic cipher: XSalsa20-Poly1305.
+    type TopicCipher: KeyInit
+        + KeySizeUser<KeySize = U32>
+        + AeadInPlace
+        + AeadCore<NonceSize = U24, TagSize = U16>;
+    /// The discovery box: crypto_box keyed by an X25519 agreement.
+    type BoxCipher: AeadInPlace + AeadCore<NonceSize = U24, TagSize = U16>;
+
+    /// The Ed25519 signing key for `seed`.
+    fn signing_key(seed: &SigningSeed) -> Self::SigningKey;
+
+    /// Decompresses `key` ([`Error::InvalidPublicKey`] if it is not a curve point).
+    fn verifying_key(key: &PublicKey) -> Result<Self::VerifyingKey, Error>;
+
+    /// First 16 bytes of SHA-256 of the key.
+    fn participant_id(key: &PublicKey) -> ParticipantId;
+
+    /// The X25519 public key of `secret` (clamped scalar times the base point).
+    fn box_public_key(secret: &BoxSecret) -> BoxPublicKey;
+
+    /// The crypto_box between our `secret` and their `public` key.
+    fn box_cipher(their_public: &BoxPublicKey, our_secret: &BoxSecret) -> Self::BoxCipher;
+}

@@ -1,0 +1,180 @@
+//! Discovery: how a newcomer without the topic key gets it.
+//!
+//! 1. The newcomer calls [`Topic::construct_intro`] and broadcasts the introduction: its
+//!    Ed25519 key and a fresh X25519 key signed by it.
+//! 2. A participant holding the key decides to trust the newcomer (a dialog, a pairing
+//!    window: never unconditionally), then calls [`Topic::construct_reply`], which
+//!    seals the topic key to the newcomer's X25519 key.
+//! 3. The newcomer calls [`Topic::parse_reply`], which installs the key.
+//!
+//! Classic replies are not signed: anyone who sees an introduction can answer it with
+//! a topic key of its own and any public key it likes. A newcomer that gets several
+//! replies can look at each ([`crate::Message::parse`]) and call `parse_reply` on the
+//! one it wants; a refused reply changes nothing, and the first accepted one ends
+//! discovery.
+
+use aead::AeadInPlace;
+use rand_core::CryptoRngCore;
+use zeroize::Zeroizing;
+
+use crate::backend::{Backend, Identity};
+use crate::topic::sign;
+use crate::wire::{Message, MessageType, Writer, INTRODUCTION_LEN, NONCE_LEN, REPLY_LEN};
+use crate::{BoxSecret, Error, PublicKey, Topic, TopicKey, TrustStore};
+
+fn expect_type(bytes: &[u8], expected: MessageType) -> Result<Message<'_>, Error> {
+    // A message of another type is refused by its type byte before its length is
+    // judged by the rules of the type we wanted.
+    if let Some(found) = bytes.first().copied().and_then(MessageType::from_byte) {
+        if found != expected {
+            return Err(Error::WrongType { expected, found });
+        }
+    }
+    Message::parse(bytes)
+}
+
+impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
+    /// Builds an introduction with a fresh ephemeral X25519 key from `rng` (exactly 32
+    /// bytes drawn) and remembers that key until a reply is accepted. A new
+    /// introduction replaces the previous one's key. Allocates nothing.
+    ///
+    /// ```
+    /// # use stringphone_core::{Message, MemoryTrustStore, SigningSeed, Topic};
+    /// # use stringphone_rustcrypto::RustCrypto;
+    /// let mut bob = Topic::<RustCrypto, _>::new(SigningSeed::from_bytes([3; 32]), None, MemoryTrustStore::new());
+    /// let intro = bob.construct_intro_with(&mut rand_core::OsRng).unwrap();
+    /// assert_eq!(Message::parse(&intro).unwrap().sender_key(), Some(bob.public_key()));
+    /// assert!(bob.has_pending_introduction());
+    /// ```
+    pub fn construct_intro_with(
+        &mut self,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<[u8; INTRODUCTION_LEN], Error> {
+        let secret = BoxSecret::generate_with(rng)?;
+        let encryption_key = B::box_public_key(&secret);
+        let signature = sign(self.identity(), encryption_key.as_bytes())?;
+        let mut out = [0u8; INTRODUCTION_LEN];
+        let mut w = Writer {
+            out: &mut out,
+            pos: 0,
+        };
+        w.put(&[MessageType::Introduction.byte()]);
+        w.put(self.public_key().as_bytes());
+        w.put(&signature);
+        w.put(encryption_key.as_bytes());
+        self.pending_intro = Some(secret);
+        Ok(out)
+    }
+
+    /// [`construct_intro_with`](Self::construct_intro_with) with OS randomness: the
+    /// original's `construct_intro`.
+    #[cfg(feature = "std")]
+    pub fn construct_intro(&mut self) -> Result<[u8; INTRODUCTION_LEN], Error> {
+        self.construct_intro_with(&mut rand_core::OsRng)
+    }
+
+    /// Answers an introduction with the topic key sealed to the newcomer's ephemeral
+    /// key. Draws 32 bytes (this reply's X25519 secret) then 24 bytes (the box
+    /// nonce) from `rng`. Allocates nothing and changes nothing.
+    ///
+    /// Checks, in order: the introduction's type and length ([`Error::WrongType`],
+    /// [`Error::Malformed`]); that its encryption key is signed by its signing key
+    /// ([`Error::BadSignature`]); that its sender is trusted
+    /// ([`Error::UntrustedSender`]: a reply hands over full access, so trust the
+    /// newcomer first); that this topic has the key ([`Error::MissingTopicKey`]).
+    pub fn construct_reply_with(
+        &self,
+        rng: &mut impl CryptoRngCore,
+        introduction: &[u8],
+    ) -> Result<[u8; REPLY_LEN], Error> {
+        let Message::Introduction(intro) = expect_type(introduction, MessageType::Introduction)?
+        else {
+            return Err(Error::Malformed {
+                message_type: Some(MessageType::Introduction),
+                len: introduction.len(),
+            });
+        };
+        let newcomer = intro.sender_key();
+        crate::verify_signature::<B>(&newcomer, intro.encryption_key().as_bytes(), intro.signature())?;
+        let newcomer_id = B::participant_id(&newcomer);
+        if self.trusted_key(&newcomer_id)? != Some(newcomer) {
+            return Err(Error::UntrustedSender(newcomer_id));
+        }
+        let topic_key = self.topic_key().ok_or(Error::MissingTopicKey)?;
+
+        let secret = BoxSecret::generate_with(rng)?;
+        let mut nonce = [0u8; NONCE_LEN];
+        rng.try_fill_bytes(&mut nonce).map_err(|_| Error::Rng)?;
+        let mut sealed = Zeroizing::new(*topic_key.expose_secret());
+        let tag = B::box_cipher(&intro.encryption_key(), &secret)
+            .encrypt_in_place_detached(&nonce.into(), b"", sealed.as_mut())
+            .map_err(|_| Error::EncryptFailed)?;
+
+        let mut out = [0u8; REPLY_LEN];
+        let mut w = Writer {
+            out: &mut out,
+            pos: 0,
+        };
+        w.put(&[MessageType::IntroductionReply.byte()]);
+        w.put(newcomer_id.as_bytes());
+        w.put(&nonce);
+        w.put(&tag);
+        w.put(sealed.as_ref());
+        w.put(B::box_public_key(&secret).as_bytes());
+        w.put(self.public_key().as_bytes());
+        Ok(out)
+    }
+
+    /// [`construct_reply_with`](Self::construct_reply_with) with OS randomness: the
+    /// original's `construct_reply`.
+    ///
+    /// ```
+    /// # use stringphone_core::{Error, Message, MemoryTrustStore, SigningSeed, Topic, TopicKey};
+    /// # use stringphone_rustcrypto::RustCrypto;
+    /// let mut alice = Topic::<RustCrypto, _>::new(SigningSeed::from_bytes([2; 32]), Some(TopicKey::from_bytes([1; 32])), MemoryTrustStore::new());
+    /// let mut bob = Topic::<RustCrypto, _>::new(SigningSeed::from_bytes([3; 32]), None, MemoryTrustStore::new());
+    /// let intro = bob.construct_intro().unwrap();
+    /// // Alice must trust Bob before she hands him the key.
+    /// assert!(matches!(alice.construct_reply(&intro), Err(Error::UntrustedSender(_))));
+    /// alice.add_participant(Message::parse(&intro).unwrap().sender_key().unwrap()).unwrap();
+    /// let reply = alice.construct_reply(&intro).unwrap();
+    /// assert_eq!(bob.parse_reply(&reply).unwrap(), alice.public_key());
+    /// assert_eq!(bob.topic_key(), alice.topic_key());
+    /// ```
+    #[cfg(feature = "std")]
+    pub fn construct_reply(&self, introduction: &[u8]) -> Result<[u8; REPLY_LEN], Error> {
+        self.construct_reply_with(&mut rand_core::OsRng, introduction)
+    }
+
+    /// Opens a reply to our introduction and installs the topic key it carries;
+    /// returns the public key the replier claims (unsigned: trust it only as far as
+    /// the classic format allows, see the module docs).
+    ///
+    /// Checks, in order: type and length ([`Error::WrongType`], [`Error::Malformed`]);
+    /// that the reply is for us ([`Error::NotForUs`]); that an introduction is pending
+    /// ([`Error::NoPendingIntroduction`]); that the box opens
+    /// ([`Error::DecryptFailed`]). Any refusal changes nothing, so the next reply can
+    /// be tried; success forgets the introduction's secret.
+    pub fn parse_reply(&mut self, reply: &[u8]) -> Result<PublicKey, Error> {
+        let Message::IntroductionReply(reply) = expect_type(reply, MessageType::IntroductionReply)?
+        else {
+            return Err(Error::Malformed {
+                message_type: Some(MessageType::IntroductionReply),
+                len: reply.len(),
+            });
+        };
+        if reply.recipient_id() != self.id() {
+            return Err(Error::NotForUs {
+                recipient: reply.recipient_id(),
+            });
+        }
+        let secret = self.pending_intro.as_ref().ok_or(Error::NoPendingIntroduction)?;
+        let mut key = Zeroizing::new(*reply.sealed_topic_key());
+        B::box_cipher(&reply.encryption_key(), secret)
+            .decrypt_in_place_detached(reply.nonce().into(), b"", key.as_mut(), reply.mac().into())
+            .map_err(|_| Error::DecryptFailed)?;
+        self.set_topic_key(Some(TopicKey::from_bytes(*key)));
+        self.pending_intro = None;
+        Ok(reply.sender_key())
+    }
+}

@@ -1,0 +1,152 @@
+//! The one error type of the protocol.
+
+use core::fmt;
+
+use crate::trust::StoreError;
+use crate::wire::MessageType;
+use crate::ParticipantId;
+
+/// Everything that can go wrong in stringphone, one case per reason.
+///
+/// The cases of the original's exceptions keep their meaning: `UntrustedKeyError` is
+/// [`Error::UntrustedSender`], `IntroductionError` is [`Error::Introduction`],
+/// `IntroductionReplyError` is [`Error::IntroductionReply`], `BadSignatureError` is
+/// [`Error::BadSignature`], `MissingTopicKeyError` is [`Error::MissingTopicKey`] and
+/// `MalformedMessageError` is [`Error::Malformed`].
+///
+/// Every call that returns an `Error` has left the topic (its key, its trust store,
+/// its pending introduction) exactly as it was.
+///
+/// ```
+/// use stringphone_core::{Error, Message};
+/// let err = Message::parse(b"x").unwrap_err();
+/// assert!(matches!(err, Error::UnknownType(b'x')));
+/// assert_eq!(err.to_string(), "unknown message type byte 0x78");
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The message's length does not fit its type (or it is empty).
+    Malformed {
+        /// The type named by the first byte; `None` for an empty message.
+        message_type: Option<MessageType>,
+        /// The length received.
+        len: usize,
+    },
+    /// The first byte names no message type this topic speaks.
+    UnknownType(u8),
+    /// The sender is not in the trust store (strict decoding, or a reply asked for an
+    /// introduction whose sender is not trusted yet).
+    UntrustedSender(ParticipantId),
+    /// The Ed25519 signature does not verify under the sender's key, by the one
+    /// verification rule (see [`crate::rule`]).
+    BadSignature,
+    /// The operation needs the topic key and this topic has none yet.
+    MissingTopicKey,
+    /// The authenticated ciphertext does not open under the key (topic key, or the
+    /// discovery box).
+    DecryptFailed,
+    /// The cipher refused to seal (it cannot, for any length a slice can have; the
+    /// case exists so that a future cipher's refusal is an error, not a panic).
+    EncryptFailed,
+    /// A discovery step was handed a message of another type.
+    WrongType {
+        /// The type the step takes.
+        expected: MessageType,
+        /// The type it was handed.
+        found: MessageType,
+    },
+    /// `decode` was handed an introduction: run the discovery step
+    /// ([`crate::Topic::construct_reply`]) instead.
+    Introduction,
+    /// `decode` was handed an introduction reply: run
+    /// [`crate::Topic::parse_reply`] instead.
+    IntroductionReply,
+    /// The reply is addressed to another participant.
+    NotForUs {
+        /// The participant the reply is for.
+        recipient: ParticipantId,
+    },
+    /// `parse_reply` was called on a topic that has sent no introduction (or whose
+    /// discovery already completed).
+    NoPendingIntroduction,
+    /// The bytes are not a public key that can ever verify a signature under the rule:
+    /// not a canonical point encoding, not on the curve, or of small order.
+    InvalidPublicKey,
+    /// A caller's buffer cannot hold the result.
+    BufferTooSmall {
+        /// Bytes the result needs.
+        needed: usize,
+        /// Bytes the buffer has.
+        available: usize,
+    },
+    /// The signer (an HSM, say) refused to sign.
+    SigningFailed,
+    /// The random number generator failed to produce bytes.
+    Rng,
+    /// The trust store failed; its own error is the source.
+    Store(StoreError),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Malformed { message_type, len } => match message_type {
+                None => f.write_str("malformed message: empty"),
+                Some(t) => {
+                    let (rule, need) = t.length_rule();
+                    write!(
+                        f,
+                        "malformed message: {t} must be {rule} {need} bytes long, got {len}"
+                    )
+                }
+            },
+            Error::UnknownType(b) => write!(f, "unknown message type byte 0x{b:02x}"),
+            Error::UntrustedSender(id) => {
+                write!(f, "sender {id} is not a trusted participant")
+            }
+            Error::BadSignature => f.write_str("signature does not verify"),
+            Error::MissingTopicKey => f.write_str("this topic has no topic key yet"),
+            Error::DecryptFailed => {
+                f.write_str("decryption failed: wrong key or tampered ciphertext")
+            }
+            Error::EncryptFailed => f.write_str("the cipher refused to seal the message"),
+            Error::WrongType { expected, found } => {
+                write!(f, "expected {expected}, got {found}")
+            }
+            Error::Introduction => f.write_str("the received message is an introduction"),
+            Error::IntroductionReply => {
+                f.write_str("the received message is an introduction reply")
+            }
+            Error::NotForUs { recipient } => {
+                write!(f, "the reply is addressed to participant {recipient}")
+            }
+            Error::NoPendingIntroduction => {
+                f.write_str("no introduction is pending: call construct_intro first")
+            }
+            Error::InvalidPublicKey => f.write_str("not a usable Ed25519 public key"),
+            Error::BufferTooSmall { needed, available } => write!(
+                f,
+                "buffer too small: {needed} bytes needed, {available} available"
+            ),
+            Error::SigningFailed => f.write_str("the signer failed to sign"),
+            Error::Rng => f.write_str("the random number generator failed"),
+            Error::Store(e) => write!(f, "trust store failed: {e}"),
+        }
+    }
+}
+
+impl core::error::Error for Error {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            Error::Store(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        Error::Store(e)
+    }
+}

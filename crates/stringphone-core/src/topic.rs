@@ -1,0 +1,550 @@
+//! A participant's view of a topic: its identity, the topic key, whom it trusts; and
+//! the hot path, where simple messages are sealed and signed ([`Topic::encode_into`])
+//! and verified and opened ([`Topic::decode_in_place`]).
+
+use core::fmt;
+use core::marker::PhantomData;
+
+use aead::{AeadInPlace, KeyInit};
+use ed25519::Signature;
+use rand_core::CryptoRngCore;
+use signature::Verifier;
+
+use crate::backend::{Backend, Identity};
+use crate::wire::{self, Message, SimpleMessage, SIMPLE_OVERHEAD, SIMPLE_SIGNED_START};
+use crate::{rule, BoxSecret, Error, ParticipantId, PublicKey, SigningSeed, TopicKey, TrustStore};
+
+/// How [`Topic::decode`] treats the sender of a simple message.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum DecodeMode {
+    /// The sender must be trusted and its signature must verify
+    /// ([`Error::UntrustedSender`], [`Error::BadSignature`]). The default.
+    #[default]
+    Strict,
+    /// As strict, but a message from an untrusted sender is reported as
+    /// [`Decoded::Ignored`] instead of an error.
+    IgnoreUntrusted,
+    /// Skip the trust and signature checks and just decrypt: anyone holding the
+    /// topic key can then write as anyone. The original calls this "VERY VERY BAD";
+    /// results come back with `verified: false`.
+    Naive,
+}
+
+/// What decoding a message gave, when it was not refused.
+///
+/// `P` is the plaintext: a `Vec<u8>` from [`Topic::decode`], a slice of the caller's
+/// buffer from [`Topic::decode_into`] and [`Topic::decode_in_place`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decoded<P> {
+    /// A message, decrypted.
+    Message {
+        /// The sender's participant id, as carried by the message.
+        sender: ParticipantId,
+        /// True when the signature was checked against the sender's trusted key
+        /// (strict and ignore-untrusted modes); false in naive mode, where `sender`
+        /// is only a claim.
+        verified: bool,
+        /// The plaintext.
+        plaintext: P,
+    },
+    /// The message carries our own id: it is an echo of something we sent (channels
+    /// like MQTT deliver a publisher's messages back to it). No crypto was done.
+    Own,
+    /// [`DecodeMode::IgnoreUntrusted`] met a sender that is not trusted. No crypto was
+    /// done.
+    Ignored {
+        /// The untrusted sender's id.
+        sender: ParticipantId,
+    },
+}
+
+impl<P> Decoded<P> {
+    /// The plaintext, if this is a decrypted message.
+    pub fn plaintext(self) -> Option<P> {
+        match self {
+            Decoded::Message { plaintext, .. } => Some(plaintext),
+            _ => None,
+        }
+    }
+}
+
+/// The outcome of the checks before decryption; the nonce and tag are copied out so
+/// the caller may then decrypt in the very buffer they came from.
+enum Gate {
+    Own,
+    Ignored(ParticipantId),
+    Open {
+        sender: ParticipantId,
+        verified: bool,
+        nonce: [u8; wire::NONCE_LEN],
+        tag: [u8; wire::MAC_LEN],
+    },
+}
+
+/// Checks a public key against the rule and decompresses it.
+pub(crate) fn prepare_key<B: Backend>(key: &PublicKey) -> Result<B::VerifyingKey, Error> {
+    if !rule::public_key_passes(key.as_bytes()) {
+        return Err(Error::InvalidPublicKey);
+    }
+    B::verifying_key(key)
+}
+
+fn verify_prepared<B: Backend>(
+    key: &B::VerifyingKey,
+    message: &[u8],
+    signature: &[u8; 64],
+) -> Result<(), Error> {
+    if !rule::signature_passes(signature) {
+        return Err(Error::BadSignature);
+    }
+    key.verify(message, &Signature::from_bytes(signature))
+        .map_err(|_| Error::BadSignature)
+}
+
+/// Verifies an Ed25519 signature by the one rule ([`crate::rule`]) on backend `B`: the
+/// exact path decode takes for a sender whose key is not cached. Any failure, key
+/// included, is [`Error::BadSignature`].
+///
+/// ```
+/// use stringphone_core::{verify_signature, PublicKey};
+/// use stringphone_rustcrypto::RustCrypto;
+/// // The identity point as a key is refused, whatever the signature.
+/// let mut identity = [0u8; 32];
+/// identity[0] = 1;
+/// let r = verify_signature::<RustCrypto>(&PublicKey::from_bytes(identity), b"", &[0; 64]);
+/// assert!(r.is_err());
+/// ```
+pub fn verify_signature<B: Backend>(
+    key: &PublicKey,
+    message: &[u8],
+    signature: &[u8; 64],
+) -> Result<(), Error> {
+    let prepared = prepare_key::<B>(key).map_err(|_| Error::BadSignature)?;
+    verify_prepared::<B>(&prepared, message, signature)
+}
+
+pub(crate) fn sign<I: Identity>(identity: &I, message: &[u8]) -> Result<[u8; 64], Error> {
+    identity
+        .try_sign(message)
+        .map(|s| s.to_bytes())
+        .map_err(|_| Error::SigningFailed)
+}
+
+/// One participant in one topic.
+///
+/// `B` is the crypto backend, `S` the trust store and `I` the signing identity (the
+/// backend's own key type unless built with [`Topic::from_identity`]). The facade crate
+/// `stringphone` names the usual choice `stringphone::Topic`.
+///
+/// A `Topic` is `Send + Sync` when its store and identity are, and every method that
+/// fails leaves it exactly as it was.
+///
+/// ```
+/// use stringphone_core::{DecodeMode, MemoryTrustStore, SigningSeed, Topic, TopicKey};
+/// use stringphone_rustcrypto::RustCrypto;
+///
+/// let key = TopicKey::from_bytes([1; 32]);
+/// let alice = Topic::<RustCrypto, _>::new(SigningSeed::from_bytes([2; 32]), Some(key.clone()), MemoryTrustStore::new());
+/// let mut bob = Topic::<RustCrypto, _>::new(SigningSeed::from_bytes([3; 32]), Some(key), MemoryTrustStore::new());
+/// bob.add_participant(alice.public_key()).unwrap();
+///
+/// let wire = alice.encode("Hi Bob!").unwrap();
+/// let decoded = bob.decode(&wire, DecodeMode::Strict).unwrap();
+/// assert_eq!(decoded.plaintext().unwrap(), b"Hi Bob!");
+/// ```
+pub struct Topic<B: Backend, S: TrustStore, I: Identity = <B as Backend>::SigningKey> {
+    identity: I,
+    public_key: PublicKey,
+    id: ParticipantId,
+    topic_key: Option<TopicKey>,
+    store: S,
+    /// The ephemeral secret behind our last introduction, until a reply is accepted.
+    pub(crate) pending_intro: Option<BoxSecret>,
+    /// Decompressed keys of trusted participants. The store stays the authority: an
+    /// entry is used only while the store still maps its id to the same key.
+    #[cfg(feature = "alloc")]
+    verifiers: alloc::collections::BTreeMap<ParticipantId, (PublicKey, B::VerifyingKey)>,
+    backend: PhantomData<fn() -> B>,
+}
+
+impl<B: Backend, S: TrustStore> Topic<B, S> {
+    /// A participant with the identity of `seed`, the topic key if it has one, and a
+    /// trust store (which may already hold participants).
+    pub fn new(seed: SigningSeed, topic_key: Option<TopicKey>, store: S) -> Self {
+        Self::from_identity(B::signing_key(&seed), topic_key, store)
+    }
+
+    /// A participant with a fresh random identity (the original's `Topic()`).
+    ///
+    /// ```
+    /// use stringphone_core::{MemoryTrustStore, Topic};
+    /// use stringphone_rustcrypto::RustCrypto;
+    /// let t = Topic::<RustCrypto, _>::generate(None, MemoryTrustStore::new());
+    /// assert!(t.topic_key().is_none());
+    /// ```
+    #[cfg(feature = "std")]
+    pub fn generate(topic_key: Option<TopicKey>, store: S) -> Self {
+        Self::new(SigningSeed::generate(), topic_key, store)
+    }
+}
+
+impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
+    /// A participant whose signatures come from `identity`: any [`Identity`], such as a
+    /// key held in an HSM.
+    pub fn from_identity(identity: I, topic_key: Option<TopicKey>, store: S) -> Self {
+        let public_key = identity.public_key();
+        let mut topic = Topic {
+            id: B::participant_id(&public_key),
+            public_key,
+            identity,
+            topic_key,
+            store,
+            pending_intro: None,
+            #[cfg(feature = "alloc")]
+            verifiers: alloc::collections::BTreeMap::new(),
+            backend: PhantomData,
+        };
+        // Warm the cache. A store that cannot be listed now is still asked on every
+        // decode, so skipping the cache only costs speed.
+        #[cfg(feature = "alloc")]
+        if let Ok(entries) = topic.store.iter() {
+            for (id, key) in entries {
+                if let Ok(vk) = prepare_key::<B>(&key) {
+                    topic.verifiers.insert(id, (key, vk));
+                }
+            }
+        }
+        topic
+    }
+
+    /// This participant's id (first 16 bytes of SHA-256 of its public key).
+    pub fn id(&self) -> ParticipantId {
+        self.id
+    }
+
+    /// This participant's Ed25519 public key: what others trust.
+    pub fn public_key(&self) -> PublicKey {
+        self.public_key
+    }
+
+    /// The signing identity.
+    pub fn identity(&self) -> &I {
+        &self.identity
+    }
+
+    /// The topic key, if this participant has it.
+    pub fn topic_key(&self) -> Option<&TopicKey> {
+        self.topic_key.as_ref()
+    }
+
+    /// Sets (or, with `None`, forgets) the topic key.
+    pub fn set_topic_key(&mut self, topic_key: Option<TopicKey>) {
+        self.topic_key = topic_key;
+    }
+
+    /// True while an introduction awaits its reply (see [`Topic::parse_reply`]).
+    pub fn has_pending_introduction(&self) -> bool {
+        self.pending_intro.is_some()
+    }
+
+    /// Trusts `key`: strict decoding then accepts its messages, and
+    /// [`construct_reply`](Self::construct_reply) answers its introductions. Returns its
+    /// participant id.
+    ///
+    /// A key that can never verify a signature under the rule (not a canonical point,
+    /// or of small order) is refused with [`Error::InvalidPublicKey`].
+    pub fn add_participant(&mut self, key: PublicKey) -> Result<ParticipantId, Error> {
+        let verifying_key = prepare_key::<B>(&key)?;
+        let id = B::participant_id(&key);
+        self.store.insert(id, key)?;
+        #[cfg(feature = "alloc")]
+        self.verifiers.insert(id, (key, verifying_key));
+        #[cfg(not(feature = "alloc"))]
+        let _ = verifying_key;
+        Ok(id)
+    }
+
+    /// Stops trusting `id`; returns the key it had, if it was trusted.
+    pub fn remove_participant(&mut self, id: &ParticipantId) -> Result<Option<PublicKey>, Error> {
+        let removed = self.store.remove(id)?;
+        #[cfg(feature = "alloc")]
+        self.verifiers.remove(id);
+        Ok(removed)
+    }
+
+    /// Every trusted participant, as `(id, public key)`.
+    pub fn participants(&self) -> Result<S::Iter<'_>, Error> {
+        Ok(self.store.iter()?)
+    }
+
+    /// The trusted key of `id`, if any.
+    pub fn trusted_key(&self, id: &ParticipantId) -> Result<Option<PublicKey>, Error> {
+        Ok(self.store.get(id)?)
+    }
+
+    /// The trust store.
+    pub fn trust_store(&self) -> &S {
+        &self.store
+    }
+
+    /// The trust store, for changes made around the topic. Safe: decoding asks the
+    /// store on every message and uses a cached key only if the store still agrees.
+    pub fn trust_store_mut(&mut self) -> &mut S {
+        &mut self.store
+    }
+
+    /// Takes the topic apart, giving back its trust store.
+    pub fn into_trust_store(self) -> S {
+        self.store
+    }
+
+    fn cipher(&self) -> Result<B::TopicCipher, Error> {
+        let key = self.topic_key.as_ref().ok_or(Error::MissingTopicKey)?;
+        Ok(B::TopicCipher::new(key.expose_secret().into()))
+    }
+
+    // ----- encoding -----------------------------------------------------------------
+
+    /// Seals `plaintext` with the topic key and signs it, writing the wire message into
+    /// `out`; returns its length, `plaintext.len() + 121`. Allocates nothing.
+    ///
+    /// Draws exactly one 24-byte nonce from `rng`.
+    /// Errors: [`Error::MissingTopicKey`], [`Error::BufferTooSmall`], [`Error::Rng`],
+    /// [`Error::SigningFailed`].
+    ///
+    /// ```
+    /// # use stringphone_core::{MemoryTrustStore, SigningSeed, Topic, TopicKey};
+    /// # use stringphone_rustcrypto::RustCrypto;
+    /// let t = Topic::<RustCrypto, _>::new(SigningSeed::from_bytes([2; 32]), Some(TopicKey::from_bytes([1; 32])), MemoryTrustStore::new());
+    /// let mut out = [0u8; 200];
+    /// let n = t.encode_into(&mut rand_core::OsRng, b"hello", &mut out).unwrap();
+    /// assert_eq!(n, 5 + 121);
+    /// assert!(t.encode_into(&mut rand_core::OsRng, b"hello", &mut out[..100]).is_err());
+    /// ```
+    pub fn encode_into(
+        &self,
+        rng: &mut impl CryptoRngCore,
+        plaintext: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        let cipher = self.cipher()?;
+        let len = SIMPLE_OVERHEAD + plaintext.len();
+        let available = out.len();
+        let out = out
+            .get_mut(..len)
+            .ok_or(Error::BufferTooSmall { needed: len, available })?;
+        let mut nonce = [0u8; wire::NONCE_LEN];
+        rng.try_fill_bytes(&mut nonce).map_err(|_| Error::Rng)?;
+
+        let (head, body) = out.split_at_mut(SIMPLE_OVERHEAD);
+        body.copy_from_slice(plaintext);
+        let tag = cipher
+            .encrypt_in_place_detached(&nonce.into(), b"", body)
+            .map_err(|_| Error::EncryptFailed)?;
+        head[0] = wire::SIMPLE_TYPE;
+        head[65..81].copy_from_slice(self.id.as_bytes());
+        head[81..105].copy_from_slice(&nonce);
+        head[105..121].copy_from_slice(&tag);
+        let signature = sign(&self.identity, &out[SIMPLE_SIGNED_START..])?;
+        out[1..SIMPLE_SIGNED_START].copy_from_slice(&signature);
+        Ok(len)
+    }
+
+    /// [`encode_into`](Self::encode_into) into a new `Vec`, with randomness from `rng`.
+    #[cfg(feature = "alloc")]
+    pub fn encode_with_rng(
+        &self,
+        rng: &mut impl CryptoRngCore,
+        plaintext: impl AsRef<[u8]>,
+    ) -> Result<alloc::vec::Vec<u8>, Error> {
+        let plaintext = plaintext.as_ref();
+        let mut out = alloc::vec![0u8; SIMPLE_OVERHEAD + plaintext.len()];
+        self.encode_into(rng, plaintext, &mut out)?;
+        Ok(out)
+    }
+
+    /// Seals and signs `plaintext` (nonce from the OS): the original's `encode`.
+    ///
+    /// ```
+    /// # use stringphone_core::{Error, MemoryTrustStore, SigningSeed, Topic, TopicKey};
+    /// # use stringphone_rustcrypto::RustCrypto;
+    /// let mut t = Topic::<RustCrypto, _>::new(SigningSeed::from_bytes([2; 32]), None, MemoryTrustStore::new());
+    /// assert!(matches!(t.encode("hi"), Err(Error::MissingTopicKey)));
+    /// t.set_topic_key(Some(TopicKey::from_bytes([1; 32])));
+    /// assert_eq!(t.encode("hi").unwrap().len(), 2 + 121);
+    /// ```
+    #[cfg(feature = "std")]
+    pub fn encode(&self, plaintext: impl AsRef<[u8]>) -> Result<alloc::vec::Vec<u8>, Error> {
+        self.encode_with_rng(&mut rand_core::OsRng, plaintext)
+    }
+
+    // ----- decoding -----------------------------------------------------------------
+
+    /// Everything before decryption, in DESIGN.md's order: parse, own id, trust and
+    /// signature (per `mode`), topic key.
+    fn gate(&self, bytes: &[u8], mode: DecodeMode) -> Result<Gate, Error> {
+        let message: SimpleMessage<'_> = match Message::parse(bytes)? {
+            Message::Simple(m) => m,
+            Message::Introduction(_) => return Err(Error::Introduction),
+            Message::IntroductionReply(_) => return Err(Error::IntroductionReply),
+        };
+        let sender = message.sender_id();
+        if sender == self.id {
+            return Ok(Gate::Own);
+        }
+        let verified = match mode {
+            DecodeMode::Naive => false,
+            DecodeMode::Strict | DecodeMode::IgnoreUntrusted => {
+                let Some(key) = self.store.get(&sender)? else {
+                    return match mode {
+                        DecodeMode::IgnoreUntrusted => Ok(Gate::Ignored(sender)),
+                        _ => Err(Error::UntrustedSender(sender)),
+                    };
+                };
+                self.verify_trusted(&sender, &key, &message)?;
+                true
+            }
+        };
+        if self.topic_key.is_none() {
+            return Err(Error::MissingTopicKey);
+        }
+        Ok(Gate::Open {
+            sender,
+            verified,
+            nonce: *message.nonce(),
+            tag: *message.mac(),
+        })
+    }
+
+    fn verify_trusted(
+        &self,
+        sender: &ParticipantId,
+        key: &PublicKey,
+        message: &SimpleMessage<'_>,
+    ) -> Result<(), Error> {
+        #[cfg(feature = "alloc")]
+        if let Some((cached_key, verifying_key)) = self.verifiers.get(sender) {
+            if cached_key == key {
+                return verify_prepared::<B>(verifying_key, message.signed_part(), message.signature());
+            }
+        }
+        let _ = sender;
+        verify_signature::<B>(key, message.signed_part(), message.signature())
+    }
+
+    fn open(&self, nonce: &[u8; 24], tag: &[u8; 16], buffer: &mut [u8]) -> Result<(), Error> {
+        self.cipher()?
+            .decrypt_in_place_detached(nonce.into(), b"", buffer, tag.into())
+            .map_err(|_| Error::DecryptFailed)
+    }
+
+    /// Decryption, the last step of every decode variant: `ciphertext` yields the
+    /// buffer holding the ciphertext, which is decrypted where it lies. The cipher
+    /// checks the tag before decrypting, so a buffer that fails to open still holds
+    /// the ciphertext, never unauthenticated plaintext.
+    fn finish<P: AsMut<[u8]>>(
+        &self,
+        gate: Gate,
+        ciphertext: impl FnOnce() -> Result<P, Error>,
+    ) -> Result<Decoded<P>, Error> {
+        match gate {
+            Gate::Own => Ok(Decoded::Own),
+            Gate::Ignored(sender) => Ok(Decoded::Ignored { sender }),
+            Gate::Open {
+                sender,
+                verified,
+                nonce,
+                tag,
+            } => {
+                let mut plaintext = ciphertext()?;
+                self.open(&nonce, &tag, plaintext.as_mut())?;
+                Ok(Decoded::Message {
+                    sender,
+                    verified,
+                    plaintext,
+                })
+            }
+        }
+    }
+
+    /// Decodes a wire message in place: on success the plaintext is the returned slice
+    /// of `message` (the ciphertext's bytes, decrypted). Allocates nothing. On error
+    /// `message` is unchanged (the tag is checked before anything is decrypted).
+    ///
+    /// The checks run in this order: parse ([`Error::Malformed`],
+    /// [`Error::UnknownType`]); introductions and replies are handed back
+    /// ([`Error::Introduction`], [`Error::IntroductionReply`]); our own id gives
+    /// [`Decoded::Own`]; in strict and ignore-untrusted modes the sender must be
+    /// trusted ([`Error::UntrustedSender`] or [`Decoded::Ignored`]) and its signature
+    /// verify ([`Error::BadSignature`]); then the topic key ([`Error::MissingTopicKey`])
+    /// and the box ([`Error::DecryptFailed`]).
+    pub fn decode_in_place<'m>(
+        &self,
+        message: &'m mut [u8],
+        mode: DecodeMode,
+    ) -> Result<Decoded<&'m mut [u8]>, Error> {
+        let gate = self.gate(message, mode)?;
+        // The tag is checked before anything is decrypted, so a failure leaves
+        // `message` unchanged.
+        self.finish(gate, || Ok(&mut message[SIMPLE_OVERHEAD..]))
+    }
+
+    /// Decodes a wire message into `out` (which needs `message.len() - 121` bytes);
+    /// the plaintext is the returned slice of `out`. Allocates nothing. Same checks as
+    /// [`decode_in_place`](Self::decode_in_place), then [`Error::BufferTooSmall`].
+    pub fn decode_into<'o>(
+        &self,
+        message: &[u8],
+        mode: DecodeMode,
+        out: &'o mut [u8],
+    ) -> Result<Decoded<&'o mut [u8]>, Error> {
+        let gate = self.gate(message, mode)?;
+        let ciphertext = &message[SIMPLE_OVERHEAD..];
+        let available = out.len();
+        self.finish(gate, || {
+            let plaintext = out.get_mut(..ciphertext.len()).ok_or(Error::BufferTooSmall {
+                needed: ciphertext.len(),
+                available,
+            })?;
+            plaintext.copy_from_slice(ciphertext);
+            Ok(plaintext)
+        })
+    }
+
+    /// Decodes a wire message into a new `Vec`: the original's `decode`, with its
+    /// `naive` and `ignore_untrusted` flags as [`DecodeMode`]. Same checks as
+    /// [`decode_in_place`](Self::decode_in_place).
+    ///
+    /// ```
+    /// # use stringphone_core::{DecodeMode, Decoded, Error, MemoryTrustStore, SigningSeed, Topic, TopicKey};
+    /// # use stringphone_rustcrypto::RustCrypto;
+    /// let key = TopicKey::from_bytes([1; 32]);
+    /// let alice = Topic::<RustCrypto, _>::new(SigningSeed::from_bytes([2; 32]), Some(key.clone()), MemoryTrustStore::new());
+    /// let bob = Topic::<RustCrypto, _>::new(SigningSeed::from_bytes([3; 32]), Some(key), MemoryTrustStore::new());
+    /// let wire = alice.encode("Hi Bob!").unwrap();
+    /// assert!(matches!(bob.decode(&wire, DecodeMode::Strict), Err(Error::UntrustedSender(_))));
+    /// assert!(matches!(bob.decode(&wire, DecodeMode::IgnoreUntrusted), Ok(Decoded::Ignored { .. })));
+    /// assert_eq!(bob.decode(&wire, DecodeMode::Naive).unwrap().plaintext().unwrap(), b"Hi Bob!");
+    /// assert!(matches!(alice.decode(&wire, DecodeMode::Strict), Ok(Decoded::Own)));
+    /// ```
+    #[cfg(feature = "alloc")]
+    pub fn decode(
+        &self,
+        message: &[u8],
+        mode: DecodeMode,
+    ) -> Result<Decoded<alloc::vec::Vec<u8>>, Error> {
+        let gate = self.gate(message, mode)?;
+        self.finish(gate, || Ok(message[SIMPLE_OVERHEAD..].to_vec()))
+    }
+}
+
+impl<B: Backend, S: TrustStore, I: Identity> fmt::Debug for Topic<B, S, I> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Topic")
+            .field("id", &self.id)
+            .field("public_key", &self.public_key)
+            .field("has_topic_key", &self.topic_key.is_some())
+            .field("pending_introduction", &self.pending_intro.is_some())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,239 @@
+//! Who a topic trusts: participants' public keys, by participant id.
+//!
+//! The protocol reads the store on every strict decode and writes it only through
+//! [`crate::Topic::add_participant`] and [`crate::Topic::remove_participant`]. Two
+//! stores ship here: [`MemoryTrustStore`] (a `BTreeMap`, with `alloc`) and
+//! [`FixedTrustStore`] (a fixed-capacity array, for targets without a heap). A
+//! persistent store implements [`TrustStore`] itself; its failures travel inside
+//! [`crate::Error::Store`] as a [`StoreError`].
+
+use core::fmt;
+
+use crate::{ParticipantId, PublicKey};
+
+/// A trust store's own failure, carried as the source of [`crate::Error::Store`].
+///
+/// With `alloc` it can box any error; without, it carries a static message.
+///
+/// ```
+/// use stringphone_core::StoreError;
+/// let e = StoreError::msg("disk full");
+/// assert_eq!(e.to_string(), "disk full");
+/// ```
+pub struct StoreError {
+    inner: StoreErrorInner,
+}
+
+enum StoreErrorInner {
+    Msg(&'static str),
+    #[cfg(feature = "alloc")]
+    Source(alloc::boxed::Box<dyn core::error::Error + Send + Sync + 'static>),
+}
+
+impl StoreError {
+    /// An error described by a static message.
+    pub const fn msg(message: &'static str) -> Self {
+        StoreError {
+            inner: StoreErrorInner::Msg(message),
+        }
+    }
+
+    /// Wraps the store's own error, which becomes the `source()`.
+    ///
+    /// ```
+    /// use stringphone_core::StoreError;
+    /// let io = std::io::Error::new(std::io::ErrorKind::Other, "fsync failed");
+    /// let e = StoreError::new(io);
+    /// assert_eq!(e.to_string(), "fsync failed");
+    /// ```
+    #[cfg(feature = "alloc")]
+    pub fn new<E: core::error::Error + Send + Sync + 'static>(error: E) -> Self {
+        StoreError {
+            inner: StoreErrorInner::Source(alloc::boxed::Box::new(error)),
+        }
+    }
+}
+
+impl fmt::Debug for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.inner {
+            StoreErrorInner::Msg(m) => f.debug_tuple("StoreError").field(m).finish(),
+            #[cfg(feature = "alloc")]
+            StoreErrorInner::Source(e) => f.debug_tuple("StoreError").field(e).finish(),
+        }
+    }
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.inner {
+            StoreErrorInner::Msg(m) => f.write_str(m),
+            #[cfg(feature = "alloc")]
+            StoreErrorInner::Source(e) => fmt::Display::fmt(e, f),
+        }
+    }
+}
+
+impl core::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match &self.inner {
+            StoreErrorInner::Msg(_) => None,
+            #[cfg(feature = "alloc")]
+            StoreErrorInner::Source(e) => e.source(),
+        }
+    }
+}
+
+/// Trusted participants, by id.
+///
+/// A failing call must leave the store as it was. `insert` is given an id that the
+/// topic computed from the key, so a store never hashes.
+///
+/// ```
+/// use stringphone_core::{FixedTrustStore, ParticipantId, PublicKey, TrustStore};
+/// let mut store = FixedTrustStore::<4>::new();
+/// let (id, key) = (ParticipantId::from_bytes([1; 16]), PublicKey::from_bytes([2; 32]));
+/// store.insert(id, key).unwrap();
+/// assert_eq!(store.get(&id).unwrap(), Some(key));
+/// assert_eq!(store.iter().unwrap().count(), 1);
+/// assert_eq!(store.remove(&id).unwrap(), Some(key));
+/// assert_eq!(store.get(&id).unwrap(), None);
+/// ```
+pub trait TrustStore {
+    /// Iterator over every trusted `(id, key)`.
+    type Iter<'a>: Iterator<Item = (ParticipantId, PublicKey)>
+    where
+        Self: 'a;
+
+    /// The trusted key of `id`, if any.
+    fn get(&self, id: &ParticipantId) -> Result<Option<PublicKey>, StoreError>;
+
+    /// Trusts `key` under `id` (replacing any key stored under that id).
+    fn insert(&mut self, id: ParticipantId, key: PublicKey) -> Result<(), StoreError>;
+
+    /// Stops trusting `id`; returns the key it had.
+    fn remove(&mut self, id: &ParticipantId) -> Result<Option<PublicKey>, StoreError>;
+
+    /// Every trusted participant.
+    fn iter(&self) -> Result<Self::Iter<'_>, StoreError>;
+}
+
+/// An in-memory trust store (a `BTreeMap`): the default.
+///
+/// ```
+/// use stringphone_core::{MemoryTrustStore, ParticipantId, PublicKey, TrustStore};
+/// let mut store = MemoryTrustStore::new();
+/// store.insert(ParticipantId::from_bytes([1; 16]), PublicKey::from_bytes([2; 32])).unwrap();
+/// assert_eq!(store.len(), 1);
+/// ```
+#[cfg(feature = "alloc")]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MemoryTrustStore {
+    keys: alloc::collections::BTreeMap<ParticipantId, PublicKey>,
+}
+
+#[cfg(feature = "alloc")]
+impl MemoryTrustStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many participants are trusted.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// True when nobody is trusted.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl TrustStore for MemoryTrustStore {
+    type Iter<'a> = core::iter::Map<
+        alloc::collections::btree_map::Iter<'a, ParticipantId, PublicKey>,
+        fn((&ParticipantId, &PublicKey)) -> (ParticipantId, PublicKey),
+    >;
+
+    fn get(&self, id: &ParticipantId) -> Result<Option<PublicKey>, StoreError> {
+        Ok(self.keys.get(id).copied())
+    }
+
+    fn insert(&mut self, id: ParticipantId, key: PublicKey) -> Result<(), StoreError> {
+        self.keys.insert(id, key);
+        Ok(())
+    }
+
+    fn remove(&mut self, id: &ParticipantId) -> Result<Option<PublicKey>, StoreError> {
+        Ok(self.keys.remove(id))
+    }
+
+    fn iter(&self) -> Result<Self::Iter<'_>, StoreError> {
+        Ok(self.keys.iter().map(|(id, key)| (*id, *key)))
+    }
+}
+
+/// A trust store of at most `N` participants in a fixed array: no heap, for
+/// microcontrollers. Lookups scan the array, which for a handful of entries is
+/// faster than any map.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FixedTrustStore<const N: usize> {
+    slots: [Option<(ParticipantId, PublicKey)>; N],
+}
+
+impl<const N: usize> FixedTrustStore<N> {
+    /// An empty store.
+    pub const fn new() -> Self {
+        Self { slots: [None; N] }
+    }
+}
+
+impl<const N: usize> Default for FixedTrustStore<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> TrustStore for FixedTrustStore<N> {
+    type Iter<'a> = core::iter::Flatten<core::iter::Copied<core::slice::Iter<'a, Option<(ParticipantId, PublicKey)>>>>;
+
+    fn get(&self, id: &ParticipantId) -> Result<Option<PublicKey>, StoreError> {
+        Ok(self
+            .slots
+            .iter()
+            .flatten()
+            .find(|(slot_id, _)| slot_id == id)
+            .map(|(_, key)| *key))
+    }
+
+    /// Fails with "fixed trust store is full" when all `N` slots hold other ids.
+    fn insert(&mut self, id: ParticipantId, key: PublicKey) -> Result<(), StoreError> {
+        let existing = self
+            .slots
+            .iter()
+            .position(|slot| matches!(slot, Some((slot_id, _)) if *slot_id == id));
+        let free = existing.or_else(|| self.slots.iter().position(Option::is_none));
+        match free {
+            Some(i) => {
+                self.slots[i] = Some((id, key));
+                Ok(())
+            }
+            None => Err(StoreError::msg("fixed trust store is full")),
+        }
+    }
+
+    fn remove(&mut self, id: &ParticipantId) -> Result<Option<PublicKey>, StoreError> {
+        for slot in self.slots.iter_mut() {
+            if matches!(slot, Some((slot_id, _)) if slot_id == id) {
+                return Ok(slot.take().map(|(_, key)| key));
+            }
+        }
+        Ok(None)
+    }
+
+    fn iter(&self) -> Result<Self::Iter<'_>, StoreError> {
+        Ok(self.slots.iter().copied().flatten())
+    }
+}

@@ -1,0 +1,423 @@
+//! The classic wire format: layout constants and a zero-copy parser.
+//!
+//! Every message starts with one type byte. All fields have fixed sizes except the
+//! ciphertext of a simple message, which runs to the end.
+//!
+//! | type | layout (bytes) | total |
+//! | --- | --- | --- |
+//! | `s` simple | `0x73` · signature 64 · sender id 16 · nonce 24 · mac 16 · ciphertext | ≥ 121 |
+//! | `i` introduction | `0x69` · Ed25519 key 32 · signature 64 · X25519 key 32 | = 129 |
+//! | `r` reply | `0x72` · recipient id 16 · nonce 24 · mac 16 · sealed topic key 32 · X25519 key 32 · Ed25519 key 32 | = 153 |
+//!
+//! A simple message's signature covers everything after it (id, nonce, mac,
+//! ciphertext); an introduction's covers exactly its 32-byte X25519 key. A participant
+//! id is the first 16 bytes of SHA-256 of the Ed25519 public key.
+//!
+//! [`Message::parse`] checks the type byte and the exact length and nothing else: it
+//! does no crypto and never allocates. The views hand out fixed-size fields, so code
+//! reading them cannot index out of bounds.
+
+use core::fmt;
+
+use crate::{BoxPublicKey, Error, ParticipantId, PublicKey};
+
+/// Type byte of a simple (encrypted, signed) message: `s`.
+pub const SIMPLE_TYPE: u8 = b's';
+/// Type byte of an introduction: `i`.
+pub const INTRODUCTION_TYPE: u8 = b'i';
+/// Type byte of an introduction reply: `r`.
+pub const REPLY_TYPE: u8 = b'r';
+
+/// Ed25519 signature length.
+pub const SIGNATURE_LEN: usize = 64;
+/// XSalsa20 (and crypto_box) nonce length.
+pub const NONCE_LEN: usize = 24;
+/// Poly1305 tag length.
+pub const MAC_LEN: usize = 16;
+
+/// Offset of the signed part of a simple message (after the type byte and signature).
+pub const SIMPLE_SIGNED_START: usize = 1 + SIGNATURE_LEN;
+/// Offset of the ciphertext of a simple message; also the bytes a simple message adds
+/// to its plaintext.
+pub const SIMPLE_OVERHEAD: usize = SIMPLE_SIGNED_START + 16 + NONCE_LEN + MAC_LEN;
+/// Length of an introduction.
+pub const INTRODUCTION_LEN: usize = 1 + 32 + SIGNATURE_LEN + 32;
+/// Length of an introduction reply.
+pub const REPLY_LEN: usize = 1 + 16 + NONCE_LEN + MAC_LEN + 32 + 32 + 32;
+
+/// The kinds of message the classic format has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MessageType {
+    /// `s`: a message sealed with the topic key and signed by its sender.
+    Simple,
+    /// `i`: a newcomer's introduction (its signing key and a signed ephemeral X25519 key).
+    Introduction,
+    /// `r`: the topic key sealed to a newcomer's ephemeral key.
+    IntroductionReply,
+}
+
+impl MessageType {
+    /// The type byte on the wire.
+    ///
+    /// ```
+    /// use stringphone_core::wire::MessageType;
+    /// assert_eq!(MessageType::Simple.byte(), b's');
+    /// ```
+    pub const fn byte(self) -> u8 {
+        match self {
+            MessageType::Simple => SIMPLE_TYPE,
+            MessageType::Introduction => INTRODUCTION_TYPE,
+            MessageType::IntroductionReply => REPLY_TYPE,
+        }
+    }
+
+    /// The type a byte names, if any.
+    ///
+    /// ```
+    /// use stringphone_core::wire::MessageType;
+    /// assert_eq!(MessageType::from_byte(b'r'), Some(MessageType::IntroductionReply));
+    /// assert_eq!(MessageType::from_byte(b'x'), None);
+    /// ```
+    pub const fn from_byte(byte: u8) -> Option<Self> {
+        match byte {
+            SIMPLE_TYPE => Some(MessageType::Simple),
+            INTRODUCTION_TYPE => Some(MessageType::Introduction),
+            REPLY_TYPE => Some(MessageType::IntroductionReply),
+            _ => None,
+        }
+    }
+
+    /// `("at least", n)` or `("exactly", n)`: the length rule of this type.
+    pub(crate) const fn length_rule(self) -> (&'static str, usize) {
+        match self {
+            MessageType::Simple => ("at least", SIMPLE_OVERHEAD),
+            MessageType::Introduction => ("exactly", INTRODUCTION_LEN),
+            MessageType::IntroductionReply => ("exactly", REPLY_LEN),
+        }
+    }
+}
+
+impl fmt::Display for MessageType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            MessageType::Simple => "a simple message",
+            MessageType::Introduction => "an introduction",
+            MessageType::IntroductionReply => "an introduction reply",
+        })
+    }
+}
+
+/// Splits `N` bytes off the front. The callers checked the total length first, so the
+/// `None` arm is unreachable in practice; it is still handled rather than unwrapped.
+fn take<'a, const N: usize>(rest: &mut &'a [u8]) -> Option<&'a [u8; N]> {
+    let (head, tail) = rest.split_first_chunk::<N>()?;
+    *rest = tail;
+    Some(head)
+}
+
+/// A parsed message of any type, borrowing the bytes it was parsed from.
+///
+/// ```
+/// use stringphone_core::{Message, wire::MessageType};
+/// let mut intro = [0u8; 129];
+/// intro[0] = b'i';
+/// let msg = Message::parse(&intro).unwrap();
+/// assert_eq!(msg.message_type(), MessageType::Introduction);
+/// assert!(Message::parse(&intro[..128]).is_err());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Message<'a> {
+    /// `s`: see [`SimpleMessage`].
+    Simple(SimpleMessage<'a>),
+    /// `i`: see [`Introduction`].
+    Introduction(Introduction<'a>),
+    /// `r`: see [`IntroductionReply`].
+    IntroductionReply(IntroductionReply<'a>),
+}
+
+impl<'a> Message<'a> {
+    /// Parses `bytes`: a known type byte ([`Error::UnknownType`]) and a length that fits
+    /// the type ([`Error::Malformed`]: at least 121 bytes for a simple message, exactly
+    /// 129 for an introduction and 153 for a reply; trailing bytes are refused).
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, Error> {
+        let (&type_byte, mut rest) = bytes.split_first().ok_or(Error::Malformed {
+            message_type: None,
+            len: 0,
+        })?;
+        let message_type = MessageType::from_byte(type_byte).ok_or(Error::UnknownType(type_byte))?;
+        let malformed = Error::Malformed {
+            message_type: Some(message_type),
+            len: bytes.len(),
+        };
+        let fits = match message_type {
+            MessageType::Simple => bytes.len() >= SIMPLE_OVERHEAD,
+            MessageType::Introduction => bytes.len() == INTRODUCTION_LEN,
+            MessageType::IntroductionReply => bytes.len() == REPLY_LEN,
+        };
+        if !fits {
+            return Err(malformed);
+        }
+        let parsed = match message_type {
+            MessageType::Simple => (|| {
+                let signature = take(&mut rest)?;
+                let signed = rest;
+                Some(Message::Simple(SimpleMessage {
+                    signature,
+                    signed,
+                    sender_id: take(&mut rest)?,
+                    nonce: take(&mut rest)?,
+                    mac: take(&mut rest)?,
+                    ciphertext: rest,
+                }))
+            })(),
+            MessageType::Introduction => (|| {
+                Some(Message::Introduction(Introduction {
+                    sender_key: take(&mut rest)?,
+                    signature: take(&mut rest)?,
+                    encryption_key: take(&mut rest)?,
+                }))
+            })(),
+            MessageType::IntroductionReply => (|| {
+                Some(Message::IntroductionReply(IntroductionReply {
+                    recipient_id: take(&mut rest)?,
+                    nonce: take(&mut rest)?,
+                    mac: take(&mut rest)?,
+                    sealed_topic_key: take(&mut rest)?,
+                    encryption_key: take(&mut rest)?,
+                    sender_key: take(&mut rest)?,
+                }))
+            })(),
+        };
+        parsed.ok_or(malformed)
+    }
+
+    /// Which type this message is.
+    pub fn message_type(&self) -> MessageType {
+        match self {
+            Message::Simple(_) => MessageType::Simple,
+            Message::Introduction(_) => MessageType::Introduction,
+            Message::IntroductionReply(_) => MessageType::IntroductionReply,
+        }
+    }
+
+    /// The sender's id as carried on the wire: simple messages only (an introduction
+    /// carries the key, whose id [`Introduction::sender_id`] computes; a reply names
+    /// its recipient, not its sender).
+    pub fn sender_id(&self) -> Option<ParticipantId> {
+        match self {
+            Message::Simple(m) => Some(m.sender_id()),
+            _ => None,
+        }
+    }
+
+    /// The sender's Ed25519 public key: introductions and replies carry it.
+    pub fn sender_key(&self) -> Option<PublicKey> {
+        match self {
+            Message::Simple(_) => None,
+            Message::Introduction(m) => Some(m.sender_key()),
+            Message::IntroductionReply(m) => Some(m.sender_key()),
+        }
+    }
+
+    /// The recipient's id: replies only.
+    pub fn recipient_id(&self) -> Option<ParticipantId> {
+        match self {
+            Message::IntroductionReply(m) => Some(m.recipient_id()),
+            _ => None,
+        }
+    }
+
+    /// The sender's ephemeral X25519 key: introductions and replies carry it.
+    pub fn encryption_key(&self) -> Option<BoxPublicKey> {
+        match self {
+            Message::Simple(_) => None,
+            Message::Introduction(m) => Some(m.encryption_key()),
+            Message::IntroductionReply(m) => Some(m.encryption_key()),
+        }
+    }
+
+    /// Bytes this message occupies on the wire.
+    pub fn encoded_len(&self) -> usize {
+        match self {
+            Message::Simple(m) => SIMPLE_OVERHEAD + m.ciphertext.len(),
+            Message::Introduction(_) => INTRODUCTION_LEN,
+            Message::IntroductionReply(_) => REPLY_LEN,
+        }
+    }
+
+    /// Writes the message, rebuilt from its typed fields, into `out`; returns its
+    /// length ([`Error::BufferTooSmall`] if `out` is shorter than
+    /// [`encoded_len`](Self::encoded_len)). Parsing the result gives this view again.
+    ///
+    /// ```
+    /// use stringphone_core::Message;
+    /// let mut reply = [0x42u8; 153];
+    /// reply[0] = b'r';
+    /// let mut out = [0u8; 153];
+    /// let n = Message::parse(&reply).unwrap().write_to(&mut out).unwrap();
+    /// assert_eq!(&out[..n], &reply[..]);
+    /// ```
+    pub fn write_to(&self, out: &mut [u8]) -> Result<usize, Error> {
+        let len = self.encoded_len();
+        let available = out.len();
+        let out = out.get_mut(..len).ok_or(Error::BufferTooSmall {
+            needed: len,
+            available,
+        })?;
+        let mut w = Writer { out, pos: 0 };
+        w.put(&[self.message_type().byte()]);
+        match self {
+            Message::Simple(m) => {
+                w.put(m.signature);
+                w.put(m.sender_id);
+                w.put(m.nonce);
+                w.put(m.mac);
+                w.put(m.ciphertext);
+            }
+            Message::Introduction(m) => {
+                w.put(m.sender_key);
+                w.put(m.signature);
+                w.put(m.encryption_key);
+            }
+            Message::IntroductionReply(m) => {
+                w.put(m.recipient_id);
+                w.put(m.nonce);
+                w.put(m.mac);
+                w.put(m.sealed_topic_key);
+                w.put(m.encryption_key);
+                w.put(m.sender_key);
+            }
+        }
+        Ok(w.pos)
+    }
+
+    /// The message rebuilt from its typed fields, as a new `Vec`.
+    #[cfg(feature = "alloc")]
+    pub fn to_vec(&self) -> alloc::vec::Vec<u8> {
+        let mut out = alloc::vec![0u8; self.encoded_len()];
+        // The buffer has exactly `encoded_len` bytes, so this cannot fail.
+        let _ = self.write_to(&mut out);
+        out
+    }
+}
+
+/// Writes fields one after another into a buffer known to be long enough.
+pub(crate) struct Writer<'o> {
+    pub(crate) out: &'o mut [u8],
+    pub(crate) pos: usize,
+}
+
+impl Writer<'_> {
+    pub(crate) fn put(&mut self, bytes: &[u8]) {
+        let end = self.pos + bytes.len();
+        self.out[self.pos..end].copy_from_slice(bytes);
+        self.pos = end;
+    }
+}
+
+/// `s`: a message sealed with the topic key and signed by its sender.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SimpleMessage<'a> {
+    signature: &'a [u8; SIGNATURE_LEN],
+    signed: &'a [u8],
+    sender_id: &'a [u8; 16],
+    nonce: &'a [u8; NONCE_LEN],
+    mac: &'a [u8; MAC_LEN],
+    ciphertext: &'a [u8],
+}
+
+impl<'a> SimpleMessage<'a> {
+    /// The Ed25519 signature over [`signed_part`](Self::signed_part).
+    pub fn signature(&self) -> &'a [u8; SIGNATURE_LEN] {
+        self.signature
+    }
+    /// Everything after the signature: sender id, nonce, mac and ciphertext.
+    pub fn signed_part(&self) -> &'a [u8] {
+        self.signed
+    }
+    /// The sender's participant id.
+    pub fn sender_id(&self) -> ParticipantId {
+        ParticipantId::from_bytes(*self.sender_id)
+    }
+    /// The XSalsa20 nonce.
+    pub fn nonce(&self) -> &'a [u8; NONCE_LEN] {
+        self.nonce
+    }
+    /// The Poly1305 tag.
+    pub fn mac(&self) -> &'a [u8; MAC_LEN] {
+        self.mac
+    }
+    /// The ciphertext (as long as the plaintext).
+    pub fn ciphertext(&self) -> &'a [u8] {
+        self.ciphertext
+    }
+}
+
+/// `i`: a newcomer introduces its signing key and a signed ephemeral X25519 key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Introduction<'a> {
+    sender_key: &'a [u8; 32],
+    signature: &'a [u8; SIGNATURE_LEN],
+    encryption_key: &'a [u8; 32],
+}
+
+impl<'a> Introduction<'a> {
+    /// The newcomer's Ed25519 public key.
+    pub fn sender_key(&self) -> PublicKey {
+        PublicKey::from_bytes(*self.sender_key)
+    }
+    /// The newcomer's participant id, computed with the backend's SHA-256.
+    pub fn sender_id<B: crate::Backend>(&self) -> ParticipantId {
+        B::participant_id(&self.sender_key())
+    }
+    /// The signature of [`encryption_key`](Self::encryption_key) under
+    /// [`sender_key`](Self::sender_key).
+    pub fn signature(&self) -> &'a [u8; SIGNATURE_LEN] {
+        self.signature
+    }
+    /// The newcomer's ephemeral X25519 key, to seal the topic key to.
+    pub fn encryption_key(&self) -> BoxPublicKey {
+        BoxPublicKey::from_bytes(*self.encryption_key)
+    }
+}
+
+/// `r`: the topic key, sealed to a newcomer's ephemeral key.
+///
+/// Nothing in a classic reply is signed: [`sender_key`](Self::sender_key) is a claim,
+/// not a proof (see the crate docs' security notes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IntroductionReply<'a> {
+    recipient_id: &'a [u8; 16],
+    nonce: &'a [u8; NONCE_LEN],
+    mac: &'a [u8; MAC_LEN],
+    sealed_topic_key: &'a [u8; 32],
+    encryption_key: &'a [u8; 32],
+    sender_key: &'a [u8; 32],
+}
+
+impl<'a> IntroductionReply<'a> {
+    /// The id of the newcomer the reply is for.
+    pub fn recipient_id(&self) -> ParticipantId {
+        ParticipantId::from_bytes(*self.recipient_id)
+    }
+    /// The crypto_box nonce.
+    pub fn nonce(&self) -> &'a [u8; NONCE_LEN] {
+        self.nonce
+    }
+    /// The Poly1305 tag of the box.
+    pub fn mac(&self) -> &'a [u8; MAC_LEN] {
+        self.mac
+    }
+    /// The topic key, encrypted.
+    pub fn sealed_topic_key(&self) -> &'a [u8; 32] {
+        self.sealed_topic_key
+    }
+    /// The replier's ephemeral X25519 key.
+    pub fn encryption_key(&self) -> BoxPublicKey {
+        BoxPublicKey::from_bytes(*self.encryption_key)
+    }
+    /// The Ed25519 public key the replier claims (unsigned).
+    pub fn sender_key(&self) -> PublicKey {
+        PublicKey::from_bytes(*self.sender_key)
+    }
+}

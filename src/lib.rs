@@ -1,0 +1,71 @@
+//! Encrypted, signed group messaging over any one-to-many channel, wire-compatible
+//! with the original Python stringphone.
+//!
+//! Every participant of a *topic* shares one symmetric topic key and has its own
+//! Ed25519 identity. [`Topic::encode`] seals a message with the topic key and signs
+//! it; [`Topic::decode`] checks who wrote it and opens it. A newcomer without the key
+//! runs discovery ([`Topic::construct_intro`], [`Topic::construct_reply`],
+//! [`Topic::parse_reply`]).
+//!
+//! ```
+//! # #[cfg(any(feature = "rustcrypto", feature = "ring"))] {
+//! use stringphone::{DecodeMode, Error, SigningSeed, Topic, TopicKey};
+//!
+//! let topic_key = TopicKey::generate();
+//! let alice = Topic::new(SigningSeed::generate(), Some(topic_key.clone()), Default::default());
+//! let mut bob = Topic::new(SigningSeed::generate(), Some(topic_key), Default::default());
+//!
+//! let wire = alice.encode("Hi Bob!")?;
+//! // Bob has never seen Alice: strict decoding refuses her.
+//! assert!(matches!(bob.decode(&wire, DecodeMode::Strict), Err(Error::UntrustedSender(_))));
+//! // Once he trusts her key (exchanged out of band, or through discovery) it opens.
+//! bob.add_participant(alice.public_key())?;
+//! let plaintext = bob.decode(&wire, DecodeMode::Strict)?.plaintext();
+//! assert_eq!(plaintext.as_deref(), Some(&b"Hi Bob!"[..]));
+//! # }
+//! # Ok::<(), stringphone::Error>(())
+//! ```
+//!
+//! # Backends
+//! The crypto comes from a backend, picked by Cargo feature:
+//! - `rustcrypto` (default): ed25519-dalek, crypto_secretbox, crypto_box, sha2.
+//!
+//! [`DefaultBackend`] names the one picked; without a backend feature there is no
+//! `DefaultBackend` and no [`Topic`] alias (a compile error, never a runtime panic),
+//! and the core's generic `stringphone::core::Topic<B, S>` takes any backend.
+//!
+//! # Features
+//! - `std` (default): OS randomness and the `Vec`-returning calls.
+//! - `alloc`: the `Vec`-returning calls and [`MemoryTrustStore`] without `std`.
+//!
+//! See the README for the wire format, the verification rule and the classic format's
+//! known weaknesses.
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub use stringphone_core as core;
+pub use stringphone_core::{
+    rule, verify_signature, wire, Backend, BoxPublicKey, BoxSecret, DecodeMode, Decoded, Error,
+    Fingerprint, FixedTrustStore, HexError, Identity, Message, ParticipantId, PublicKey,
+    SigningSeed, StoreError, TopicKey, TrustStore,
+};
+#[cfg(feature = "alloc")]
+pub use stringphone_core::MemoryTrustStore;
+
+#[cfg(feature = "rustcrypto")]
+pub use stringphone_rustcrypto::{self as rustcrypto, RustCrypto};
+
+/// The backend this build uses: `RustCrypto` with the `rustcrypto` feature.
+#[cfg(feature = "rustcrypto")]
+pub type DefaultBackend = stringphone_rustcrypto::RustCrypto;
+
+/// A participant in a topic on the [`DefaultBackend`], with the in-memory trust store
+/// unless told otherwise.
+#[cfg(all(feature = "alloc", feature = "rustcrypto"))]
+pub type Topic<S = MemoryTrustStore> = stringphone_core::Topic<DefaultBackend, S>;
+
+/// A participant in a topic on the [`DefaultBackend`] (no `alloc`: name a store, such
+/// as [`FixedTrustStore`]).
+#[cfg(all(not(feature = "alloc"), feature = "rustcrypto"))]
+pub type Topic<S> = stringphone_core::Topic<DefaultBackend, S>;
