@@ -12,8 +12,8 @@
 //! use stringphone::{DecodeMode, Error, SigningSeed, Topic, TopicKey};
 //!
 //! let topic_key = TopicKey::generate();
-//! let alice = Topic::new(SigningSeed::generate(), Some(topic_key.clone()), Default::default());
-//! let mut bob = Topic::new(SigningSeed::generate(), Some(topic_key), Default::default());
+//! let alice = Topic::new(SigningSeed::generate(), Some(topic_key.clone()));
+//! let mut bob = Topic::new(SigningSeed::generate(), Some(topic_key));
 //!
 //! let wire = alice.encode("Hi Bob!")?;
 //! // Bob has never seen Alice: strict decoding refuses her.
@@ -45,13 +45,13 @@
 #![deny(missing_docs)]
 
 pub use stringphone_core as core;
+#[cfg(feature = "alloc")]
+pub use stringphone_core::MemoryTrustStore;
 pub use stringphone_core::{
     rule, verify_signature, wire, Backend, BoxPublicKey, BoxSecret, DecodeMode, Decoded, Error,
     Fingerprint, FixedTrustStore, HexError, Identity, Message, ParticipantId, PublicKey,
     SigningSeed, StoreError, TopicKey, TrustStore,
 };
-#[cfg(feature = "alloc")]
-pub use stringphone_core::MemoryTrustStore;
 
 #[cfg(feature = "rustcrypto")]
 pub use stringphone_rustcrypto::{self as rustcrypto, RustCrypto};

@@ -43,11 +43,7 @@ fn s<'a>(e: &'a Value, field: &str) -> &'a str {
 type T<B> = Topic<B, MemoryTrustStore>;
 
 fn topic<B: Backend>(seed: &str, key: Option<&str>) -> T<B> {
-    Topic::new(
-        SigningSeed::from_bytes(unhex32(seed)),
-        key.map(topic_key),
-        MemoryTrustStore::new(),
-    )
+    Topic::new(SigningSeed::from_bytes(unhex32(seed)), key.map(topic_key))
 }
 
 fn check_simple<B: Backend>(e: &Value) {
@@ -58,13 +54,21 @@ fn check_simple<B: Backend>(e: &Value) {
     let message = unhex(s(e, "message"));
     let mut rng = ReplayRng::new(&[&unhex(s(e, "nonce"))]);
     let encoded = sender.encode_with_rng(&mut rng, &plaintext).unwrap();
-    assert!(encoded == message, "encode differs for {} B", plaintext.len());
+    assert!(
+        encoded == message,
+        "encode differs for {} B",
+        plaintext.len()
+    );
     assert!(rng.exhausted());
 
     let mut receiver = topic::<B>(&"42".repeat(32), Some(s(e, "topic_key")));
     receiver.add_participant(sender.public_key()).unwrap();
     match receiver.decode(&message, DecodeMode::Strict).unwrap() {
-        Decoded::Message { sender: id, verified, plaintext: p } => {
+        Decoded::Message {
+            sender: id,
+            verified,
+            plaintext: p,
+        } => {
             assert_eq!(id, sender.id());
             assert!(verified);
             assert!(p == plaintext);
@@ -73,10 +77,14 @@ fn check_simple<B: Backend>(e: &Value) {
     }
     // The allocation-free paths give the same plaintext.
     let mut out = vec![0u8; plaintext.len()];
-    let got = receiver.decode_into(&message, DecodeMode::Strict, &mut out).unwrap();
+    let got = receiver
+        .decode_into(&message, DecodeMode::Strict, &mut out)
+        .unwrap();
     assert!(got.plaintext().unwrap() == &plaintext[..]);
     let mut in_place = message.clone();
-    let got = receiver.decode_in_place(&mut in_place, DecodeMode::Strict).unwrap();
+    let got = receiver
+        .decode_in_place(&mut in_place, DecodeMode::Strict)
+        .unwrap();
     assert!(got.plaintext().unwrap() == &plaintext[..]);
 }
 
@@ -99,7 +107,10 @@ fn check_reply<B: Backend>(e: &Value) {
     let mut joiner = topic::<B>(s(e, "joiner_seed"), None);
     assert_eq!(joiner.id().to_string(), s(e, "joiner_id"));
     let intro = joiner
-        .construct_intro_with(&mut ReplayRng::new(&[&unhex(s(e, "joiner_ephemeral_secret"))]))
+        .construct_intro_with(&mut ReplayRng::new(&[&unhex(s(
+            e,
+            "joiner_ephemeral_secret",
+        ))]))
         .unwrap();
     assert_eq!(hex::encode(intro), s(e, "intro"));
 
@@ -158,8 +169,10 @@ fn check_invalid<B: Backend>(e: &Value) {
             let mut in_place = message.clone();
             vec![
                 t.decode(&message, DecodeMode::Strict).unwrap_err(),
-                t.decode_into(&message, DecodeMode::Strict, &mut out).unwrap_err(),
-                t.decode_in_place(&mut in_place, DecodeMode::Strict).unwrap_err(),
+                t.decode_into(&message, DecodeMode::Strict, &mut out)
+                    .unwrap_err(),
+                t.decode_in_place(&mut in_place, DecodeMode::Strict)
+                    .unwrap_err(),
             ]
         }
         "construct_reply" => vec![t.construct_reply(&message).unwrap_err()],
@@ -197,6 +210,9 @@ fn a_file_with_a_missing_or_empty_section_is_refused() {
     let empty = r#"{"simple":[],"intro":[{}],"reply":[{}],"invalid":[{}]}"#;
     assert_eq!(sections(empty).unwrap_err(), "section `simple` is empty");
     let missing = r#"{"simple":[{}],"intro":[{}],"reply":[{}]}"#;
-    assert_eq!(sections(missing).unwrap_err(), "section `invalid` is missing");
+    assert_eq!(
+        sections(missing).unwrap_err(),
+        "section `invalid` is missing"
+    );
     assert!(sections("not json").is_err());
 }

@@ -41,7 +41,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     /// ```
     /// # use stringphone_core::{Message, MemoryTrustStore, SigningSeed, Topic};
     /// # use stringphone_rustcrypto::RustCrypto;
-    /// let mut bob = Topic::<RustCrypto, _>::new(SigningSeed::from_bytes([3; 32]), None, MemoryTrustStore::new());
+    /// let mut bob = Topic::<RustCrypto>::new(SigningSeed::from_bytes([3; 32]), None);
     /// let intro = bob.construct_intro_with(&mut rand_core::OsRng).unwrap();
     /// assert_eq!(Message::parse(&intro).unwrap().sender_key(), Some(bob.public_key()));
     /// assert!(bob.has_pending_introduction());
@@ -95,7 +95,11 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
             });
         };
         let newcomer = intro.sender_key();
-        crate::verify_signature::<B>(&newcomer, intro.encryption_key().as_bytes(), intro.signature())?;
+        crate::verify_signature::<B>(
+            &newcomer,
+            intro.encryption_key().as_bytes(),
+            intro.signature(),
+        )?;
         let newcomer_id = B::participant_id(&newcomer);
         if self.trusted_key(&newcomer_id)? != Some(newcomer) {
             return Err(Error::UntrustedSender(newcomer_id));
@@ -131,8 +135,8 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     /// ```
     /// # use stringphone_core::{Error, Message, MemoryTrustStore, SigningSeed, Topic, TopicKey};
     /// # use stringphone_rustcrypto::RustCrypto;
-    /// let mut alice = Topic::<RustCrypto, _>::new(SigningSeed::from_bytes([2; 32]), Some(TopicKey::from_bytes([1; 32])), MemoryTrustStore::new());
-    /// let mut bob = Topic::<RustCrypto, _>::new(SigningSeed::from_bytes([3; 32]), None, MemoryTrustStore::new());
+    /// let mut alice = Topic::<RustCrypto>::new(SigningSeed::from_bytes([2; 32]), Some(TopicKey::from_bytes([1; 32])));
+    /// let mut bob = Topic::<RustCrypto>::new(SigningSeed::from_bytes([3; 32]), None);
     /// let intro = bob.construct_intro().unwrap();
     /// // Alice must trust Bob before she hands him the key.
     /// assert!(matches!(alice.construct_reply(&intro), Err(Error::UntrustedSender(_))));
@@ -168,7 +172,10 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
                 recipient: reply.recipient_id(),
             });
         }
-        let secret = self.pending_intro.as_ref().ok_or(Error::NoPendingIntroduction)?;
+        let secret = self
+            .pending_intro
+            .as_ref()
+            .ok_or(Error::NoPendingIntroduction)?;
         let mut key = Zeroizing::new(*reply.sealed_topic_key());
         B::box_cipher(&reply.encryption_key(), secret)
             .decrypt_in_place_detached(reply.nonce().into(), b"", key.as_mut(), reply.mac().into())

@@ -54,8 +54,7 @@ pub mod wire;
 pub use backend::{Backend, Identity};
 pub use error::Error;
 pub use keys::{
-    BoxPublicKey, BoxSecret, Fingerprint, HexError, ParticipantId, PublicKey, SigningSeed,
-    TopicKey,
+    BoxPublicKey, BoxSecret, Fingerprint, HexError, ParticipantId, PublicKey, SigningSeed, TopicKey,
 };
 pub use topic::{verify_signature, DecodeMode, Decoded, Topic};
 #[cfg(feature = "alloc")]

@@ -112,9 +112,9 @@ pub fn point_is_canonical(encoding: &[u8; 32]) -> bool {
 /// assert!(has_small_order(&identity));
 /// ```
 pub fn has_small_order(encoding: &[u8; 32]) -> bool {
-    SMALL_ORDER_ENCODINGS.iter().any(|bad| {
-        bad[..31] == encoding[..31] && bad[31] == encoding[31] & 0x7f
-    })
+    SMALL_ORDER_ENCODINGS
+        .iter()
+        .any(|bad| bad[..31] == encoding[..31] && bad[31] == encoding[31] & 0x7f)
 }
 
 /// The key half of the rule: a canonical encoding of a point that is not of small order.

@@ -144,8 +144,8 @@ pub(crate) fn sign<I: Identity>(identity: &I, message: &[u8]) -> Result<[u8; 64]
 /// use stringphone_rustcrypto::RustCrypto;
 ///
 /// let key = TopicKey::from_bytes([1; 32]);
-/// let alice = Topic::<RustCrypto, _>::new(SigningSeed::from_bytes([2; 32]), Some(key.clone()), MemoryTrustStore::new());
-/// let mut bob = Topic::<RustCrypto, _>::new(SigningSeed::from_bytes([3; 32]), Some(key), MemoryTrustStore::new());
+/// let alice = Topic::<RustCrypto>::new(SigningSeed::from_bytes([2; 32]), Some(key.clone()));
+/// let mut bob = Topic::<RustCrypto>::new(SigningSeed::from_bytes([3; 32]), Some(key));
 /// bob.add_participant(alice.public_key()).unwrap();
 ///
 /// let wire = alice.encode("Hi Bob!").unwrap();
@@ -167,30 +167,62 @@ pub struct Topic<B: Backend, S: TrustStore, I: Identity = <B as Backend>::Signin
     backend: PhantomData<fn() -> B>,
 }
 
-impl<B: Backend, S: TrustStore> Topic<B, S> {
-    /// A participant with the identity of `seed`, the topic key if it has one, and a
-    /// trust store (which may already hold participants).
-    pub fn new(seed: SigningSeed, topic_key: Option<TopicKey>, store: S) -> Self {
-        Self::from_identity(B::signing_key(&seed), topic_key, store)
+#[cfg(feature = "alloc")]
+impl<B: Backend> Topic<B, crate::MemoryTrustStore> {
+    /// A participant with the identity of `seed` and the topic key if it has one,
+    /// trusting nobody yet (the original's `Topic(seed, topic_key)`). The trust store
+    /// is in memory; [`with_store`](Topic::with_store) takes any other.
+    ///
+    /// ```
+    /// use stringphone_core::{SigningSeed, Topic, TopicKey};
+    /// use stringphone_rustcrypto::RustCrypto;
+    /// let t = Topic::<RustCrypto>::new(SigningSeed::from_bytes([2; 32]), Some(TopicKey::from_bytes([1; 32])));
+    /// assert_eq!(t.participants().unwrap().count(), 0);
+    /// ```
+    pub fn new(seed: SigningSeed, topic_key: Option<TopicKey>) -> Self {
+        Self::with_store(seed, topic_key, crate::MemoryTrustStore::new())
     }
 
     /// A participant with a fresh random identity (the original's `Topic()`).
     ///
     /// ```
-    /// use stringphone_core::{MemoryTrustStore, Topic};
+    /// use stringphone_core::Topic;
     /// use stringphone_rustcrypto::RustCrypto;
-    /// let t = Topic::<RustCrypto, _>::generate(None, MemoryTrustStore::new());
+    /// let t = Topic::<RustCrypto>::generate(None);
     /// assert!(t.topic_key().is_none());
     /// ```
     #[cfg(feature = "std")]
-    pub fn generate(topic_key: Option<TopicKey>, store: S) -> Self {
-        Self::new(SigningSeed::generate(), topic_key, store)
+    pub fn generate(topic_key: Option<TopicKey>) -> Self {
+        Self::new(SigningSeed::generate(), topic_key)
+    }
+}
+
+impl<B: Backend, S: TrustStore> Topic<B, S> {
+    /// A participant with the identity of `seed`, the topic key if it has one, and a
+    /// trust store of your choice (which may already hold participants).
+    ///
+    /// ```
+    /// use stringphone_core::{FixedTrustStore, SigningSeed, Topic};
+    /// use stringphone_rustcrypto::RustCrypto;
+    /// let t = Topic::<RustCrypto, _>::with_store(SigningSeed::from_bytes([2; 32]), None, FixedTrustStore::<8>::new());
+    /// assert!(t.topic_key().is_none());
+    /// ```
+    pub fn with_store(seed: SigningSeed, topic_key: Option<TopicKey>, store: S) -> Self {
+        Self::from_identity(B::signing_key(&seed), topic_key, store)
     }
 }
 
 impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     /// A participant whose signatures come from `identity`: any [`Identity`], such as a
     /// key held in an HSM.
+    ///
+    /// ```
+    /// use stringphone_core::{Backend, MemoryTrustStore, SigningSeed, Topic};
+    /// use stringphone_rustcrypto::RustCrypto;
+    /// let key = RustCrypto::signing_key(&SigningSeed::from_bytes([2; 32]));
+    /// let t: Topic<RustCrypto, _> = Topic::from_identity(key, None, MemoryTrustStore::new());
+    /// # let _ = t;
+    /// ```
     pub fn from_identity(identity: I, topic_key: Option<TopicKey>, store: S) -> Self {
         let public_key = identity.public_key();
         let mut topic = Topic {
@@ -315,7 +347,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     /// ```
     /// # use stringphone_core::{MemoryTrustStore, SigningSeed, Topic, TopicKey};
     /// # use stringphone_rustcrypto::RustCrypto;
-    /// let t = Topic::<RustCrypto, _>::new(SigningSeed::from_bytes([2; 32]), Some(TopicKey::from_bytes([1; 32])), MemoryTrustStore::new());
+    /// let t = Topic::<RustCrypto>::new(SigningSeed::from_bytes([2; 32]), Some(TopicKey::from_bytes([1; 32])));
     /// let mut out = [0u8; 200];
     /// let n = t.encode_into(&mut rand_core::OsRng, b"hello", &mut out).unwrap();
     /// assert_eq!(n, 5 + 121);
@@ -330,9 +362,10 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         let cipher = self.cipher()?;
         let len = SIMPLE_OVERHEAD + plaintext.len();
         let available = out.len();
-        let out = out
-            .get_mut(..len)
-            .ok_or(Error::BufferTooSmall { needed: len, available })?;
+        let out = out.get_mut(..len).ok_or(Error::BufferTooSmall {
+            needed: len,
+            available,
+        })?;
         let mut nonce = [0u8; wire::NONCE_LEN];
         rng.try_fill_bytes(&mut nonce).map_err(|_| Error::Rng)?;
 
@@ -368,7 +401,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     /// ```
     /// # use stringphone_core::{Error, MemoryTrustStore, SigningSeed, Topic, TopicKey};
     /// # use stringphone_rustcrypto::RustCrypto;
-    /// let mut t = Topic::<RustCrypto, _>::new(SigningSeed::from_bytes([2; 32]), None, MemoryTrustStore::new());
+    /// let mut t = Topic::<RustCrypto>::new(SigningSeed::from_bytes([2; 32]), None);
     /// assert!(matches!(t.encode("hi"), Err(Error::MissingTopicKey)));
     /// t.set_topic_key(Some(TopicKey::from_bytes([1; 32])));
     /// assert_eq!(t.encode("hi").unwrap().len(), 2 + 121);
@@ -425,7 +458,11 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         #[cfg(feature = "alloc")]
         if let Some((cached_key, verifying_key)) = self.verifiers.get(sender) {
             if cached_key == key {
-                return verify_prepared::<B>(verifying_key, message.signed_part(), message.signature());
+                return verify_prepared::<B>(
+                    verifying_key,
+                    message.signed_part(),
+                    message.signature(),
+                );
             }
         }
         let _ = sender;
@@ -502,10 +539,12 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         let ciphertext = &message[SIMPLE_OVERHEAD..];
         let available = out.len();
         self.finish(gate, || {
-            let plaintext = out.get_mut(..ciphertext.len()).ok_or(Error::BufferTooSmall {
-                needed: ciphertext.len(),
-                available,
-            })?;
+            let plaintext = out
+                .get_mut(..ciphertext.len())
+                .ok_or(Error::BufferTooSmall {
+                    needed: ciphertext.len(),
+                    available,
+                })?;
             plaintext.copy_from_slice(ciphertext);
             Ok(plaintext)
         })
@@ -519,8 +558,8 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     /// # use stringphone_core::{DecodeMode, Decoded, Error, MemoryTrustStore, SigningSeed, Topic, TopicKey};
     /// # use stringphone_rustcrypto::RustCrypto;
     /// let key = TopicKey::from_bytes([1; 32]);
-    /// let alice = Topic::<RustCrypto, _>::new(SigningSeed::from_bytes([2; 32]), Some(key.clone()), MemoryTrustStore::new());
-    /// let bob = Topic::<RustCrypto, _>::new(SigningSeed::from_bytes([3; 32]), Some(key), MemoryTrustStore::new());
+    /// let alice = Topic::<RustCrypto>::new(SigningSeed::from_bytes([2; 32]), Some(key.clone()));
+    /// let bob = Topic::<RustCrypto>::new(SigningSeed::from_bytes([3; 32]), Some(key));
     /// let wire = alice.encode("Hi Bob!").unwrap();
     /// assert!(matches!(bob.decode(&wire, DecodeMode::Strict), Err(Error::UntrustedSender(_))));
     /// assert!(matches!(bob.decode(&wire, DecodeMode::IgnoreUntrusted), Ok(Decoded::Ignored { .. })));

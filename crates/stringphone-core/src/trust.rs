@@ -197,7 +197,9 @@ impl<const N: usize> Default for FixedTrustStore<N> {
 }
 
 impl<const N: usize> TrustStore for FixedTrustStore<N> {
-    type Iter<'a> = core::iter::Flatten<core::iter::Copied<core::slice::Iter<'a, Option<(ParticipantId, PublicKey)>>>>;
+    type Iter<'a> = core::iter::Flatten<
+        core::iter::Copied<core::slice::Iter<'a, Option<(ParticipantId, PublicKey)>>>,
+    >;
 
     fn get(&self, id: &ParticipantId) -> Result<Option<PublicKey>, StoreError> {
         Ok(self

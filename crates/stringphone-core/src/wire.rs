@@ -144,7 +144,8 @@ impl<'a> Message<'a> {
             message_type: None,
             len: 0,
         })?;
-        let message_type = MessageType::from_byte(type_byte).ok_or(Error::UnknownType(type_byte))?;
+        let message_type =
+            MessageType::from_byte(type_byte).ok_or(Error::UnknownType(type_byte))?;
         let malformed = Error::Malformed {
             message_type: Some(message_type),
             len: bytes.len(),

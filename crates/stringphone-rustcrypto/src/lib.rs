@@ -102,6 +102,9 @@ impl Backend for RustCrypto {
 
     fn box_cipher(their_public: &BoxPublicKey, our_secret: &BoxSecret) -> crypto_box::SalsaBox {
         let secret = crypto_box::SecretKey::from_bytes(*our_secret.expose_secret());
-        crypto_box::SalsaBox::new(&crypto_box::PublicKey::from(*their_public.as_bytes()), &secret)
+        crypto_box::SalsaBox::new(
+            &crypto_box::PublicKey::from(*their_public.as_bytes()),
+            &secret,
+        )
     }
 }
