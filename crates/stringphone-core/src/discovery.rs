@@ -41,7 +41,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     /// ```
     /// # use stringphone_core::{Message, MemoryTrustStore, SigningSeed, Topic};
     /// # use stringphone_rustcrypto::RustCrypto;
-    /// let mut bob = Topic::<RustCrypto>::new(SigningSeed::from_bytes([3; 32]), None);
+    /// let mut bob = Topic::<RustCrypto, _>::new(SigningSeed::from_bytes([3; 32]), None);
     /// let intro = bob.construct_intro_with(&mut rand_core::OsRng).unwrap();
     /// assert_eq!(Message::parse(&intro).unwrap().sender_key(), Some(bob.public_key()));
     /// assert!(bob.has_pending_introduction());
@@ -135,8 +135,8 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     /// ```
     /// # use stringphone_core::{Error, Message, MemoryTrustStore, SigningSeed, Topic, TopicKey};
     /// # use stringphone_rustcrypto::RustCrypto;
-    /// let mut alice = Topic::<RustCrypto>::new(SigningSeed::from_bytes([2; 32]), Some(TopicKey::from_bytes([1; 32])));
-    /// let mut bob = Topic::<RustCrypto>::new(SigningSeed::from_bytes([3; 32]), None);
+    /// let mut alice = Topic::<RustCrypto, _>::new(SigningSeed::from_bytes([2; 32]), Some(TopicKey::from_bytes([1; 32])));
+    /// let mut bob = Topic::<RustCrypto, _>::new(SigningSeed::from_bytes([3; 32]), None);
     /// let intro = bob.construct_intro().unwrap();
     /// // Alice must trust Bob before she hands him the key.
     /// assert!(matches!(alice.construct_reply(&intro), Err(Error::UntrustedSender(_))));

@@ -144,8 +144,8 @@ pub(crate) fn sign<I: Identity>(identity: &I, message: &[u8]) -> Result<[u8; 64]
 /// use stringphone_rustcrypto::RustCrypto;
 ///
 /// let key = TopicKey::from_bytes([1; 32]);
-/// let alice = Topic::<RustCrypto>::new(SigningSeed::from_bytes([2; 32]), Some(key.clone()));
-/// let mut bob = Topic::<RustCrypto>::new(SigningSeed::from_bytes([3; 32]), Some(key));
+/// let alice = Topic::<RustCrypto, _>::new(SigningSeed::from_bytes([2; 32]), Some(key.clone()));
+/// let mut bob = Topic::<RustCrypto, _>::new(SigningSeed::from_bytes([3; 32]), Some(key));
 /// bob.add_participant(alice.public_key()).unwrap();
 ///
 /// let wire = alice.encode("Hi Bob!").unwrap();
@@ -176,7 +176,7 @@ impl<B: Backend> Topic<B, crate::MemoryTrustStore> {
     /// ```
     /// use stringphone_core::{SigningSeed, Topic, TopicKey};
     /// use stringphone_rustcrypto::RustCrypto;
-    /// let t = Topic::<RustCrypto>::new(SigningSeed::from_bytes([2; 32]), Some(TopicKey::from_bytes([1; 32])));
+    /// let t = Topic::<RustCrypto, _>::new(SigningSeed::from_bytes([2; 32]), Some(TopicKey::from_bytes([1; 32])));
     /// assert_eq!(t.participants().unwrap().count(), 0);
     /// ```
     pub fn new(seed: SigningSeed, topic_key: Option<TopicKey>) -> Self {
@@ -188,7 +188,7 @@ impl<B: Backend> Topic<B, crate::MemoryTrustStore> {
     /// ```
     /// use stringphone_core::Topic;
     /// use stringphone_rustcrypto::RustCrypto;
-    /// let t = Topic::<RustCrypto>::generate(None);
+    /// let t = Topic::<RustCrypto, _>::generate(None);
     /// assert!(t.topic_key().is_none());
     /// ```
     #[cfg(feature = "std")]
@@ -225,7 +225,16 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     /// ```
     pub fn from_identity(identity: I, topic_key: Option<TopicKey>, store: S) -> Self {
         let public_key = identity.public_key();
-        let mut topic = Topic {
+        // Warm the cache. A store that cannot be listed now is still asked on every
+        // decode, so skipping the cache only costs speed.
+        #[cfg(feature = "alloc")]
+        let verifiers = match store.iter() {
+            Ok(entries) => entries
+                .filter_map(|(id, key)| Some((id, (key, prepare_key::<B>(&key).ok()?))))
+                .collect(),
+            Err(_) => alloc::collections::BTreeMap::new(),
+        };
+        Topic {
             id: B::participant_id(&public_key),
             public_key,
             identity,
@@ -233,20 +242,9 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
             store,
             pending_intro: None,
             #[cfg(feature = "alloc")]
-            verifiers: alloc::collections::BTreeMap::new(),
+            verifiers,
             backend: PhantomData,
-        };
-        // Warm the cache. A store that cannot be listed now is still asked on every
-        // decode, so skipping the cache only costs speed.
-        #[cfg(feature = "alloc")]
-        if let Ok(entries) = topic.store.iter() {
-            for (id, key) in entries {
-                if let Ok(vk) = prepare_key::<B>(&key) {
-                    topic.verifiers.insert(id, (key, vk));
-                }
-            }
         }
-        topic
     }
 
     /// This participant's id (first 16 bytes of SHA-256 of its public key).
@@ -347,7 +345,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     /// ```
     /// # use stringphone_core::{MemoryTrustStore, SigningSeed, Topic, TopicKey};
     /// # use stringphone_rustcrypto::RustCrypto;
-    /// let t = Topic::<RustCrypto>::new(SigningSeed::from_bytes([2; 32]), Some(TopicKey::from_bytes([1; 32])));
+    /// let t = Topic::<RustCrypto, _>::new(SigningSeed::from_bytes([2; 32]), Some(TopicKey::from_bytes([1; 32])));
     /// let mut out = [0u8; 200];
     /// let n = t.encode_into(&mut rand_core::OsRng, b"hello", &mut out).unwrap();
     /// assert_eq!(n, 5 + 121);
@@ -401,7 +399,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     /// ```
     /// # use stringphone_core::{Error, MemoryTrustStore, SigningSeed, Topic, TopicKey};
     /// # use stringphone_rustcrypto::RustCrypto;
-    /// let mut t = Topic::<RustCrypto>::new(SigningSeed::from_bytes([2; 32]), None);
+    /// let mut t = Topic::<RustCrypto, _>::new(SigningSeed::from_bytes([2; 32]), None);
     /// assert!(matches!(t.encode("hi"), Err(Error::MissingTopicKey)));
     /// t.set_topic_key(Some(TopicKey::from_bytes([1; 32])));
     /// assert_eq!(t.encode("hi").unwrap().len(), 2 + 121);
@@ -558,8 +556,8 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     /// # use stringphone_core::{DecodeMode, Decoded, Error, MemoryTrustStore, SigningSeed, Topic, TopicKey};
     /// # use stringphone_rustcrypto::RustCrypto;
     /// let key = TopicKey::from_bytes([1; 32]);
-    /// let alice = Topic::<RustCrypto>::new(SigningSeed::from_bytes([2; 32]), Some(key.clone()));
-    /// let bob = Topic::<RustCrypto>::new(SigningSeed::from_bytes([3; 32]), Some(key));
+    /// let alice = Topic::<RustCrypto, _>::new(SigningSeed::from_bytes([2; 32]), Some(key.clone()));
+    /// let bob = Topic::<RustCrypto, _>::new(SigningSeed::from_bytes([3; 32]), Some(key));
     /// let wire = alice.encode("Hi Bob!").unwrap();
     /// assert!(matches!(bob.decode(&wire, DecodeMode::Strict), Err(Error::UntrustedSender(_))));
     /// assert!(matches!(bob.decode(&wire, DecodeMode::IgnoreUntrusted), Ok(Decoded::Ignored { .. })));
