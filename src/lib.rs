@@ -69,3 +69,8 @@ pub type Topic<S = MemoryTrustStore> = stringphone_core::Topic<DefaultBackend, S
 /// as [`FixedTrustStore`]).
 #[cfg(all(not(feature = "alloc"), feature = "rustcrypto"))]
 pub type Topic<S> = stringphone_core::Topic<DefaultBackend, S>;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(all(doctest, feature = "std", any(feature = "rustcrypto", feature = "ring")))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
