@@ -71,6 +71,10 @@ pub type Topic<S = MemoryTrustStore> = stringphone_core::Topic<DefaultBackend, S
 pub type Topic<S> = stringphone_core::Topic<DefaultBackend, S>;
 
 /// The README's examples, compiled and run as doctests.
-#[cfg(all(doctest, feature = "std", any(feature = "rustcrypto", feature = "ring")))]
+#[cfg(all(
+    doctest,
+    feature = "std",
+    any(feature = "rustcrypto", feature = "ring")
+))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
