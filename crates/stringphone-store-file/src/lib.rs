@@ -149,7 +149,10 @@ impl From<FileStoreError> for StoreError {
     }
 }
 
-fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> FileStoreError + 'a {
+fn io_err<'a>(
+    action: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(io::Error) -> FileStoreError + 'a {
     move |source| FileStoreError::Io {
         action,
         path: path.to_path_buf(),
@@ -263,9 +266,7 @@ impl FileTrustStore {
     /// Reads and parses the file; the stamp comes from the opened file itself, so it
     /// matches the bytes read even if the file is replaced meanwhile.
     #[allow(clippy::type_complexity)]
-    fn load(
-        &self,
-    ) -> Result<(Option<Stamp>, BTreeMap<ParticipantId, PublicKey>), FileStoreError> {
+    fn load(&self) -> Result<(Option<Stamp>, BTreeMap<ParticipantId, PublicKey>), FileStoreError> {
         let mut file = match File::open(&self.path) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((None, BTreeMap::new())),
@@ -381,7 +382,10 @@ fn is_lower_hex(s: &str) -> bool {
 pub fn parse(text: &str) -> Result<BTreeMap<ParticipantId, PublicKey>, (usize, String)> {
     let Some(body) = text.strip_suffix('\n') else {
         let line = text.split('\n').count();
-        return Err((line, "the file does not end with a newline: truncated?".into()));
+        return Err((
+            line,
+            "the file does not end with a newline: truncated?".into(),
+        ));
     };
     let mut lines = body.split('\n').enumerate().map(|(i, l)| (i + 1, l));
     match lines.next() {
@@ -401,7 +405,10 @@ pub fn parse(text: &str) -> Result<BTreeMap<ParticipantId, PublicKey>, (usize, S
             if !canonical || count.parse::<usize>().ok() != Some(entries.len()) {
                 return Err((
                     n,
-                    format!("trailer says {count:?} entries, the file has {}", entries.len()),
+                    format!(
+                        "trailer says {count:?} entries, the file has {}",
+                        entries.len()
+                    ),
                 ));
             }
             if n != body.split('\n').count() {
@@ -497,7 +504,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(dir.join(FILE_NAME)).unwrap().permissions().mode();
+            let mode = fs::metadata(dir.join(FILE_NAME))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
             let mode = fs::metadata(&dir).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o700);
@@ -526,7 +536,10 @@ mod tests {
         let text = serialize(&map);
         assert_eq!(parse(&text).unwrap(), map);
         for cut in 0..text.len() {
-            assert!(parse(&text[..cut]).is_err(), "prefix of {cut} bytes accepted");
+            assert!(
+                parse(&text[..cut]).is_err(),
+                "prefix of {cut} bytes accepted"
+            );
         }
         // And an empty store is a header and a trailer, not an empty file.
         assert!(parse("").is_err());

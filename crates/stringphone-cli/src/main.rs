@@ -1,0 +1,664 @@
+//! `stringphone`: encrypted, signed group messaging from the shell.
+//!
+//! Keys live in key files (64 hex digits and a newline, mode 0600); whom you trust
+//! lives in a state directory (a crash-safe file store); `chat` talks over an MQTT
+//! broker. Every refusal is one line on stderr, a non-zero exit code, and nothing on
+//! stdout. See `docs/cli.md` for the command reference.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod chat;
+mod files;
+mod proto;
+
+use std::fmt;
+use std::io::{self, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use stringphone::{
+    DecodeMode, Decoded, Error, MemoryTrustStore, Message, ParticipantId, PublicKey, SigningSeed,
+    Topic, TopicKey, TrustStore,
+};
+use stringphone_store_file::FileTrustStore;
+
+use crate::proto::{fingerprint, id_of, who, CliStore, Discovery};
+
+/// A refusal: one line for stderr.
+#[derive(Debug)]
+pub struct Failure {
+    message: String,
+}
+
+impl Failure {
+    /// A refusal with this message.
+    pub fn new(message: impl Into<String>) -> Self {
+        Failure {
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // One line, whatever the message carries.
+        for (i, line) in self.message.lines().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            f.write_str(line.trim())?;
+        }
+        Ok(())
+    }
+}
+
+/// The protocol's errors, said for someone at a shell.
+pub fn explain(e: &Error) -> String {
+    match e {
+        Error::UntrustedSender(id) => format!(
+            "sender {id} (fingerprint {}) is not trusted: add its public key with \
+             `stringphone trust add` (or `--trust`) once you have compared it out of band",
+            id.fingerprint()
+        ),
+        Error::BadSignature => {
+            "the signature does not verify: the message was tampered with or forged".into()
+        }
+        Error::DecryptFailed => {
+            "the message does not open under the topic key: it was tampered with, \
+             or this is the wrong topic key file"
+                .into()
+        }
+        Error::UnknownType(b) => {
+            format!("not a stringphone message: unknown message type byte 0x{b:02x}")
+        }
+        Error::Introduction => {
+            "this is an introduction, not a message: answer it with `stringphone reply`".into()
+        }
+        Error::IntroductionReply => "this is an introduction reply, not a message: open it with \
+             `stringphone accept-reply`"
+            .into(),
+        Error::MissingTopicKey => "no topic key".into(),
+        Error::Store(e) => e.to_string(),
+        other => other.to_string(),
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::new(explain(&e))
+    }
+}
+
+impl From<stringphone_store_file::FileStoreError> for Failure {
+    fn from(e: stringphone_store_file::FileStoreError) -> Self {
+        Failure::new(e.to_string())
+    }
+}
+
+type Result<T, E = Failure> = std::result::Result<T, E>;
+
+/// Encrypted, signed group messaging over any one-to-many channel.
+///
+/// Key files hold one key as 64 hex digits and a newline (mode 0600) and are never
+/// overwritten without --force. Whom you trust is kept in the state directory.
+#[derive(Parser, Debug)]
+#[command(name = "stringphone", version, propagate_version = true)]
+struct Cli {
+    /// Directory of the trust store and pending introductions
+    /// [default: $XDG_DATA_HOME/stringphone, or ~/.local/share/stringphone]
+    #[arg(long, global = true, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Write a new signing seed (your identity); print its public key, id and fingerprint
+    Keygen(KeygenArgs),
+    /// Write a new topic key (the secret every participant of a topic shares)
+    TopicKey(TopicKeyArgs),
+    /// Encrypt and sign stdin; write the wire message to stdout
+    Encode(EncodeArgs),
+    /// Check and decrypt a wire message from stdin; write the plaintext to stdout
+    Decode(DecodeArgs),
+    /// Start discovery: write an introduction to stdout and remember its secret
+    Intro(IntroArgs),
+    /// Answer an introduction from stdin with the topic key, for a trusted newcomer
+    Reply(ReplyArgs),
+    /// Open the reply to our introduction from stdin and save the topic key it carries
+    AcceptReply(AcceptReplyArgs),
+    /// Show or change whom you trust
+    #[command(subcommand)]
+    Trust(TrustCommand),
+    /// Chat on an MQTT topic: type lines to send them, see what others send
+    Chat(chat::ChatArgs),
+}
+
+#[derive(Args, Debug)]
+struct KeygenArgs {
+    /// Where to write the seed
+    #[arg(long, value_name = "PATH")]
+    seed_file: PathBuf,
+    /// Replace an existing file
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Args, Debug)]
+struct TopicKeyArgs {
+    /// Where to write the topic key
+    #[arg(long, value_name = "PATH")]
+    key_file: PathBuf,
+    /// Replace an existing file
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Args, Debug)]
+struct EncodeArgs {
+    /// Your signing seed
+    #[arg(long, value_name = "PATH")]
+    seed_file: PathBuf,
+    /// The topic key
+    #[arg(long, value_name = "PATH")]
+    key_file: PathBuf,
+    /// Write the message as hex and a newline instead of raw bytes
+    #[arg(long)]
+    hex: bool,
+}
+
+#[derive(Args, Debug)]
+struct DecodeArgs {
+    /// Your signing seed
+    #[arg(long, value_name = "PATH")]
+    seed_file: PathBuf,
+    /// The topic key
+    #[arg(long, value_name = "PATH")]
+    key_file: PathBuf,
+    /// Also trust this public key (64 hex digits), for this run only; repeatable
+    #[arg(long = "trust", value_name = "PUBKEY_HEX")]
+    trust: Vec<String>,
+    /// Skip the trust and signature checks: anyone with the topic key can then write
+    /// as anyone (VERY BAD; the sender shown is only a claim)
+    #[arg(long, conflicts_with = "ignore_untrusted")]
+    naive: bool,
+    /// Print nothing and succeed when the sender is not trusted
+    #[arg(long)]
+    ignore_untrusted: bool,
+    /// Read the message as hex instead of raw bytes
+    #[arg(long)]
+    hex: bool,
+}
+
+#[derive(Args, Debug)]
+struct IntroArgs {
+    /// Your signing seed
+    #[arg(long, value_name = "PATH")]
+    seed_file: PathBuf,
+    /// Write the introduction as hex and a newline instead of raw bytes
+    #[arg(long)]
+    hex: bool,
+}
+
+#[derive(Args, Debug)]
+struct ReplyArgs {
+    /// Your signing seed
+    #[arg(long, value_name = "PATH")]
+    seed_file: PathBuf,
+    /// The topic key to hand over
+    #[arg(long, value_name = "PATH")]
+    key_file: PathBuf,
+    /// Trust the newcomer first, if its fingerprint (or id, or public key) is this one:
+    /// compare it with the newcomer out of band
+    #[arg(long, value_name = "FINGERPRINT")]
+    approve: Option<String>,
+    /// Read the introduction as hex and write the reply as hex
+    #[arg(long)]
+    hex: bool,
+}
+
+#[derive(Args, Debug)]
+struct AcceptReplyArgs {
+    /// Your signing seed (the one `intro` used)
+    #[arg(long, value_name = "PATH")]
+    seed_file: PathBuf,
+    /// Where to write the topic key
+    #[arg(long, value_name = "PATH")]
+    key_file: PathBuf,
+    /// Replace an existing topic key file
+    #[arg(long)]
+    force: bool,
+    /// Also trust the public key the replier claims (replies are not signed: do this
+    /// only if its fingerprint is the one you expect)
+    #[arg(long)]
+    trust_replier: bool,
+    /// Read the reply as hex
+    #[arg(long)]
+    hex: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum TrustCommand {
+    /// Trust public keys (64 hex digits each)
+    Add {
+        /// The public keys
+        #[arg(required = true, value_name = "PUBKEY_HEX")]
+        keys: Vec<String>,
+    },
+    /// Stop trusting participants, named by public key, id or fingerprint
+    Remove {
+        /// Public keys (64 hex), ids (32 hex) or fingerprints (xxxx-xxxx-xxxx-xxxx)
+        #[arg(required = true, value_name = "WHO")]
+        who: Vec<String>,
+    },
+    /// List trusted participants: id, fingerprint, public key
+    List,
+}
+
+fn main() -> ExitCode {
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown".into());
+        eprintln!(
+            "error: internal error ({}): please report it",
+            Failure::new(message)
+        );
+    }));
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                let _ = e.print();
+                return ExitCode::from(2);
+            }
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            eprintln!("error: {first} (see --help)");
+            return ExitCode::from(2);
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("error: {failure}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let state = || files::state_dir(cli.state_dir.as_deref());
+    match cli.command {
+        Command::Keygen(a) => keygen(a),
+        Command::TopicKey(a) => {
+            let key = TopicKey::generate();
+            files::write_key(&a.key_file, "topic key file", key.expose_secret(), a.force)?;
+            out(&format!(
+                "wrote a new topic key to {}",
+                a.key_file.display()
+            ))
+        }
+        Command::Encode(a) => encode(a),
+        Command::Decode(a) => decode(a, &state()?),
+        Command::Intro(a) => intro(a, &state()?),
+        Command::Reply(a) => reply(a, &state()?),
+        Command::AcceptReply(a) => accept_reply(a, &state()?),
+        Command::Trust(t) => trust(t, &state()?),
+        Command::Chat(a) => chat::run(a, &state()?),
+    }
+}
+
+/// Writes one line to stdout.
+fn out(line: &str) -> Result<()> {
+    let mut stdout = io::stdout().lock();
+    writeln!(stdout, "{line}")
+        .and_then(|()| stdout.flush())
+        .map_err(|e| Failure::new(format!("cannot write to stdout: {}", files::io_reason(&e))))
+}
+
+/// Writes bytes (raw) or their hex and a newline to stdout.
+fn out_bytes(bytes: &[u8], hex: bool) -> Result<()> {
+    if hex {
+        return out(&proto::to_hex(bytes));
+    }
+    let mut stdout = io::stdout().lock();
+    stdout
+        .write_all(bytes)
+        .and_then(|()| stdout.flush())
+        .map_err(|e| Failure::new(format!("cannot write to stdout: {}", files::io_reason(&e))))
+}
+
+/// Reads all of stdin, decoding hex if asked.
+fn read_stdin(hex: bool, what: &str) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    io::stdin()
+        .lock()
+        .read_to_end(&mut bytes)
+        .map_err(|e| Failure::new(format!("cannot read stdin: {}", files::io_reason(&e))))?;
+    if !hex {
+        return Ok(bytes);
+    }
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| Failure::new(format!("the {what} on stdin is not hex text")))?;
+    proto::from_hex(text)
+        .map_err(|e| Failure::new(format!("the {what} on stdin is not valid hex: {e}")))
+}
+
+fn read_seed(path: &Path) -> Result<SigningSeed> {
+    files::read_key(path, "seed file", SigningSeed::from_hex)
+}
+
+fn read_topic_key(path: &Path) -> Result<TopicKey> {
+    files::read_key(path, "topic key file", TopicKey::from_hex)
+}
+
+fn keygen(a: KeygenArgs) -> Result<()> {
+    let seed = SigningSeed::generate();
+    files::write_key(&a.seed_file, "seed file", seed.expose_secret(), a.force)?;
+    let topic = Topic::new(seed, None);
+    let id = topic.id();
+    out(&format!(
+        "public-key  {}\nid          {id}\nfingerprint {}",
+        topic.public_key(),
+        id.fingerprint()
+    ))
+}
+
+fn encode(a: EncodeArgs) -> Result<()> {
+    let seed = read_seed(&a.seed_file)?;
+    let key = read_topic_key(&a.key_file)?;
+    let plaintext = read_stdin(false, "plaintext")?;
+    let topic = Topic::new(seed, Some(key));
+    out_bytes(&topic.encode(&plaintext)?, a.hex)
+}
+
+fn decode(a: DecodeArgs, state: &Path) -> Result<()> {
+    let seed = read_seed(&a.seed_file)?;
+    let key = read_topic_key(&a.key_file)?;
+    let mut extra = MemoryTrustStore::new();
+    for text in &a.trust {
+        let pk = proto::parse_public_key(text, "--trust")?;
+        extra.insert(id_of(&pk), pk)?;
+    }
+    let store = CliStore {
+        extra,
+        file: FileTrustStore::open(state)?,
+    };
+    let message = read_stdin(a.hex, "message")?;
+    let topic = Topic::with_store(seed, Some(key), store);
+    let mode = if a.naive {
+        DecodeMode::Naive
+    } else if a.ignore_untrusted {
+        DecodeMode::IgnoreUntrusted
+    } else {
+        DecodeMode::Strict
+    };
+    match topic.decode(&message, mode)? {
+        Decoded::Message {
+            sender,
+            verified,
+            plaintext,
+        } => {
+            if verified {
+                eprintln!("from {}", who(&sender));
+            } else {
+                eprintln!(
+                    "warning: NOT verified (--naive): the message claims to be from {}",
+                    who(&sender)
+                );
+            }
+            out_bytes(&plaintext, false)
+        }
+        Decoded::Ignored { sender } => {
+            eprintln!("ignored: sender {} is not trusted", who(&sender));
+            Ok(())
+        }
+        Decoded::Own => Err(Failure::new(
+            "this message was sent by this very identity: it is not decoded",
+        )),
+    }
+}
+
+fn intro(a: IntroArgs, state: &Path) -> Result<()> {
+    let seed = read_seed(&a.seed_file)?;
+    let id = Topic::new(seed.clone(), None).id();
+    let discovery = Discovery::new(seed);
+    let message = discovery.intro()?;
+    let path = files::pending_path(state, &id);
+    files::create_private_dir(path.parent().unwrap_or(state))?;
+    files::write_key(
+        &path,
+        "pending introduction file",
+        discovery.secret().expose_secret(),
+        true,
+    )?;
+    eprintln!(
+        "introduction of {}; its secret is kept in {} until `accept-reply`",
+        who(&id),
+        path.display()
+    );
+    out_bytes(&message, a.hex)
+}
+
+/// Does `approved` (as typed by the user) name this key?
+fn names_key(approved: &str, key: &PublicKey) -> bool {
+    let approved = approved.trim().to_ascii_lowercase();
+    let id = id_of(key);
+    approved == id.fingerprint().to_string()
+        || approved == id.to_string()
+        || approved == key.to_string()
+}
+
+fn reply(a: ReplyArgs, state: &Path) -> Result<()> {
+    let seed = read_seed(&a.seed_file)?;
+    let key = read_topic_key(&a.key_file)?;
+    let intro = read_stdin(a.hex, "introduction")?;
+    let newcomer = match Message::parse(&intro)? {
+        Message::Introduction(m) => m,
+        Message::Simple(_) => {
+            return Err(Failure::new(
+                "this is a message, not an introduction: read it with `stringphone decode`",
+            ))
+        }
+        Message::IntroductionReply(_) => {
+            return Err(Failure::new(
+                "this is an introduction reply, not an introduction: open it with \
+                 `stringphone accept-reply`",
+            ))
+        }
+    };
+    let newcomer_key = newcomer.sender_key();
+    // Never trust a key before its introduction is known to be signed by it.
+    stringphone::verify_signature::<stringphone::DefaultBackend>(
+        &newcomer_key,
+        newcomer.encryption_key().as_bytes(),
+        newcomer.signature(),
+    )
+    .map_err(|_| Failure::new("the introduction's signature does not verify: forged or damaged"))?;
+    let newcomer_id = id_of(&newcomer_key);
+    let mut topic = Topic::with_store(seed, Some(key), FileTrustStore::open(state)?);
+    if topic.trusted_key(&newcomer_id)? != Some(newcomer_key) {
+        match &a.approve {
+            Some(approved) if names_key(approved, &newcomer_key) => {
+                topic.add_participant(newcomer_key)?;
+                eprintln!("trusted newcomer {}", who(&newcomer_id));
+            }
+            Some(approved) => {
+                return Err(Failure::new(format!(
+                    "the newcomer's fingerprint is {}, not {}: not approved, no reply sent",
+                    newcomer_id.fingerprint(),
+                    approved.trim()
+                )))
+            }
+            None => {
+                return Err(Failure::new(format!(
+                    "newcomer {newcomer_id} (fingerprint {}) is not trusted: compare its \
+                     fingerprint out of band, then run again with --approve {}",
+                    newcomer_id.fingerprint(),
+                    newcomer_id.fingerprint()
+                )))
+            }
+        }
+    }
+    let reply = topic.construct_reply(&intro)?;
+    out_bytes(&reply, a.hex)
+}
+
+fn accept_reply(a: AcceptReplyArgs, state: &Path) -> Result<()> {
+    let seed = read_seed(&a.seed_file)?;
+    let id = Topic::new(seed.clone(), None).id();
+    if !a.force && std::fs::symlink_metadata(&a.key_file).is_ok() {
+        return Err(Failure::new(format!(
+            "topic key file {} already exists: refusing to overwrite it (use --force to replace it)",
+            a.key_file.display()
+        )));
+    }
+    let reply = read_stdin(a.hex, "reply")?;
+    let pending = files::pending_path(state, &id);
+    if !pending.exists() {
+        return Err(Failure::new(format!(
+            "no introduction is pending for {} in {}: run `stringphone intro` first",
+            who(&id),
+            state.display()
+        )));
+    }
+    let secret = files::read_key(&pending, "pending introduction file", |s| {
+        stringphone::BoxSecret::from_hex(s)
+    })?;
+    let discovery = Discovery::restore(seed, secret);
+    let (replier, key) = discovery.open(&reply).map_err(|e| match e {
+        Error::NotForUs { recipient } => Failure::new(format!(
+            "this reply is for participant {recipient}, not for {id}"
+        )),
+        Error::DecryptFailed => Failure::new(
+            "the reply does not open with our introduction's secret: it answers another \
+             introduction, or it was tampered with",
+        ),
+        Error::WrongType { found, .. } => {
+            Failure::new(format!("this is {found}, not an introduction reply"))
+        }
+        other => Failure::from(other),
+    })?;
+    files::write_key(&a.key_file, "topic key file", key.expose_secret(), a.force)?;
+    let _ = std::fs::remove_file(&pending);
+    let replier_id = id_of(&replier);
+    if a.trust_replier {
+        let mut store = FileTrustStore::open(state)?;
+        if stringphone::rule::public_key_passes(replier.as_bytes()) {
+            store.insert(replier_id, replier)?;
+            eprintln!("trusted replier {}", who(&replier_id));
+        } else {
+            return Err(Failure::new(format!(
+                "the topic key was saved to {}, but the replier's key is not a usable public \
+                 key: not trusted",
+                a.key_file.display()
+            )));
+        }
+    }
+    eprintln!("topic key saved to {}", a.key_file.display());
+    out(&format!(
+        "replier {replier} {} {}",
+        replier_id,
+        fingerprint(&replier)
+    ))
+}
+
+/// A participant named on the command line by key, id or fingerprint.
+fn resolve(text: &str, entries: &[(ParticipantId, PublicKey)]) -> Result<ParticipantId> {
+    let t = text.trim().to_ascii_lowercase();
+    match t.len() {
+        64 => Ok(id_of(&PublicKey::from_hex(&t).map_err(|e| {
+            Failure::new(format!("{text:?} is not a public key: {e}"))
+        })?)),
+        32 => ParticipantId::from_hex(&t)
+            .map_err(|e| Failure::new(format!("{text:?} is not a participant id: {e}"))),
+        19 => {
+            let found: Vec<_> = entries
+                .iter()
+                .filter(|(id, _)| id.fingerprint().to_string() == t)
+                .collect();
+            match found.as_slice() {
+                [(id, _)] => Ok(*id),
+                [] => Err(Failure::new(format!(
+                    "no trusted participant has fingerprint {t}"
+                ))),
+                _ => Err(Failure::new(format!(
+                    "several trusted participants have fingerprint {t}: name one by id"
+                ))),
+            }
+        }
+        _ => Err(Failure::new(format!(
+            "{text:?} is neither a public key (64 hex digits), an id (32) nor a fingerprint \
+             (xxxx-xxxx-xxxx-xxxx)"
+        ))),
+    }
+}
+
+fn trust(command: TrustCommand, state: &Path) -> Result<()> {
+    let mut store = FileTrustStore::open(state)?;
+    match command {
+        TrustCommand::Add { keys } => {
+            // Check them all before changing anything.
+            let keys = keys
+                .iter()
+                .map(|k| proto::parse_public_key(k, "key"))
+                .collect::<Result<Vec<_>>>()?;
+            for key in keys {
+                let id = id_of(&key);
+                store.insert(id, key)?;
+                out(&format!("trusted {}", who(&id)))?;
+            }
+            Ok(())
+        }
+        TrustCommand::Remove { who: names } => {
+            let entries = store.entries()?;
+            let ids = names
+                .iter()
+                .map(|n| resolve(n, &entries))
+                .collect::<Result<Vec<_>>>()?;
+            for id in ids {
+                match store.remove(&id)? {
+                    Some(_) => out(&format!("removed {}", who(&id)))?,
+                    None => {
+                        return Err(Failure::new(format!(
+                            "{} is not trusted: nothing to remove",
+                            who(&id)
+                        )))
+                    }
+                }
+            }
+            Ok(())
+        }
+        TrustCommand::List => {
+            let mut text = String::new();
+            for (id, key) in store.entries()? {
+                text.push_str(&format!("{} {key}\n", who(&id)));
+            }
+            out_bytes(text.as_bytes(), false)
+        }
+    }
+}
+
+/// True when stdin is a terminal (chat prompts only then).
+pub fn stdin_is_terminal() -> bool {
+    io::stdin().is_terminal()
+}
+
+impl From<stringphone::StoreError> for Failure {
+    fn from(e: stringphone::StoreError) -> Self {
+        Failure::new(e.to_string())
+    }
+}

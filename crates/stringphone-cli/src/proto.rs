@@ -1,0 +1,220 @@
+//! Glue between the command and the protocol: the trust store the commands use, the
+//! pending introduction kept across processes, and text helpers.
+
+use rand_core::{CryptoRng, RngCore};
+use stringphone::{
+    rule, Backend, BoxSecret, DefaultBackend, Error, Fingerprint, MemoryTrustStore, Message,
+    ParticipantId, PublicKey, SigningSeed, StoreError, Topic, TopicKey, TrustStore,
+};
+use stringphone_store_file::FileTrustStore;
+
+use crate::Failure;
+
+/// The participant id of `key` on the backend in use.
+pub fn id_of(key: &PublicKey) -> ParticipantId {
+    DefaultBackend::participant_id(key)
+}
+
+/// `<id> <fingerprint>`, the way every output line names a participant.
+pub fn who(id: &ParticipantId) -> String {
+    format!("{id} {}", id.fingerprint())
+}
+
+/// The fingerprint of a key.
+pub fn fingerprint(key: &PublicKey) -> Fingerprint {
+    id_of(key).fingerprint()
+}
+
+/// Parses a public key given on the command line and checks that it can ever verify
+/// a signature (the same check `add_participant` makes).
+pub fn parse_public_key(text: &str, what: &str) -> Result<PublicKey, Failure> {
+    let key = PublicKey::from_hex(text).map_err(|e| {
+        Failure::new(format!(
+            "{what} {text:?} is not a public key: {e} (a public key is 64 hex digits)"
+        ))
+    })?;
+    if !rule::public_key_passes(key.as_bytes()) || DefaultBackend::verifying_key(&key).is_err() {
+        return Err(Failure::new(format!(
+            "{what} {text} is not a usable Ed25519 public key"
+        )));
+    }
+    Ok(key)
+}
+
+/// The file store, with keys trusted for this one run (`decode --trust`) on top.
+/// Writes go to the file.
+pub struct CliStore {
+    /// Trusted for this run only.
+    pub extra: MemoryTrustStore,
+    /// The persistent store.
+    pub file: FileTrustStore,
+}
+
+impl TrustStore for CliStore {
+    type Iter<'a> = std::vec::IntoIter<(ParticipantId, PublicKey)>;
+
+    fn get(&self, id: &ParticipantId) -> Result<Option<PublicKey>, StoreError> {
+        match self.extra.get(id)? {
+            Some(key) => Ok(Some(key)),
+            None => self.file.get(id),
+        }
+    }
+
+    fn insert(&mut self, id: ParticipantId, key: PublicKey) -> Result<(), StoreError> {
+        self.file.insert(id, key)
+    }
+
+    fn remove(&mut self, id: &ParticipantId) -> Result<Option<PublicKey>, StoreError> {
+        let extra = self.extra.remove(id)?;
+        Ok(self.file.remove(id)?.or(extra))
+    }
+
+    fn iter(&self) -> Result<Self::Iter<'_>, StoreError> {
+        let mut all: Vec<_> = self.extra.iter()?.collect();
+        all.extend(self.file.iter()?);
+        Ok(all.into_iter())
+    }
+}
+
+/// An rng that hands out exactly the bytes it was given, then fails: used to rebuild
+/// the introduction behind a stored ephemeral secret, since `construct_intro_with`
+/// draws exactly those 32 bytes from its rng.
+struct Replay<'a> {
+    bytes: &'a [u8],
+}
+
+impl RngCore for Replay<'_> {
+    fn next_u32(&mut self) -> u32 {
+        let mut b = [0u8; 4];
+        self.fill_bytes(&mut b);
+        u32::from_le_bytes(b)
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        let mut b = [0u8; 8];
+        self.fill_bytes(&mut b);
+        u64::from_le_bytes(b)
+    }
+
+    /// Zeros once the bytes run out. The core draws through `try_fill_bytes`, and
+    /// [`Discovery::topic`] checks the result against the stored secret anyway.
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        if self.try_fill_bytes(dest).is_err() {
+            dest.fill(0);
+        }
+    }
+
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        if dest.len() > self.bytes.len() {
+            return Err(rand_core::Error::new("replayed randomness exhausted"));
+        }
+        let (head, tail) = self.bytes.split_at(dest.len());
+        dest.copy_from_slice(head);
+        self.bytes = tail;
+        Ok(())
+    }
+}
+
+impl CryptoRng for Replay<'_> {}
+
+/// A pending introduction: our identity and the ephemeral secret behind the intro.
+/// It can be rebuilt from these two at any time, in any process.
+pub struct Discovery {
+    seed: SigningSeed,
+    secret: BoxSecret,
+}
+
+impl Discovery {
+    /// A fresh introduction for `seed`.
+    pub fn new(seed: SigningSeed) -> Self {
+        Discovery {
+            seed,
+            secret: BoxSecret::generate(),
+        }
+    }
+
+    /// The introduction behind a stored secret.
+    pub fn restore(seed: SigningSeed, secret: BoxSecret) -> Self {
+        Discovery { seed, secret }
+    }
+
+    /// The ephemeral secret, to store.
+    pub fn secret(&self) -> &BoxSecret {
+        &self.secret
+    }
+
+    /// A scratch topic with this identity whose pending introduction is ours, and the
+    /// introduction message.
+    fn topic(&self) -> Result<(Topic, [u8; stringphone::wire::INTRODUCTION_LEN]), Failure> {
+        let mut topic = Topic::new(self.seed.clone(), None);
+        let mut rng = Replay {
+            bytes: self.secret.expose_secret(),
+        };
+        let intro = topic
+            .construct_intro_with(&mut rng)
+            .map_err(Failure::from)?;
+        let expected = DefaultBackend::box_public_key(&self.secret);
+        match Message::parse(&intro) {
+            Ok(m) if m.encryption_key() == Some(expected) => Ok((topic, intro)),
+            _ => Err(Failure::new(
+                "internal error: the introduction could not be rebuilt from its stored secret",
+            )),
+        }
+    }
+
+    /// The introduction message to broadcast.
+    pub fn intro(&self) -> Result<[u8; stringphone::wire::INTRODUCTION_LEN], Failure> {
+        Ok(self.topic()?.1)
+    }
+
+    /// Opens a reply to our introduction: the public key the replier claims and the
+    /// topic key it carries. Can be called for every reply that arrives.
+    pub fn open(&self, reply: &[u8]) -> Result<(PublicKey, TopicKey), Error> {
+        let (mut topic, _) = self.topic().map_err(|_| Error::NoPendingIntroduction)?;
+        let replier = topic.parse_reply(reply)?;
+        let key = topic.topic_key().cloned().ok_or(Error::MissingTopicKey)?;
+        Ok((replier, key))
+    }
+}
+
+/// Hex of arbitrary bytes.
+pub fn to_hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+/// Bytes from hex (surrounding whitespace ignored).
+pub fn from_hex(text: &str) -> Result<Vec<u8>, String> {
+    let text = text.trim().as_bytes();
+    if !text.len().is_multiple_of(2) {
+        return Err(format!("odd number of hex digits ({})", text.len()));
+    }
+    let digit = |i: usize| -> Result<u8, String> {
+        let c = text[i];
+        (c as char)
+            .to_digit(16)
+            .map(|d| d as u8)
+            .ok_or_else(|| format!("character {} is not a hex digit", i + 1))
+    };
+    (0..text.len() / 2)
+        .map(|i| Ok((digit(2 * i)? << 4) | digit(2 * i + 1)?))
+        .collect()
+}
+
+/// Text from another participant, safe to print on one terminal line: invalid UTF-8
+/// replaced, control characters (escape sequences, newlines) escaped.
+pub fn printable(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}

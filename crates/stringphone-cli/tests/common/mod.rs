@@ -1,0 +1,256 @@
+//! Helpers shared by the command's process tests.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Output, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_stringphone");
+
+/// A fresh, empty directory, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> Self {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "sp-cli-{name}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub fn join(&self, p: &str) -> PathBuf {
+        self.0.join(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The command with a private HOME and no XDG_DATA_HOME, so no test touches the
+/// real user's data.
+pub fn cmd(home: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.env("HOME", home).env_remove("XDG_DATA_HOME");
+    c
+}
+
+/// Runs `args` with `stdin` as input.
+pub fn run(home: &Path, args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = cmd(home)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn stringphone");
+    let mut input = child.stdin.take().unwrap();
+    let data = stdin.to_vec();
+    let writer = thread::spawn(move || {
+        let _ = input.write_all(&data);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    out
+}
+
+/// Asserts success and returns stdout as text.
+pub fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "expected success, got {:?}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Asserts a refusal as the command promises it: non-zero exit, nothing on stdout,
+/// exactly one line on stderr (no panic trace) containing `needle`.
+pub fn refused(out: &Output, needle: &str) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !out.status.success(),
+        "expected a refusal containing {needle:?}, but it succeeded; stderr: {stderr}"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "a refusal wrote to stdout: {:?}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(
+        stderr.lines().count(),
+        1,
+        "a refusal must be one line on stderr, got: {stderr:?}"
+    );
+    assert!(stderr.starts_with("error: "), "{stderr:?}");
+    assert!(!stderr.contains("panicked"), "{stderr:?}");
+    assert!(
+        stderr.contains(needle),
+        "stderr {stderr:?} does not mention {needle:?}"
+    );
+    stderr
+}
+
+/// What `keygen` printed: (public key, id, fingerprint).
+pub fn keygen(home: &Path, seed_file: &Path) -> (String, String, String) {
+    let out = ok(&run(
+        home,
+        &["keygen", "--seed-file", seed_file.to_str().unwrap()],
+        b"",
+    ));
+    let field = |name: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_else(|| panic!("keygen printed no {name}: {out}"))
+    };
+    (field("public-key"), field("id"), field("fingerprint"))
+}
+
+/// Lines a child writes, gathered by a thread, waited on with a deadline.
+#[derive(Clone, Default)]
+pub struct Lines(Arc<(Mutex<Vec<String>>, Condvar)>);
+
+impl Lines {
+    pub fn follow(stream: impl Read + Send + 'static) -> Self {
+        let lines = Lines::default();
+        let sink = lines.clone();
+        thread::spawn(move || {
+            for line in BufReader::new(stream).lines() {
+                let Ok(line) = line else { break };
+                let (store, cv) = &*sink.0;
+                store.lock().unwrap().push(line);
+                cv.notify_all();
+            }
+        });
+        lines
+    }
+
+    pub fn snapshot(&self) -> Vec<String> {
+        self.0 .0.lock().unwrap().clone()
+    }
+
+    /// The first line satisfying `pred`, waiting up to `timeout` for it.
+    pub fn wait_for(&self, timeout: Duration, pred: impl Fn(&str) -> bool) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        let (store, cv) = &*self.0;
+        let mut guard = store.lock().unwrap();
+        loop {
+            if let Some(l) = guard.iter().find(|l| pred(l)) {
+                return Some(l.clone());
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return None;
+            }
+            guard = cv.wait_timeout(guard, deadline - now).unwrap().0;
+        }
+    }
+}
+
+/// A long-running child (a chat, a broker) with its output followed; killed on drop.
+pub struct Proc {
+    pub name: String,
+    pub child: Child,
+    pub stdin: Option<ChildStdin>,
+    pub out: Lines,
+    pub err: Lines,
+}
+
+impl Proc {
+    pub fn spawn(name: &str, mut command: Command) -> Self {
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        let out = Lines::follow(child.stdout.take().unwrap());
+        let err = Lines::follow(child.stderr.take().unwrap());
+        Proc {
+            name: name.to_string(),
+            stdin: child.stdin.take(),
+            child,
+            out,
+            err,
+        }
+    }
+
+    pub fn send(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin closed");
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    pub fn transcript(&self) -> String {
+        format!(
+            "--- {} stdout ---\n{}\n--- {} stderr ---\n{}",
+            self.name,
+            self.out.snapshot().join("\n"),
+            self.name,
+            self.err.snapshot().join("\n")
+        )
+    }
+
+    /// Waits for a stdout line; panics with the transcript if none comes in time.
+    pub fn expect(&self, timeout: Duration, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        self.out.wait_for(timeout, pred).unwrap_or_else(|| {
+            panic!(
+                "{} did not print {what} within {timeout:?}\n{}",
+                self.name,
+                self.transcript()
+            )
+        })
+    }
+
+    pub fn has_line(&self, pred: impl Fn(&str) -> bool) -> bool {
+        self.out.snapshot().iter().any(|l| pred(l))
+    }
+
+    /// Closes stdin and waits (bounded) for the exit.
+    pub fn finish(&mut self, timeout: Duration) -> ExitStatus {
+        drop(self.stdin.take());
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                panic!(
+                    "{} did not exit within {timeout:?} of its stdin closing\n{}",
+                    self.name,
+                    self.transcript()
+                );
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
