@@ -29,10 +29,29 @@
 //! # Backends
 //! The crypto comes from a backend, picked by Cargo feature:
 //! - `rustcrypto` (default): ed25519-dalek, crypto_secretbox, crypto_box, sha2.
+//! - `ring`: ring for Ed25519 signing and verification and SHA-256; the NaCl boxes
+//!   (crypto_secretbox, crypto_box) are borrowed from RustCrypto, since ring has no
+//!   XSalsa20 and no reusable X25519 secret.
 //!
-//! [`DefaultBackend`] names the one picked; without a backend feature there is no
-//! `DefaultBackend` and no [`Topic`] alias (a compile error, never a runtime panic),
-//! and the core's generic `stringphone::core::Topic<B, S>` takes any backend.
+//! [`DefaultBackend`], and with it the [`Topic`] alias, is fixed at compile time by
+//! one rule:
+//!
+//! | `rustcrypto` | `ring` | `DefaultBackend` |
+//! | --- | --- | --- |
+//! | on | off | `RustCrypto` |
+//! | off | on | `Ring` |
+//! | on | on | `Ring`: ring wins |
+//! | off | off | none: no `DefaultBackend`, no `Topic` alias |
+//!
+//! Without a backend feature the missing alias is a compile error where it is used,
+//! never a runtime panic, and the core's generic `stringphone::core::Topic<B, S>`
+//! takes any backend. With both features on, both backends stay reachable by name
+//! (`stringphone::RustCrypto`, `stringphone::Ring`, each in `stringphone::core::Topic<B, S>`).
+//! Backends interoperate: they sign byte-identically and verify by the same rule
+//! ([`rule`]), so participants on different backends accept exactly the same
+//! messages. To use ring alone, turn the default features off:
+//! `stringphone = { version = "0.1", default-features = false, features = ["std", "ring"] }`
+//! (adding `ring` to the defaults gives both, and then ring is the default).
 //!
 //! # Features
 //! - `std` (default): OS randomness and the `Vec`-returning calls.
@@ -56,18 +75,37 @@ pub use stringphone_core::{
 #[cfg(feature = "rustcrypto")]
 pub use stringphone_rustcrypto::{self as rustcrypto, RustCrypto};
 
-/// The backend this build uses: `RustCrypto` with the `rustcrypto` feature.
-#[cfg(feature = "rustcrypto")]
+#[cfg(feature = "ring")]
+pub use stringphone_ring::{self as ring, Ring};
+
+/// The backend this build uses: `Ring`, because the `ring` feature is on (ring wins
+/// over `rustcrypto` when both are on; see [Backends](crate#backends)).
+///
+/// ```
+/// use core::any::TypeId;
+/// assert_eq!(TypeId::of::<stringphone::DefaultBackend>(), TypeId::of::<stringphone::Ring>());
+/// ```
+#[cfg(feature = "ring")]
+pub type DefaultBackend = stringphone_ring::Ring;
+
+/// The backend this build uses: `RustCrypto`, because the `rustcrypto` feature is on
+/// and `ring` is off (see [Backends](crate#backends)).
+///
+/// ```
+/// use core::any::TypeId;
+/// assert_eq!(TypeId::of::<stringphone::DefaultBackend>(), TypeId::of::<stringphone::RustCrypto>());
+/// ```
+#[cfg(all(feature = "rustcrypto", not(feature = "ring")))]
 pub type DefaultBackend = stringphone_rustcrypto::RustCrypto;
 
 /// A participant in a topic on the [`DefaultBackend`], with the in-memory trust store
 /// unless told otherwise.
-#[cfg(all(feature = "alloc", feature = "rustcrypto"))]
+#[cfg(all(feature = "alloc", any(feature = "rustcrypto", feature = "ring")))]
 pub type Topic<S = MemoryTrustStore> = stringphone_core::Topic<DefaultBackend, S>;
 
 /// A participant in a topic on the [`DefaultBackend`] (no `alloc`: name a store, such
 /// as [`FixedTrustStore`]).
-#[cfg(all(not(feature = "alloc"), feature = "rustcrypto"))]
+#[cfg(all(not(feature = "alloc"), any(feature = "rustcrypto", feature = "ring")))]
 pub type Topic<S> = stringphone_core::Topic<DefaultBackend, S>;
 
 /// The README's examples, compiled and run as doctests.

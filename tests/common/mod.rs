@@ -17,6 +17,13 @@ macro_rules! for_each_backend {
                 super::$body::<stringphone::RustCrypto>("rustcrypto");
             }
         }
+        #[cfg(feature = "ring")]
+        mod ring {
+            #[test]
+            fn run() {
+                super::$body::<stringphone::Ring>("ring");
+            }
+        }
     };
 }
 
