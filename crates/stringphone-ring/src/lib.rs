@@ -16,6 +16,14 @@
 //! | discovery box, X25519 + XSalsa20-Poly1305 | `crypto_box::SalsaBox` | borrowed: crypto_box 0.9 |
 //! | X25519 public key of an ephemeral secret | `crypto_box::SecretKey::public_key` | borrowed: crypto_box 0.9 |
 //!
+//! ```
+//! use stringphone_core::{Backend, Identity, SigningSeed};
+//! use stringphone_ring::Ring;
+//! let key = Ring::signing_key(&SigningSeed::from_bytes([7; 32]));
+//! let id = Ring::participant_id(&key.public_key());
+//! assert_eq!(id.as_bytes().len(), 16);
+//! ```
+//!
 //! Why borrowed:
 //! - ring's AEADs are AES-GCM and ChaCha20-Poly1305; the classic wire format is
 //!   NaCl's `crypto_secretbox` and `crypto_box` (XSalsa20-Poly1305).
@@ -42,7 +50,9 @@
 //! libsodium refuses. The core checks those parts on the encodings before it calls any
 //! backend, and [`VerifyingKey`] checks them again itself, so ring's verifier reached
 //! through this crate applies the whole rule even when called directly, without the
-//! core:
+//! core. (So `Ring::verifying_key` alone refuses small-order and non-canonical keys,
+//! where `RustCrypto::verifying_key` alone leaves them to the core; through the core,
+//! as `add_participant` and decode use them, both refuse exactly the same keys.)
 //!
 //! ```
 //! use signature::{Signer, Verifier};
@@ -74,14 +84,6 @@
 //! not zeroize itself on drop and offers no way to do it from outside; this backend's
 //! [`SigningKey`] therefore leaves those bytes in freed memory. If that matters for
 //! your threat model, use the RustCrypto backend, whose signing key is zeroized.
-//!
-//! ```
-//! use stringphone_core::{Backend, Identity, SigningSeed};
-//! use stringphone_ring::Ring;
-//! let key = Ring::signing_key(&SigningSeed::from_bytes([7; 32]));
-//! let id = Ring::participant_id(&key.public_key());
-//! assert_eq!(id.as_bytes().len(), 16);
-//! ```
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
