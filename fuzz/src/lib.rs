@@ -1,0 +1,13 @@
+//! Shared code of the stringphone fuzz targets.
+//!
+//! - [`raw`]: the checks of the raw-bytes targets (`parse`, `decode`, `discovery`),
+//!   also replayed on stable by `tests/fuzz_regressions.rs` in the main workspace;
+//! - [`structured`]: valid messages of each type built from `arbitrary` input, then
+//!   edited field by field, against an oracle that predicts every outcome;
+//! - [`agreement`]: every backend's verifier against an independent implementation
+//!   of libsodium's Ed25519 rule.
+#![forbid(unsafe_code)]
+
+pub mod agreement;
+pub mod raw;
+pub mod structured;
