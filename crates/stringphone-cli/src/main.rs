@@ -466,19 +466,19 @@ fn reply(a: ReplyArgs, state: &Path) -> Result<()> {
     let seed = read_seed(&a.seed_file)?;
     let key = read_topic_key(&a.key_file)?;
     let intro = read_stdin(a.hex, "introduction")?;
-    let newcomer = match Message::parse(&intro)? {
-        Message::Introduction(m) => m,
-        Message::Simple(_) => {
-            return Err(Failure::new(
-                "this is a message, not an introduction: read it with `stringphone decode`",
-            ))
-        }
-        Message::IntroductionReply(_) => {
-            return Err(Failure::new(
-                "this is an introduction reply, not an introduction: open it with \
-                 `stringphone accept-reply`",
-            ))
-        }
+    let parsed = Message::parse(&intro)?;
+    let Message::Introduction(newcomer) = parsed else {
+        let hint = if matches!(parsed, Message::Simple(_)) {
+            ": read it with `stringphone decode`"
+        } else if matches!(parsed, Message::IntroductionReply(_)) {
+            ": open it with `stringphone accept-reply`"
+        } else {
+            ""
+        };
+        return Err(Failure::new(format!(
+            "this is {}, not an introduction{hint}",
+            parsed.message_type()
+        )));
     };
     let newcomer_key = newcomer.sender_key();
     // Never trust a key before its introduction is known to be signed by it.

@@ -625,7 +625,12 @@ mod tests {
                     }
                     // And one removal of an entry another thread wrote.
                     let (victim, _) = key(1 + ((t + 1) % 4) * 10);
+                    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
                     while s.get(&victim).unwrap().is_none() {
+                        assert!(
+                            std::time::Instant::now() < deadline,
+                            "another writer's entry never appeared: an update was lost"
+                        );
                         std::thread::yield_now();
                     }
                     s.remove(&victim).unwrap();

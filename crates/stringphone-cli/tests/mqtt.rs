@@ -1,0 +1,367 @@
+//! `stringphone chat` against a real MQTT broker: a mosquitto started by the test on
+//! a free loopback port with its own config file.
+//!
+//! Five participants, each a process:
+//! - A holds the topic key and opens a pairing window;
+//! - B and C join through discovery during the windows: each gets the key, and every
+//!   one of A, B, C ends up trusting the other two;
+//! - D introduces itself after the windows closed: nobody approves it, it gets no key;
+//! - E was handed the topic key out of band but never approved: its messages are
+//!   refused as untrusted.
+//!
+//! Every line A, B and C send must reach the other two, decoded, with the right
+//! sender. Needs the Debian package `mosquitto`.
+
+mod common;
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{cmd, keygen, ok, run, Proc, TempDir};
+
+/// Generous bound for any one step on a loaded machine.
+const STEP: Duration = Duration::from_secs(20);
+/// The pairing windows: long enough for B and C to join inside them.
+const PAIR_SECS: u64 = 8;
+
+fn mosquitto_binary() -> PathBuf {
+    let mut candidates: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join("mosquitto"))
+                .collect()
+        })
+        .unwrap_or_default();
+    candidates.push("/usr/sbin/mosquitto".into());
+    candidates
+        .into_iter()
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "mosquitto not found: this test runs a real MQTT broker; install it with \
+                 `apt-get install -y mosquitto`"
+            )
+        })
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts mosquitto on a free loopback port; retries if the port got taken.
+fn start_broker(dir: &Path) -> (Proc, u16) {
+    let binary = mosquitto_binary();
+    for _ in 0..5 {
+        let port = free_port();
+        let conf = dir.join("mosquitto.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
+                 log_dest stderr\nlog_type error\nlog_type warning\n"
+            ),
+        )
+        .unwrap();
+        let mut command = Command::new(&binary);
+        command.arg("-c").arg(&conf);
+        let mut broker = Proc::spawn("mosquitto", command);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return (broker, port);
+            }
+            if let Ok(Some(_)) = broker.child.try_wait() {
+                break; // the port was taken meanwhile: try another
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        eprintln!(
+            "mosquitto did not start on port {port}:\n{}",
+            broker.transcript()
+        );
+        let _ = broker.child.kill();
+    }
+    panic!("could not start mosquitto on a loopback port");
+}
+
+struct Who {
+    name: &'static str,
+    seed: PathBuf,
+    key: PathBuf,
+    state: PathBuf,
+    id: String,
+    fp: String,
+}
+
+impl Who {
+    fn new(dir: &TempDir, name: &'static str) -> Self {
+        let seed = dir.join(&format!("{name}.seed"));
+        let (_, id, fp) = keygen(dir.path(), &seed);
+        Who {
+            name,
+            seed,
+            key: dir.join(&format!("{name}.key")),
+            state: dir.join(&format!("{name}-state")),
+            id,
+            fp,
+        }
+    }
+
+    /// `<id> <fingerprint>`, as the chat prints a participant.
+    fn who(&self) -> String {
+        format!("{} {}", self.id, self.fp)
+    }
+
+    fn chat(&self, home: &Path, port: u16, pair: bool, with_key_file: bool) -> Proc {
+        let mut c: Command = cmd(home);
+        c.arg("--state-dir")
+            .arg(&self.state)
+            .args(["chat", "--broker"])
+            .arg(format!("mqtt://127.0.0.1:{port}"))
+            .args(["--topic", "stringphone/test/room", "--seed-file"])
+            .arg(&self.seed)
+            .args(["--linger", "1"]);
+        if with_key_file {
+            c.arg("--key-file").arg(&self.key);
+        }
+        if pair {
+            c.args(["--pair-for", &PAIR_SECS.to_string()]);
+        }
+        Proc::spawn(self.name, c)
+    }
+
+    fn trusted(&self, home: &Path) -> Vec<String> {
+        let out = ok(&run(
+            home,
+            &["--state-dir", self.state.to_str().unwrap(), "trust", "list"],
+            b"",
+        ));
+        let mut ids: Vec<String> = out
+            .lines()
+            .map(|l| l.split(' ').next().unwrap().to_string())
+            .collect();
+        ids.sort();
+        ids
+    }
+}
+
+fn starts(prefix: String) -> impl Fn(&str) -> bool {
+    move |l: &str| l.starts_with(&prefix)
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+#[test]
+fn five_participants_over_a_real_broker() {
+    let started = Instant::now();
+    let dir = TempDir::new("mqtt");
+    let home = dir.path();
+    let (broker, port) = start_broker(home);
+
+    let a = Who::new(&dir, "alice");
+    let b = Who::new(&dir, "bob");
+    let c = Who::new(&dir, "carol");
+    let d = Who::new(&dir, "dave");
+    let e = Who::new(&dir, "eve");
+    ok(&run(
+        home,
+        &["topic-key", "--key-file", a.key.to_str().unwrap()],
+        b"",
+    ));
+    // Eve is handed the topic key out of band; nobody ever approves her.
+    std::fs::copy(&a.key, &e.key).unwrap();
+
+    // Alice, with the key, opens a pairing window.
+    let mut pa = a.chat(home, port, true, true);
+    pa.expect(STEP, "ready", starts(format!("ready {} key", a.who())));
+
+    // Bob joins through discovery.
+    let mut pb = b.chat(home, port, true, true);
+    pb.expect(STEP, "ready", starts(format!("ready {} no-key", b.who())));
+    pb.expect(
+        STEP,
+        "the key from Alice",
+        starts(format!("key-received {}", a.who())),
+    );
+    pb.expect(
+        STEP,
+        "trust in Alice",
+        starts(format!("trusted {} replier", a.who())),
+    );
+    pa.expect(
+        STEP,
+        "trust in Bob",
+        starts(format!("trusted {} newcomer", b.who())),
+    );
+    pa.expect(
+        STEP,
+        "a reply to Bob",
+        starts(format!("reply-sent {}", b.who())),
+    );
+
+    // Carol joins: both Alice and Bob answer, and she trusts both.
+    let mut pc = c.chat(home, port, true, true);
+    pc.expect(STEP, "ready", starts(format!("ready {} no-key", c.who())));
+    pc.expect(STEP, "the key", starts("key-received ".into()));
+    pc.expect(
+        STEP,
+        "trust in Alice",
+        starts(format!("trusted {} replier", a.who())),
+    );
+    pc.expect(
+        STEP,
+        "trust in Bob",
+        starts(format!("trusted {} replier", b.who())),
+    );
+    pa.expect(
+        STEP,
+        "trust in Carol",
+        starts(format!("trusted {} newcomer", c.who())),
+    );
+    pb.expect(
+        STEP,
+        "trust in Carol",
+        starts(format!("trusted {} newcomer", c.who())),
+    );
+
+    // The windows close.
+    let window = Duration::from_secs(PAIR_SECS) + STEP;
+    for p in [&pa, &pb, &pc] {
+        p.expect(window, "the end of pairing", |l| l == "pairing-closed");
+    }
+
+    // Dave introduces himself now: nobody approves him.
+    let mut pd = d.chat(home, port, false, false);
+    pd.expect(STEP, "ready", starts(format!("ready {} no-key", d.who())));
+    pd.expect(STEP, "its introduction", |l| l == "intro-sent");
+    for p in [&pa, &pb, &pc] {
+        p.expect(
+            STEP,
+            "Dave's introduction ignored",
+            starts(format!("intro-ignored {}", d.who())),
+        );
+    }
+    pd.send("Dave wants in");
+    pd.err
+        .wait_for(STEP, |l| l.starts_with("cannot send: no topic key"))
+        .unwrap_or_else(|| panic!("Dave sent without a key\n{}", pd.transcript()));
+
+    // Eve holds the key but nobody trusts her.
+    let mut pe = e.chat(home, port, false, true);
+    pe.expect(STEP, "ready", starts(format!("ready {} key", e.who())));
+
+    // Everybody talks.
+    let lines = |w: &Who| {
+        vec![
+            format!("hello from {}", w.name),
+            format!("{}: ünïcödé ✓, a tab\there and a bell \u{7}", w.name),
+        ]
+    };
+    for (p, w) in [(&mut pa, &a), (&mut pb, &b), (&mut pc, &c), (&mut pe, &e)] {
+        for line in lines(w) {
+            p.send(&line);
+        }
+    }
+    let shown = |line: &str| line.replace('\t', "\\t").replace('\u{7}', "\\u{7}");
+    let members = [(&pa, &a), (&pb, &b), (&pc, &c)];
+    for (receiver, rw) in members {
+        for (_, sw) in members {
+            if sw.name == rw.name {
+                continue;
+            }
+            for line in lines(sw) {
+                let want = format!("msg {} {}", sw.who(), shown(&line));
+                receiver.expect(STEP, &format!("{}'s line {line:?}", sw.name), |l| l == want);
+            }
+        }
+        receiver.expect(
+            STEP,
+            "Eve's messages refused",
+            starts(format!("refused {} untrusted sender", e.who())),
+        );
+    }
+
+    // Let stragglers arrive, then check what must never have happened.
+    thread::sleep(Duration::from_millis(500));
+    for (receiver, rw) in members {
+        for outsider in [&d, &e] {
+            assert!(
+                !receiver.has_line(starts(format!("msg {}", outsider.id))),
+                "{} accepted a message from {}\n{}",
+                rw.name,
+                outsider.name,
+                receiver.transcript()
+            );
+        }
+        // Its own lines are never shown back to it.
+        assert!(!receiver.has_line(starts(format!("msg {}", rw.id))));
+    }
+    assert!(
+        !pd.has_line(|l| l.starts_with("key-received") || l.starts_with("msg ")),
+        "Dave got in\n{}",
+        pd.transcript()
+    );
+    assert!(
+        !pe.has_line(|l| l.starts_with("msg ")),
+        "{}",
+        pe.transcript()
+    );
+
+    // Everyone leaves when its stdin ends.
+    for p in [&mut pa, &mut pb, &mut pc, &mut pd, &mut pe] {
+        let status = p.finish(STEP);
+        assert!(
+            status.success(),
+            "{} exited with {status}\n{}",
+            p.name,
+            p.transcript()
+        );
+        assert!(
+            !p.err.snapshot().iter().any(|l| l.contains("panicked")),
+            "{}",
+            p.transcript()
+        );
+    }
+    drop(broker);
+
+    // What stayed on disk: the joiners saved the key, trust is mutual among members.
+    let key = std::fs::read(&a.key).unwrap();
+    assert_eq!(std::fs::read(&b.key).unwrap(), key);
+    assert_eq!(std::fs::read(&c.key).unwrap(), key);
+    assert!(!d.key.exists());
+    assert_eq!(a.trusted(home), sorted(vec![b.id.clone(), c.id.clone()]));
+    assert_eq!(b.trusted(home), sorted(vec![a.id.clone(), c.id.clone()]));
+    assert_eq!(c.trusted(home), sorted(vec![a.id.clone(), b.id.clone()]));
+    assert!(d.trusted(home).is_empty());
+    assert!(e.trusted(home).is_empty());
+    eprintln!("mqtt test took {:?}", started.elapsed());
+}
+
+#[test]
+fn an_unreachable_broker_is_one_clear_error() {
+    let dir = TempDir::new("nobroker");
+    let w = Who::new(&dir, "solo");
+    let port = free_port(); // nothing listens there
+    let mut p = w.chat(dir.path(), port, false, false);
+    let status = p.finish(STEP);
+    assert!(!status.success());
+    p.err.wait_for(Duration::from_secs(5), |_| true);
+    thread::sleep(Duration::from_millis(100));
+    let err = p.err.snapshot();
+    assert_eq!(err.len(), 1, "{}", p.transcript());
+    assert!(
+        err[0].starts_with("error: cannot connect to broker"),
+        "{err:?}"
+    );
+    assert!(p.out.snapshot().is_empty());
+}
