@@ -93,6 +93,7 @@ fn start_broker(dir: &Path) -> (Proc, u16) {
 
 struct Who {
     name: &'static str,
+    pk: String,
     seed: PathBuf,
     key: PathBuf,
     state: PathBuf,
@@ -103,9 +104,10 @@ struct Who {
 impl Who {
     fn new(dir: &TempDir, name: &'static str) -> Self {
         let seed = dir.join(&format!("{name}.seed"));
-        let (_, id, fp) = keygen(dir.path(), &seed);
+        let (pk, id, fp) = keygen(dir.path(), &seed);
         Who {
             name,
+            pk,
             seed,
             key: dir.join(&format!("{name}.key")),
             state: dir.join(&format!("{name}-state")),
@@ -120,6 +122,13 @@ impl Who {
     }
 
     fn chat(&self, home: &Path, port: u16, pair: bool, with_key_file: bool) -> Proc {
+        Proc::spawn(
+            self.name,
+            self.chat_command(home, port, pair, with_key_file),
+        )
+    }
+
+    fn chat_command(&self, home: &Path, port: u16, pair: bool, with_key_file: bool) -> Command {
         let mut c: Command = cmd(home);
         c.arg("--state-dir")
             .arg(&self.state)
@@ -134,7 +143,7 @@ impl Who {
         if pair {
             c.args(["--pair-for", &PAIR_SECS.to_string()]);
         }
-        Proc::spawn(self.name, c)
+        c
     }
 
     fn trusted(&self, home: &Path) -> Vec<String> {
@@ -291,6 +300,31 @@ fn five_participants_over_a_real_broker() {
         );
     }
 
+    // In another terminal, Alice stops trusting Bob while her chat runs: from his
+    // next message on, her chat refuses him; Carol still reads him.
+    let out = ok(&run(
+        home,
+        &[
+            "--state-dir",
+            a.state.to_str().unwrap(),
+            "trust",
+            "remove",
+            &b.fp,
+        ],
+        b"",
+    ));
+    assert_eq!(out, format!("removed {}\n", b.who()));
+    pb.send("after the removal");
+    pc.expect(STEP, "Bob's line after the removal", |l| {
+        l == format!("msg {} after the removal", b.who())
+    });
+    pa.expect(
+        STEP,
+        "Bob refused after the removal",
+        starts(format!("refused {} untrusted sender", b.who())),
+    );
+    assert!(!pa.has_line(|l| l.ends_with("after the removal")));
+
     // Let stragglers arrive, then check what must never have happened.
     thread::sleep(Duration::from_millis(500));
     for (receiver, rw) in members {
@@ -339,12 +373,98 @@ fn five_participants_over_a_real_broker() {
     assert_eq!(std::fs::read(&b.key).unwrap(), key);
     assert_eq!(std::fs::read(&c.key).unwrap(), key);
     assert!(!d.key.exists());
-    assert_eq!(a.trusted(home), sorted(vec![b.id.clone(), c.id.clone()]));
+    assert_eq!(a.trusted(home), vec![c.id.clone()]);
     assert_eq!(b.trusted(home), sorted(vec![a.id.clone(), c.id.clone()]));
     assert_eq!(c.trusted(home), sorted(vec![a.id.clone(), b.id.clone()]));
     assert!(d.trusted(home).is_empty());
     assert!(e.trusted(home).is_empty());
     eprintln!("mqtt test took {:?}", started.elapsed());
+}
+
+/// With a terminal on stdin (here a pseudo-terminal from util-linux `script`), the
+/// chat asks before handing the key to a newcomer, and shows its fingerprint.
+#[test]
+fn a_terminal_user_approves_newcomers_at_the_prompt() {
+    let dir = TempDir::new("prompt");
+    let home = dir.path();
+    let (_broker, port) = start_broker(home);
+    let a = Who::new(&dir, "alice");
+    let b = Who::new(&dir, "bob");
+    let c = Who::new(&dir, "carol");
+    ok(&run(
+        home,
+        &["topic-key", "--key-file", a.key.to_str().unwrap()],
+        b"",
+    ));
+
+    let chat = a.chat_command(home, port, false, true);
+    let mut line: Vec<String> = vec![chat.get_program().to_string_lossy().into_owned()];
+    line.extend(
+        chat.get_args()
+            .map(|s| format!("'{}'", s.to_string_lossy())),
+    );
+    let mut script = Command::new("script");
+    script
+        .args(["-q", "-f", "-e", "-c"])
+        .arg(line.join(" "))
+        .arg("/dev/null")
+        .env("HOME", home)
+        .env_remove("XDG_DATA_HOME");
+    let pa = Proc::spawn("alice (terminal)", script);
+    pa.expect(STEP, "ready", starts(format!("ready {} key", a.who())));
+
+    // Bob asks; Alice sees his fingerprint and says yes. (Bob knew Alice's key
+    // beforehand, and opens no pairing window: he would hand Carol the key.)
+    ok(&run(
+        home,
+        &[
+            "--state-dir",
+            b.state.to_str().unwrap(),
+            "trust",
+            "add",
+            &a.pk,
+        ],
+        b"",
+    ));
+    let pb = b.chat(home, port, false, true);
+    pa.expect(
+        STEP,
+        "the prompt for Bob",
+        starts(format!("approve? newcomer {}", b.who())),
+    );
+    pa.send("y");
+    pa.expect(
+        STEP,
+        "trust in Bob",
+        starts(format!("trusted {} newcomer", b.who())),
+    );
+    pb.expect(STEP, "the key", starts(format!("key-received {}", a.who())));
+
+    // Carol asks; Alice says no.
+    let pc = c.chat(home, port, false, false);
+    pa.expect(
+        STEP,
+        "the prompt for Carol",
+        starts(format!("approve? newcomer {}", c.who())),
+    );
+    pa.send("n");
+    pa.expect(
+        STEP,
+        "Carol refused",
+        starts(format!("not-approved {}", c.who())),
+    );
+
+    // What Alice types reaches Bob.
+    pa.send("typed at a terminal");
+    pb.expect(STEP, "Alice's line", |l| {
+        l == format!("msg {} typed at a terminal", a.who())
+    });
+    assert!(
+        !pc.has_line(|l| l.starts_with("key-received")),
+        "{}",
+        pc.transcript()
+    );
+    assert_eq!(a.trusted(home), vec![b.id.clone()]);
 }
 
 #[test]

@@ -135,7 +135,11 @@ impl Lines {
         let sink = lines.clone();
         thread::spawn(move || {
             for line in BufReader::new(stream).lines() {
-                let Ok(line) = line else { break };
+                let Ok(mut line) = line else { break };
+                // A pseudo-terminal ends lines with \r\n.
+                if line.ends_with('\r') {
+                    line.pop();
+                }
                 let (store, cv) = &*sink.0;
                 store.lock().unwrap().push(line);
                 cv.notify_all();
@@ -194,8 +198,8 @@ impl Proc {
         }
     }
 
-    pub fn send(&mut self, line: &str) {
-        let stdin = self.stdin.as_mut().expect("stdin closed");
+    pub fn send(&self, line: &str) {
+        let mut stdin: &ChildStdin = self.stdin.as_ref().expect("stdin closed");
         writeln!(stdin, "{line}").unwrap();
         stdin.flush().unwrap();
     }
