@@ -406,30 +406,35 @@ fn decode(a: DecodeArgs, state: &Path) -> Result<()> {
     } else {
         DecodeMode::Strict
     };
-    match topic.decode(&message, mode)? {
-        Decoded::Message {
-            sender,
-            verified,
-            plaintext,
-        } => {
-            if verified {
-                eprintln!("from {}", who(&sender));
-            } else {
-                eprintln!(
-                    "warning: NOT verified (--naive): the message claims to be from {}",
-                    who(&sender)
-                );
-            }
-            out_bytes(&plaintext, false)
+    // Written without an exhaustive match, so that a future kind of outcome is a
+    // refusal here rather than a compile error.
+    let decoded = topic.decode(&message, mode)?;
+    if let Decoded::Message {
+        sender,
+        verified,
+        plaintext,
+    } = decoded
+    {
+        if verified {
+            eprintln!("from {}", who(&sender));
+        } else {
+            eprintln!(
+                "warning: NOT verified (--naive): the message claims to be from {}",
+                who(&sender)
+            );
         }
-        Decoded::Ignored { sender } => {
-            eprintln!("ignored: sender {} is not trusted", who(&sender));
-            Ok(())
-        }
-        Decoded::Own => Err(Failure::new(
-            "this message was sent by this very identity: it is not decoded",
-        )),
+        return out_bytes(&plaintext, false);
     }
+    if let Decoded::Ignored { sender } = decoded {
+        eprintln!("ignored: sender {} is not trusted", who(&sender));
+        return Ok(());
+    }
+    if matches!(decoded, Decoded::Own) {
+        return Err(Failure::new(
+            "this message was sent by this very identity: it is not decoded",
+        ));
+    }
+    Err(Failure::new("this message holds nothing to print"))
 }
 
 fn intro(a: IntroArgs, state: &Path) -> Result<()> {
