@@ -81,4 +81,52 @@ pub trait Backend: 'static {
 
     /// The crypto_box between our `secret` and their `public` key.
     fn box_cipher(their_public: &BoxPublicKey, our_secret: &BoxSecret) -> Self::BoxCipher;
+
+    /// Batch verification, optional (see [`crate::batch`]): whether signatures under
+    /// `key` may be checked by [`verify_batch`](Self::verify_batch). Asked once per
+    /// trusted key when it is cached, never per message, so it may cost a scalar
+    /// multiplication.
+    ///
+    /// The default, `false`, turns batching off: a backend without batch verification
+    /// implements neither method and every signature is verified on its own. A backend
+    /// that batches answers `true` only for keys of prime order (no small-order
+    /// component), on which its batch equation and the rule can only disagree through
+    /// the signature's own `R`.
+    fn batch_eligible(key: &Self::VerifyingKey) -> bool {
+        let _ = key;
+        false
+    }
+
+    /// Batch verification, optional (see [`crate::batch`]): `true` when every entry
+    /// verifies; `false` when at least one may not, or when the backend has no batch
+    /// verification. On `false` the caller verifies each entry on its own, so a backend
+    /// may answer `false` whenever it likes; it must never answer `true` for a batch
+    /// holding a signature that someone without the private key could have made and
+    /// the rule refuses.
+    ///
+    /// The core calls it only with entries whose keys are
+    /// [`batch_eligible`](Self::batch_eligible) and whose signatures passed the rule's
+    /// byte checks ([`crate::rule::signature_passes`]) and have a canonical `R`.
+    fn verify_batch(entries: &[BatchEntry<'_, Self::VerifyingKey>]) -> bool {
+        let _ = entries;
+        false
+    }
+}
+
+/// One signature of a batch handed to [`Backend::verify_batch`].
+///
+/// ```
+/// use stringphone_core::backend::BatchEntry;
+/// let key = (); // a backend's decompressed key
+/// let entry = BatchEntry { key: &key, message: b"signed bytes", signature: &[0; 64] };
+/// assert_eq!(entry.message.len(), 12);
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct BatchEntry<'a, K> {
+    /// The signer's decompressed key.
+    pub key: &'a K,
+    /// The signed bytes.
+    pub message: &'a [u8],
+    /// The signature, `R || S`.
+    pub signature: &'a [u8; 64],
 }

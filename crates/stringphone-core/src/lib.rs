@@ -43,9 +43,13 @@ extern crate alloc;
 extern crate std;
 
 pub mod backend;
+#[cfg(feature = "alloc")]
+pub mod batch;
 pub mod discovery;
 mod error;
 pub mod keys;
+#[cfg(feature = "std")]
+pub mod rng;
 pub mod rule;
 pub mod topic;
 pub mod trust;
@@ -56,7 +60,7 @@ pub use error::Error;
 pub use keys::{
     BoxPublicKey, BoxSecret, Fingerprint, HexError, ParticipantId, PublicKey, SigningSeed, TopicKey,
 };
-pub use topic::{verify_signature, DecodeMode, Decoded, Topic};
+pub use topic::{verify_signature, DecodeMode, Decoded, PreparedKey, Topic};
 #[cfg(feature = "alloc")]
 pub use trust::MemoryTrustStore;
 pub use trust::{FixedTrustStore, StoreError, TrustStore};

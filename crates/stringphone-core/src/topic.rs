@@ -70,7 +70,7 @@ impl<P> Decoded<P> {
 
 /// The outcome of the checks before decryption; the nonce and tag are copied out so
 /// the caller may then decrypt in the very buffer they came from.
-enum Gate {
+pub(crate) enum Gate {
     Own,
     Ignored(ParticipantId),
     Open {
@@ -79,6 +79,86 @@ enum Gate {
         nonce: [u8; wire::NONCE_LEN],
         tag: [u8; wire::MAC_LEN],
     },
+}
+
+/// The checks before the signature: either the outcome is known, or a trusted
+/// sender's signature must be verified first.
+pub(crate) enum Precheck<'a> {
+    Done(Gate),
+    Verify {
+        sender: ParticipantId,
+        key: PublicKey,
+        message: SimpleMessage<'a>,
+    },
+}
+
+/// A public key checked against the rule and decompressed once, ready to verify many
+/// signatures: what a [`Topic`] keeps for each trusted participant, and what
+/// [`crate::batch::verify_batch`] takes.
+///
+/// ```
+/// use stringphone_core::{Backend, Identity, PreparedKey, SigningSeed};
+/// use stringphone_rustcrypto::RustCrypto;
+/// use signature::Signer;
+/// let signer = RustCrypto::signing_key(&SigningSeed::from_bytes([7; 32]));
+/// let key = PreparedKey::<RustCrypto>::new(&signer.public_key()).unwrap();
+/// let sig: ed25519::Signature = signer.sign(b"hello");
+/// assert!(key.verify(b"hello", &sig.to_bytes()).is_ok());
+/// assert!(key.verify(b"hellO", &sig.to_bytes()).is_err());
+/// ```
+pub struct PreparedKey<B: Backend> {
+    public: PublicKey,
+    key: B::VerifyingKey,
+    batchable: bool,
+}
+
+impl<B: Backend> PreparedKey<B> {
+    /// Checks `public` against the rule (canonical, not of small order) and decompresses
+    /// it ([`Error::InvalidPublicKey`]). With a backend that batches, also asks once
+    /// whether the key may take part in batch verification.
+    pub fn new(public: &PublicKey) -> Result<Self, Error> {
+        let key = prepare_key::<B>(public)?;
+        Ok(PreparedKey {
+            public: *public,
+            batchable: B::batch_eligible(&key),
+            key,
+        })
+    }
+
+    /// The public key this was made from.
+    pub fn public_key(&self) -> &PublicKey {
+        &self.public
+    }
+
+    /// Verifies `signature` over `message` by the rule ([`Error::BadSignature`]): the
+    /// signature's byte checks, then the backend's verification. No decompression.
+    pub fn verify(&self, message: &[u8], signature: &[u8; 64]) -> Result<(), Error> {
+        verify_prepared::<B>(&self.key, message, signature)
+    }
+
+    /// The decompressed key, and whether the backend may batch it.
+    pub(crate) fn parts(&self) -> (&B::VerifyingKey, bool) {
+        (&self.key, self.batchable)
+    }
+}
+
+impl<B: Backend> Clone for PreparedKey<B> {
+    fn clone(&self) -> Self {
+        PreparedKey {
+            public: self.public,
+            key: self.key.clone(),
+            batchable: self.batchable,
+        }
+    }
+}
+
+impl<B: Backend> fmt::Debug for PreparedKey<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PreparedKey")
+            .field("public", &self.public)
+            .field("batchable", &self.batchable)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Checks a public key against the rule and decompresses it.
@@ -163,7 +243,7 @@ pub struct Topic<B: Backend, S: TrustStore, I: Identity = <B as Backend>::Signin
     /// Decompressed keys of trusted participants. The store stays the authority: an
     /// entry is used only while the store still maps its id to the same key.
     #[cfg(feature = "alloc")]
-    verifiers: alloc::collections::BTreeMap<ParticipantId, (PublicKey, B::VerifyingKey)>,
+    verifiers: alloc::collections::BTreeMap<ParticipantId, PreparedKey<B>>,
     backend: PhantomData<fn() -> B>,
 }
 
@@ -230,7 +310,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         #[cfg(feature = "alloc")]
         let verifiers = match store.iter() {
             Ok(entries) => entries
-                .filter_map(|(id, key)| Some((id, (key, prepare_key::<B>(&key).ok()?))))
+                .filter_map(|(id, key)| Some((id, PreparedKey::new(&key).ok()?)))
                 .collect(),
             Err(_) => alloc::collections::BTreeMap::new(),
         };
@@ -284,13 +364,13 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     /// A key that can never verify a signature under the rule (not a canonical point,
     /// or of small order) is refused with [`Error::InvalidPublicKey`].
     pub fn add_participant(&mut self, key: PublicKey) -> Result<ParticipantId, Error> {
-        let verifying_key = prepare_key::<B>(&key)?;
+        let prepared = PreparedKey::<B>::new(&key)?;
         let id = B::participant_id(&key);
         self.store.insert(id, key)?;
         #[cfg(feature = "alloc")]
-        self.verifiers.insert(id, (key, verifying_key));
+        self.verifiers.insert(id, prepared);
         #[cfg(not(feature = "alloc"))]
-        let _ = verifying_key;
+        let _ = prepared;
         Ok(id)
     }
 
@@ -394,7 +474,9 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         Ok(out)
     }
 
-    /// Seals and signs `plaintext` (nonce from the OS): the original's `encode`.
+    /// Seals and signs `plaintext`: the original's `encode`. The nonce comes from this
+    /// thread's [`NonceRng`](crate::rng::NonceRng), a ChaCha20 generator seeded from
+    /// the OS (no system call per message; after `fork()` see its docs).
     ///
     /// ```
     /// # use stringphone_core::{Error, MemoryTrustStore, SigningSeed, Topic, TopicKey};
@@ -406,7 +488,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     /// ```
     #[cfg(feature = "std")]
     pub fn encode(&self, plaintext: impl AsRef<[u8]>) -> Result<alloc::vec::Vec<u8>, Error> {
-        self.encode_with_rng(&mut rand_core::OsRng, plaintext)
+        self.encode_with_rng(&mut crate::rng::NonceRng, plaintext)
     }
 
     // ----- decoding -----------------------------------------------------------------
@@ -414,28 +496,59 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     /// Everything before decryption, in DESIGN.md's order: parse, own id, trust and
     /// signature (per `mode`), topic key.
     fn gate(&self, bytes: &[u8], mode: DecodeMode) -> Result<Gate, Error> {
-        let message: SimpleMessage<'_> = match Message::parse(bytes)? {
+        match self.precheck(bytes, mode)? {
+            Precheck::Done(gate) => Ok(gate),
+            Precheck::Verify {
+                sender,
+                key,
+                message,
+            } => {
+                self.verify_trusted(&sender, &key, &message)?;
+                self.unlock(sender, true, &message)
+            }
+        }
+    }
+
+    /// The gate up to the signature: parse, own id, trust (naive mode goes on to the
+    /// topic key, having no signature to check). The batch path verifies the
+    /// signatures of many `Verify` outcomes at once, then calls [`Self::unlock`].
+    pub(crate) fn precheck<'a>(
+        &self,
+        bytes: &'a [u8],
+        mode: DecodeMode,
+    ) -> Result<Precheck<'a>, Error> {
+        let message: SimpleMessage<'a> = match Message::parse(bytes)? {
             Message::Simple(m) => m,
             Message::Introduction(_) => return Err(Error::Introduction),
             Message::IntroductionReply(_) => return Err(Error::IntroductionReply),
         };
         let sender = message.sender_id();
         if sender == self.id {
-            return Ok(Gate::Own);
+            return Ok(Precheck::Done(Gate::Own));
         }
-        let verified = match mode {
-            DecodeMode::Naive => false,
-            DecodeMode::Strict | DecodeMode::IgnoreUntrusted => {
-                let Some(key) = self.store.get(&sender)? else {
-                    return match mode {
-                        DecodeMode::IgnoreUntrusted => Ok(Gate::Ignored(sender)),
-                        _ => Err(Error::UntrustedSender(sender)),
-                    };
-                };
-                self.verify_trusted(&sender, &key, &message)?;
-                true
-            }
-        };
+        match mode {
+            DecodeMode::Naive => Ok(Precheck::Done(self.unlock(sender, false, &message)?)),
+            DecodeMode::Strict | DecodeMode::IgnoreUntrusted => match self.store.get(&sender)? {
+                Some(key) => Ok(Precheck::Verify {
+                    sender,
+                    key,
+                    message,
+                }),
+                None => match mode {
+                    DecodeMode::IgnoreUntrusted => Ok(Precheck::Done(Gate::Ignored(sender))),
+                    _ => Err(Error::UntrustedSender(sender)),
+                },
+            },
+        }
+    }
+
+    /// The last check before decryption (the topic key), once the sender is settled.
+    pub(crate) fn unlock(
+        &self,
+        sender: ParticipantId,
+        verified: bool,
+        message: &SimpleMessage<'_>,
+    ) -> Result<Gate, Error> {
         if self.topic_key.is_none() {
             return Err(Error::MissingTopicKey);
         }
@@ -447,21 +560,28 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         })
     }
 
-    fn verify_trusted(
+    /// The cached key of `sender`, if the store's `key` is still the one cached.
+    #[cfg(feature = "alloc")]
+    pub(crate) fn cached_key(
+        &self,
+        sender: &ParticipantId,
+        key: &PublicKey,
+    ) -> Option<&PreparedKey<B>> {
+        self.verifiers
+            .get(sender)
+            .filter(|cached| cached.public_key() == key)
+    }
+
+    /// One signature by the rule, with the cached key when there is one.
+    pub(crate) fn verify_trusted(
         &self,
         sender: &ParticipantId,
         key: &PublicKey,
         message: &SimpleMessage<'_>,
     ) -> Result<(), Error> {
         #[cfg(feature = "alloc")]
-        if let Some((cached_key, verifying_key)) = self.verifiers.get(sender) {
-            if cached_key == key {
-                return verify_prepared::<B>(
-                    verifying_key,
-                    message.signed_part(),
-                    message.signature(),
-                );
-            }
+        if let Some(cached) = self.cached_key(sender, key) {
+            return cached.verify(message.signed_part(), message.signature());
         }
         let _ = sender;
         verify_signature::<B>(key, message.signed_part(), message.signature())
@@ -477,7 +597,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     /// buffer holding the ciphertext, which is decrypted where it lies. The cipher
     /// checks the tag before decrypting, so a buffer that fails to open still holds
     /// the ciphertext, never unauthenticated plaintext.
-    fn finish<P: AsMut<[u8]>>(
+    pub(crate) fn finish<P: AsMut<[u8]>>(
         &self,
         gate: Gate,
         ciphertext: impl FnOnce() -> Result<P, Error>,

@@ -23,6 +23,9 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[cfg(feature = "batch")]
+extern crate alloc;
+
 use core::fmt;
 
 use ed25519::Signature;
@@ -106,5 +109,28 @@ impl Backend for RustCrypto {
             &crypto_box::PublicKey::from(*their_public.as_bytes()),
             &secret,
         )
+    }
+
+    /// With the `batch` feature: keys without a small-order component (checked once,
+    /// by multiplying the point by the group order).
+    #[cfg(feature = "batch")]
+    fn batch_eligible(key: &Self::VerifyingKey) -> bool {
+        key.to_edwards().is_torsion_free()
+    }
+
+    /// With the `batch` feature: ed25519-dalek's batch verification (one random linear
+    /// combination of the equations, cofactorless, randomness derived from the batch).
+    #[cfg(feature = "batch")]
+    fn verify_batch(
+        entries: &[stringphone_core::backend::BatchEntry<'_, Self::VerifyingKey>],
+    ) -> bool {
+        use alloc::vec::Vec;
+        let messages: Vec<&[u8]> = entries.iter().map(|e| e.message).collect();
+        let signatures: Vec<Signature> = entries
+            .iter()
+            .map(|e| Signature::from_bytes(e.signature))
+            .collect();
+        let keys: Vec<ed25519_dalek::VerifyingKey> = entries.iter().map(|e| *e.key).collect();
+        ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok()
     }
 }
