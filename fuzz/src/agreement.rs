@@ -28,7 +28,7 @@ pub const BACKENDS: &[(&str, Verify)] = &[
         "rustcrypto",
         verify_signature::<stringphone_rustcrypto::RustCrypto>,
     ),
-    // ("ring", verify_signature::<stringphone_ring::Ring>),
+    ("ring", verify_signature::<stringphone_ring::Ring>),
 ];
 
 /// One fuzz case.

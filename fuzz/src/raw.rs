@@ -524,25 +524,34 @@ pub fn check_decode(data: &[u8]) {
 
 // ----- discovery ---------------------------------------------------------------------
 
-/// The joiners parse_reply runs on: (seed, ephemeral secret of the pending
-/// introduction if any, topic key if any).
-fn joiner_specs() -> [([u8; 32], Option<[u8; 32]>, Option<[u8; 32]>); 4] {
+/// A joiner parse_reply runs on.
+struct JoinerSpec {
+    seed: [u8; 32],
+    /// The ephemeral secret of the pending introduction, if any.
+    pending: Option<[u8; 32]>,
+    /// The topic key it already holds, if any.
+    key: Option<[u8; 32]>,
+}
+
+/// The joiners: the first reply vector's, with its introduction pending, without
+/// and with a key, and without a pending introduction; the second reply vector's.
+fn joiner_specs() -> [JoinerSpec; 4] {
     let j0 = hex32(fixture::JOINER0_SEED);
     let e0 = hex32(fixture::JOINER0_EPHEMERAL);
     let j1 = hex32(fixture::JOINER1_SEED);
     let e1 = hex32(fixture::JOINER1_EPHEMERAL);
+    let spec = |seed, pending, key| JoinerSpec { seed, pending, key };
     [
-        (j0, Some(e0), None),
-        (j0, Some(e0), Some([0x11; 32])),
-        (j0, None, None),
-        (j1, Some(e1), None),
+        spec(j0, Some(e0), None),
+        spec(j0, Some(e0), Some([0x11; 32])),
+        spec(j0, None, None),
+        spec(j1, Some(e1), None),
     ]
 }
 
-fn joiner(spec: &([u8; 32], Option<[u8; 32]>, Option<[u8; 32]>)) -> T {
-    let (seed, ephemeral, key) = spec;
-    let mut t = topic(*seed, *key, &[]);
-    if let Some(e) = ephemeral {
+fn joiner(spec: &JoinerSpec) -> T {
+    let mut t = topic(spec.seed, spec.key, &[]);
+    if let Some(e) = &spec.pending {
         t.construct_intro_with(&mut FixedRng::new(e))
             .expect("intro from a fixed secret");
     }
@@ -689,7 +698,7 @@ pub fn check_discovery(data: &[u8]) {
     JOINERS.with(|joiners| {
         let mut joiners = joiners.borrow_mut();
         for (i, spec) in joiner_specs().iter().enumerate() {
-            let accepted = check_parse_reply(&mut joiners[i], spec.1, data);
+            let accepted = check_parse_reply(&mut joiners[i], spec.pending, data);
             // decode never opens a discovery message, key or no key.
             if let Ok(m) = Message::parse(data) {
                 let got = joiners[i].decode(data, DecodeMode::Strict);
