@@ -15,21 +15,65 @@ use arbitrary::Arbitrary;
 use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT, EIGHT_TORSION};
 use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
 use curve25519_dalek::scalar::{clamp_integer, Scalar};
+use curve25519_dalek::traits::IsIdentity;
 use sha2::{Digest, Sha512};
-use stringphone_core::{rule, verify_signature, Error, PublicKey};
+use stringphone_core::batch::verify_batch;
+use stringphone_core::{rule, verify_signature, Backend, Error, PreparedKey, PublicKey};
 
 /// A backend's verifier: the entry point decode takes.
 pub type Verify = fn(&PublicKey, &[u8], &[u8; 64]) -> Result<(), Error>;
 
+/// A backend's batch verification (`stringphone_core::batch::verify_batch`): one
+/// verdict per triple, `None` where the key cannot be prepared (refused at trust
+/// time, so never in a batch).
+pub type VerifyBatch = fn(&[([u8; 32], &[u8], [u8; 64])]) -> Vec<Option<bool>>;
+
+/// One backend under test.
+pub struct BackendUnderTest {
+    /// Its name, for messages.
+    pub name: &'static str,
+    /// Its per-message verifier.
+    pub verify: Verify,
+    /// Its batch verifier.
+    pub verify_batch: VerifyBatch,
+}
+
+macro_rules! backend {
+    ($name:literal, $backend:ty) => {
+        BackendUnderTest {
+            name: $name,
+            verify: verify_signature::<$backend>,
+            verify_batch: batch_verdicts::<$backend>,
+        }
+    };
+}
+
 /// Every backend under test. Adding one is one line here (plus its dependency in
 /// `fuzz/Cargo.toml`).
-pub const BACKENDS: &[(&str, Verify)] = &[
-    (
-        "rustcrypto",
-        verify_signature::<stringphone_rustcrypto::RustCrypto>,
-    ),
-    ("ring", verify_signature::<stringphone_ring::Ring>),
+pub const BACKENDS: &[BackendUnderTest] = &[
+    backend!("rustcrypto", stringphone_rustcrypto::RustCrypto),
+    backend!("ring", stringphone_ring::Ring),
 ];
+
+fn batch_verdicts<B: Backend>(items: &[([u8; 32], &[u8], [u8; 64])]) -> Vec<Option<bool>> {
+    let prepared: Vec<Option<PreparedKey<B>>> = items
+        .iter()
+        .map(|(key, _, _)| PreparedKey::new(&PublicKey::from_bytes(*key)).ok())
+        .collect();
+    let mut owners = Vec::new();
+    let mut entries = Vec::new();
+    for (i, ((_, message, sig), key)) in items.iter().zip(&prepared).enumerate() {
+        if let Some(key) = key {
+            owners.push(i);
+            entries.push((key, *message, sig));
+        }
+    }
+    let mut out = vec![None; items.len()];
+    for (i, verdict) in owners.into_iter().zip(verify_batch(&entries)) {
+        out[i] = Some(verdict.is_ok());
+    }
+    out
+}
 
 /// One fuzz case.
 #[derive(Arbitrary, Debug)]
@@ -332,14 +376,94 @@ pub fn check_triple(key: &[u8; 32], message: &[u8], sig: &[u8; 64]) {
     if expected {
         assert!(rule::public_key_passes(key) && rule::signature_passes(sig));
     }
+    GOOD.with(|good| check_batches(key, message, sig, expected, good));
+}
+
+thread_local! {
+    /// A valid triple by a fixed signer, to batch with.
+    static GOOD: ([u8; 32], Vec<u8>, [u8; 64]) = {
+        let message = b"a good signature".to_vec();
+        let (key, sig) = sign_with_torsion(&[0x42; 32], &message, 0, 0);
+        (key, message, sig)
+    };
+}
+
+/// Every backend's per-message verdict is `expected`; batched, the same except
+/// where batching is documented to differ.
+fn check_batches(
+    key: &[u8; 32],
+    message: &[u8],
+    sig: &[u8; 64],
+    expected: bool,
+    good: &([u8; 32], Vec<u8>, [u8; 64]),
+) {
     let pk = PublicKey::from_bytes(*key);
-    for (name, verify) in BACKENDS {
+    for b in BACKENDS {
+        let name = b.name;
         assert_eq!(
-            verify(&pk, message, sig).is_ok(),
+            (b.verify)(&pk, message, sig).is_ok(),
             expected,
             "{name} vs the reference on key {key:02x?} sig {sig:02x?} message {message:02x?}"
         );
+
+        // Batched with a good signature: the same verdict, except the one batching
+        // may change (crate::batch): a signature the rule refuses whose equation
+        // holds up to a small-order point, which only its signer can make.
+        let batch = [
+            (good.0, &good.1[..], good.2),
+            (*key, message, *sig),
+            (good.0, &good.1[..], good.2),
+        ];
+        let verdicts = (b.verify_batch)(&batch);
+        assert_eq!(
+            verdicts[0],
+            Some(true),
+            "{name}: a good signature refused in a batch"
+        );
+        assert_eq!(
+            verdicts[2],
+            Some(true),
+            "{name}: a good signature refused in a batch"
+        );
+        let keyable = y_is_canonical(key)
+            && !is_small_order(key)
+            && CompressedEdwardsY(*key).decompress().is_some();
+        assert_eq!(
+            verdicts[1].is_some(),
+            keyable,
+            "{name}: PreparedKey::new on {key:02x?}"
+        );
+        if let Some(batched) = verdicts[1] {
+            if batched != expected {
+                assert!(
+                    batched && cofactored(key, message, sig),
+                    "{name}: batching changed the verdict to {batched} on key {key:02x?} \
+                     sig {sig:02x?} message {message:02x?}"
+                );
+            }
+        }
     }
+}
+
+/// The cofactored equation `[8](S·B - k·A - R) = 0` (with `S < L` and both points
+/// decompressing): what a batch of random linear combinations can accept.
+pub fn cofactored(key: &[u8; 32], message: &[u8], sig: &[u8; 64]) -> bool {
+    let mut r = [0u8; 32];
+    let mut s = [0u8; 32];
+    r.copy_from_slice(&sig[..32]);
+    s.copy_from_slice(&sig[32..]);
+    let Some(s) = Option::<Scalar>::from(Scalar::from_canonical_bytes(s)) else {
+        return false;
+    };
+    let (Some(a), Some(big_r)) = (
+        CompressedEdwardsY(*key).decompress(),
+        CompressedEdwardsY(r).decompress(),
+    ) else {
+        return false;
+    };
+    let k = Scalar::from_bytes_mod_order_wide(&h512(&[&r, key, message]));
+    let diff = EdwardsPoint::vartime_double_scalar_mul_basepoint(&k, &-a, &s) - big_r;
+    diff.mul_by_cofactor().is_identity()
 }
 
 /// Runs one fuzz case.
@@ -368,8 +492,10 @@ pub fn check(case: &Case) {
                 assert!(reference(&key, &msg, &sig), "a fresh signature was refused");
             }
             check_triple(&key, &msg, &sig);
-            for edit in edits.iter().take(8) {
-                apply(edit, &mut key, &mut sig, &mut msg);
+            if !edits.is_empty() {
+                for edit in edits.iter().take(8) {
+                    apply(edit, &mut key, &mut sig, &mut msg);
+                }
                 check_triple(&key, &msg, &sig);
             }
         }

@@ -66,6 +66,14 @@ pub mod fixture {
     /// The topic key of the `invalid` decode cases.
     pub const DECODE_TOPIC_KEY: &str =
         "3053b8d24bbe8a535540b8717d152b64ab1b6324b13055eb40bf05a8e6bc7320";
+    /// The `simple` vector sealed under `DECODE_TOPIC_KEY` by `DECODE_TRUSTED[0]`
+    /// (31 bytes of plaintext): the decode receiver accepts it in every mode.
+    pub const DECODE_VALID_MESSAGE: &str = concat!(
+        "739c9c73919ffa0e3fb9d6bcfd7402c0969d4c98eee6b2e91829f49c181b7ea2c653149a8c1759",
+        "844be03283b8e87eeea5c5a6846befa427caae668d953e4407055341d893b0959390ee687ca1f6",
+        "11331c05ffddc85244286b98a2dbd29018371fda7dcfe2319b023dff099ab2f74ff86ae4901c3b",
+        "15c0b198a39c7ba9ff5b90e40a8091caf951cc53c7195b23c497087f0adb4edc533654",
+    );
     /// Whom the decode receiver trusts: the `invalid` cases' sender (whose `simple`
     /// vector shares the topic key), the senders of `simple[0]` and `simple[1]`
     /// (other topic keys: their messages verify, then fail to open) and the sender
@@ -340,7 +348,8 @@ pub enum Outcome {
     Err(String),
 }
 
-fn outcome<P: AsRef<[u8]>>(r: Result<Decoded<P>, Error>) -> Outcome {
+/// The outcome of one decode call.
+pub fn outcome<P: AsRef<[u8]>>(r: Result<Decoded<P>, Error>) -> Outcome {
     match r {
         Ok(Decoded::Own) => Outcome::Own,
         Ok(Decoded::Ignored { sender }) => Outcome::Ignored(sender),
@@ -430,9 +439,11 @@ pub fn decode_all_variants(t: &T, data: &[u8], mode: DecodeMode) -> Outcome {
         ),
     }
 
-    // One byte too few for the plaintext: only a decode that would give a
-    // non-empty plaintext notices, and it says so after every other check.
-    if let Some(short) = room.checked_sub(1) {
+    // One byte too few for the plaintext: a decode that reaches the box notices,
+    // and says so after every other check.
+    let opened = matches!(&owned, Outcome::Message { .. })
+        || matches!(&owned, Outcome::Err(e) if e.starts_with("DecryptFailed"));
+    if let (Some(short), true) = (room.checked_sub(1), opened) {
         let mut small = vec![0u8; short];
         let got = outcome(t.decode_into(data, mode, &mut small));
         match &owned {
@@ -444,25 +455,83 @@ pub fn decode_all_variants(t: &T, data: &[u8], mode: DecodeMode) -> Outcome {
                 })),
                 "decode_into a short buffer ({mode:?})"
             ),
-            Outcome::Err(e) if e.starts_with("DecryptFailed") => assert!(
+            _ => assert!(
                 matches!(&got, Outcome::Err(g) if g.starts_with("BufferTooSmall")),
                 "decode_into a short buffer ({mode:?}): {got:?}"
             ),
-            other => assert_eq!(&got, other, "decode_into a short buffer ({mode:?})"),
         }
     }
     owned
+}
+
+/// decode_batch gives each message what decode_in_place gives it alone: `data`
+/// between two copies of `valid` (whose outcome alone is `valid_alone`), so that
+/// the batch mixes good signatures with whatever `data` carries; refused messages
+/// keep their bytes, accepted ones hold their plaintext.
+pub fn check_batch(
+    t: &T,
+    data: &[u8],
+    mode: DecodeMode,
+    alone: &Outcome,
+    valid: &[u8],
+    valid_alone: &Outcome,
+) {
+    let mut batch = vec![valid.to_vec(), data.to_vec(), valid.to_vec()];
+    let expected = [valid_alone, alone, valid_alone];
+    let batched: Vec<Outcome> = t
+        .decode_batch(&mut batch, mode)
+        .into_iter()
+        .map(outcome)
+        .collect();
+    assert_eq!(
+        batched.iter().collect::<Vec<_>>(),
+        expected,
+        "decode_batch vs decode ({mode:?})"
+    );
+    let originals: [&[u8]; 3] = [valid, data, valid];
+    for ((m, o), original) in batch.iter().zip(expected).zip(originals) {
+        match o {
+            Outcome::Message { plaintext, .. } => {
+                assert_eq!(&m[..SIMPLE_OVERHEAD], &original[..SIMPLE_OVERHEAD]);
+                assert_eq!(&m[SIMPLE_OVERHEAD..], &plaintext[..]);
+            }
+            _ => assert_eq!(&m[..], original, "decode_batch changed a refused message"),
+        }
+    }
+}
+
+thread_local! {
+    /// A message the decode receiver accepts in every mode, and what decoding it
+    /// alone gives in each mode (the same on every input, so computed once).
+    static VALID: (Vec<u8>, Vec<Outcome>) = {
+        let valid = hex(fixture::DECODE_VALID_MESSAGE);
+        let outcomes = DECODE_TOPICS.with(|topics| {
+            MODES.iter().map(|&mode| outcome(topics[0].decode(&valid, mode))).collect()
+        });
+        (valid, outcomes)
+    };
+}
+
+/// Bytes from hex (fixtures only: panics on a typo).
+pub fn hex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("fixture hex"))
+        .collect()
 }
 
 /// `decode` on arbitrary bytes, in every mode and through every variant, on a
 /// receiver with the topic key and on one without.
 pub fn check_decode(data: &[u8]) {
     DECODE_TOPICS.with(|topics| {
-        for t in topics {
+        for (which, t) in topics.iter().enumerate() {
             let before = snapshot(t);
             let mut opened: Option<Result<Vec<u8>, String>> = None;
-            for mode in MODES {
+            for (m, mode) in MODES.into_iter().enumerate() {
                 let got = decode_all_variants(t, data, mode);
+                if which == 0 {
+                    VALID.with(|(valid, alone)| check_batch(t, data, mode, &got, valid, &alone[m]));
+                }
                 match predicted(t, data, mode) {
                     Err(expected) => assert_eq!(got, expected, "{mode:?}"),
                     Ok((sender, verified)) => {

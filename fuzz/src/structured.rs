@@ -21,7 +21,9 @@ use ed25519_dalek::Signer;
 use stringphone_core::reexports::aead::{AeadInPlace, KeyInit};
 use stringphone_core::{Backend, DecodeMode, Error, ParticipantId, PublicKey, TopicKey};
 
-use crate::raw::{decode_all_variants, err_str, snapshot, topic, FixedRng, Outcome, B, T};
+use crate::raw::{
+    check_batch, decode_all_variants, err_str, snapshot, topic, FixedRng, Outcome, B, T,
+};
 
 const CAST: usize = 4;
 /// The topic key of the cast.
@@ -160,6 +162,8 @@ struct World {
     us: [T; 2],
     /// Each member sealing with the topic key, and with the wrong key.
     senders: Vec<[T; 2]>,
+    /// A message from member 1 that participant 0 accepts.
+    valid: Vec<u8>,
 }
 
 impl World {
@@ -197,7 +201,15 @@ impl World {
         for (m, t) in cast.iter().zip(&senders) {
             assert_eq!(t[0].public_key(), m.public, "core and dalek derive one key");
         }
-        World { cast, us, senders }
+        let valid = senders[1][0]
+            .encode_with_rng(&mut FixedRng::new(&[3; 24]), b"a good message")
+            .expect("encode");
+        World {
+            cast,
+            us,
+            senders,
+            valid,
+        }
     }
 
     fn member(&self, i: u8) -> &Member {
@@ -404,6 +416,9 @@ fn check_simple(world: &World, case: &SimpleCase) {
             !case.sealed_with_wrong_key,
         );
         assert_eq!(got, expected, "{mode:?}");
+        // Batched between two good messages, the same outcome.
+        let valid_alone = crate::raw::outcome(us.decode(&world.valid, mode));
+        check_batch(us, &msg, mode, &got, &world.valid, &valid_alone);
     }
     assert_eq!(snapshot(us), before);
 }
