@@ -12,7 +12,7 @@
 //! use stringphone::{DecodeMode, Error, SigningSeed, Topic, TopicKey};
 //!
 //! let topic_key = TopicKey::generate();
-//! let alice = Topic::new(SigningSeed::generate(), Some(topic_key.clone()));
+//! let mut alice = Topic::new(SigningSeed::generate(), Some(topic_key.clone()));
 //! let mut bob = Topic::new(SigningSeed::generate(), Some(topic_key));
 //!
 //! let wire = alice.encode("Hi Bob!")?;

@@ -39,7 +39,7 @@ fn outcome<P: std::fmt::Debug>(r: &Result<stringphone::Decoded<P>, Error>) -> St
 
 /// Decodes `messages` both ways on `receiver`, and checks every result and every
 /// buffer afterwards are the same.
-fn same_both_ways<B: Backend>(receiver: &T<B>, messages: &[Vec<u8>], mode: DecodeMode) {
+fn same_both_ways<B: Backend>(receiver: &mut T<B>, messages: &[Vec<u8>], mode: DecodeMode) {
     let mut one_by_one = messages.to_vec();
     let expected: Vec<String> = one_by_one
         .iter_mut()
@@ -61,17 +61,17 @@ fn same_both_ways<B: Backend>(receiver: &T<B>, messages: &[Vec<u8>], mode: Decod
 /// Honest messages from many senders, each tampered with in every field, forged
 /// (signed by someone else under a trusted id), untrusted, own, wrong types.
 fn suite<B: Backend>() -> (T<B>, Vec<Vec<u8>>) {
-    let senders: Vec<T<B>> = (10..30).map(|s| topic::<B>(s, Some(1))).collect();
+    let mut senders: Vec<T<B>> = (10..30).map(|s| topic::<B>(s, Some(1))).collect();
     let mut receiver = topic::<B>(1, Some(1));
     for s in &senders {
         receiver.add_participant(s.public_key()).unwrap();
     }
-    let stranger = topic::<B>(99, Some(1));
-    let wrong_key = topic::<B>(98, Some(2));
+    let mut stranger = topic::<B>(99, Some(1));
+    let mut wrong_key = topic::<B>(98, Some(2));
     receiver.add_participant(wrong_key.public_key()).unwrap();
 
     let mut messages = Vec::new();
-    for (i, s) in senders.iter().enumerate() {
+    for (i, s) in senders.iter_mut().enumerate() {
         let honest = s.encode(vec![i as u8; i * 7]).unwrap();
         messages.push(honest.clone());
         // Tamper with the type byte, the signature's R and S halves, the id, the nonce,
@@ -114,23 +114,23 @@ fn suite<B: Backend>() -> (T<B>, Vec<Vec<u8>>) {
 }
 
 fn messages_suite<B: Backend>(_name: &str) {
-    let (receiver, messages) = suite::<B>();
+    let (mut receiver, messages) = suite::<B>();
     for mode in [
         DecodeMode::Strict,
         DecodeMode::IgnoreUntrusted,
         DecodeMode::Naive,
     ] {
-        same_both_ways(&receiver, &messages, mode);
+        same_both_ways(&mut receiver, &messages, mode);
         // Every message alone, and the honest ones in a batch of their own.
         for m in &messages {
-            same_both_ways(&receiver, std::slice::from_ref(m), mode);
+            same_both_ways(&mut receiver, std::slice::from_ref(m), mode);
         }
     }
     // Without the topic key, and after trust changed behind the topic's back (the
     // store then disagrees with the cache, which must not be used).
     let (mut receiver, messages) = suite::<B>();
     receiver.set_topic_key(None);
-    same_both_ways(&receiver, &messages, DecodeMode::Strict);
+    same_both_ways(&mut receiver, &messages, DecodeMode::Strict);
     let (mut receiver, messages) = suite::<B>();
     let ids: Vec<_> = receiver.participants().unwrap().map(|(id, _)| id).collect();
     let other = topic::<B>(77, Some(1)).public_key();
@@ -138,7 +138,7 @@ fn messages_suite<B: Backend>(_name: &str) {
     for id in ids.iter().step_by(2) {
         receiver.trust_store_mut().insert(*id, other).unwrap();
     }
-    same_both_ways(&receiver, &messages, DecodeMode::Strict);
+    same_both_ways(&mut receiver, &messages, DecodeMode::Strict);
 }
 mod messages_suite_ {
     use super::*;
@@ -146,13 +146,13 @@ mod messages_suite_ {
 }
 
 fn batch_of_honest_messages_from_many_senders<B: Backend>(_name: &str) {
-    let senders: Vec<T<B>> = (100..164).map(|s| topic::<B>(s, Some(1))).collect();
+    let mut senders: Vec<T<B>> = (100..164).map(|s| topic::<B>(s, Some(1))).collect();
     let mut receiver = topic::<B>(1, Some(1));
     for s in &senders {
         receiver.add_participant(s.public_key()).unwrap();
     }
     let mut inbox: Vec<Vec<u8>> = senders
-        .iter()
+        .iter_mut()
         .map(|s| {
             s.encode([s.id().as_bytes().as_slice(), b"hi"].concat())
                 .unwrap()

@@ -105,7 +105,7 @@ fn the_fixtures_reach_the_success_paths() {
     .expect("JSON");
 
     // A simple message from the decode receiver's trusted sender, under its key.
-    let receiver = raw::topic(
+    let mut receiver = raw::topic(
         raw::hex32(raw::fixture::JOINER0_SEED),
         Some(raw::hex32(raw::fixture::DECODE_TOPIC_KEY)),
         &raw::fixture::DECODE_TRUSTED,
@@ -141,7 +141,7 @@ fn the_fixtures_reach_the_success_paths() {
     );
 
     // The replier answers the first introduction vector.
-    let replier = raw::topic(
+    let mut replier = raw::topic(
         raw::hex32(raw::fixture::REPLIER_SEED),
         Some(raw::hex32(raw::fixture::REPLIER_TOPIC_KEY)),
         &raw::fixture::REPLIER_TRUSTED,

@@ -2,6 +2,8 @@
 
 mod common;
 
+use std::cell::RefCell;
+
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -55,9 +57,10 @@ fn message_like() -> impl Strategy<Value = Vec<u8>> {
 }
 
 fn round_trip<B: Backend>(_: &str) {
-    let (alice, bob, _) = cast::<B>();
+    let cast = RefCell::new(cast::<B>());
     runner(256)
         .run(&vec(any::<u8>(), 0..=65536), |plaintext| {
+            let (alice, bob, _) = &mut *cast.borrow_mut();
             let wire = alice.encode(&plaintext).unwrap();
             prop_assert_eq!(wire.len(), plaintext.len() + 121);
             match bob.decode(&wire, DecodeMode::Strict).unwrap() {
@@ -79,7 +82,7 @@ fn round_trip<B: Backend>(_: &str) {
 for_each_backend!(round_trip);
 
 fn one_byte_changed_is_refused<B: Backend>(_: &str) {
-    let (alice, bob, _) = cast::<B>();
+    let cast = RefCell::new(cast::<B>());
     let strategy = (
         vec(any::<u8>(), 0..300),
         any::<prop::sample::Index>(),
@@ -87,6 +90,7 @@ fn one_byte_changed_is_refused<B: Backend>(_: &str) {
     );
     runner(2048)
         .run(&strategy, |(plaintext, at, flip)| {
+            let (alice, bob, _) = &mut *cast.borrow_mut();
             let mut wire = alice.encode(&plaintext).unwrap();
             let i = at.index(wire.len());
             wire[i] ^= flip;
@@ -109,9 +113,10 @@ fn arbitrary_bytes_never_panic<B: Backend>(_: &str) {
     let (alice, _, _) = cast::<B>();
     let mut joiner: T<B> = Topic::new(SigningSeed::from_bytes([9; 32]), None);
     joiner.construct_intro_with(&mut rand_core::OsRng).unwrap();
-    let joiner = std::cell::RefCell::new(joiner);
+    let topics = RefCell::new((alice, joiner));
     runner(4096)
         .run(&message_like(), |bytes| {
+            let (alice, joiner) = &mut *topics.borrow_mut();
             for mode in [
                 DecodeMode::Strict,
                 DecodeMode::IgnoreUntrusted,
@@ -129,7 +134,6 @@ fn arbitrary_bytes_never_panic<B: Backend>(_: &str) {
             }
             let _ = alice.construct_reply(&bytes);
             // A refused reply must leave the joiner waiting, with no key.
-            let mut joiner = joiner.borrow_mut();
             if joiner.parse_reply(&bytes).is_err() {
                 prop_assert!(joiner.has_pending_introduction());
                 prop_assert!(joiner.topic_key().is_none());
@@ -144,9 +148,10 @@ mod fuzzish {
 }
 
 fn untrusted_sender_never_decodes_strictly<B: Backend>(_: &str) {
-    let (_, bob, carol) = cast::<B>();
+    let cast = RefCell::new(cast::<B>());
     runner(32)
         .run(&vec(any::<u8>(), 0..256), |plaintext| {
+            let (_, bob, carol) = &mut *cast.borrow_mut();
             let wire = carol.encode(&plaintext).unwrap();
             prop_assert!(bob.decode(&wire, DecodeMode::Strict).is_err());
             let ignored = matches!(

@@ -50,7 +50,7 @@ fn secrets_never_show_in_debug() {
 
 #[test]
 fn own_messages_are_recognised_in_every_mode_without_crypto() {
-    let (alice, _) = pair();
+    let (mut alice, _) = pair();
     let wire = alice.encode("echo").unwrap();
     for mode in [
         DecodeMode::Strict,
@@ -72,7 +72,7 @@ fn own_messages_are_recognised_in_every_mode_without_crypto() {
 
 #[test]
 fn removing_a_participant_revokes_its_messages() {
-    let (alice, mut bob) = pair();
+    let (mut alice, mut bob) = pair();
     let wire = alice.encode("before").unwrap();
     assert!(bob.decode(&wire, DecodeMode::Strict).is_ok());
     assert_eq!(
@@ -88,7 +88,7 @@ fn removing_a_participant_revokes_its_messages() {
 
 #[test]
 fn the_store_stays_the_authority_over_the_key_cache() {
-    let (alice, mut bob) = pair();
+    let (mut alice, mut bob) = pair();
     let wire = alice.encode("hi").unwrap();
     // Changed behind the topic's back: the cached key must not keep Alice trusted.
     bob.trust_store_mut().remove(&alice.id()).unwrap();
@@ -106,13 +106,13 @@ fn the_store_stays_the_authority_over_the_key_cache() {
 
 #[test]
 fn a_store_given_at_construction_is_trusted() {
-    let alice = Topic::new(
+    let mut alice = Topic::new(
         SigningSeed::from_bytes([1; 32]),
         Some(TopicKey::from_bytes([9; 32])),
     );
     let mut store = FixedTrustStore::<2>::new();
     store.insert(alice.id(), alice.public_key()).unwrap();
-    let bob = GenericTopic::<DefaultBackend, _>::with_store(
+    let mut bob = GenericTopic::<DefaultBackend, _>::with_store(
         SigningSeed::from_bytes([2; 32]),
         Some(TopicKey::from_bytes([9; 32])),
         store,
@@ -145,7 +145,7 @@ fn unusable_public_keys_are_refused_and_nothing_is_stored() {
 
 #[test]
 fn missing_topic_key_is_reported_after_the_sender_checks() {
-    let (alice, _) = pair();
+    let (mut alice, _) = pair();
     let mut keyless = Topic::new(SigningSeed::from_bytes([4; 32]), None);
     assert!(matches!(keyless.encode("x"), Err(Error::MissingTopicKey)));
     let wire = alice.encode("x").unwrap();
@@ -166,7 +166,7 @@ fn missing_topic_key_is_reported_after_the_sender_checks() {
 
 #[test]
 fn caller_buffers_that_are_too_small_are_refused() {
-    let (alice, bob) = pair();
+    let (mut alice, mut bob) = pair();
     let mut out = [0u8; 130];
     let err = alice
         .encode_into(&mut rand_core::OsRng, b"0123456789", &mut out)
@@ -195,7 +195,7 @@ fn caller_buffers_that_are_too_small_are_refused() {
 
 #[test]
 fn decode_in_place_leaves_a_refused_message_unchanged() {
-    let (alice, bob) = pair();
+    let (mut alice, mut bob) = pair();
     let mut wire = alice.encode("secret words").unwrap();
     let last = wire.len() - 1;
     wire[last] ^= 0x80;
@@ -210,7 +210,7 @@ fn decode_in_place_leaves_a_refused_message_unchanged() {
 
 #[test]
 fn a_failing_rng_is_an_error_not_a_panic() {
-    let (alice, _) = pair();
+    let (mut alice, _) = pair();
     let mut dry = ReplayRng::new(&[&[0u8; 10]]);
     let mut out = [0u8; 200];
     assert!(matches!(
@@ -313,7 +313,7 @@ impl TrustStore for FailingStore {
 
 #[test]
 fn store_failures_carry_their_source_and_change_nothing() {
-    let (alice, _) = pair();
+    let (mut alice, _) = pair();
     let mut t = GenericTopic::<DefaultBackend, _>::with_store(
         SigningSeed::from_bytes([8; 32]),
         alice.topic_key().cloned(),
@@ -372,7 +372,7 @@ fn discovery_refusals_name_their_reason_and_change_nothing() {
     ));
 
     alice.add_participant(newcomer.public_key()).unwrap();
-    let keyless = {
+    let mut keyless = {
         let mut t = Topic::new(SigningSeed::from_bytes([10; 32]), None);
         t.add_participant(newcomer.public_key()).unwrap();
         t
@@ -403,7 +403,7 @@ fn discovery_refusals_name_their_reason_and_change_nothing() {
 
 #[test]
 fn the_message_view_exposes_every_field() {
-    let (alice, _) = pair();
+    let (mut alice, _) = pair();
     let wire = alice.encode("fields").unwrap();
     let Message::Simple(m) = Message::parse(&wire).unwrap() else {
         panic!("not simple")

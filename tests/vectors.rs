@@ -47,7 +47,7 @@ fn topic<B: Backend>(seed: &str, key: Option<&str>) -> T<B> {
 }
 
 fn check_simple<B: Backend>(e: &Value) {
-    let sender = topic::<B>(s(e, "sender_seed"), Some(s(e, "topic_key")));
+    let mut sender = topic::<B>(s(e, "sender_seed"), Some(s(e, "topic_key")));
     assert_eq!(sender.public_key().to_string(), s(e, "sender_public_key"));
     assert_eq!(sender.id().to_string(), s(e, "sender_id"));
     let plaintext = unhex(s(e, "plaintext"));

@@ -65,7 +65,7 @@ fn allocations_in(f: impl FnOnce()) -> usize {
 const ROUNDS: usize = 50;
 
 /// Encodes, decodes into a buffer and decodes in place, `ROUNDS` times, for every size.
-fn hot_path<S: stringphone::TrustStore>(alice: &Topic<S>, bob: &Topic<S>) {
+fn hot_path<S: stringphone::TrustStore>(alice: &mut Topic<S>, bob: &mut Topic<S>) {
     let mut wire = vec![0u8; 4096 + 121];
     let mut copy = vec![0u8; 4096 + 121];
     let mut out = vec![0u8; 4096];
@@ -128,17 +128,17 @@ fn hot_path<S: stringphone::TrustStore>(alice: &Topic<S>, bob: &Topic<S>) {
 #[test]
 fn no_allocation_per_message_with_the_memory_store() {
     let key = TopicKey::from_bytes([1; 32]);
-    let alice: Topic<MemoryTrustStore> =
+    let mut alice: Topic<MemoryTrustStore> =
         Topic::new(SigningSeed::from_bytes([2; 32]), Some(key.clone()));
     let mut bob: Topic<MemoryTrustStore> = Topic::new(SigningSeed::from_bytes([3; 32]), Some(key));
     bob.add_participant(alice.public_key()).unwrap();
-    hot_path(&alice, &bob);
+    hot_path(&mut alice, &mut bob);
 }
 
 #[test]
 fn no_allocation_per_message_with_a_fixed_store() {
     let key = TopicKey::from_bytes([1; 32]);
-    let alice: Topic<FixedTrustStore<4>> = Topic::with_store(
+    let mut alice: Topic<FixedTrustStore<4>> = Topic::with_store(
         SigningSeed::from_bytes([2; 32]),
         Some(key.clone()),
         FixedTrustStore::new(),
@@ -149,7 +149,7 @@ fn no_allocation_per_message_with_a_fixed_store() {
         FixedTrustStore::new(),
     );
     bob.add_participant(alice.public_key()).unwrap();
-    hot_path(&alice, &bob);
+    hot_path(&mut alice, &mut bob);
 }
 
 #[test]

@@ -381,7 +381,7 @@ fn encode(a: EncodeArgs) -> Result<()> {
     let seed = read_seed(&a.seed_file)?;
     let key = read_topic_key(&a.key_file)?;
     let plaintext = read_stdin(false, "plaintext")?;
-    let topic = Topic::new(seed, Some(key));
+    let mut topic = Topic::new(seed, Some(key));
     out_bytes(&topic.encode(&plaintext)?, a.hex)
 }
 
@@ -398,7 +398,7 @@ fn decode(a: DecodeArgs, state: &Path) -> Result<()> {
         file: FileTrustStore::open(state)?,
     };
     let message = read_stdin(a.hex, "message")?;
-    let topic = Topic::with_store(seed, Some(key), store);
+    let mut topic = Topic::with_store(seed, Some(key), store);
     let mode = if a.naive {
         DecodeMode::Naive
     } else if a.ignore_untrusted {

@@ -145,7 +145,7 @@ impl Discovery {
 
     /// A scratch topic with this identity whose pending introduction is ours, and the
     /// introduction message.
-    fn topic(&self) -> Result<(Topic, [u8; stringphone::wire::INTRODUCTION_LEN]), Failure> {
+    fn topic(&self) -> Result<(Topic, stringphone::wire::DiscoveryBytes), Failure> {
         let mut topic = Topic::new(self.seed.clone(), None);
         let mut rng = Replay {
             bytes: self.secret.expose_secret(),
@@ -163,7 +163,7 @@ impl Discovery {
     }
 
     /// The introduction message to broadcast.
-    pub fn intro(&self) -> Result<[u8; stringphone::wire::INTRODUCTION_LEN], Failure> {
+    pub fn intro(&self) -> Result<stringphone::wire::DiscoveryBytes, Failure> {
         Ok(self.topic()?.1)
     }
 

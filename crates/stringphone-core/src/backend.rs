@@ -4,10 +4,12 @@
 //! primitive; the protocol is written once against it. Backends live in their own
 //! crates (`stringphone-rustcrypto`, `stringphone-ring`) and never depend on each other.
 
-use aead::consts::{U16, U24, U32};
+use aead::consts::{U12, U16, U24, U32};
 use aead::{AeadCore, AeadInPlace, KeyInit, KeySizeUser};
 use ed25519::Signature;
 use signature::{Signer, Verifier};
+
+use zeroize::Zeroizing;
 
 use crate::{BoxPublicKey, BoxSecret, Error, ParticipantId, PublicKey, SigningSeed};
 
@@ -36,6 +38,15 @@ use crate::{BoxPublicKey, BoxSecret, Error, ParticipantId, PublicKey, SigningSee
 pub trait Identity: Signer<Signature> {
     /// The Ed25519 public key matching the signatures this identity makes.
     fn public_key(&self) -> PublicKey;
+
+    /// v2 key rotation: the static X25519 secret of this identity, the first 32 bytes
+    /// of SHA-512 of the Ed25519 seed (what libsodium's
+    /// `crypto_sign_ed25519_sk_to_curve25519` gives), so that admins can seal new
+    /// epoch keys to it. The default, `None`, suits a signer that never reveals its
+    /// seed (an HSM): such an identity cannot open rekeys.
+    fn static_box_secret(&self) -> Option<BoxSecret> {
+        None
+    }
 }
 
 /// The crypto primitives the classic protocol is made of.
@@ -81,6 +92,25 @@ pub trait Backend: 'static {
 
     /// The crypto_box between our `secret` and their `public` key.
     fn box_cipher(their_public: &BoxPublicKey, our_secret: &BoxSecret) -> Self::BoxCipher;
+
+    /// v2: the message cipher, ChaCha20-Poly1305 (RFC 8439), used through detached
+    /// in-place calls with the header as associated data.
+    type MessageCipher: KeyInit
+        + KeySizeUser<KeySize = U32>
+        + AeadInPlace
+        + AeadCore<NonceSize = U12, TagSize = U16>;
+
+    /// v2: HKDF-SHA256 (RFC 5869): extract with `salt` from `ikm`, expand with the
+    /// concatenation of `info` to 32 bytes.
+    fn hkdf_sha256(salt: &[u8], ikm: &[u8], info: &[&[u8]]) -> Zeroizing<[u8; 32]>;
+
+    /// v2: BLAKE3 in derive-key mode with `context`, over the concatenation of `parts`.
+    fn digest(context: &'static str, parts: &[&[u8]]) -> [u8; 32];
+
+    /// v2: the X25519 form of an Ed25519 public key (the Edwards-to-Montgomery map,
+    /// what libsodium's `crypto_sign_ed25519_pk_to_curve25519` gives), to seal rekeys
+    /// to. [`Error::InvalidPublicKey`] if the bytes are not a curve point.
+    fn static_box_public(key: &PublicKey) -> Result<BoxPublicKey, Error>;
 
     /// Batch verification, optional (see [`crate::batch`]): whether signatures under
     /// `key` may be checked by [`verify_batch`](Self::verify_batch). Asked once per

@@ -125,14 +125,15 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     ///
     /// Batching can change one verdict, on a signature only its signer can make: see
     /// the [module docs](crate::batch). Allocates a few vectors per call, none per
-    /// byte of message.
+    /// byte of message. v2 messages (see [`crate::v2`]) are decoded one at a time, in
+    /// their order, after the classic ones have been checked together.
     ///
     /// ```
     /// use stringphone_core::{DecodeMode, Decoded, Error, SigningSeed, Topic, TopicKey};
     /// use stringphone_rustcrypto::RustCrypto;
     ///
     /// let key = TopicKey::from_bytes([1; 32]);
-    /// let alice = Topic::<RustCrypto, _>::new(SigningSeed::from_bytes([2; 32]), Some(key.clone()));
+    /// let mut alice = Topic::<RustCrypto, _>::new(SigningSeed::from_bytes([2; 32]), Some(key.clone()));
     /// let mut bob = Topic::<RustCrypto, _>::new(SigningSeed::from_bytes([3; 32]), Some(key));
     /// bob.add_participant(alice.public_key()).unwrap();
     ///
@@ -143,17 +144,21 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     /// assert!(matches!(results[1], Err(Error::BadSignature)));
     /// ```
     pub fn decode_batch<'m, M: AsMut<[u8]>>(
-        &self,
+        &mut self,
         messages: &'m mut [M],
         mode: DecodeMode,
     ) -> Vec<Result<Decoded<&'m mut [u8]>, Error>> {
         let buffers: Vec<&'m mut [u8]> = messages.iter_mut().map(AsMut::as_mut).collect();
         let gates = self.batch_gates(&buffers, mode);
-        buffers
-            .into_iter()
-            .zip(gates)
-            .map(|(buffer, gate)| self.finish(gate?, || Ok(&mut buffer[SIMPLE_OVERHEAD..])))
-            .collect()
+        let mut results = Vec::with_capacity(buffers.len());
+        for (buffer, gate) in buffers.into_iter().zip(gates) {
+            results.push(if buffer.first() == Some(&crate::v2::wire::VERSION) {
+                self.decode_in_place(buffer, mode)
+            } else {
+                gate.and_then(|gate| self.finish(gate, || Ok(&mut buffer[SIMPLE_OVERHEAD..])))
+            });
+        }
+        results
     }
 
     /// Every check before decryption, for every message, with the signatures verified
@@ -181,7 +186,14 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
                     }
                     // The store holds a key the cache does not (changed behind the
                     // topic's back): the per-message path decompresses it.
-                    None => verdicts[i] = Some(self.verify_trusted(sender, key, message)),
+                    None => {
+                        verdicts[i] = Some(self.verify_trusted(
+                            sender,
+                            key,
+                            message.signed_part(),
+                            message.signature(),
+                        ))
+                    }
                 }
             }
         }

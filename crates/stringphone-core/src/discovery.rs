@@ -19,7 +19,9 @@ use zeroize::Zeroizing;
 
 use crate::backend::{Backend, Identity};
 use crate::topic::sign;
-use crate::wire::{Message, MessageType, Writer, INTRODUCTION_LEN, NONCE_LEN, REPLY_LEN};
+use crate::wire::{
+    DiscoveryBytes, Message, MessageType, Writer, INTRODUCTION_LEN, NONCE_LEN, REPLY_LEN,
+};
 use crate::{BoxSecret, Error, PublicKey, Topic, TopicKey, TrustStore};
 
 fn expect_type(bytes: &[u8], expected: MessageType) -> Result<Message<'_>, Error> {
@@ -46,7 +48,23 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     /// assert_eq!(Message::parse(&intro).unwrap().sender_key(), Some(bob.public_key()));
     /// assert!(bob.has_pending_introduction());
     /// ```
+    ///
+    /// A topic that sends v2 builds a v2 introduction instead (175 bytes, signed as a
+    /// whole; draws the session value if not drawn yet, then the 32-byte secret).
     pub fn construct_intro_with(
+        &mut self,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<DiscoveryBytes, Error> {
+        #[cfg(feature = "alloc")]
+        if self.v2.protocol.sends_v2() {
+            let intro = self.construct_intro_v2(rng)?;
+            return DiscoveryBytes::from_slice(&intro).ok_or(Error::EncryptFailed);
+        }
+        let intro = self.construct_intro_classic(rng)?;
+        DiscoveryBytes::from_slice(&intro).ok_or(Error::EncryptFailed)
+    }
+
+    fn construct_intro_classic(
         &mut self,
         rng: &mut impl CryptoRngCore,
     ) -> Result<[u8; INTRODUCTION_LEN], Error> {
@@ -69,7 +87,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     /// [`construct_intro_with`](Self::construct_intro_with) with OS randomness: the
     /// original's `construct_intro`.
     #[cfg(feature = "std")]
-    pub fn construct_intro(&mut self) -> Result<[u8; INTRODUCTION_LEN], Error> {
+    pub fn construct_intro(&mut self) -> Result<DiscoveryBytes, Error> {
         self.construct_intro_with(&mut rand_core::OsRng)
     }
 
@@ -82,7 +100,33 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     /// ([`Error::BadSignature`]); that its sender is trusted
     /// ([`Error::UntrustedSender`]: a reply hands over full access, so trust the
     /// newcomer first); that this topic has the key ([`Error::MissingTopicKey`]).
+    ///
+    /// A v2 introduction gets a v2 reply (see [`crate::v2`]): signed by this topic,
+    /// bound to the introduction and to the newcomer's id; the checks are the same.
+    /// Each format is answered only if the topic's protocol setting accepts it
+    /// ([`Error::ProtocolRefused`]).
     pub fn construct_reply_with(
+        &mut self,
+        rng: &mut impl CryptoRngCore,
+        introduction: &[u8],
+    ) -> Result<DiscoveryBytes, Error> {
+        #[cfg(feature = "alloc")]
+        if introduction.first() == Some(&crate::v2::wire::VERSION) {
+            let intro = crate::v2::wire::V2Message::parse(introduction)?;
+            if !self.v2.protocol.accepts_v2() {
+                return Err(self.refusal(2));
+            }
+            let reply = self.construct_reply_v2(rng, &intro)?;
+            return DiscoveryBytes::from_slice(&reply).ok_or(Error::EncryptFailed);
+        }
+        if !self.accepts_classic() {
+            return Err(self.refusal(1));
+        }
+        let reply = self.construct_reply_classic(rng, introduction)?;
+        DiscoveryBytes::from_slice(&reply).ok_or(Error::EncryptFailed)
+    }
+
+    fn construct_reply_classic(
         &self,
         rng: &mut impl CryptoRngCore,
         introduction: &[u8],
@@ -146,7 +190,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     /// assert_eq!(bob.topic_key(), alice.topic_key());
     /// ```
     #[cfg(feature = "std")]
-    pub fn construct_reply(&self, introduction: &[u8]) -> Result<[u8; REPLY_LEN], Error> {
+    pub fn construct_reply(&mut self, introduction: &[u8]) -> Result<DiscoveryBytes, Error> {
         self.construct_reply_with(&mut rand_core::OsRng, introduction)
     }
 
@@ -159,7 +203,23 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     /// ([`Error::NoPendingIntroduction`]); that the box opens
     /// ([`Error::DecryptFailed`]). Any refusal changes nothing, so the next reply can
     /// be tried; success forgets the introduction's secret.
+    ///
+    /// A v2 reply is checked as [`crate::v2`] describes, and installs the key only
+    /// once its (verified) replier is trusted: otherwise [`Error::UntrustedReplier`]
+    /// hands back the replier's key and changes nothing, so the same reply can be
+    /// parsed again once the user has compared the fingerprint and trusted it.
     pub fn parse_reply(&mut self, reply: &[u8]) -> Result<PublicKey, Error> {
+        #[cfg(feature = "alloc")]
+        if reply.first() == Some(&crate::v2::wire::VERSION) {
+            let parsed = crate::v2::wire::V2Message::parse(reply)?;
+            if !self.v2.protocol.accepts_v2() {
+                return Err(self.refusal(2));
+            }
+            return self.parse_reply_v2(&parsed);
+        }
+        if !self.accepts_classic() {
+            return Err(self.refusal(1));
+        }
         let Message::IntroductionReply(reply) = expect_type(reply, MessageType::IntroductionReply)?
         else {
             return Err(Error::Malformed {

@@ -4,7 +4,7 @@ use core::fmt;
 
 use crate::trust::StoreError;
 use crate::wire::MessageType;
-use crate::ParticipantId;
+use crate::{ParticipantId, PublicKey};
 
 /// Everything that can go wrong in stringphone, one case per reason.
 ///
@@ -86,13 +86,68 @@ pub enum Error {
     Rng,
     /// The trust store failed; its own error is the source.
     Store(StoreError),
+    /// A v2 message names a cipher suite this implementation does not have.
+    UnknownSuite(u8),
+    /// The topic's protocol setting refuses this wire format (a v2-only topic refuses
+    /// every classic message; a classic topic refuses v2).
+    ProtocolRefused {
+        /// The version of the refused message: 1 for classic, 2 for v2.
+        version: u8,
+        /// What the topic accepts.
+        accepts: crate::v2::ProtocolVersion,
+    },
+    /// `decode` was handed a v2 rekey: feed it to [`crate::Topic::accept_rekey`].
+    Rekey,
+    /// The sender is not a member of the message's epoch (v2): it was left out of the
+    /// rotation that started it.
+    NotAMember(ParticipantId),
+    /// The message is sealed under an epoch this topic does not hold (v2).
+    UnknownEpoch(u32),
+    /// This (sender, counter) was accepted before, or is too old to tell (v2).
+    Replayed {
+        /// The sender.
+        sender: ParticipantId,
+        /// The counter.
+        counter: u64,
+        /// True when the counter is below the replay window (or the mark restored
+        /// after a restart) rather than seen in it.
+        too_old: bool,
+    },
+    /// The v2 reply answers another introduction than the one pending.
+    StaleReply,
+    /// The v2 reply is genuine but its replier is not trusted: compare its
+    /// fingerprint out of band, trust it, and parse the reply again. Nothing was
+    /// installed.
+    UntrustedReplier {
+        /// The replier's Ed25519 public key (its signature on the reply verified).
+        key: PublicKey,
+        /// Its participant id; `id.fingerprint()` is what the user compares.
+        id: ParticipantId,
+    },
+    /// Only an admin may rotate, and rekeys are accepted only from admins.
+    NotAnAdmin(ParticipantId),
+    /// The rekey does not follow the epoch this topic holds.
+    EpochMismatch {
+        /// The epoch this topic holds.
+        current: u32,
+        /// The rekey's epoch.
+        got: u32,
+    },
+    /// The identity has no static X25519 key (a signer that does not expose its seed,
+    /// such as an HSM), so rekeys cannot be opened for it.
+    NoStaticKey,
+    /// A rotation may list at most [`crate::v2::wire::MAX_MEMBERS`] members.
+    TooManyMembers(usize),
+    /// This identity's v2 counter reached its end (2^64 messages).
+    CounterExhausted,
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Malformed { message_type, len } => match message_type {
-                None => f.write_str("malformed message: empty"),
+                None if *len == 0 => f.write_str("malformed message: empty"),
+                None => write!(f, "malformed message: {len} bytes, too short to name its type"),
                 Some(t) => {
                     let (rule, need) = t.length_rule();
                     write!(
@@ -132,6 +187,39 @@ impl fmt::Display for Error {
             Error::SigningFailed => f.write_str("the signer failed to sign"),
             Error::Rng => f.write_str("the random number generator failed"),
             Error::Store(e) => write!(f, "trust store failed: {e}"),
+            Error::UnknownSuite(s) => write!(f, "unknown v2 cipher suite 0x{s:02x}"),
+            Error::ProtocolRefused { version, accepts } => {
+                write!(f, "a {accepts:?} topic refuses wire format v{version}")
+            }
+            Error::Rekey => f.write_str("the received message is a rekey"),
+            Error::NotAMember(id) => {
+                write!(f, "participant {id} is not a member of the message's epoch")
+            }
+            Error::UnknownEpoch(e) => write!(f, "no key for epoch {e}"),
+            Error::Replayed {
+                sender,
+                counter,
+                too_old,
+            } => {
+                if *too_old {
+                    write!(f, "message {counter} of {sender} is older than the replay window")
+                } else {
+                    write!(f, "message {counter} of {sender} was already accepted (replay)")
+                }
+            }
+            Error::StaleReply => f.write_str("the reply answers another introduction"),
+            Error::UntrustedReplier { id, .. } => write!(
+                f,
+                "the reply's signer {id} (fingerprint {}) is not trusted; trust it, then parse the reply again",
+                id.fingerprint()
+            ),
+            Error::NotAnAdmin(id) => write!(f, "participant {id} is not an admin of this topic"),
+            Error::EpochMismatch { current, got } => {
+                write!(f, "the rekey for epoch {got} does not follow epoch {current}")
+            }
+            Error::NoStaticKey => f.write_str("this identity has no static X25519 key"),
+            Error::TooManyMembers(n) => write!(f, "{n} members is more than a rekey can list"),
+            Error::CounterExhausted => f.write_str("this identity's message counter is exhausted"),
         }
     }
 }

@@ -53,6 +53,7 @@ pub mod rng;
 pub mod rule;
 pub mod topic;
 pub mod trust;
+pub mod v2;
 pub mod wire;
 
 pub use backend::{Backend, Identity};
@@ -63,7 +64,7 @@ pub use keys::{
 pub use topic::{verify_signature, DecodeMode, Decoded, PreparedKey, Topic};
 #[cfg(feature = "alloc")]
 pub use trust::MemoryTrustStore;
-pub use trust::{FixedTrustStore, StoreError, TrustStore};
+pub use trust::{FixedTrustStore, MarkSlot, StoreError, TrustStore};
 pub use wire::Message;
 
 /// The crates the backend traits come from, so implementers use the same versions.
@@ -72,4 +73,5 @@ pub mod reexports {
     pub use ed25519;
     pub use rand_core;
     pub use signature;
+    pub use zeroize;
 }

@@ -137,6 +137,7 @@ impl<B: Backend> PreparedKey<B> {
     }
 
     /// The decompressed key, and whether the backend may batch it.
+    #[cfg(feature = "alloc")]
     pub(crate) fn parts(&self) -> (&B::VerifyingKey, bool) {
         (&self.key, self.batchable)
     }
@@ -224,7 +225,7 @@ pub(crate) fn sign<I: Identity>(identity: &I, message: &[u8]) -> Result<[u8; 64]
 /// use stringphone_rustcrypto::RustCrypto;
 ///
 /// let key = TopicKey::from_bytes([1; 32]);
-/// let alice = Topic::<RustCrypto, _>::new(SigningSeed::from_bytes([2; 32]), Some(key.clone()));
+/// let mut alice = Topic::<RustCrypto, _>::new(SigningSeed::from_bytes([2; 32]), Some(key.clone()));
 /// let mut bob = Topic::<RustCrypto, _>::new(SigningSeed::from_bytes([3; 32]), Some(key));
 /// bob.add_participant(alice.public_key()).unwrap();
 ///
@@ -244,6 +245,9 @@ pub struct Topic<B: Backend, S: TrustStore, I: Identity = <B as Backend>::Signin
     /// entry is used only while the store still maps its id to the same key.
     #[cfg(feature = "alloc")]
     verifiers: alloc::collections::BTreeMap<ParticipantId, PreparedKey<B>>,
+    /// Protocol v2: session, counter, epochs, admins, replay windows.
+    #[cfg(feature = "alloc")]
+    pub(crate) v2: crate::v2::state::V2State,
     backend: PhantomData<fn() -> B>,
 }
 
@@ -256,7 +260,7 @@ impl<B: Backend> Topic<B, crate::MemoryTrustStore> {
     /// ```
     /// use stringphone_core::{SigningSeed, Topic, TopicKey};
     /// use stringphone_rustcrypto::RustCrypto;
-    /// let t = Topic::<RustCrypto, _>::new(SigningSeed::from_bytes([2; 32]), Some(TopicKey::from_bytes([1; 32])));
+    /// let mut t = Topic::<RustCrypto, _>::new(SigningSeed::from_bytes([2; 32]), Some(TopicKey::from_bytes([1; 32])));
     /// assert_eq!(t.participants().unwrap().count(), 0);
     /// ```
     pub fn new(seed: SigningSeed, topic_key: Option<TopicKey>) -> Self {
@@ -268,7 +272,7 @@ impl<B: Backend> Topic<B, crate::MemoryTrustStore> {
     /// ```
     /// use stringphone_core::Topic;
     /// use stringphone_rustcrypto::RustCrypto;
-    /// let t = Topic::<RustCrypto, _>::generate(None);
+    /// let mut t = Topic::<RustCrypto, _>::generate(None);
     /// assert!(t.topic_key().is_none());
     /// ```
     #[cfg(feature = "std")]
@@ -284,7 +288,7 @@ impl<B: Backend, S: TrustStore> Topic<B, S> {
     /// ```
     /// use stringphone_core::{FixedTrustStore, SigningSeed, Topic};
     /// use stringphone_rustcrypto::RustCrypto;
-    /// let t = Topic::<RustCrypto, _>::with_store(SigningSeed::from_bytes([2; 32]), None, FixedTrustStore::<8>::new());
+    /// let mut t = Topic::<RustCrypto, _>::with_store(SigningSeed::from_bytes([2; 32]), None, FixedTrustStore::<8>::new());
     /// assert!(t.topic_key().is_none());
     /// ```
     pub fn with_store(seed: SigningSeed, topic_key: Option<TopicKey>, store: S) -> Self {
@@ -314,10 +318,13 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
                 .collect(),
             Err(_) => alloc::collections::BTreeMap::new(),
         };
+        let id = B::participant_id(&public_key);
         Topic {
-            id: B::participant_id(&public_key),
+            id,
             public_key,
             identity,
+            #[cfg(feature = "alloc")]
+            v2: crate::v2::state::V2State::new(id, topic_key.is_some()),
             topic_key,
             store,
             pending_intro: None,
@@ -354,6 +361,10 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
 
     /// True while an introduction awaits its reply (see [`Topic::parse_reply`]).
     pub fn has_pending_introduction(&self) -> bool {
+        #[cfg(feature = "alloc")]
+        if self.v2.pending.is_some() {
+            return true;
+        }
         self.pending_intro.is_some()
     }
 
@@ -415,28 +426,47 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
 
     // ----- encoding -----------------------------------------------------------------
 
-    /// Seals `plaintext` with the topic key and signs it, writing the wire message into
-    /// `out`; returns its length, `plaintext.len() + 121`. Allocates nothing.
+    /// Bytes the wire message for a plaintext of `plaintext_len` bytes takes in the
+    /// format this topic sends: `+ 121` classic, `+ 127` v2.
+    pub fn encoded_len(&self, plaintext_len: usize) -> usize {
+        #[cfg(feature = "alloc")]
+        if self.v2.protocol.sends_v2() {
+            return crate::v2::wire::MESSAGE_OVERHEAD + plaintext_len;
+        }
+        SIMPLE_OVERHEAD + plaintext_len
+    }
+
+    /// Seals `plaintext` and signs it, writing the wire message into `out`; returns its
+    /// length, [`encoded_len`](Self::encoded_len). Allocates nothing.
     ///
-    /// Draws exactly one 24-byte nonce from `rng`.
+    /// Classic: seals with the topic key, and draws exactly one 24-byte nonce from
+    /// `rng`. v2 (when the topic sends v2, see [`crate::v2`]): seals under this
+    /// sender's key for the epoch with its next counter as nonce, drawing 16 bytes
+    /// once per topic instance (the session value) and nothing per message; takes a
+    /// counter even if signing then fails, and stores a new counter block in the
+    /// trust store every [`SENDER_BLOCK`](crate::v2::replay::SENDER_BLOCK) messages.
     /// Errors: [`Error::MissingTopicKey`], [`Error::BufferTooSmall`], [`Error::Rng`],
     /// [`Error::SigningFailed`].
     ///
     /// ```
     /// # use stringphone_core::{MemoryTrustStore, SigningSeed, Topic, TopicKey};
     /// # use stringphone_rustcrypto::RustCrypto;
-    /// let t = Topic::<RustCrypto, _>::new(SigningSeed::from_bytes([2; 32]), Some(TopicKey::from_bytes([1; 32])));
+    /// let mut t = Topic::<RustCrypto, _>::new(SigningSeed::from_bytes([2; 32]), Some(TopicKey::from_bytes([1; 32])));
     /// let mut out = [0u8; 200];
     /// let n = t.encode_into(&mut rand_core::OsRng, b"hello", &mut out).unwrap();
     /// assert_eq!(n, 5 + 121);
     /// assert!(t.encode_into(&mut rand_core::OsRng, b"hello", &mut out[..100]).is_err());
     /// ```
     pub fn encode_into(
-        &self,
+        &mut self,
         rng: &mut impl CryptoRngCore,
         plaintext: &[u8],
         out: &mut [u8],
     ) -> Result<usize, Error> {
+        #[cfg(feature = "alloc")]
+        if self.v2.protocol.sends_v2() {
+            return self.encode_v2_into(rng, plaintext, out);
+        }
         let cipher = self.cipher()?;
         let len = SIMPLE_OVERHEAD + plaintext.len();
         let available = out.len();
@@ -464,12 +494,12 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     /// [`encode_into`](Self::encode_into) into a new `Vec`, with randomness from `rng`.
     #[cfg(feature = "alloc")]
     pub fn encode_with_rng(
-        &self,
+        &mut self,
         rng: &mut impl CryptoRngCore,
         plaintext: impl AsRef<[u8]>,
     ) -> Result<alloc::vec::Vec<u8>, Error> {
         let plaintext = plaintext.as_ref();
-        let mut out = alloc::vec![0u8; SIMPLE_OVERHEAD + plaintext.len()];
+        let mut out = alloc::vec![0u8; self.encoded_len(plaintext.len())];
         self.encode_into(rng, plaintext, &mut out)?;
         Ok(out)
     }
@@ -487,7 +517,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     /// assert_eq!(t.encode("hi").unwrap().len(), 2 + 121);
     /// ```
     #[cfg(feature = "std")]
-    pub fn encode(&self, plaintext: impl AsRef<[u8]>) -> Result<alloc::vec::Vec<u8>, Error> {
+    pub fn encode(&mut self, plaintext: impl AsRef<[u8]>) -> Result<alloc::vec::Vec<u8>, Error> {
         self.encode_with_rng(&mut crate::rng::NonceRng, plaintext)
     }
 
@@ -503,9 +533,28 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
                 key,
                 message,
             } => {
-                self.verify_trusted(&sender, &key, &message)?;
+                self.verify_trusted(&sender, &key, message.signed_part(), message.signature())?;
                 self.unlock(sender, true, &message)
             }
+        }
+    }
+
+    /// Whether this topic takes classic messages (always, without `alloc`).
+    pub(crate) fn accepts_classic(&self) -> bool {
+        #[cfg(feature = "alloc")]
+        return self.v2.protocol.accepts_classic();
+        #[cfg(not(feature = "alloc"))]
+        return true;
+    }
+
+    /// The refusal of a message of wire format `version` that this topic does not take.
+    pub(crate) fn refusal(&self, version: u8) -> Error {
+        Error::ProtocolRefused {
+            version,
+            #[cfg(feature = "alloc")]
+            accepts: self.v2.protocol,
+            #[cfg(not(feature = "alloc"))]
+            accepts: crate::v2::ProtocolVersion::Classic,
         }
     }
 
@@ -518,6 +567,8 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         mode: DecodeMode,
     ) -> Result<Precheck<'a>, Error> {
         let message: SimpleMessage<'a> = match Message::parse(bytes)? {
+            Message::V2(_) => return Err(self.refusal(2)),
+            _ if !self.accepts_classic() => return Err(self.refusal(1)),
             Message::Simple(m) => m,
             Message::Introduction(_) => return Err(Error::Introduction),
             Message::IntroductionReply(_) => return Err(Error::IntroductionReply),
@@ -577,14 +628,15 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         &self,
         sender: &ParticipantId,
         key: &PublicKey,
-        message: &SimpleMessage<'_>,
+        signed: &[u8],
+        signature: &[u8; 64],
     ) -> Result<(), Error> {
         #[cfg(feature = "alloc")]
         if let Some(cached) = self.cached_key(sender, key) {
-            return cached.verify(message.signed_part(), message.signature());
+            return cached.verify(signed, signature);
         }
         let _ = sender;
-        verify_signature::<B>(key, message.signed_part(), message.signature())
+        verify_signature::<B>(key, signed, signature)
     }
 
     fn open(&self, nonce: &[u8; 24], tag: &[u8; 16], buffer: &mut [u8]) -> Result<(), Error> {
@@ -633,11 +685,30 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     /// trusted ([`Error::UntrustedSender`] or [`Decoded::Ignored`]) and its signature
     /// verify ([`Error::BadSignature`]); then the topic key ([`Error::MissingTopicKey`])
     /// and the box ([`Error::DecryptFailed`]).
+    ///
+    /// A v2 message (see [`crate::v2`]) is checked in this order: parse; the protocol
+    /// setting ([`Error::ProtocolRefused`]); introductions, replies and rekeys handed
+    /// back ([`Error::Introduction`], [`Error::IntroductionReply`], [`Error::Rekey`]);
+    /// own id; trust, membership of the epoch ([`Error::NotAMember`]) and signature;
+    /// the epoch's key ([`Error::MissingTopicKey`], [`Error::UnknownEpoch`]); the replay
+    /// window ([`Error::Replayed`]); decryption. The window moves only once the
+    /// signature and the decryption both passed.
     pub fn decode_in_place<'m>(
-        &self,
+        &mut self,
         message: &'m mut [u8],
         mode: DecodeMode,
     ) -> Result<Decoded<&'m mut [u8]>, Error> {
+        #[cfg(feature = "alloc")]
+        if let Some(open) = self.route_v2(message, mode)? {
+            return match open {
+                V2Route::Done(done) => Ok(done),
+                V2Route::Open(open) => {
+                    let end =
+                        message.len() - crate::v2::wire::SIGNATURE_LEN - crate::v2::wire::TAG_LEN;
+                    self.finish_v2(open, &mut message[crate::v2::wire::HEADER_LEN..end])
+                }
+            };
+        }
         let gate = self.gate(message, mode)?;
         // The tag is checked before anything is decrypted, so a failure leaves
         // `message` unchanged.
@@ -648,11 +719,29 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     /// the plaintext is the returned slice of `out`. Allocates nothing. Same checks as
     /// [`decode_in_place`](Self::decode_in_place), then [`Error::BufferTooSmall`].
     pub fn decode_into<'o>(
-        &self,
+        &mut self,
         message: &[u8],
         mode: DecodeMode,
         out: &'o mut [u8],
     ) -> Result<Decoded<&'o mut [u8]>, Error> {
+        #[cfg(feature = "alloc")]
+        if let Some(open) = self.route_v2(message, mode)? {
+            return match open {
+                V2Route::Done(done) => Ok(done),
+                V2Route::Open(open) => {
+                    let ciphertext = v2_ciphertext(message);
+                    let available = out.len();
+                    let plaintext =
+                        out.get_mut(..ciphertext.len())
+                            .ok_or(Error::BufferTooSmall {
+                                needed: ciphertext.len(),
+                                available,
+                            })?;
+                    plaintext.copy_from_slice(ciphertext);
+                    self.finish_v2(open, plaintext)
+                }
+            };
+        }
         let gate = self.gate(message, mode)?;
         let ciphertext = &message[SIMPLE_OVERHEAD..];
         let available = out.len();
@@ -676,8 +765,8 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     /// # use stringphone_core::{DecodeMode, Decoded, Error, MemoryTrustStore, SigningSeed, Topic, TopicKey};
     /// # use stringphone_rustcrypto::RustCrypto;
     /// let key = TopicKey::from_bytes([1; 32]);
-    /// let alice = Topic::<RustCrypto, _>::new(SigningSeed::from_bytes([2; 32]), Some(key.clone()));
-    /// let bob = Topic::<RustCrypto, _>::new(SigningSeed::from_bytes([3; 32]), Some(key));
+    /// let mut alice = Topic::<RustCrypto, _>::new(SigningSeed::from_bytes([2; 32]), Some(key.clone()));
+    /// let mut bob = Topic::<RustCrypto, _>::new(SigningSeed::from_bytes([3; 32]), Some(key));
     /// let wire = alice.encode("Hi Bob!").unwrap();
     /// assert!(matches!(bob.decode(&wire, DecodeMode::Strict), Err(Error::UntrustedSender(_))));
     /// assert!(matches!(bob.decode(&wire, DecodeMode::IgnoreUntrusted), Ok(Decoded::Ignored { .. })));
@@ -686,12 +775,61 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     /// ```
     #[cfg(feature = "alloc")]
     pub fn decode(
-        &self,
+        &mut self,
         message: &[u8],
         mode: DecodeMode,
     ) -> Result<Decoded<alloc::vec::Vec<u8>>, Error> {
+        if let Some(open) = self.route_v2(message, mode)? {
+            return match open {
+                V2Route::Done(done) => Ok(done),
+                V2Route::Open(open) => self.finish_v2(open, v2_ciphertext(message).to_vec()),
+            };
+        }
         let gate = self.gate(message, mode)?;
         self.finish(gate, || Ok(message[SIMPLE_OVERHEAD..].to_vec()))
+    }
+}
+
+/// How a v2 message goes on after its checks.
+#[cfg(feature = "alloc")]
+pub(crate) enum V2Route<P> {
+    /// Settled without decryption: our own, or ignored.
+    Done(Decoded<P>),
+    /// To be decrypted.
+    Open(crate::v2::messages::OpenV2),
+}
+
+/// The ciphertext of a parsed v2 message: between the header and the tag.
+#[cfg(feature = "alloc")]
+pub(crate) fn v2_ciphertext(message: &[u8]) -> &[u8] {
+    use crate::v2::wire::{HEADER_LEN, SIGNATURE_LEN, TAG_LEN};
+    message
+        .get(HEADER_LEN..message.len().saturating_sub(SIGNATURE_LEN + TAG_LEN))
+        .unwrap_or(&[])
+}
+
+#[cfg(feature = "alloc")]
+impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
+    /// `None` for a classic message; for a v2 message, its checks before decryption.
+    pub(crate) fn route_v2<P>(
+        &self,
+        bytes: &[u8],
+        mode: DecodeMode,
+    ) -> Result<Option<V2Route<P>>, Error> {
+        if bytes.first() != Some(&crate::v2::wire::VERSION) {
+            return Ok(None);
+        }
+        let message = crate::v2::wire::V2Message::parse(bytes)?;
+        if !self.v2.protocol.accepts_v2() {
+            return Err(self.refusal(2));
+        }
+        Ok(Some(match self.gate_v2(&message, mode)? {
+            crate::v2::messages::Gate2::Own => V2Route::Done(Decoded::Own),
+            crate::v2::messages::Gate2::Ignored(sender) => {
+                V2Route::Done(Decoded::Ignored { sender })
+            }
+            crate::v2::messages::Gate2::Open(open) => V2Route::Open(open),
+        }))
     }
 }
 

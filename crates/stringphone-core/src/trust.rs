@@ -116,6 +116,34 @@ pub trait TrustStore {
 
     /// Every trusted participant.
     fn iter(&self) -> Result<Self::Iter<'_>, StoreError>;
+
+    /// v2 replay protection: the mark stored under `slot` (see [`MarkSlot`]), if any.
+    ///
+    /// The default stores nothing, which is right for a store that does not outlive
+    /// the process; a persistent store keeps marks durably next to its keys, so that
+    /// a restart neither reuses a counter nor reopens replays.
+    fn load_mark(&self, slot: &MarkSlot) -> Result<Option<u64>, StoreError> {
+        let _ = slot;
+        Ok(None)
+    }
+
+    /// v2 replay protection: durably stores `mark` under `slot` before returning
+    /// (marks only grow while a topic runs; a clean shutdown may lower a receiver's
+    /// mark to the exact value). The default stores nothing.
+    fn save_mark(&mut self, slot: MarkSlot, mark: u64) -> Result<(), StoreError> {
+        let _ = (slot, mark);
+        Ok(())
+    }
+}
+
+/// Where a v2 mark belongs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum MarkSlot {
+    /// This identity's own counter: every counter below the mark may have been used.
+    OwnCounter,
+    /// A sender's counters as received: every counter of this sender below the mark
+    /// may have been accepted.
+    Received(ParticipantId),
 }
 
 /// An in-memory trust store (a `BTreeMap`): the default.
@@ -130,6 +158,7 @@ pub trait TrustStore {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MemoryTrustStore {
     keys: alloc::collections::BTreeMap<ParticipantId, PublicKey>,
+    marks: alloc::collections::BTreeMap<MarkSlot, u64>,
 }
 
 #[cfg(feature = "alloc")]
@@ -172,6 +201,16 @@ impl TrustStore for MemoryTrustStore {
 
     fn iter(&self) -> Result<Self::Iter<'_>, StoreError> {
         Ok(self.keys.iter().map(|(id, key)| (*id, *key)))
+    }
+
+    /// Kept in memory, so a clone of the store is a snapshot of the marks too.
+    fn load_mark(&self, slot: &MarkSlot) -> Result<Option<u64>, StoreError> {
+        Ok(self.marks.get(slot).copied())
+    }
+
+    fn save_mark(&mut self, slot: MarkSlot, mark: u64) -> Result<(), StoreError> {
+        self.marks.insert(slot, mark);
+        Ok(())
     }
 }
 

@@ -54,10 +54,12 @@ pub enum MessageType {
     Introduction,
     /// `r`: the topic key sealed to a newcomer's ephemeral key.
     IntroductionReply,
+    /// A v2 message (first byte `0x02`) of the given type.
+    V2(crate::v2::wire::V2Type),
 }
 
 impl MessageType {
-    /// The type byte on the wire.
+    /// The first byte on the wire (`0x02` for every v2 type).
     ///
     /// ```
     /// use stringphone_core::wire::MessageType;
@@ -68,6 +70,7 @@ impl MessageType {
             MessageType::Simple => SIMPLE_TYPE,
             MessageType::Introduction => INTRODUCTION_TYPE,
             MessageType::IntroductionReply => REPLY_TYPE,
+            MessageType::V2(_) => crate::v2::wire::VERSION,
         }
     }
 
@@ -93,6 +96,18 @@ impl MessageType {
             MessageType::Simple => ("at least", SIMPLE_OVERHEAD),
             MessageType::Introduction => ("exactly", INTRODUCTION_LEN),
             MessageType::IntroductionReply => ("exactly", REPLY_LEN),
+            MessageType::V2(t) => {
+                use crate::v2::wire::{self as w, V2Type};
+                match t {
+                    V2Type::Message => ("at least", w::MESSAGE_OVERHEAD),
+                    V2Type::Introduction => ("exactly", w::INTRODUCTION_LEN),
+                    V2Type::Reply => ("exactly", w::REPLY_LEN),
+                    V2Type::Rekey => (
+                        "177 + 64 per member, at least",
+                        w::REKEY_FIXED_LEN + w::REKEY_ENTRY_LEN,
+                    ),
+                }
+            }
         }
     }
 }
@@ -103,6 +118,7 @@ impl fmt::Display for MessageType {
             MessageType::Simple => "a simple message",
             MessageType::Introduction => "an introduction",
             MessageType::IntroductionReply => "an introduction reply",
+            MessageType::V2(t) => return fmt::Display::fmt(t, f),
         })
     }
 }
@@ -133,13 +149,21 @@ pub enum Message<'a> {
     Introduction(Introduction<'a>),
     /// `r`: see [`IntroductionReply`].
     IntroductionReply(IntroductionReply<'a>),
+    /// A v2 message (first byte `0x02`): see [`crate::v2::wire`].
+    V2(crate::v2::wire::V2Message<'a>),
 }
 
 impl<'a> Message<'a> {
     /// Parses `bytes`: a known type byte ([`Error::UnknownType`]) and a length that fits
     /// the type ([`Error::Malformed`]: at least 121 bytes for a simple message, exactly
     /// 129 for an introduction and 153 for a reply; trailing bytes are refused).
+    ///
+    /// A first byte of `0x02` is a v2 message, parsed by
+    /// [`V2Message::parse`](crate::v2::wire::V2Message::parse).
     pub fn parse(bytes: &'a [u8]) -> Result<Self, Error> {
+        if bytes.first() == Some(&crate::v2::wire::VERSION) {
+            return crate::v2::wire::V2Message::parse(bytes).map(Message::V2);
+        }
         let (&type_byte, mut rest) = bytes.split_first().ok_or(Error::Malformed {
             message_type: None,
             len: 0,
@@ -154,6 +178,8 @@ impl<'a> Message<'a> {
             MessageType::Simple => bytes.len() >= SIMPLE_OVERHEAD,
             MessageType::Introduction => bytes.len() == INTRODUCTION_LEN,
             MessageType::IntroductionReply => bytes.len() == REPLY_LEN,
+            // `from_byte` names classic types only; v2 was dispatched above.
+            MessageType::V2(_) => false,
         };
         if !fits {
             return Err(malformed);
@@ -188,6 +214,7 @@ impl<'a> Message<'a> {
                     sender_key: take(&mut rest)?,
                 }))
             })(),
+            MessageType::V2(_) => None,
         };
         parsed.ok_or(malformed)
     }
@@ -198,15 +225,18 @@ impl<'a> Message<'a> {
             Message::Simple(_) => MessageType::Simple,
             Message::Introduction(_) => MessageType::Introduction,
             Message::IntroductionReply(_) => MessageType::IntroductionReply,
+            Message::V2(m) => MessageType::V2(m.header().message_type()),
         }
     }
 
-    /// The sender's id as carried on the wire: simple messages only (an introduction
-    /// carries the key, whose id [`Introduction::sender_id`] computes; a reply names
-    /// its recipient, not its sender).
+    /// The sender's id as carried on the wire: classic simple messages and every v2
+    /// message (a classic introduction carries the key, whose id
+    /// [`Introduction::sender_id`] computes; a classic reply names its recipient, not
+    /// its sender).
     pub fn sender_id(&self) -> Option<ParticipantId> {
         match self {
             Message::Simple(m) => Some(m.sender_id()),
+            Message::V2(m) => Some(m.header().sender_id()),
             _ => None,
         }
     }
@@ -217,6 +247,7 @@ impl<'a> Message<'a> {
             Message::Simple(_) => None,
             Message::Introduction(m) => Some(m.sender_key()),
             Message::IntroductionReply(m) => Some(m.sender_key()),
+            Message::V2(m) => m.identity(),
         }
     }
 
@@ -224,6 +255,7 @@ impl<'a> Message<'a> {
     pub fn recipient_id(&self) -> Option<ParticipantId> {
         match self {
             Message::IntroductionReply(m) => Some(m.recipient_id()),
+            Message::V2(m) => m.recipient_id(),
             _ => None,
         }
     }
@@ -234,6 +266,7 @@ impl<'a> Message<'a> {
             Message::Simple(_) => None,
             Message::Introduction(m) => Some(m.encryption_key()),
             Message::IntroductionReply(m) => Some(m.encryption_key()),
+            Message::V2(m) => m.encryption_key(),
         }
     }
 
@@ -243,6 +276,7 @@ impl<'a> Message<'a> {
             Message::Simple(m) => SIMPLE_OVERHEAD + m.ciphertext.len(),
             Message::Introduction(_) => INTRODUCTION_LEN,
             Message::IntroductionReply(_) => REPLY_LEN,
+            Message::V2(m) => m.as_bytes().len(),
         }
     }
 
@@ -266,6 +300,10 @@ impl<'a> Message<'a> {
             available,
         })?;
         let mut w = Writer { out, pos: 0 };
+        if let Message::V2(m) = self {
+            m.write_fields(&mut w);
+            return Ok(w.pos);
+        }
         w.put(&[self.message_type().byte()]);
         match self {
             Message::Simple(m) => {
@@ -288,6 +326,7 @@ impl<'a> Message<'a> {
                 w.put(m.encryption_key);
                 w.put(m.sender_key);
             }
+            Message::V2(_) => {}
         }
         Ok(w.pos)
     }
@@ -420,5 +459,81 @@ impl<'a> IntroductionReply<'a> {
     /// The Ed25519 public key the replier claims (unsigned).
     pub fn sender_key(&self) -> PublicKey {
         PublicKey::from_bytes(*self.sender_key)
+    }
+}
+
+/// The longest introduction or reply of any format (a v2 reply).
+pub const MAX_DISCOVERY_LEN: usize = crate::v2::wire::REPLY_LEN;
+
+/// An introduction or a reply, classic or v2, held on the stack (the two formats
+/// differ in length; neither needs the heap). Dereferences to its bytes.
+///
+/// ```
+/// use stringphone_core::wire::DiscoveryBytes;
+/// let d = DiscoveryBytes::from_slice(b"i...").unwrap();
+/// assert_eq!(&d[..], b"i...");
+/// assert_eq!(d.len(), 4);
+/// ```
+#[derive(Clone, Copy)]
+pub struct DiscoveryBytes {
+    buf: [u8; MAX_DISCOVERY_LEN],
+    len: usize,
+}
+
+impl DiscoveryBytes {
+    /// Copies `bytes` (`None` if longer than [`MAX_DISCOVERY_LEN`]).
+    pub fn from_slice(bytes: &[u8]) -> Option<Self> {
+        let mut buf = [0u8; MAX_DISCOVERY_LEN];
+        buf.get_mut(..bytes.len())?.copy_from_slice(bytes);
+        Some(DiscoveryBytes {
+            buf,
+            len: bytes.len(),
+        })
+    }
+
+    /// The bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl core::ops::Deref for DiscoveryBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl core::ops::DerefMut for DiscoveryBytes {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        &mut self.buf[..self.len]
+    }
+}
+
+impl AsRef<[u8]> for DiscoveryBytes {
+    fn as_ref(&self) -> &[u8] {
+        self
+    }
+}
+
+impl PartialEq for DiscoveryBytes {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for DiscoveryBytes {}
+
+impl PartialEq<[u8]> for DiscoveryBytes {
+    fn eq(&self, other: &[u8]) -> bool {
+        self.as_bytes() == other
+    }
+}
+
+impl fmt::Debug for DiscoveryBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DiscoveryBytes(")?;
+        crate::keys::write_hex(f, self.as_bytes())?;
+        f.write_str(")")
     }
 }

@@ -96,6 +96,7 @@ use ed25519::Signature;
 use rand_core::{CryptoRng, RngCore};
 use ring::rand::{SecureRandom, SystemRandom};
 use ring::signature::{Ed25519KeyPair, KeyPair as _, UnparsedPublicKey, ED25519};
+use stringphone_core::reexports::{aead, zeroize};
 use stringphone_core::{
     rule, Backend, BoxPublicKey, BoxSecret, Error, Identity, ParticipantId, PublicKey, SigningSeed,
 };
@@ -107,7 +108,7 @@ use stringphone_core::{
 /// use stringphone_ring::Ring;
 ///
 /// let key = TopicKey::from_bytes([1; 32]);
-/// let alice = Topic::<Ring, _>::new(SigningSeed::from_bytes([2; 32]), Some(key.clone()));
+/// let mut alice = Topic::<Ring, _>::new(SigningSeed::from_bytes([2; 32]), Some(key.clone()));
 /// let mut bob = Topic::<Ring, _>::new(SigningSeed::from_bytes([3; 32]), Some(key));
 /// bob.add_participant(alice.public_key()).unwrap();
 /// let wire = alice.encode("Hi Bob!").unwrap();
@@ -140,6 +141,9 @@ pub struct SigningKey {
     /// refuses under the rule: it fails closed, without a panic.
     pair: Option<Ed25519KeyPair>,
     public_key: PublicKey,
+    /// v2's static X25519 secret: the first half of SHA-512 of the seed, kept because
+    /// ring's key pair does not give it out. Zeroized on drop.
+    static_secret: Option<BoxSecret>,
 }
 
 impl SigningKey {
@@ -160,9 +164,16 @@ impl SigningKey {
                 *out = *byte;
             }
         }
+        let expanded = ring::digest::digest(&ring::digest::SHA512, seed.expose_secret());
+        let static_secret = expanded
+            .as_ref()
+            .get(..32)
+            .and_then(|half| <[u8; 32]>::try_from(half).ok())
+            .map(|half| BoxSecret::from_bytes(*zeroize::Zeroizing::new(half)));
         SigningKey {
             pair,
             public_key: PublicKey::from_bytes(public_key),
+            static_secret,
         }
     }
 
@@ -198,6 +209,10 @@ impl signature::Signer<Signature> for SigningKey {
 impl Identity for SigningKey {
     fn public_key(&self) -> PublicKey {
         self.public_key
+    }
+
+    fn static_box_secret(&self) -> Option<BoxSecret> {
+        self.static_secret.clone()
     }
 }
 
@@ -302,6 +317,40 @@ impl Backend for Ring {
         BoxPublicKey::from_bytes(secret.public_key().to_bytes())
     }
 
+    type MessageCipher = ChaCha20Poly1305;
+
+    fn hkdf_sha256(salt: &[u8], ikm: &[u8], info: &[&[u8]]) -> zeroize::Zeroizing<[u8; 32]> {
+        struct Len32;
+        impl ring::hkdf::KeyType for Len32 {
+            fn len(&self) -> usize {
+                32
+            }
+        }
+        let mut okm = zeroize::Zeroizing::new([0u8; 32]);
+        let prk = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, salt).extract(ikm);
+        // 32 bytes is far below HKDF's limit; were it to fail, the all-zero key it
+        // leaves would open nothing sealed under the real one.
+        if let Ok(expanded) = prk.expand(info, Len32) {
+            let _ = expanded.fill(okm.as_mut());
+        }
+        okm
+    }
+
+    fn digest(context: &'static str, parts: &[&[u8]]) -> [u8; 32] {
+        let mut hasher = blake3::Hasher::new_derive_key(context);
+        for part in parts {
+            hasher.update(part);
+        }
+        *hasher.finalize().as_bytes()
+    }
+
+    fn static_box_public(key: &PublicKey) -> Result<BoxPublicKey, Error> {
+        let point = CompressedEdwardsY(*key.as_bytes())
+            .decompress()
+            .ok_or(Error::InvalidPublicKey)?;
+        Ok(BoxPublicKey::from_bytes(point.to_montgomery().to_bytes()))
+    }
+
     fn box_cipher(their_public: &BoxPublicKey, our_secret: &BoxSecret) -> crypto_box::SalsaBox {
         let secret = crypto_box::SecretKey::from_bytes(*our_secret.expose_secret());
         crypto_box::SalsaBox::new(
@@ -332,7 +381,7 @@ const RING_RNG_FAILED: NonZeroU32 = match NonZeroU32::new(rand_core::Error::CUST
 ///
 /// let mut rng = RingRng::system();
 /// let key = TopicKey::generate_with(&mut rng).unwrap();
-/// let alice = Topic::<Ring, _>::new(SigningSeed::generate_with(&mut rng).unwrap(), Some(key));
+/// let mut alice = Topic::<Ring, _>::new(SigningSeed::generate_with(&mut rng).unwrap(), Some(key));
 /// let wire = alice.encode_with_rng(&mut rng, "hi").unwrap();
 /// assert_eq!(wire.len(), 2 + 121);
 /// ```
@@ -419,6 +468,79 @@ impl<R: SecureRandom> RngCore for RingRng<R> {
 
 /// ring's `SecureRandom` is a CSPRNG by its contract.
 impl<R: SecureRandom> CryptoRng for RingRng<R> {}
+
+/// ring's ChaCha20-Poly1305 behind the `aead` traits: v2's message cipher.
+///
+/// ```
+/// use stringphone_core::reexports::aead::{AeadInPlace, KeyInit};
+/// use stringphone_ring::ChaCha20Poly1305;
+/// let cipher = ChaCha20Poly1305::new(&[7u8; 32].into());
+/// let mut buf = *b"hello";
+/// let tag = cipher.encrypt_in_place_detached(&[0u8; 12].into(), b"header", &mut buf).unwrap();
+/// cipher.decrypt_in_place_detached(&[0u8; 12].into(), b"header", &mut buf, &tag).unwrap();
+/// assert_eq!(&buf, b"hello");
+/// assert!(cipher.decrypt_in_place_detached(&[0u8; 12].into(), b"other", &mut buf, &tag).is_err());
+/// ```
+pub struct ChaCha20Poly1305 {
+    /// Always `Some`: ring refuses a key only for its length, which the type fixes.
+    key: Option<ring::aead::LessSafeKey>,
+}
+
+impl aead::KeySizeUser for ChaCha20Poly1305 {
+    type KeySize = aead::consts::U32;
+}
+
+impl aead::KeyInit for ChaCha20Poly1305 {
+    fn new(key: &aead::Key<Self>) -> Self {
+        let key = ring::aead::UnboundKey::new(&ring::aead::CHACHA20_POLY1305, key)
+            .ok()
+            .map(ring::aead::LessSafeKey::new);
+        ChaCha20Poly1305 { key }
+    }
+}
+
+impl aead::AeadCore for ChaCha20Poly1305 {
+    type NonceSize = aead::consts::U12;
+    type TagSize = aead::consts::U16;
+    type CiphertextOverhead = aead::consts::U0;
+}
+
+impl aead::AeadInPlace for ChaCha20Poly1305 {
+    fn encrypt_in_place_detached(
+        &self,
+        nonce: &aead::Nonce<Self>,
+        associated_data: &[u8],
+        buffer: &mut [u8],
+    ) -> Result<aead::Tag<Self>, aead::Error> {
+        let key = self.key.as_ref().ok_or(aead::Error)?;
+        let nonce = ring::aead::Nonce::try_assume_unique_for_key(nonce).map_err(|_| aead::Error)?;
+        let tag = key
+            .seal_in_place_separate_tag(nonce, ring::aead::Aad::from(associated_data), buffer)
+            .map_err(|_| aead::Error)?;
+        Ok(aead::Tag::<Self>::clone_from_slice(tag.as_ref()))
+    }
+
+    fn decrypt_in_place_detached(
+        &self,
+        nonce: &aead::Nonce<Self>,
+        associated_data: &[u8],
+        buffer: &mut [u8],
+        tag: &aead::Tag<Self>,
+    ) -> Result<(), aead::Error> {
+        let key = self.key.as_ref().ok_or(aead::Error)?;
+        let nonce = ring::aead::Nonce::try_assume_unique_for_key(nonce).map_err(|_| aead::Error)?;
+        let tag = ring::aead::Tag::try_from(tag.as_slice()).map_err(|_| aead::Error)?;
+        key.open_in_place_separate_tag(
+            nonce,
+            ring::aead::Aad::from(associated_data),
+            tag,
+            buffer,
+            0..,
+        )
+        .map(|_| ())
+        .map_err(|_| aead::Error)
+    }
+}
 
 #[cfg(test)]
 mod tests {

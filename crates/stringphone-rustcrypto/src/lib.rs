@@ -30,6 +30,7 @@ use core::fmt;
 
 use ed25519::Signature;
 use sha2::{Digest, Sha256};
+use stringphone_core::reexports::zeroize::Zeroizing;
 use stringphone_core::{
     Backend, BoxPublicKey, BoxSecret, Error, Identity, ParticipantId, PublicKey, SigningSeed,
 };
@@ -75,6 +76,12 @@ impl Identity for SigningKey {
     fn public_key(&self) -> PublicKey {
         PublicKey::from_bytes(self.0.verifying_key().to_bytes())
     }
+
+    fn static_box_secret(&self) -> Option<BoxSecret> {
+        Some(BoxSecret::from_bytes(*Zeroizing::new(
+            self.0.to_scalar_bytes(),
+        )))
+    }
 }
 
 impl Backend for RustCrypto {
@@ -109,6 +116,30 @@ impl Backend for RustCrypto {
             &crypto_box::PublicKey::from(*their_public.as_bytes()),
             &secret,
         )
+    }
+
+    type MessageCipher = chacha20poly1305::ChaCha20Poly1305;
+
+    fn hkdf_sha256(salt: &[u8], ikm: &[u8], info: &[&[u8]]) -> Zeroizing<[u8; 32]> {
+        let mut okm = Zeroizing::new([0u8; 32]);
+        // Expanding to 32 bytes cannot exceed HKDF's 255 * 32 limit; were it to fail,
+        // the all-zero key it leaves would open nothing sealed under the real one.
+        let _ = hkdf::Hkdf::<Sha256>::new(Some(salt), ikm).expand_multi_info(info, okm.as_mut());
+        okm
+    }
+
+    fn digest(context: &'static str, parts: &[&[u8]]) -> [u8; 32] {
+        let mut hasher = blake3::Hasher::new_derive_key(context);
+        for part in parts {
+            hasher.update(part);
+        }
+        *hasher.finalize().as_bytes()
+    }
+
+    fn static_box_public(key: &PublicKey) -> Result<BoxPublicKey, Error> {
+        let key = ed25519_dalek::VerifyingKey::from_bytes(key.as_bytes())
+            .map_err(|_| Error::InvalidPublicKey)?;
+        Ok(BoxPublicKey::from_bytes(key.to_montgomery().to_bytes()))
     }
 
     /// With the `batch` feature: keys without a small-order component (checked once,

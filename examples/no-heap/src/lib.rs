@@ -63,7 +63,7 @@ impl Device {
 
     /// Seals and signs `plaintext` into `out`; returns the wire length.
     pub fn seal(
-        &self,
+        &mut self,
         rng: &mut impl CryptoRngCore,
         plaintext: &[u8],
         out: &mut [u8],
@@ -73,7 +73,7 @@ impl Device {
 
     /// Verifies and opens a message from a trusted peer into `out`; returns the
     /// plaintext length (0 for our own echoed messages).
-    pub fn open(&self, message: &[u8], out: &mut [u8]) -> Result<usize, Error> {
+    pub fn open(&mut self, message: &[u8], out: &mut [u8]) -> Result<usize, Error> {
         match self.topic.decode_into(message, DecodeMode::Strict, out)? {
             Decoded::Message { plaintext, .. } => Ok(plaintext.len()),
             Decoded::Own | Decoded::Ignored { .. } => Ok(0),

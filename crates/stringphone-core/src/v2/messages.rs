@@ -1,0 +1,291 @@
+//! v2 messages (`m`): sealed under the sender's per-epoch, per-session key with its
+//! counter as nonce, and signed over a digest; the receiver's replay window.
+
+use aead::{AeadInPlace, KeyInit};
+use rand_core::CryptoRngCore;
+
+use super::replay::{Replay, ReplayWindow, RECEIVER_BLOCK, SENDER_BLOCK};
+use super::state::{OwnKey, SenderRecord};
+use super::wire::{self, Body, V2Message, V2Type, HEADER_LEN, MESSAGE_OVERHEAD, SIGNATURE_LEN};
+use super::{message_key, nonce, signed_string};
+use crate::backend::{Backend, Identity};
+use crate::topic::sign;
+use crate::trust::MarkSlot;
+use crate::{DecodeMode, Decoded, Error, ParticipantId, Topic, TrustStore};
+
+/// A v2 message that passed every check but decryption and the replay window's last
+/// word; what [`Topic::finish_v2`] needs to open it.
+pub(crate) struct OpenV2 {
+    pub(crate) sender: ParticipantId,
+    pub(crate) verified: bool,
+    pub(crate) epoch: u32,
+    pub(crate) session: [u8; 16],
+    pub(crate) counter: u64,
+    pub(crate) header: [u8; HEADER_LEN],
+    pub(crate) tag: [u8; wire::TAG_LEN],
+}
+
+impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
+    /// The next counter of this identity, reserving (and storing) a new block first when
+    /// the last one is used up. A failure to store changes nothing.
+    pub(crate) fn take_counter(&mut self) -> Result<u64, Error> {
+        let reserved = match self.v2.reserved {
+            Some(r) => r,
+            None => {
+                let mark = self
+                    .trust_store()
+                    .load_mark(&MarkSlot::OwnCounter)?
+                    .unwrap_or(0);
+                self.v2.next_counter = self.v2.next_counter.max(mark);
+                self.v2.reserved = Some(mark);
+                mark
+            }
+        };
+        let counter = self.v2.next_counter;
+        if counter >= reserved {
+            let mark = counter
+                .checked_add(SENDER_BLOCK)
+                .ok_or(Error::CounterExhausted)?;
+            self.trust_store_mut()
+                .save_mark(MarkSlot::OwnCounter, mark)?;
+            self.v2.reserved = Some(mark);
+        }
+        self.v2.next_counter = counter + 1;
+        Ok(counter)
+    }
+
+    /// Seals and signs a v2 message into `out`; returns its length,
+    /// `plaintext.len() + 127`. Draws 16 bytes from `rng` once per topic instance (the
+    /// session value) and nothing per message.
+    pub(crate) fn encode_v2_into(
+        &mut self,
+        rng: &mut impl CryptoRngCore,
+        plaintext: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        if self.topic_key().is_none() {
+            return Err(Error::MissingTopicKey);
+        }
+        let len = MESSAGE_OVERHEAD + plaintext.len();
+        let available = out.len();
+        let out = out.get_mut(..len).ok_or(Error::BufferTooSmall {
+            needed: len,
+            available,
+        })?;
+        let session = self.v2.session(rng)?;
+        let epoch = self.v2.epoch;
+        let stale = !matches!(&self.v2.own_key, Some(k) if k.epoch == epoch);
+        if stale {
+            let topic_key = self.topic_key().ok_or(Error::MissingTopicKey)?;
+            let key = message_key::<B>(topic_key, epoch, &self.id(), &session);
+            self.v2.own_key = Some(OwnKey { epoch, key });
+        }
+        let counter = self.take_counter()?;
+        let key = match &self.v2.own_key {
+            Some(k) => B::MessageCipher::new((&*k.key).into()),
+            None => return Err(Error::MissingTopicKey),
+        };
+
+        let id = self.id();
+        let (header, rest) = out.split_at_mut(HEADER_LEN);
+        wire::write_header(header, V2Type::Message, epoch, &id, &session, counter);
+        let (body, tail) = rest.split_at_mut(plaintext.len());
+        body.copy_from_slice(plaintext);
+        let tag = key
+            .encrypt_in_place_detached(&nonce(counter).into(), header, body)
+            .map_err(|_| Error::EncryptFailed)?;
+        tail[..wire::TAG_LEN].copy_from_slice(&tag);
+        let signature = sign(
+            self.identity(),
+            &signed_string::<B>(&out[..len - SIGNATURE_LEN]),
+        )?;
+        out[len - SIGNATURE_LEN..].copy_from_slice(&signature);
+        Ok(len)
+    }
+
+    /// The checks of a v2 message before decryption, in order: own id; trust (per
+    /// `mode`); membership of the message's epoch; signature; the epoch's key; the
+    /// replay window. Changes nothing.
+    pub(crate) fn gate_v2(&self, m: &V2Message<'_>, mode: DecodeMode) -> Result<Gate2, Error> {
+        let h = m.header();
+        let Body::Message { tag, .. } = m.body() else {
+            return Err(match h.message_type() {
+                V2Type::Introduction => Error::Introduction,
+                V2Type::Reply => Error::IntroductionReply,
+                _ => Error::Rekey,
+            });
+        };
+        let sender = h.sender_id();
+        if sender == self.id() {
+            return Ok(Gate2::Own);
+        }
+        let verified = match mode {
+            DecodeMode::Naive => false,
+            DecodeMode::Strict | DecodeMode::IgnoreUntrusted => {
+                let Some(key) = self.trusted_key(&sender)? else {
+                    return match mode {
+                        DecodeMode::IgnoreUntrusted => Ok(Gate2::Ignored(sender)),
+                        _ => Err(Error::UntrustedSender(sender)),
+                    };
+                };
+                if let Some(members) = self.v2.members_of(h.epoch()) {
+                    if !members.contains(&sender) {
+                        return Err(Error::NotAMember(sender));
+                    }
+                }
+                self.verify_trusted(
+                    &sender,
+                    &key,
+                    &signed_string::<B>(m.signed_part()),
+                    m.signature(),
+                )?;
+                true
+            }
+        };
+        if self.epoch_key(h.epoch()).is_none() {
+            return Err(match self.topic_key() {
+                None => Error::MissingTopicKey,
+                Some(_) => Error::UnknownEpoch(h.epoch()),
+            });
+        }
+        let record = self.window_of(&sender)?;
+        record
+            .window
+            .check(h.counter())
+            .map_err(|why| Error::Replayed {
+                sender,
+                counter: h.counter(),
+                too_old: why == Replay::TooOld,
+            })?;
+        Ok(Gate2::Open(OpenV2 {
+            sender,
+            verified,
+            epoch: h.epoch(),
+            session: *h.session(),
+            counter: h.counter(),
+            header: *h.as_bytes(),
+            tag: *tag,
+        }))
+    }
+
+    /// The key of `epoch`, if this topic holds it (the current one, or the previous
+    /// one during its grace period).
+    fn epoch_key(&self, epoch: u32) -> Option<&crate::TopicKey> {
+        if epoch == self.v2.epoch {
+            self.topic_key()
+        } else {
+            self.v2
+                .previous
+                .as_ref()
+                .filter(|p| p.epoch == epoch)
+                .map(|p| &p.key)
+        }
+    }
+
+    /// The replay window of `sender`: the one in memory, or a fresh one starting at the
+    /// sender's mark in the store.
+    fn window_of(&self, sender: &ParticipantId) -> Result<SenderRecord, Error> {
+        if let Some(r) = self.v2.senders.get(sender) {
+            return Ok(*r);
+        }
+        let mark = self
+            .trust_store()
+            .load_mark(&MarkSlot::Received(*sender))?
+            .unwrap_or(0);
+        Ok(SenderRecord {
+            window: ReplayWindow::starting_at(mark),
+            stored_mark: mark,
+        })
+    }
+
+    /// Opens a v2 message that passed [`gate_v2`](Self::gate_v2): stores the sender's
+    /// mark ahead first if the counter reaches it (verified senders only), then
+    /// decrypts `buffer` in place, and only then moves the window.
+    pub(crate) fn finish_v2<P: AsMut<[u8]>>(
+        &mut self,
+        open: OpenV2,
+        mut buffer: P,
+    ) -> Result<Decoded<P>, Error> {
+        let mut record = self.window_of(&open.sender)?;
+        if open.verified && open.counter >= record.stored_mark {
+            let mark = open
+                .counter
+                .saturating_add(1)
+                .saturating_add(RECEIVER_BLOCK);
+            self.trust_store_mut()
+                .save_mark(MarkSlot::Received(open.sender), mark)?;
+            record.stored_mark = mark;
+            // The mark is stored; keep it in memory even if decryption fails below.
+            self.v2.senders.insert(open.sender, record);
+        }
+        let epoch_key = self
+            .epoch_key(open.epoch)
+            .ok_or(Error::UnknownEpoch(open.epoch))?;
+        let key = message_key::<B>(epoch_key, open.epoch, &open.sender, &open.session);
+        B::MessageCipher::new((&*key).into())
+            .decrypt_in_place_detached(
+                &nonce(open.counter).into(),
+                &open.header,
+                buffer.as_mut(),
+                (&open.tag).into(),
+            )
+            .map_err(|_| Error::DecryptFailed)?;
+        if open.verified {
+            record.window.accept(open.counter);
+            self.v2.senders.insert(open.sender, record);
+            self.count_current_epoch_message(open.epoch);
+        }
+        Ok(Decoded::Message {
+            sender: open.sender,
+            verified: open.verified,
+            plaintext: buffer,
+        })
+    }
+
+    /// Counts down the previous epoch's grace period.
+    fn count_current_epoch_message(&mut self, epoch: u32) {
+        if epoch != self.v2.epoch {
+            return;
+        }
+        if let Some(p) = &mut self.v2.previous {
+            p.remaining = p.remaining.saturating_sub(1);
+            if p.remaining == 0 {
+                self.v2.previous = None;
+            }
+        }
+    }
+}
+
+/// The outcome of [`Topic::gate_v2`].
+pub(crate) enum Gate2 {
+    Own,
+    Ignored(ParticipantId),
+    Open(OpenV2),
+}
+
+impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
+    /// Stores exact v2 marks for a clean shutdown: this identity's next counter, and
+    /// for each sender one past the highest counter accepted. While running, marks are
+    /// kept ahead (a block per sender) so that a crash never reopens a replay; storing
+    /// exact marks on the way out means a clean restart refuses nothing that had not
+    /// arrived yet. The topic stays usable: it stores marks ahead again as needed.
+    pub fn save_replay_marks(&mut self) -> Result<(), Error> {
+        if self.v2.reserved.is_some() {
+            let next = self.v2.next_counter;
+            self.trust_store_mut()
+                .save_mark(MarkSlot::OwnCounter, next)?;
+            self.v2.reserved = Some(next);
+        }
+        let senders: alloc::vec::Vec<_> = self.v2.senders.iter().map(|(id, r)| (*id, *r)).collect();
+        for (id, mut record) in senders {
+            if let Some(top) = record.window.top() {
+                let exact = top.saturating_add(1);
+                self.trust_store_mut()
+                    .save_mark(MarkSlot::Received(id), exact)?;
+                record.stored_mark = exact;
+                self.v2.senders.insert(id, record);
+            }
+        }
+        Ok(())
+    }
+}

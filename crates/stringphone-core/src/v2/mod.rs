@@ -1,0 +1,127 @@
+//! Protocol v2: signed discovery, replay protection, key rotation, fast large messages.
+//!
+//! The classic format's three weaknesses and its speed limit, and how v2 answers them:
+//!
+//! | classic | v2 |
+//! | --- | --- |
+//! | replies are not signed | the whole reply is signed by the replier and bound to the intro it answers and to the newcomer's id; the key is installed only once the replier is trusted |
+//! | nothing stops a replay | a per-sender counter in every message, a sliding window per sender at each receiver, marks in the trust store so restarts don't reopen it |
+//! | removal does not revoke the key | admins rotate the key: a rekey message seals a fresh key to each remaining member; messages from non-members of an epoch are refused |
+//! | pure Ed25519 over the whole message (two SHA-512 passes) and XSalsa20 | Ed25519 over a 64-byte string: a domain tag and the BLAKE3 digest of the message; ChaCha20-Poly1305 under a per-sender key |
+//!
+//! # Keys and nonces
+//! A sender's key for an epoch is HKDF-SHA256 with the session value as salt, the
+//! topic key as input, and the suite, epoch and sender id as info
+//! ([`MESSAGE_KEY_INFO`]). The session value is 16 random bytes drawn once per
+//! [`crate::Topic`] instance and carried in every header, so two processes running
+//! one identity, a restored backup, or a topic rebuilt from the same seed all use
+//! different keys: the nonce, the sender's counter, may repeat across them without a
+//! (key, nonce) pair ever repeating. Nothing has to be persisted for that.
+//!
+//! The counter exists for replay protection and must only move forward, so a sender
+//! reserves counters in blocks ([`replay::SENDER_BLOCK`]) and stores the end of each
+//! block in its trust store before using it ([`crate::TrustStore::save_mark`]); after
+//! a restart it starts where the last block ended.
+//!
+//! # What is signed
+//! The Ed25519 signature of a v2 message covers the 64 bytes
+//! `SIGNATURE_DOMAIN || BLAKE3-derive-key("stringphone v2 message digest", message
+//! without its signature)`. So the header, the body, the ciphertext and its tag are
+//! all covered, and a large message is hashed once by a fast hash. A classic message
+//! signs exactly 32 bytes (an intro) or something starting with its sender's id (a
+//! hash output, never the ASCII domain tag), so no v2 signature is ever a valid
+//! classic signature and the other way round.
+
+#[cfg(feature = "alloc")]
+pub(crate) mod discovery;
+#[cfg(feature = "alloc")]
+pub(crate) mod messages;
+pub mod replay;
+#[cfg(feature = "alloc")]
+pub mod rotation;
+#[cfg(feature = "alloc")]
+pub(crate) mod state;
+pub mod wire;
+
+use zeroize::Zeroizing;
+
+use crate::{Backend, ParticipantId, TopicKey};
+
+#[cfg(feature = "alloc")]
+pub use rotation::RekeyOutcome;
+#[cfg(feature = "alloc")]
+pub use state::DEFAULT_GRACE_MESSAGES;
+
+/// Which wire formats a topic speaks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ProtocolVersion {
+    /// The original's format only: what the Python stringphone speaks. The default.
+    #[default]
+    Classic,
+    /// v2 only: every classic message is refused, replies and introductions included.
+    V2,
+    /// The migration mode: accepts classic and v2, sends v2. Classic messages keep
+    /// only the classic guarantees (no replay protection, unsigned replies): the mode
+    /// is a bridge while old participants upgrade, not a place to stay.
+    Both,
+}
+
+impl ProtocolVersion {
+    /// Whether classic messages are accepted.
+    pub fn accepts_classic(self) -> bool {
+        matches!(self, ProtocolVersion::Classic | ProtocolVersion::Both)
+    }
+    /// Whether v2 messages are accepted.
+    pub fn accepts_v2(self) -> bool {
+        matches!(self, ProtocolVersion::V2 | ProtocolVersion::Both)
+    }
+    /// Whether this topic sends v2.
+    pub fn sends_v2(self) -> bool {
+        self.accepts_v2()
+    }
+}
+
+/// The first 32 bytes of every string a v2 signature covers.
+pub const SIGNATURE_DOMAIN: [u8; 32] = *b"stringphone v2 signature\0\0\0\0\0\0\0\0";
+
+/// BLAKE3 derive-key context of the digest a v2 signature covers.
+pub const DIGEST_CONTEXT: &str = "stringphone v2 message digest";
+/// BLAKE3 derive-key context of an epoch id (the digest of the rekey starting it).
+pub const EPOCH_CONTEXT: &str = "stringphone v2 epoch id";
+/// HKDF info prefix of a sender's message key.
+pub const MESSAGE_KEY_INFO: &[u8] = b"stringphone v2 message key";
+
+/// The 64 bytes a v2 signature covers, for the message bytes before the signature.
+pub fn signed_string<B: Backend>(signed_part: &[u8]) -> [u8; 64] {
+    let mut out = [0u8; 64];
+    out[..32].copy_from_slice(&SIGNATURE_DOMAIN);
+    out[32..].copy_from_slice(&B::digest(DIGEST_CONTEXT, &[signed_part]));
+    out
+}
+
+/// A sender's message key for an epoch and session.
+pub fn message_key<B: Backend>(
+    topic_key: &TopicKey,
+    epoch: u32,
+    sender: &ParticipantId,
+    session: &[u8; 16],
+) -> Zeroizing<[u8; 32]> {
+    B::hkdf_sha256(
+        session,
+        topic_key.expose_secret(),
+        &[
+            MESSAGE_KEY_INFO,
+            &[wire::SUITE],
+            &epoch.to_be_bytes(),
+            sender.as_bytes(),
+        ],
+    )
+}
+
+/// The ChaCha20-Poly1305 nonce of a counter: four zero bytes, then the counter
+/// big-endian.
+pub fn nonce(counter: u64) -> [u8; 12] {
+    let mut n = [0u8; 12];
+    n[4..].copy_from_slice(&counter.to_be_bytes());
+    n
+}
