@@ -67,7 +67,7 @@ pub use stringphone_core as core;
 #[cfg(feature = "alloc")]
 pub use stringphone_core::MemoryTrustStore;
 pub use stringphone_core::{
-    rule, verify_signature, wire, Backend, BoxPublicKey, BoxSecret, DecodeMode, Decoded, Error,
+    rule, v2, verify_signature, wire, Backend, BoxPublicKey, BoxSecret, DecodeMode, Decoded, Error,
     Fingerprint, FixedTrustStore, HexError, Identity, Message, ParticipantId, PublicKey,
     SigningSeed, StoreError, TopicKey, TrustStore,
 };

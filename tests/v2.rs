@@ -1,0 +1,520 @@
+//! Protocol v2, scenario by scenario: each test is an attack or an accident that the
+//! classic format lets through and v2 must stop, or a guarantee v2 must keep.
+
+mod common;
+
+use stringphone::core::Topic;
+use stringphone::v2::replay::{RECEIVER_BLOCK, SENDER_BLOCK, WINDOW};
+use stringphone::v2::{ProtocolVersion, RekeyOutcome};
+use stringphone::{
+    Backend, DecodeMode, Decoded, Error, MemoryTrustStore, Message, SigningSeed, TopicKey,
+};
+
+type T<B> = Topic<B, MemoryTrustStore>;
+
+fn v2<B: Backend>(seed: u8, key: Option<u8>) -> T<B> {
+    let mut t = T::<B>::new(
+        SigningSeed::from_bytes([seed; 32]),
+        key.map(|k| TopicKey::from_bytes([k; 32])),
+    );
+    t.set_protocol(ProtocolVersion::V2);
+    t
+}
+
+/// Alice (admin, holds the key), Bob and Carol hold it too; all trust each other,
+/// and Bob and Carol trust Alice as their admin.
+fn group<B: Backend>() -> (T<B>, T<B>, T<B>) {
+    let mut alice = v2::<B>(1, Some(9));
+    let mut bob = v2::<B>(2, Some(9));
+    let mut carol = v2::<B>(3, Some(9));
+    for (a, b) in [(0, 1), (0, 2), (1, 2)] {
+        let ts = [alice.public_key(), bob.public_key(), carol.public_key()];
+        let mut pair = |x: usize, y: usize| match x {
+            0 => alice.add_participant(ts[y]).map(|_| ()),
+            1 => bob.add_participant(ts[y]).map(|_| ()),
+            _ => carol.add_participant(ts[y]).map(|_| ()),
+        };
+        pair(a, b).unwrap();
+        pair(b, a).unwrap();
+    }
+    bob.add_admin(alice.public_key()).unwrap();
+    carol.add_admin(alice.public_key()).unwrap();
+    (alice, bob, carol)
+}
+
+fn text(d: Result<Decoded<Vec<u8>>, Error>) -> String {
+    match d {
+        Ok(Decoded::Message { plaintext, .. }) => String::from_utf8(plaintext).unwrap(),
+        other => format!("not a message: {other:?}"),
+    }
+}
+
+fn round_trip_and_layout<B: Backend>(_: &str) {
+    let (mut alice, mut bob, _) = group::<B>();
+    for size in [0usize, 1, 64, 1000, 65536] {
+        let pt = vec![0x5a; size];
+        let wire = alice.encode(&pt).unwrap();
+        assert_eq!(wire.len(), size + 127);
+        assert_eq!(wire[0], 0x02, "version byte");
+        let Ok(Message::V2(view)) = Message::parse(&wire) else {
+            panic!("not parsed as v2")
+        };
+        assert_eq!(view.header().sender_id(), alice.id());
+        assert_eq!(view.header().epoch(), 0);
+        match bob.decode(&wire, DecodeMode::Strict).unwrap() {
+            Decoded::Message {
+                sender,
+                verified,
+                plaintext,
+            } => {
+                assert_eq!(sender, alice.id());
+                assert!(verified);
+                assert!(plaintext == pt);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // Counters go up by one per message.
+    let a = alice.encode("a").unwrap();
+    let b = alice.encode("b").unwrap();
+    let counter = |w: &[u8]| u64::from_be_bytes(w[39..47].try_into().unwrap());
+    assert_eq!(counter(&b), counter(&a) + 1);
+}
+mod round_trip {
+    use super::*;
+    for_each_backend!(round_trip_and_layout);
+}
+
+fn a_replayed_message_is_refused<B: Backend>(_: &str) {
+    let (mut alice, mut bob, _) = group::<B>();
+    let captured = alice.encode("transfer 100").unwrap();
+    assert_eq!(
+        text(bob.decode(&captured, DecodeMode::Strict)),
+        "transfer 100"
+    );
+    for variant in 0..3 {
+        let err = match variant {
+            0 => bob.decode(&captured, DecodeMode::Strict).unwrap_err(),
+            1 => bob
+                .decode_into(&captured, DecodeMode::Strict, &mut [0u8; 64])
+                .unwrap_err(),
+            _ => bob
+                .decode_in_place(&mut captured.clone(), DecodeMode::Strict)
+                .unwrap_err(),
+        };
+        assert!(
+            matches!(err, Error::Replayed { sender, too_old: false, .. } if sender == alice.id()),
+            "{err:?}"
+        );
+    }
+    // The classic format, for contrast, lets the same replay through.
+    let mut classic_alice = T::<B>::new(
+        SigningSeed::from_bytes([1; 32]),
+        Some(TopicKey::from_bytes([9; 32])),
+    );
+    let mut classic_bob = T::<B>::new(
+        SigningSeed::from_bytes([2; 32]),
+        Some(TopicKey::from_bytes([9; 32])),
+    );
+    classic_bob
+        .add_participant(classic_alice.public_key())
+        .unwrap();
+    let old = classic_alice.encode("transfer 100").unwrap();
+    assert!(classic_bob.decode(&old, DecodeMode::Strict).is_ok());
+    assert!(classic_bob.decode(&old, DecodeMode::Strict).is_ok());
+}
+mod replay {
+    use super::*;
+    for_each_backend!(a_replayed_message_is_refused);
+}
+
+fn reordering_within_the_window_is_accepted_outside_refused<B: Backend>(_: &str) {
+    let (mut alice, mut bob, _) = group::<B>();
+    let n = WINDOW as usize + 10;
+    let wires: Vec<Vec<u8>> = (0..n)
+        .map(|i| alice.encode(format!("{i}")).unwrap())
+        .collect();
+    // Deliver the last one first, then the rest backwards.
+    assert_eq!(
+        text(bob.decode(&wires[n - 1], DecodeMode::Strict)),
+        format!("{}", n - 1)
+    );
+    for i in (0..n - 1).rev() {
+        let got = bob.decode(&wires[i], DecodeMode::Strict);
+        if (n - 1 - i) < WINDOW as usize {
+            assert_eq!(text(got), format!("{i}"), "message {i} within the window");
+        } else {
+            assert!(
+                matches!(got, Err(Error::Replayed { too_old: true, .. })),
+                "message {i} outside the window: {got:?}"
+            );
+        }
+    }
+}
+mod reorder {
+    use super::*;
+    for_each_backend!(reordering_within_the_window_is_accepted_outside_refused);
+}
+
+fn a_forged_reply_never_installs_the_attackers_key<B: Backend>(_: &str) {
+    let (mut alice, _, _) = group::<B>();
+    let mut newcomer = v2::<B>(7, None);
+    newcomer.add_participant(alice.public_key()).unwrap(); // it trusts Alice only
+    let intro = newcomer.construct_intro().unwrap();
+
+    // Mallory answers with a topic key of her own. Signing as herself, she is not
+    // trusted: the reply is refused with her fingerprint, and nothing is installed.
+    let mut mallory = v2::<B>(66, Some(0xee));
+    mallory.add_participant(newcomer.public_key()).unwrap();
+    let forged = mallory.construct_reply(&intro).unwrap();
+    match newcomer.parse_reply(&forged) {
+        Err(Error::UntrustedReplier { key, id }) => {
+            assert_eq!(key, mallory.public_key());
+            assert_eq!(id, mallory.id());
+        }
+        other => panic!("expected UntrustedReplier, got {other:?}"),
+    }
+    assert!(newcomer.topic_key().is_none() && newcomer.has_pending_introduction());
+
+    // Claiming Alice's key instead: put it in the reply and fix up the header's id;
+    // Mallory cannot sign for it.
+    let mut claimed = forged;
+    claimed[7..23].copy_from_slice(alice.id().as_bytes());
+    claimed[47 + 80..47 + 112].copy_from_slice(alice.public_key().as_bytes());
+    assert!(matches!(
+        newcomer.parse_reply(&claimed),
+        Err(Error::BadSignature)
+    ));
+    assert!(newcomer.topic_key().is_none());
+
+    // A reply bound to another introduction is refused too.
+    let mut other = v2::<B>(8, None);
+    let other_intro = other.construct_intro().unwrap();
+    alice.add_participant(other.public_key()).unwrap();
+    let mut rebound = alice.construct_reply(&other_intro).unwrap();
+    rebound[47..63].copy_from_slice(newcomer.id().as_bytes());
+    assert!(matches!(
+        newcomer.parse_reply(&rebound),
+        Err(Error::StaleReply)
+    ));
+
+    // Alice's genuine reply installs her key.
+    alice.add_participant(newcomer.public_key()).unwrap();
+    let genuine = alice.construct_reply(&intro).unwrap();
+    assert_eq!(newcomer.parse_reply(&genuine).unwrap(), alice.public_key());
+    assert_eq!(newcomer.topic_key(), alice.topic_key());
+
+    // Had the user trusted Mallory after comparing her fingerprint, her reply would
+    // have been taken: the rule is "installed once the replier is trusted".
+    let mut trusting = v2::<B>(9, None);
+    let intro = trusting.construct_intro().unwrap();
+    mallory.add_participant(trusting.public_key()).unwrap();
+    let reply = mallory.construct_reply(&intro).unwrap();
+    let Err(Error::UntrustedReplier { key, .. }) = trusting.parse_reply(&reply) else {
+        panic!("expected UntrustedReplier")
+    };
+    trusting.add_participant(key).unwrap();
+    assert_eq!(trusting.parse_reply(&reply).unwrap(), mallory.public_key());
+    assert_eq!(trusting.topic_key(), mallory.topic_key());
+}
+mod signed_discovery {
+    use super::*;
+    for_each_backend!(a_forged_reply_never_installs_the_attackers_key);
+}
+
+fn a_removed_participant_reads_nothing_after_rotation<B: Backend>(_: &str) {
+    let (mut alice, mut bob, mut carol) = group::<B>();
+    bob.set_grace_messages(2);
+    let before = alice.encode("before").unwrap();
+    assert_eq!(text(carol.decode(&before, DecodeMode::Strict)), "before");
+
+    // Alice removes Carol and rotates.
+    alice.remove_participant(&carol.id()).unwrap();
+    let rekey = alice.rotate(None).unwrap();
+    assert_eq!(alice.epoch(), 1);
+    assert_eq!(
+        bob.accept_rekey(&rekey).unwrap(),
+        RekeyOutcome::Rotated { epoch: 1 }
+    );
+    assert!(matches!(carol.accept_rekey(&rekey), Err(Error::NotAMember(id)) if id == carol.id()));
+    assert_eq!(carol.epoch(), 0);
+
+    // The rest carry on; Carol can read none of it.
+    let after = alice.encode("after").unwrap();
+    assert_eq!(text(bob.decode(&after, DecodeMode::Strict)), "after");
+    assert!(matches!(
+        carol.decode(&after, DecodeMode::Strict),
+        Err(Error::UnknownEpoch(1))
+    ));
+    assert!(matches!(
+        carol.decode(&after, DecodeMode::Naive),
+        Err(Error::UnknownEpoch(1))
+    ));
+    let reply = bob.encode("bob, epoch 1").unwrap();
+    assert_eq!(
+        text(alice.decode(&reply, DecodeMode::Strict)),
+        "bob, epoch 1"
+    );
+
+    // Carol still holds the old key: during Bob's grace period her old-epoch message
+    // is read (she was a member then); after it, it is not.
+    let late = carol.encode("carol, epoch 0").unwrap();
+    assert_eq!(
+        text(bob.decode(&late, DecodeMode::Strict)),
+        "carol, epoch 0"
+    );
+    for i in 0..2 {
+        let m = alice.encode(format!("tick {i}")).unwrap();
+        bob.decode(&m, DecodeMode::Strict).unwrap();
+    }
+    let later = carol.encode("carol again").unwrap();
+    assert!(matches!(
+        bob.decode(&later, DecodeMode::Strict),
+        Err(Error::UnknownEpoch(0))
+    ));
+
+    // Bob, a member but no admin, lets Carol back in through discovery: she gets the
+    // epoch-1 key, yet the members refuse her epoch-1 messages. Only an admin's
+    // rekey makes her a member again.
+    let intro = carol.construct_intro().unwrap();
+    let leaked = bob.construct_reply(&intro).unwrap();
+    carol.parse_reply(&leaked).unwrap();
+    assert_eq!(carol.epoch(), 1);
+    let sneaky = carol.encode("carol, epoch 1").unwrap();
+    // Alice removed her from trust; Bob still trusts her, but she is no member.
+    assert!(
+        matches!(alice.decode(&sneaky, DecodeMode::Strict), Err(Error::UntrustedSender(id)) if id == carol.id())
+    );
+    assert!(matches!(
+        bob.decode(&sneaky, DecodeMode::Strict),
+        Err(Error::NotAMember(_))
+    ));
+
+    alice.add_participant(carol.public_key()).unwrap();
+    let rekey2 = alice.rotate(None).unwrap();
+    assert_eq!(
+        bob.accept_rekey(&rekey2).unwrap(),
+        RekeyOutcome::Rotated { epoch: 2 }
+    );
+    assert_eq!(
+        carol.accept_rekey(&rekey2).unwrap(),
+        RekeyOutcome::Rotated { epoch: 2 }
+    );
+    let back = carol.encode("carol is back").unwrap();
+    assert_eq!(
+        text(alice.decode(&back, DecodeMode::Strict)),
+        "carol is back"
+    );
+    assert_eq!(text(bob.decode(&back, DecodeMode::Strict)), "carol is back");
+    // A rekey is refused by whoever missed the one before it.
+    let mut stale = v2::<B>(2, Some(9));
+    stale.add_admin(alice.public_key()).unwrap();
+    assert!(matches!(
+        stale.accept_rekey(&rekey2),
+        Err(Error::EpochMismatch { current: 0, got: 2 })
+    ));
+}
+mod rotation {
+    use super::*;
+    for_each_backend!(a_removed_participant_reads_nothing_after_rotation);
+}
+
+fn only_admins_rotate_and_concurrent_rotations_converge<B: Backend>(_: &str) {
+    let (mut alice, mut bob, mut carol) = group::<B>();
+    // Bob is not an admin (of his own topic: he started with the key, so he thinks he
+    // is; of Carol's: she never named him).
+    let bobs = bob.rotate(None).unwrap();
+    assert!(matches!(carol.accept_rekey(&bobs), Err(Error::NotAnAdmin(id)) if id == bob.id()));
+    assert_eq!(carol.epoch(), 0);
+
+    // Now two real admins rotate at once.
+    let (mut alice2, mut bob2, mut carol2) = group::<B>();
+    bob2.add_admin(carol2.public_key()).unwrap();
+    carol2.add_admin(alice2.public_key()).unwrap();
+    alice2.add_admin(carol2.public_key()).unwrap();
+    let from_alice = alice2.rotate(None).unwrap();
+    let from_carol = carol2.rotate(None).unwrap();
+    // Bob sees them in one order, Alice and Carol each see the other's.
+    bob2.accept_rekey(&from_alice).unwrap();
+    let second = bob2.accept_rekey(&from_carol).unwrap();
+    let a = alice2.accept_rekey(&from_carol).unwrap();
+    let c = carol2.accept_rekey(&from_alice).unwrap();
+    // Exactly one of the two wins everywhere: all three hold the same key.
+    assert_eq!(bob2.topic_key(), alice2.topic_key());
+    assert_eq!(bob2.topic_key(), carol2.topic_key());
+    assert_eq!((bob2.epoch(), alice2.epoch(), carol2.epoch()), (1, 1, 1));
+    let outcomes = [second, a, c];
+    assert!(outcomes.contains(&RekeyOutcome::Superseded));
+    let m = bob2.encode("converged").unwrap();
+    assert_eq!(text(alice2.decode(&m, DecodeMode::Strict)), "converged");
+    assert_eq!(text(carol2.decode(&m, DecodeMode::Strict)), "converged");
+    let _ = (&mut alice, &mut bob);
+}
+mod admins {
+    use super::*;
+    for_each_backend!(only_admins_rotate_and_concurrent_rotations_converge);
+}
+
+fn a_restart_never_reuses_a_counter_nor_reopens_replays<B: Backend>(_: &str) {
+    let (mut alice, mut bob, _) = group::<B>();
+    let mut seen = std::collections::BTreeSet::new();
+    let counter = |w: &[u8]| u64::from_be_bytes(w[39..47].try_into().unwrap());
+    let mut captured = Vec::new();
+    for i in 0..5 {
+        let w = alice.encode(format!("{i}")).unwrap();
+        assert!(seen.insert(counter(&w)));
+        bob.decode(&w, DecodeMode::Strict).unwrap();
+        captured.push(w);
+    }
+    // Alice crashes and restarts from her store (the same identity, a new process).
+    let store = alice.trust_store().clone();
+    let mut restarted = Topic::<B, _>::with_store(
+        SigningSeed::from_bytes([1; 32]),
+        alice.topic_key().cloned(),
+        store,
+    );
+    restarted.set_protocol(ProtocolVersion::V2);
+    for i in 0..5 {
+        let w = restarted.encode(format!("again {i}")).unwrap();
+        assert!(seen.insert(counter(&w)), "counter {} reused", counter(&w));
+        assert!(counter(&w) >= SENDER_BLOCK);
+        // Bob accepts the restarted Alice: her counters only moved forward.
+        assert_eq!(
+            text(bob.decode(&w, DecodeMode::Strict)),
+            format!("again {i}")
+        );
+    }
+    // Two live instances of one identity: same counters, different sessions, so no
+    // (key, nonce) pair repeats: the same plaintext at the same counter differs.
+    let mut twin_a = v2::<B>(5, Some(9));
+    let mut twin_b = v2::<B>(5, Some(9));
+    let (wa, wb) = (
+        twin_a.encode("same").unwrap(),
+        twin_b.encode("same").unwrap(),
+    );
+    assert_eq!(counter(&wa), counter(&wb));
+    assert_ne!(wa[23..39], wb[23..39], "sessions");
+    assert_ne!(wa[47..51], wb[47..51], "ciphertexts under one (key, nonce)");
+
+    // Bob crashes; his store holds his replay marks (ahead of what he accepted).
+    let bob_store = bob.trust_store().clone();
+    let mut bob_again = Topic::<B, _>::with_store(
+        SigningSeed::from_bytes([2; 32]),
+        bob.topic_key().cloned(),
+        bob_store,
+    );
+    bob_again.set_protocol(ProtocolVersion::V2);
+    for w in &captured {
+        assert!(
+            matches!(
+                bob_again.decode(w, DecodeMode::Strict),
+                Err(Error::Replayed { .. })
+            ),
+            "a replay reopened by the restart"
+        );
+    }
+    // A clean shutdown stores exact marks instead, so a clean restart refuses nothing
+    // that had not arrived yet.
+    bob.save_replay_marks().unwrap();
+    let mut clean = Topic::<B, _>::with_store(
+        SigningSeed::from_bytes([2; 32]),
+        bob.topic_key().cloned(),
+        bob.trust_store().clone(),
+    );
+    clean.set_protocol(ProtocolVersion::V2);
+    let w = restarted.encode("after a clean restart").unwrap();
+    assert!(
+        counter(&w) < SENDER_BLOCK + 1 + RECEIVER_BLOCK,
+        "below the crash-safe mark"
+    );
+    assert_eq!(
+        text(clean.decode(&w, DecodeMode::Strict)),
+        "after a clean restart"
+    );
+    for w in &captured {
+        assert!(matches!(
+            clean.decode(w, DecodeMode::Strict),
+            Err(Error::Replayed { .. })
+        ));
+    }
+}
+mod restart {
+    use super::*;
+    for_each_backend!(a_restart_never_reuses_a_counter_nor_reopens_replays);
+}
+
+fn protocol_settings_refuse_what_they_should<B: Backend>(_: &str) {
+    let (mut alice, mut bob, _) = group::<B>();
+    let mut classic = T::<B>::new(
+        SigningSeed::from_bytes([1; 32]),
+        Some(TopicKey::from_bytes([9; 32])),
+    );
+    classic.add_participant(bob.public_key()).unwrap();
+    let classic_msg = classic.encode("old").unwrap();
+    let mut newcomer = T::<B>::new(SigningSeed::from_bytes([7; 32]), None);
+    let classic_intro = newcomer.construct_intro().unwrap();
+    let mut old_replier = T::<B>::new(
+        SigningSeed::from_bytes([1; 32]),
+        Some(TopicKey::from_bytes([9; 32])),
+    );
+    old_replier.add_participant(newcomer.public_key()).unwrap();
+    let classic_reply = old_replier.construct_reply(&classic_intro).unwrap();
+
+    // A v2-only topic refuses every classic message, replies and intros included.
+    let refused = |e: &Error| matches!(e, Error::ProtocolRefused { version: 1, .. });
+    assert!(refused(
+        &bob.decode(&classic_msg, DecodeMode::Strict).unwrap_err()
+    ));
+    assert!(refused(
+        &bob.decode(&classic_msg, DecodeMode::Naive).unwrap_err()
+    ));
+    bob.add_participant(newcomer.public_key()).unwrap();
+    assert!(refused(&bob.construct_reply(&classic_intro).unwrap_err()));
+    assert!(refused(
+        &bob.decode(&classic_intro, DecodeMode::Strict).unwrap_err()
+    ));
+    let mut v2_newcomer = v2::<B>(7, None);
+    assert!(refused(
+        &v2_newcomer.parse_reply(&classic_reply).unwrap_err()
+    ));
+
+    // A classic topic refuses v2.
+    let v2_msg = alice.encode("new").unwrap();
+    assert!(matches!(
+        classic.decode(&v2_msg, DecodeMode::Strict),
+        Err(Error::ProtocolRefused { version: 2, .. })
+    ));
+
+    // Accept-both reads both and sends v2.
+    bob.set_protocol(ProtocolVersion::Both);
+    bob.add_participant(classic.public_key()).unwrap();
+    assert_eq!(text(bob.decode(&classic_msg, DecodeMode::Strict)), "old");
+    assert_eq!(text(bob.decode(&v2_msg, DecodeMode::Strict)), "new");
+    assert_eq!(bob.encode("x").unwrap()[0], 0x02);
+}
+mod settings {
+    use super::*;
+    for_each_backend!(protocol_settings_refuse_what_they_should);
+}
+
+fn one_changed_byte_is_refused<B: Backend>(_: &str) {
+    let (mut alice, mut bob, _) = group::<B>();
+    let wire = alice.encode("a message worth tampering with").unwrap();
+    for i in 0..wire.len() {
+        for flip in [0x01u8, 0x80] {
+            let mut t = wire.clone();
+            t[i] ^= flip;
+            let got = bob.decode(&t, DecodeMode::Strict);
+            assert!(
+                !matches!(got, Ok(Decoded::Message { .. })),
+                "byte {i} ^ {flip:#x} accepted"
+            );
+        }
+    }
+    // The genuine one still decodes: refusals changed nothing.
+    assert!(bob.decode(&wire, DecodeMode::Strict).is_ok());
+}
+mod tamper {
+    use super::*;
+    for_each_backend!(one_changed_byte_is_refused);
+}
