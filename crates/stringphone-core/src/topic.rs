@@ -357,6 +357,12 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     /// Sets (or, with `None`, forgets) the topic key.
     pub fn set_topic_key(&mut self, topic_key: Option<TopicKey>) {
         self.topic_key = topic_key;
+        // Keys derived from the old one must not outlive it.
+        #[cfg(feature = "alloc")]
+        {
+            self.v2.own_key = None;
+            self.v2.sender_keys.clear();
+        }
     }
 
     /// True while an introduction awaits its reply (see [`Topic::parse_reply`]).

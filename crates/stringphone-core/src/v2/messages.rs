@@ -5,7 +5,7 @@ use aead::{AeadInPlace, KeyInit};
 use rand_core::CryptoRngCore;
 
 use super::replay::{Replay, ReplayWindow, RECEIVER_BLOCK, SENDER_BLOCK};
-use super::state::{OwnKey, SenderRecord};
+use super::state::{OwnKey, SenderKey, SenderRecord};
 use super::wire::{self, Body, V2Message, V2Type, HEADER_LEN, MESSAGE_OVERHEAD, SIGNATURE_LEN};
 use super::{message_key, nonce, signed_string};
 use crate::backend::{Backend, Identity};

@@ -45,6 +45,14 @@ pub(crate) struct OwnKey {
     pub(crate) key: Zeroizing<[u8; 32]>,
 }
 
+/// A sender's derived message key, kept so that HKDF runs once per sender and
+/// session, not per message.
+pub(crate) struct SenderKey {
+    pub(crate) epoch: u32,
+    pub(crate) session: [u8; 16],
+    pub(crate) key: Zeroizing<[u8; 32]>,
+}
+
 /// Everything v2 keeps in a [`crate::Topic`].
 pub(crate) struct V2State {
     pub(crate) protocol: ProtocolVersion,
@@ -62,6 +70,8 @@ pub(crate) struct V2State {
     pub(crate) grace_messages: u32,
     pub(crate) admins: BTreeSet<ParticipantId>,
     pub(crate) senders: BTreeMap<ParticipantId, SenderRecord>,
+    /// The last derived key of each verified sender.
+    pub(crate) sender_keys: BTreeMap<ParticipantId, SenderKey>,
     pub(crate) pending: Option<PendingIntro>,
     pub(crate) own_key: Option<OwnKey>,
 }
@@ -86,6 +96,7 @@ impl V2State {
             grace_messages: DEFAULT_GRACE_MESSAGES,
             admins,
             senders: BTreeMap::new(),
+            sender_keys: BTreeMap::new(),
             pending: None,
             own_key: None,
         }
