@@ -1,0 +1,236 @@
+#!/usr/bin/env python3
+"""Prints the table of medians and ratios from criterion's output.
+
+Reads every ``<target>/criterion/**/new/benchmark.json`` (and the ``estimates.json``
+beside it) written by ``cargo bench -p stringphone-benches`` and prints, in Markdown:
+
+- the hot path per backend and size: encode next to sign + seal, decode next to
+  verify (under the rule) + open, each as a ratio ("protocol / bare"), and next to
+  libsodium's same primitives when the run had them ("/ libsodium");
+- the rule's price (verify under the rule / plain verify);
+- batch decoding against decoding one by one;
+- parsing and discovery;
+- the issue's targets, each marked as held or missed with its figure.
+
+Usage: python3 benches/report.py [TARGET_DIR]
+TARGET_DIR defaults to $CARGO_TARGET_DIR, else ./target. Python 3.11 stdlib only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+SIZES = [0, 64, 1024, 16384, 65536]
+
+
+def load(target: Path) -> dict[tuple[str, str, str], float]:
+    """(group, function, value) -> median in nanoseconds."""
+    root = target / "criterion"
+    if not root.is_dir():
+        sys.exit(f"no criterion output under {root}: run cargo bench first")
+    medians: dict[tuple[str, str, str], float] = {}
+    for bench in root.glob("**/new/benchmark.json"):
+        meta = json.loads(bench.read_text())
+        estimates = json.loads((bench.parent / "estimates.json").read_text())
+        key = (meta["group_id"], meta.get("function_id") or "", meta.get("value_str") or "")
+        medians[key] = estimates["median"]["point_estimate"]
+    if not medians:
+        sys.exit(f"no benchmark results under {root}")
+    return medians
+
+
+def size_label(size: int) -> str:
+    if size >= 1024:
+        return f"{size // 1024} KiB"
+    return f"{size} B"
+
+
+def us(ns: float | None) -> str:
+    if ns is None:
+        return "–"
+    v = ns / 1000
+    if v >= 100:
+        return f"{v:.0f}"
+    if v >= 10:
+        return f"{v:.1f}"
+    return f"{v:.2f}"
+
+
+def ratio(a: float | None, b: float | None) -> str:
+    if a is None or b is None or b == 0:
+        return "–"
+    return f"{a / b:.3f}"
+
+
+class Report:
+    def __init__(self, medians: dict[tuple[str, str, str], float]):
+        self.m = medians
+        self.backends = sorted(
+            {f.split(":")[0] for (_, f, _) in medians if ":" in f} - {"libsodium"}
+        )
+        self.has_sodium = any(f.startswith("libsodium:") for (_, f, _) in medians)
+        self.targets: list[tuple[str, str, bool | None]] = []
+
+    def get(self, group: str, function: str, value: object = "") -> float | None:
+        return self.m.get((group, function, str(value)))
+
+    @staticmethod
+    def add(*xs: float | None) -> float | None:
+        return None if any(x is None for x in xs) else sum(xs)  # type: ignore[arg-type]
+
+    def target(self, name: str, value: float | None, limit: float) -> None:
+        if value is None:
+            self.targets.append((name, "not measured", None))
+        else:
+            self.targets.append((name, f"{value:.3f} (limit {limit})", value <= limit))
+
+    def hot_path(self) -> None:
+        sodium_cols = " libsodium sign+secretbox | / libsodium |" if self.has_sodium else ""
+        sodium_dcols = " libsodium verify+open | / libsodium |" if self.has_sodium else ""
+        for b in self.backends:
+            print(f"\n### {b}: encode (µs, median)\n")
+            print(f"| size | encode_into | encode (Vec) | sign | seal | sign+seal | encode / bare |{sodium_cols}")
+            print("|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if self.has_sodium else ""))
+            for s in SIZES:
+                enc = self.get("encode", f"{b}:encode_into", s)
+                vec = self.get("encode", f"{b}:encode", s)
+                sign = self.get("encode", f"{b}:sign", s)
+                seal = self.get("encode", f"{b}:seal", s)
+                bare = self.add(sign, seal)
+                row = f"| {size_label(s)} | {us(enc)} | {us(vec)} | {us(sign)} | {us(seal)} | {us(bare)} | {ratio(enc, bare)} |"
+                sod = self.get("encode", "libsodium:sign+secretbox", s)
+                if self.has_sodium:
+                    row += f" {us(sod)} | {ratio(enc, sod)} |"
+                print(row)
+                if b == "rustcrypto":
+                    if s == 64:
+                        self.target("encode / (sign+seal) at 64 B", self.ratio_f(enc, bare), 1.05)
+                        self.target("encode / libsodium sign+secretbox at 64 B", self.ratio_f(enc, sod), 1.05)
+                    if s == 65536:
+                        self.target("encode / (sign+seal) at 64 KiB", self.ratio_f(enc, bare), 1.02)
+            print(f"\n### {b}: decode, strict (µs, median)\n")
+            print(f"| size | decode_into | decode (Vec) | verify (rule) | open | verify+open | decode / bare |{sodium_dcols}")
+            print("|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if self.has_sodium else ""))
+            for s in SIZES:
+                dec = self.get("decode", f"{b}:decode_into", s)
+                vec = self.get("decode", f"{b}:decode", s)
+                ver = self.get("decode", f"{b}:verify", s)
+                opn = self.get("decode", f"{b}:open", s)
+                bare = self.add(ver, opn)
+                row = f"| {size_label(s)} | {us(dec)} | {us(vec)} | {us(ver)} | {us(opn)} | {us(bare)} | {ratio(dec, bare)} |"
+                sod = self.get("decode", "libsodium:verify+open", s)
+                if self.has_sodium:
+                    row += f" {us(sod)} | {ratio(dec, sod)} |"
+                print(row)
+                if b == "rustcrypto":
+                    if s == 64:
+                        self.target("decode / (verify+open) at 64 B", self.ratio_f(dec, bare), 1.05)
+                        self.target("decode / libsodium verify+open at 64 B", self.ratio_f(dec, sod), 0.85)
+                    if s == 65536:
+                        self.target("decode / (verify+open) at 64 KiB", self.ratio_f(dec, bare), 1.02)
+
+    @staticmethod
+    def ratio_f(a: float | None, b: float | None) -> float | None:
+        return None if a is None or b is None or b == 0 else a / b
+
+    def primitives(self) -> None:
+        print("\n### Bare primitives (µs, median)\n")
+        impls = self.backends + (["libsodium"] if self.has_sodium else [])
+        names = {
+            "sign": ("encode", "sign"),
+            "seal": ("encode", "seal"),
+            "verify (rule)": ("decode", "verify"),
+            "verify (plain)": ("decode", "verify_plain"),
+            "open": ("decode", "open"),
+        }
+        sodium_names = {
+            "sign": "sign",
+            "seal": "secretbox",
+            "verify (rule)": "verify",
+            "open": "open",
+        }
+        print("| primitive | size | " + " | ".join(impls) + " |")
+        print("|---|---:|" + "---:|" * len(impls))
+        for label, (group, fn) in names.items():
+            for s in SIZES:
+                cells = []
+                for i in impls:
+                    if i == "libsodium":
+                        sn = sodium_names.get(label)
+                        cells.append(us(self.get(group, f"libsodium:{sn}", s)) if sn else "–")
+                    else:
+                        cells.append(us(self.get(group, f"{i}:{fn}", s)))
+                print(f"| {label} | {size_label(s)} | " + " | ".join(cells) + " |")
+        print("\nThe rule's price (verify under the rule / plain verify of the same key):\n")
+        for b in self.backends:
+            rs = [ratio(self.get("decode", f"{b}:verify", s), self.get("decode", f"{b}:verify_plain", s)) for s in SIZES]
+            print(f"- {b}: " + ", ".join(f"{size_label(s)} {r}" for s, r in zip(SIZES, rs)))
+        if self.has_sodium:
+            print("\n64 KiB, this project / libsodium:\n")
+            for b in self.backends:
+                parts = []
+                for label, group, fn, sfn in [
+                    ("encode", "encode", "encode_into", "sign+secretbox"),
+                    ("decode", "decode", "decode_into", "verify+open"),
+                    ("sign", "encode", "sign", "sign"),
+                    ("seal", "encode", "seal", "secretbox"),
+                    ("verify", "decode", "verify", "verify"),
+                    ("open", "decode", "open", "open"),
+                ]:
+                    parts.append(f"{label} {ratio(self.get(group, f'{b}:{fn}', 65536), self.get(group, f'libsodium:{sfn}', 65536))}")
+                print(f"- {b}: " + ", ".join(parts))
+
+    def batch(self) -> None:
+        rows = []
+        for b in self.backends:
+            batch = self.get("batch", f"{b}:decode_batch", 64)
+            one = self.get("batch", f"{b}:decode_one_by_one", 64)
+            vb = self.get("batch", f"{b}:verify_batch", 64)
+            vo = self.get("batch", f"{b}:verify_one_by_one", 64)
+            if batch is None and one is None:
+                continue
+            rows.append(f"| {b} | {us(batch)} | {us(one)} | {ratio(batch, one)} | {us(vb)} | {us(vo)} | {ratio(vb, vo)} |")
+            if b == "rustcrypto":
+                self.target("batch decode / one by one, 64 × 64 B from 64 senders", self.ratio_f(batch, one), 0.55)
+        if rows:
+            print("\n### Batch: 64 messages of 64 B from 64 senders (µs for all 64, median)\n")
+            print("| backend | decode_batch | one by one | ratio | bare verify_batch | bare verify × 64 | ratio |")
+            print("|---|---:|---:|---:|---:|---:|---:|")
+            print("\n".join(rows))
+
+    def message(self) -> None:
+        ops = ["parse_simple_64", "parse_intro", "construct_intro", "construct_reply", "parse_reply"]
+        print("\n### Parsing and discovery (µs, median)\n")
+        print("| operation | " + " | ".join(self.backends) + " |")
+        print("|---|" + "---:|" * len(self.backends))
+        for op in ops:
+            cells = []
+            for b in self.backends:
+                v = self.get("message", f"{b}:{op}")
+                cells.append(f"{v:.0f} ns" if v is not None and v < 1000 else us(v))
+            print(f"| {op} | " + " | ".join(cells) + " |")
+
+    def summary(self) -> None:
+        print("\n### Targets (RustCrypto, same run)\n")
+        print("| target | measured | holds |")
+        print("|---|---:|:---:|")
+        for name, value, ok in self.targets:
+            mark = "–" if ok is None else ("yes" if ok else "**no**")
+            print(f"| {name} | {value} | {mark} |")
+
+
+def main() -> None:
+    target = Path(sys.argv[1] if len(sys.argv) > 1 else os.environ.get("CARGO_TARGET_DIR", "target"))
+    r = Report(load(target))
+    r.hot_path()
+    r.batch()
+    r.primitives()
+    r.message()
+    r.summary()
+
+
+if __name__ == "__main__":
+    main()
