@@ -218,11 +218,36 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
             // The mark is stored; keep it in memory even if decryption fails below.
             self.v2.senders.insert(open.sender, record);
         }
-        let epoch_key = self
-            .epoch_key(open.epoch)
-            .ok_or(Error::UnknownEpoch(open.epoch))?;
-        let key = message_key::<B>(epoch_key, open.epoch, &open.sender, &open.session);
-        B::MessageCipher::new((&*key).into())
+        let cached = self
+            .v2
+            .sender_keys
+            .get(&open.sender)
+            .filter(|k| k.epoch == open.epoch && k.session == open.session)
+            .map(|k| B::MessageCipher::new((&*k.key).into()));
+        let cipher = match cached {
+            Some(cipher) => cipher,
+            None => {
+                let epoch_key = self
+                    .epoch_key(open.epoch)
+                    .ok_or(Error::UnknownEpoch(open.epoch))?;
+                let key = message_key::<B>(epoch_key, open.epoch, &open.sender, &open.session);
+                let cipher = B::MessageCipher::new((&*key).into());
+                // Only verified senders get an entry, so the cache holds at most one
+                // key per trusted participant.
+                if open.verified {
+                    self.v2.sender_keys.insert(
+                        open.sender,
+                        SenderKey {
+                            epoch: open.epoch,
+                            session: open.session,
+                            key,
+                        },
+                    );
+                }
+                cipher
+            }
+        };
+        cipher
             .decrypt_in_place_detached(
                 &nonce(open.counter).into(),
                 &open.header,
