@@ -22,6 +22,7 @@ use std::cell::RefCell;
 
 use rand_core::{CryptoRng, RngCore};
 use stringphone_core::reexports::aead::AeadInPlace;
+use stringphone_core::v2::wire::V2Type;
 use stringphone_core::wire::{MessageType, INTRODUCTION_LEN, REPLY_LEN, SIMPLE_OVERHEAD};
 use stringphone_core::{
     verify_signature, Backend, BoxSecret, DecodeMode, Decoded, Error, MemoryTrustStore, Message,
@@ -306,9 +307,102 @@ fn rebuild_v2(m: &stringphone_core::v2::wire::V2Message<'_>) -> Vec<u8> {
     v
 }
 
+/// The v2 layout's framing rules, written out from the table in
+/// `stringphone_core::v2::wire` (not taken from its constants): `Ok(type)` when
+/// `data` (which starts with `0x02`) parses, else the refusal.
+pub fn v2_framing(data: &[u8]) -> Result<V2Type, Error> {
+    let len = data.len();
+    let malformed = |t: Option<V2Type>| Error::Malformed {
+        message_type: t.map(MessageType::V2),
+        len,
+    };
+    let Some(&type_byte) = data.get(1) else {
+        return Err(malformed(None));
+    };
+    let t = match type_byte {
+        b'm' => V2Type::Message,
+        b'i' => V2Type::Introduction,
+        b'r' => V2Type::Reply,
+        b'k' => V2Type::Rekey,
+        other => return Err(Error::UnknownType(other)),
+    };
+    // version, type, suite, epoch 4, sender id 16, session 16, counter 8
+    let header = 1 + 1 + 1 + 4 + 16 + 16 + 8;
+    if len < header {
+        return Err(malformed(Some(t)));
+    }
+    if data[2] != 0x01 {
+        return Err(Error::UnknownSuite(data[2]));
+    }
+    let signature = 64;
+    let fits = match t {
+        V2Type::Message => len >= header + 16 + signature,
+        V2Type::Introduction => len == header + 32 + 32 + signature,
+        V2Type::Reply => len == header + 16 + 32 + 32 + 32 + 32 + 24 + 32 + 16 + signature,
+        V2Type::Rekey => {
+            let Some(count) = data.get(header + 64..header + 66) else {
+                return Err(malformed(Some(t)));
+            };
+            let count = usize::from(u16::from_be_bytes([count[0], count[1]]));
+            (1..=1024).contains(&count)
+                && len == header + 32 + 32 + 2 + count * (16 + 32 + 16) + signature
+        }
+    };
+    if fits {
+        Ok(t)
+    } else {
+        Err(malformed(Some(t)))
+    }
+}
+
+/// What a classic-only topic answers to a v2 message that parses.
+pub fn refused_v2() -> Error {
+    Error::ProtocolRefused {
+        version: 2,
+        accepts: stringphone_core::v2::ProtocolVersion::Classic,
+    }
+}
+
+/// `check_parse` for input starting with `0x02`.
+fn check_parse_v2(data: &[u8]) {
+    let expected = v2_framing(data);
+    let m = match (Message::parse(data), expected) {
+        (Err(e), Err(x)) => return assert_eq!(err_str(&e), err_str(&x)),
+        (Ok(m), Ok(t)) => {
+            assert_eq!(m.message_type(), MessageType::V2(t));
+            m
+        }
+        (got, x) => panic!("v2 parse gave {got:?}, the layout says {x:?}"),
+    };
+    let Message::V2(v) = &m else {
+        panic!("0x02 parsed as a classic message");
+    };
+    assert_eq!(m.encoded_len(), data.len());
+    assert_eq!(rebuild(&m), data, "rebuilt from the typed fields");
+    assert_eq!(Message::parse(&rebuild(&m)).expect("rebuilt parses"), m);
+    assert_eq!(m.to_vec(), data, "to_vec");
+    let mut out = vec![0xa5u8; data.len() + 3];
+    let n = m.write_to(&mut out).expect("room to write");
+    assert_eq!(&out[..n], data, "write_to");
+    assert!(
+        out[n..].iter().all(|&b| b == 0xa5),
+        "write_to wrote past the end"
+    );
+    assert!(m.write_to(&mut out[..data.len() - 1]).is_err());
+    assert_eq!(m.sender_id(), Some(v.header().sender_id()));
+    assert_eq!(v.signed_part().len() + 64, data.len());
+    assert_eq!(&v.signature()[..], &data[data.len() - 64..]);
+    assert_eq!(m.sender_key(), v.identity());
+    assert_eq!(m.recipient_id(), v.recipient_id());
+    assert_eq!(m.encryption_key(), v.encryption_key());
+}
+
 /// `Message::parse` on arbitrary bytes: it refuses exactly what the layout refuses,
 /// with the right error, and a parsed view rebuilt from its fields is the input.
 pub fn check_parse(data: &[u8]) {
+    if data.first() == Some(&0x02) {
+        return check_parse_v2(data);
+    }
     let named = data.first().and_then(|&b| MessageType::from_byte(b));
     if let Some(t) = named {
         assert_eq!(t.byte(), data[0]);
@@ -397,13 +491,7 @@ pub fn check_parse(data: &[u8]) {
             assert_eq!(m.recipient_id(), Some(r.recipient_id()));
             assert_eq!(m.encryption_key(), Some(r.encryption_key()));
         }
-        Message::V2(v) => {
-            assert_eq!(m.sender_id(), Some(v.header().sender_id()));
-            assert_eq!(v.signed_part().len() + 64, data.len());
-            assert_eq!(m.sender_key(), v.identity());
-            assert_eq!(m.recipient_id(), v.recipient_id());
-            assert_eq!(m.encryption_key(), v.encryption_key());
-        }
+        Message::V2(_) => unreachable!("0x02 goes to check_parse_v2"),
     }
 }
 
@@ -737,6 +825,9 @@ thread_local! {
 /// What a discovery step gives before its crypto: the refusal for a message of
 /// another type, or the parse.
 pub fn expect_type(data: &[u8], wanted: MessageType) -> Result<Message<'_>, String> {
+    if data.first() == Some(&0x02) {
+        return Err(err_str(&v2_framing(data).err().unwrap_or_else(refused_v2)));
+    }
     if let Some(found) = data.first().and_then(|&b| MessageType::from_byte(b)) {
         if found != wanted {
             return Err(err_str(&Error::WrongType {

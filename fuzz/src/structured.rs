@@ -15,6 +15,8 @@
 //! The cast: participant `i` has seed `[i + 1; 32]`. Participant 0 is "us" (the
 //! receiver and the replier) and trusts 1 and 2; 3 is a stranger.
 
+use std::cell::RefCell;
+
 use arbitrary::Arbitrary;
 use curve25519_dalek::montgomery::MontgomeryPoint;
 use ed25519_dalek::Signer;
@@ -22,7 +24,8 @@ use stringphone_core::reexports::aead::{AeadInPlace, KeyInit};
 use stringphone_core::{Backend, DecodeMode, Error, ParticipantId, PublicKey, TopicKey};
 
 use crate::raw::{
-    check_batch, decode_all_variants, err_str, snapshot, topic, FixedRng, Outcome, B, T,
+    check_batch, decode_all_variants, err_str, refused_v2, snapshot, topic, v2_framing, FixedRng,
+    Outcome, B, T,
 };
 
 const CAST: usize = 4;
@@ -159,9 +162,10 @@ struct Member {
 struct World {
     cast: Vec<Member>,
     /// Participant 0 with the topic key, trusting 1 and 2; and without the key.
-    us: [T; 2],
+    /// (Topics are `RefCell`s: decoding and encoding move v2 counters and windows.)
+    us: [RefCell<T>; 2],
     /// Each member sealing with the topic key, and with the wrong key.
-    senders: Vec<[T; 2]>,
+    senders: Vec<[RefCell<T>; 2]>,
     /// A message from member 1 that participant 0 accepts.
     valid: Vec<u8>,
 }
@@ -188,20 +192,28 @@ impl World {
             }
             t
         };
-        let us = [build(Some(TOPIC_KEY)), build(None)];
-        let senders: Vec<[T; 2]> = cast
+        let us = [
+            RefCell::new(build(Some(TOPIC_KEY))),
+            RefCell::new(build(None)),
+        ];
+        let senders: Vec<[RefCell<T>; 2]> = cast
             .iter()
             .map(|m| {
                 [
-                    topic(m.seed, Some(TOPIC_KEY), &[]),
-                    topic(m.seed, Some(WRONG_KEY), &[]),
+                    RefCell::new(topic(m.seed, Some(TOPIC_KEY), &[])),
+                    RefCell::new(topic(m.seed, Some(WRONG_KEY), &[])),
                 ]
             })
             .collect();
         for (m, t) in cast.iter().zip(&senders) {
-            assert_eq!(t[0].public_key(), m.public, "core and dalek derive one key");
+            assert_eq!(
+                t[0].borrow().public_key(),
+                m.public,
+                "core and dalek derive one key"
+            );
         }
         let valid = senders[1][0]
+            .borrow_mut()
             .encode_with_rng(&mut FixedRng::new(&[3; 24]), b"a good message")
             .expect("encode");
         World {
@@ -273,6 +285,11 @@ fn apply<F: Layout>(world: &World, msg: &mut Vec<u8>, edit: &Edit<F>) {
 /// The refusal every entry point gives before its own checks: an empty message, an
 /// unknown type byte, or a length that does not fit the type.
 fn framing(msg: &[u8]) -> Result<(), Error> {
+    if msg.first() == Some(&0x02) {
+        // An edit made it a v2 message: v2 framing, then the classic topics'
+        // refusal of v2.
+        return Err(v2_framing(msg).err().unwrap_or_else(refused_v2));
+    }
     let Some(&t) = msg.first() else {
         return Err(Error::Malformed {
             message_type: None,
@@ -362,8 +379,9 @@ fn predict_decode(
 
 fn check_simple(world: &World, case: &SimpleCase) {
     let sender = world.member(case.sender);
-    let sealer =
-        &world.senders[usize::from(case.sender) % CAST][usize::from(case.sealed_with_wrong_key)];
+    let sealer = &mut *world.senders[usize::from(case.sender) % CAST]
+        [usize::from(case.sealed_with_wrong_key)]
+    .borrow_mut();
     let plaintext = &case.plaintext;
     let mut sealed = vec![0u8; plaintext.len() + 121];
     let n = sealer
@@ -402,7 +420,7 @@ fn check_simple(world: &World, case: &SimpleCase) {
         }
     }
 
-    let us = &world.us[usize::from(!case.receiver_has_key)];
+    let us = &mut *world.us[usize::from(!case.receiver_has_key)].borrow_mut();
     let before = snapshot(us);
     for mode in crate::raw::MODES {
         let got = decode_all_variants(us, &msg, mode);
@@ -494,7 +512,7 @@ fn check_discovery(world: &World, case: &DiscoveryCase) {
     };
 
     // The replier.
-    let replier = &world.us[usize::from(!case.replier_has_key)];
+    let replier = &mut *world.us[usize::from(!case.replier_has_key)].borrow_mut();
     let before = snapshot(replier);
     let got = replier.construct_reply_with(&mut FixedRng::new(&case.reply_randomness), &intro);
     assert_eq!(snapshot(replier), before);
@@ -584,6 +602,7 @@ fn check_discovery(world: &World, case: &DiscoveryCase) {
             assert!(!joiner.has_pending_introduction());
             // The joiner now reads the topic.
             let wire = world.senders[(j + 1) % CAST][0]
+                .borrow_mut()
                 .encode_with_rng(&mut FixedRng::new(&[9; 24]), b"welcome")
                 .expect("encode");
             let got = joiner.decode(&wire, DecodeMode::Naive).expect("decode");
