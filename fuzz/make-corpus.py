@@ -14,6 +14,8 @@ is generated, never committed (/fuzz/corpus is git-ignored). Standard library on
   encoding (4 bytes of variant index 0, key, signature, then the message as the
   last field: each byte preceded by a 0x01 "one more" flag), plus each simple
   vector's key, signature and signed part.
+- v2: `0xff` followed by 0..3, the four valid v2 messages the target edits, and
+  the classic messages.
 - structured: a few byte strings of each shape; `arbitrary` turns any bytes into a
   case, so these only start the fuzzer on both scenarios.
 """
@@ -92,6 +94,13 @@ def main():
         if len(m) <= MAX_SEED // 2:
             signed = take_rest_bytes(m[65:])
             write(agreement, raw + h(e["sender_public_key"]) + m[1:65] + signed)
+
+    # v2: the four unedited templates (0xff, which), then the classic messages.
+    v2 = args.out / "v2"
+    for which in range(4):
+        write(v2, bytes([0xFF, which]))
+    for w in wire:
+        write(v2, w)
 
     structured = args.out / "structured"
     for variant in (b"\x00\x00\x00\x00", b"\xff\xff\xff\xff"):

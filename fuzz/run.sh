@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-TARGETS=(parse decode discovery structured verify_agreement)
+TARGETS=(parse decode discovery structured verify_agreement v2)
 JOBS=${JOBS:-2}
 
 usage() {

@@ -1,7 +1,8 @@
 //! The fuzz targets' checks, on stable Rust.
 //!
 //! `fuzz/src/raw.rs` holds what the `parse`, `decode` and `discovery` targets
-//! assert on any input; it is included here as it is. Every input a fuzzer ever
+//! assert on any input, `fuzz/src/v2.rs` what the `v2` target asserts; both are
+//! included here as they are. Every input a fuzzer ever
 //! failed on is kept under `tests/fuzz_regressions/TARGET/` and replayed, and
 //! so is every wire message of the classic vectors (the targets' seed corpus), so a
 //! drift between the harness and the protocol shows up in the ordinary test run.
@@ -13,6 +14,9 @@ mod common;
 #[allow(dead_code)]
 #[path = "../fuzz/src/raw.rs"]
 mod raw;
+
+#[path = "../fuzz/src/v2.rs"]
+mod v2;
 
 use std::path::PathBuf;
 
@@ -80,6 +84,20 @@ fn decode_saved_inputs() {
 #[test]
 fn discovery_saved_inputs() {
     replay("discovery", raw::check_discovery);
+}
+
+#[test]
+fn v2_saved_inputs() {
+    replay("v2", v2::check_v2);
+}
+
+/// The `v2` target's four valid messages, unedited, are accepted by the entry
+/// points they are for (the target asserts it).
+#[test]
+fn v2_templates_pass() {
+    for which in 0..4 {
+        v2::check_v2(&[0xff, which]);
+    }
 }
 
 #[test]

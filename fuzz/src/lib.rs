@@ -5,9 +5,12 @@
 //! - [`structured`]: valid messages of each type built from `arbitrary` input, then
 //!   edited field by field, against an oracle that predicts every outcome;
 //! - [`agreement`]: every backend's verifier against an independent implementation
-//!   of libsodium's Ed25519 rule.
+//!   of libsodium's Ed25519 rule;
+//! - [`v2`]: every protocol v2 entry point, on raw bytes and on edited valid
+//!   messages.
 #![forbid(unsafe_code)]
 
 pub mod agreement;
 pub mod raw;
 pub mod structured;
+pub mod v2;
