@@ -180,7 +180,6 @@ fn the_fixtures_reach_the_success_paths() {
 /// sign the key, so only a trusted newcomer's own mistake triggers it; still, the
 /// replier should refuse. Ignored until `construct_reply` refuses small-order keys.
 #[test]
-#[ignore = "construct_reply answers a small-order X25519 key; see docs/fuzzing.md"]
 fn construct_reply_refuses_a_small_order_ephemeral_key() {
     use signature::Signer;
     use stringphone_core::{Backend, Identity};

@@ -22,7 +22,26 @@ use crate::topic::sign;
 use crate::wire::{
     DiscoveryBytes, Message, MessageType, Writer, INTRODUCTION_LEN, NONCE_LEN, REPLY_LEN,
 };
-use crate::{BoxSecret, Error, PublicKey, Topic, TopicKey, TrustStore};
+use crate::{BoxPublicKey, BoxSecret, Error, PublicKey, Topic, TopicKey, TrustStore};
+
+/// True when `key` is an X25519 point of small order (or on the twist with small
+/// order): every agreement with it gives the all-zero secret, so a box sealed to it can
+/// be opened by anyone. libsodium refuses to build such a box; so does stringphone.
+///
+/// Backends expose the box, not the raw agreement, so the test is done through it:
+/// two different secrets agree on the same box key with `key` exactly when both
+/// agreements are zero (for a point of large order they differ unless the secrets'
+/// difference is a multiple of its order, which it is not).
+pub(crate) fn box_key_has_small_order<B: Backend>(key: &BoxPublicKey) -> bool {
+    let seal = |secret: [u8; 32]| {
+        let mut probe = [0u8; 32];
+        B::box_cipher(key, &BoxSecret::from_bytes(secret))
+            .encrypt_in_place_detached(&[0u8; NONCE_LEN].into(), b"", &mut probe)
+            .ok()
+            .map(|tag| (probe, tag))
+    };
+    seal([1; 32]) == seal([2; 32])
+}
 
 fn expect_type(bytes: &[u8], expected: MessageType) -> Result<Message<'_>, Error> {
     // A message of another type is refused by its type byte before its length is
@@ -99,7 +118,10 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     /// [`Error::Malformed`]); that its encryption key is signed by its signing key
     /// ([`Error::BadSignature`]); that its sender is trusted
     /// ([`Error::UntrustedSender`]: a reply hands over full access, so trust the
-    /// newcomer first); that this topic has the key ([`Error::MissingTopicKey`]).
+    /// newcomer first); that this topic has the key ([`Error::MissingTopicKey`]); that
+    /// the introduction's X25519 key is not of small order ([`Error::InvalidPublicKey`]:
+    /// the box would be sealed under an all-zero secret that anyone can compute, and
+    /// libsodium refuses to build it).
     ///
     /// A v2 introduction gets a v2 reply (see [`crate::v2`]): signed by this topic,
     /// bound to the introduction and to the newcomer's id; the checks are the same.
@@ -149,6 +171,9 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
             return Err(Error::UntrustedSender(newcomer_id));
         }
         let topic_key = self.topic_key().ok_or(Error::MissingTopicKey)?;
+        if box_key_has_small_order::<B>(&intro.encryption_key()) {
+            return Err(Error::InvalidPublicKey);
+        }
 
         let secret = BoxSecret::generate_with(rng)?;
         let mut nonce = [0u8; NONCE_LEN];
@@ -236,6 +261,10 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
             .pending_intro
             .as_ref()
             .ok_or(Error::NoPendingIntroduction)?;
+        // libsodium cannot open a box from a small-order key (the agreement is zero).
+        if box_key_has_small_order::<B>(&reply.encryption_key()) {
+            return Err(Error::DecryptFailed);
+        }
         let mut key = Zeroizing::new(*reply.sealed_topic_key());
         B::box_cipher(&reply.encryption_key(), secret)
             .decrypt_in_place_detached(reply.nonce().into(), b"", key.as_mut(), reply.mac().into())

@@ -91,6 +91,11 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
             return Err(Error::UntrustedSender(newcomer_id));
         }
         let topic_key = self.topic_key().ok_or(Error::MissingTopicKey)?.clone();
+        if crate::discovery::box_key_has_small_order::<B>(&BoxPublicKey::from_bytes(
+            *encryption_key,
+        )) {
+            return Err(Error::InvalidPublicKey);
+        }
 
         let session = self.v2.session(rng)?;
         let secret = BoxSecret::generate_with(rng)?;
@@ -165,6 +170,11 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
             return Err(Error::StaleReply);
         }
         let replier = check_self_signed::<B>(reply)?;
+        if crate::discovery::box_key_has_small_order::<B>(&BoxPublicKey::from_bytes(
+            *encryption_key,
+        )) {
+            return Err(Error::DecryptFailed);
+        }
         let mut key = Zeroizing::new(*sealed_key);
         B::box_cipher(&BoxPublicKey::from_bytes(*encryption_key), &pending.secret)
             .decrypt_in_place_detached(nonce.into(), b"", key.as_mut(), tag.into())

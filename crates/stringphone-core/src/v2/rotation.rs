@@ -293,6 +293,12 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
             .enumerate()
             .find(|(_, e)| e.member == me)
             .ok_or(Error::NotAMember(me))?;
+        // An admin's small-order key would seal the epoch key under a zero secret.
+        if crate::discovery::box_key_has_small_order::<B>(&crate::BoxPublicKey::from_bytes(
+            *encryption_key,
+        )) {
+            return Err(Error::DecryptFailed);
+        }
         let secret = self
             .identity()
             .static_box_secret()
