@@ -473,6 +473,20 @@ fn x25519(secret: &[u8; 32], public: &[u8]) -> [u8; 32] {
     MontgomeryPoint(p).mul_clamped(*secret).to_bytes()
 }
 
+/// Whether an X25519 key has small order: its agreement with a secret is all
+/// zeros. Checked against `raw`'s list of encodings (libsodium's) on every call.
+fn small_order(key: &[u8]) -> bool {
+    let zero = x25519(&[0x55; 32], key) == [0; 32];
+    let mut k = [0u8; 32];
+    k.copy_from_slice(key);
+    assert_eq!(
+        crate::raw::x25519_small_order(&k),
+        zero,
+        "the small-order list and the arithmetic disagree on {k:02x?}"
+    );
+    zero
+}
+
 fn check_discovery(world: &World, case: &DiscoveryCase) {
     let j = usize::from(case.joiner) % CAST;
     let member = &world.cast[j];
@@ -536,6 +550,10 @@ fn check_discovery(world: &World, case: &DiscoveryCase) {
         if !case.replier_has_key {
             return Err(Error::MissingTopicKey);
         }
+        // A small-order key makes the box's secret all zeros: refused.
+        if small_order(&intro[97..129]) {
+            return Err(Error::InvalidPublicKey);
+        }
         Ok(signer)
     })();
     // The newcomer the reply is for: whoever's key the introduction carries, which
@@ -584,6 +602,9 @@ fn check_discovery(world: &World, case: &DiscoveryCase) {
             });
         }
         let secret = pending_secret.ok_or(Error::NoPendingIntroduction)?;
+        if small_order(&edited[89..121]) {
+            return Err(Error::DecryptFailed);
+        }
         // Both ends of the box must compute one X25519 secret (this also covers
         // the encodings X25519 treats alike: the top bit, u >= p, small order).
         let same_secret =
