@@ -178,7 +178,7 @@ fn the_fixtures_reach_the_success_paths() {
 /// original, refuses to build that box (`crypto_box_beforenm` fails on a
 /// small-order key), so the original answers with an error. The newcomer has to
 /// sign the key, so only a trusted newcomer's own mistake triggers it; still, the
-/// replier should refuse. Ignored until `construct_reply` refuses small-order keys.
+/// replier must refuse, and since 2b5ab15 it does (`InvalidPublicKey`).
 #[test]
 fn construct_reply_refuses_a_small_order_ephemeral_key() {
     use signature::Signer;
