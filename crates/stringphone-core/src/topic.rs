@@ -709,9 +709,8 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
             return match open {
                 V2Route::Done(done) => Ok(done),
                 V2Route::Open(open) => {
-                    let end =
-                        message.len() - crate::v2::wire::SIGNATURE_LEN - crate::v2::wire::TAG_LEN;
-                    self.finish_v2(open, &mut message[crate::v2::wire::HEADER_LEN..end])
+                    let ciphertext = v2_ciphertext_range(message.len());
+                    self.finish_v2(open, &mut message[ciphertext])
                 }
             };
         }
@@ -735,7 +734,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
             return match open {
                 V2Route::Done(done) => Ok(done),
                 V2Route::Open(open) => {
-                    let ciphertext = v2_ciphertext(message);
+                    let ciphertext = &message[v2_ciphertext_range(message.len())];
                     let available = out.len();
                     let plaintext =
                         out.get_mut(..ciphertext.len())
@@ -788,7 +787,9 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         if let Some(open) = self.route_v2(message, mode)? {
             return match open {
                 V2Route::Done(done) => Ok(done),
-                V2Route::Open(open) => self.finish_v2(open, v2_ciphertext(message).to_vec()),
+                V2Route::Open(open) => {
+                    self.finish_v2(open, message[v2_ciphertext_range(message.len())].to_vec())
+                }
             };
         }
         let gate = self.gate(message, mode)?;
@@ -805,13 +806,12 @@ pub(crate) enum V2Route<P> {
     Open(crate::v2::messages::OpenV2),
 }
 
-/// The ciphertext of a parsed v2 message: between the header and the tag.
+/// Where the ciphertext of a v2 message of `len` bytes lies: between the header and
+/// the tag. Only called on parsed messages, which are at least that long.
 #[cfg(feature = "alloc")]
-pub(crate) fn v2_ciphertext(message: &[u8]) -> &[u8] {
+fn v2_ciphertext_range(len: usize) -> core::ops::Range<usize> {
     use crate::v2::wire::{HEADER_LEN, SIGNATURE_LEN, TAG_LEN};
-    message
-        .get(HEADER_LEN..message.len().saturating_sub(SIGNATURE_LEN + TAG_LEN))
-        .unwrap_or(&[])
+    HEADER_LEN..len.saturating_sub(SIGNATURE_LEN + TAG_LEN).max(HEADER_LEN)
 }
 
 #[cfg(feature = "alloc")]

@@ -23,6 +23,9 @@ pub(crate) struct OpenV2 {
     pub(crate) counter: u64,
     pub(crate) header: [u8; HEADER_LEN],
     pub(crate) tag: [u8; wire::TAG_LEN],
+    /// The sender's replay record as the gate read it (from memory or the store), so
+    /// that opening does not read the store again.
+    pub(crate) record: SenderRecord,
 }
 
 impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
@@ -165,6 +168,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
             counter: h.counter(),
             header: *h.as_bytes(),
             tag: *tag,
+            record,
         }))
     }
 
@@ -206,7 +210,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         open: OpenV2,
         mut buffer: P,
     ) -> Result<Decoded<P>, Error> {
-        let mut record = self.window_of(&open.sender)?;
+        let mut record = open.record;
         if open.verified && open.counter >= record.stored_mark {
             let mark = open
                 .counter
