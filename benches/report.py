@@ -10,7 +10,8 @@ beside it) written by ``cargo bench -p stringphone-benches`` and prints, in Mark
 - the rule's price (verify under the rule / plain verify);
 - batch decoding against decoding one by one;
 - parsing and discovery;
-- the issue's targets, each marked as held or missed with its figure.
+- protocol v2 next to classic and libsodium's classic (group ``v2``);
+- the targets of issues 5 and 7, each marked as held or missed with its figure.
 
 Usage: python3 benches/report.py [TARGET_DIR]
 TARGET_DIR defaults to $CARGO_TARGET_DIR, else ./target. Python 3.11 stdlib only.
@@ -72,7 +73,8 @@ class Report:
             {f.split(":")[0] for (_, f, _) in medians if ":" in f} - {"libsodium"}
         )
         self.has_sodium = any(f.startswith("libsodium:") for (_, f, _) in medians)
-        self.targets: list[tuple[str, str, bool | None]] = []
+        self.raw_targets: list[tuple[str, float | None, float]] = []
+        self.v2_targets: list[tuple[str, float | None, float]] = []
 
     def get(self, group: str, function: str, value: object = "") -> float | None:
         return self.m.get((group, function, str(value)))
@@ -82,10 +84,7 @@ class Report:
         return None if any(x is None for x in xs) else sum(xs)  # type: ignore[arg-type]
 
     def target(self, name: str, value: float | None, limit: float) -> None:
-        if value is None:
-            self.targets.append((name, "not measured", None))
-        else:
-            self.targets.append((name, f"{value:.3f} (limit {limit})", value <= limit))
+        self.raw_targets.append((name, value, limit))
 
     def hot_path(self) -> None:
         sodium_cols = " libsodium sign+secretbox | / libsodium |" if self.has_sodium else ""
@@ -213,13 +212,61 @@ class Report:
                 cells.append(f"{v:.0f} ns" if v is not None and v < 1000 else us(v))
             print(f"| {op} | " + " | ".join(cells) + " |")
 
+    def v2(self) -> None:
+        """Group `v2` (benches/v2.rs): v2 next to classic and libsodium's classic."""
+        if not any(g == "v2" for (g, _, _) in self.m):
+            return
+        print("\n### Protocol v2 next to classic (µs, median; group `v2`)\n")
+        cols = (["libsodium classic"] if self.has_sodium else []) + [
+            f"{b} {fmt}" for b in self.backends for fmt in ("classic", "v2")
+        ]
+        for op, sodium_fn in (("encode", "sign_secretbox"), ("decode", "verify_open")):
+            print(f"\n{op}:\n")
+            print("| size | " + " | ".join(cols) + " |")
+            print("|---:|" + "---:|" * len(cols))
+            for s in SIZES:
+                cells = [us(self.get("v2", f"libsodium:{sodium_fn}", s))] if self.has_sodium else []
+                for b in self.backends:
+                    for fmt in ("classic", "v2"):
+                        cells.append(us(self.get("v2", f"{b}:{fmt}_{op}", s)))
+                print(f"| {size_label(s)} | " + " | ".join(cells) + " |")
+        for b in self.backends:
+            for op, sodium_fn, speedup in (("encode", "sign_secretbox", 3.0), ("decode", "verify_open", 2.0)):
+                v2_big = self.get("v2", f"{b}:v2_{op}", 65536)
+                sod_big = self.get("v2", f"libsodium:{sodium_fn}", 65536)
+                # "at least N x faster" is v2 / libsodium <= 1/N.
+                self.v2_targets.append(
+                    (f"{b}: v2 {op} / libsodium classic at 64 KiB", self.ratio_f(v2_big, sod_big), round(1 / speedup, 3))
+                )
+                small = self.get("v2", f"{b}:v2_{op}", 64)
+                self.v2_targets.append(
+                    (f"{b}: v2 {op} / {b} classic at 64 B", self.ratio_f(small, self.get("v2", f"{b}:classic_{op}", 64)), 1.0)
+                )
+                self.v2_targets.append(
+                    (f"{b}: v2 {op} / libsodium classic at 64 B", self.ratio_f(small, self.get("v2", f"libsodium:{sodium_fn}", 64)), 1.0)
+                )
+
     def summary(self) -> None:
-        print("\n### Targets (RustCrypto, same run)\n")
-        print("| target | measured | holds |")
-        print("|---|---:|:---:|")
-        for name, value, ok in self.targets:
-            mark = "–" if ok is None else ("yes" if ok else "**no**")
-            print(f"| {name} | {value} | {mark} |")
+        for title, targets in (
+            ("Targets of the hot path (RustCrypto, same run)", [(n, self.fmt(v, l), self.holds(v, l)) for n, v, l in self.raw_targets]),
+            ("Targets of protocol v2 (per backend, same run)", [(n, self.fmt(v, l), self.holds(v, l)) for n, v, l in self.v2_targets]),
+        ):
+            if all(value == "not measured" for _, value, _ in targets):
+                continue
+            print(f"\n### {title}\n")
+            print("| target | measured | holds |")
+            print("|---|---:|:---:|")
+            for name, value, ok in targets:
+                mark = "–" if ok is None else ("yes" if ok else "**no**")
+                print(f"| {name} | {value} | {mark} |")
+
+    @staticmethod
+    def fmt(value: float | None, limit: float) -> str:
+        return "not measured" if value is None else f"{value:.3f} (limit {limit})"
+
+    @staticmethod
+    def holds(value: float | None, limit: float) -> bool | None:
+        return None if value is None else value <= limit
 
 
 def main() -> None:
@@ -229,6 +276,7 @@ def main() -> None:
     r.batch()
     r.primitives()
     r.message()
+    r.v2()
     r.summary()
 
 
