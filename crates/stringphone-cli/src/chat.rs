@@ -14,12 +14,17 @@
 //! | `intro-ignored <id> <fp> <why>` | a newcomer we did not approve: no key for it |
 //! | `intro-noted <id> <fp> no-topic-key` | approved, but we have no key to give yet |
 //! | `reply-ignored <id> <fp> <why>` | a reply to us we did not use |
-//! | `replier-untrusted <id> <fp>` | a reply worked but its sender was not approved |
+//! | `replier-untrusted <id> <fp>` | a reply worked but its sender was not approved (v2: no key) |
 //! | `approve? ...` | (terminal only) answer `y` to approve |
 //! | `msg <id> <fp> <text>` | a message, verified: `<id>` wrote it |
 //! | `refused <id> <fp> <why>` | a message that was not accepted (`- -` if no sender) |
 //!
 //! Text from others is printed on one line, control characters escaped.
+//!
+//! With `--protocol v2` (or `both`) the chat sends v2, refuses replays (keeping its
+//! replay marks in the state directory, exact ones stored on a clean exit), and runs
+//! v2 discovery: introductions and replies are signed, and a joiner installs the key
+//! only from a replier it trusts or approves (otherwise `replier-untrusted`, no key).
 
 use std::collections::VecDeque;
 use std::io::{self, BufRead, Write};
@@ -33,10 +38,10 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use rand_core::{OsRng, RngCore};
 use rumqttc::{Client, MqttOptions, Outgoing, Packet, QoS};
-use stringphone::{DecodeMode, Decoded, Error, Message, PublicKey, Topic};
+use stringphone::{DecodeMode, Decoded, Error, Message, ParticipantId, PublicKey, Topic};
 use stringphone_store_file::FileTrustStore;
 
-use crate::proto::{id_of, printable, to_hex, who, Discovery};
+use crate::proto::{id_of, introduction_key, printable, to_hex, who, Discovery, Protocol};
 use crate::{explain, files, read_seed, read_topic_key, Failure, Result};
 
 /// How long to wait for the broker to accept us.
@@ -75,6 +80,10 @@ pub struct ChatArgs {
     /// Once stdin ends, keep receiving for this many seconds before leaving
     #[arg(long, value_name = "SECONDS", default_value = "1", value_parser = parse_seconds)]
     linger: Duration,
+    /// Wire format: classic, v2 (refuses classic messages and replays; signed
+    /// discovery), or both (reads both, sends v2)
+    #[arg(long, value_enum, default_value_t = Protocol::Classic, value_name = "VERSION")]
+    protocol: Protocol,
 }
 
 fn parse_seconds(s: &str) -> std::result::Result<Duration, String> {
@@ -135,14 +144,21 @@ enum Event {
 }
 
 enum Approval {
-    Newcomer { key: PublicKey, intro: Vec<u8> },
-    Replier { key: PublicKey },
+    Newcomer {
+        key: PublicKey,
+        intro: Vec<u8>,
+    },
+    /// `reply`: a v2 reply, whose key is installed only once its replier is trusted.
+    Replier {
+        key: PublicKey,
+        reply: Option<Vec<u8>>,
+    },
 }
 
 impl Approval {
     fn key(&self) -> &PublicKey {
         match self {
-            Approval::Newcomer { key, .. } | Approval::Replier { key } => key,
+            Approval::Newcomer { key, .. } | Approval::Replier { key, .. } => key,
         }
     }
 }
@@ -192,7 +208,8 @@ pub fn run(args: ChatArgs, state: &Path) -> Result<()> {
         None => (None, None),
     };
     let store = FileTrustStore::open(state)?;
-    let topic = Topic::with_store(seed.clone(), key, store);
+    let mut topic = Topic::with_store(seed.clone(), key, store);
+    topic.set_protocol(args.protocol.version());
 
     let mut nonce = [0u8; 8];
     OsRng.fill_bytes(&mut nonce);
@@ -298,6 +315,15 @@ pub fn run(args: ChatArgs, state: &Path) -> Result<()> {
         }
     }
 
+    // A clean exit: exact v2 marks, so that a restart refuses nothing that had not
+    // arrived yet (what runs ahead is only for crashes). Nothing to do for classic.
+    if let Err(e) = chat.topic.save_replay_marks() {
+        eprintln!(
+            "warning: cannot store the exact replay marks ({}): after a restart, some \
+             messages that had not arrived yet may be refused as old",
+            explain(&e)
+        );
+    }
     stopping.store(true, Ordering::SeqCst);
     let _ = chat.client.disconnect();
     let deadline = Instant::now() + Duration::from_secs(2);
@@ -358,10 +384,16 @@ impl Chat {
             say(&format!("pairing-open {secs}"));
         }
         if self.topic.topic_key().is_none() {
-            let discovery = Discovery::new(self.seed.clone());
-            let intro = discovery.intro()?;
-            self.discovery = Some(discovery);
-            self.publish(intro.to_vec());
+            let intro = if self.topic.protocol().sends_v2() {
+                // v2: the pending introduction lives in the topic, for this session.
+                self.topic.construct_intro()?.to_vec()
+            } else {
+                let discovery = Discovery::new(self.seed.clone());
+                let intro = discovery.intro()?;
+                self.discovery = Some(discovery);
+                intro.to_vec()
+            };
+            self.publish(intro);
             say("intro-sent");
         }
         let tx = self.tx.clone();
@@ -400,8 +432,12 @@ impl Chat {
                             self.reply_to(&intro, &key);
                         }
                     }
-                    Approval::Replier { key } => {
-                        self.trust(key, "replier");
+                    Approval::Replier { key, reply } => {
+                        if self.trust(key, "replier") {
+                            if let Some(reply) = reply {
+                                self.install_v2_reply(&reply, &id);
+                            }
+                        }
                     }
                 }
             } else {
@@ -497,21 +533,14 @@ impl Chat {
     }
 
     fn on_intro(&mut self, payload: &[u8]) {
-        let Ok(Message::Introduction(intro)) = Message::parse(payload) else {
+        let Some((key, signed)) = introduction_key(payload) else {
             return;
         };
-        let key = intro.sender_key();
         if key == self.topic.public_key() {
             return; // our own introduction, echoed
         }
         let id = id_of(&key);
-        if stringphone::verify_signature::<stringphone::DefaultBackend>(
-            &key,
-            intro.encryption_key().as_bytes(),
-            intro.signature(),
-        )
-        .is_err()
-        {
+        if !signed {
             say(&format!(
                 "refused {} introduction signature does not verify",
                 who(&id)
@@ -553,8 +582,15 @@ impl Chat {
     }
 
     fn on_reply(&mut self, payload: &[u8]) {
-        let Ok(Message::IntroductionReply(reply)) = Message::parse(payload) else {
-            return;
+        let reply = match Message::parse(payload) {
+            Ok(Message::IntroductionReply(reply)) => reply,
+            Ok(Message::V2(m)) => {
+                if m.recipient_id() == Some(self.topic.id()) {
+                    self.on_v2_reply(payload, &m.header().sender_id());
+                }
+                return;
+            }
+            _ => return,
         };
         if reply.recipient_id() != self.topic.id() {
             return; // an answer to someone else
@@ -576,14 +612,8 @@ impl Chat {
         };
         match self.topic.topic_key() {
             None => {
-                self.topic.set_topic_key(Some(key.clone()));
-                say(&format!("key-received {}", who(&claimed)));
-                if let Some(path) = self.save_key_to.take() {
-                    match files::write_key(&path, "topic key file", key.expose_secret(), false) {
-                        Ok(()) => eprintln!("topic key saved to {}", path.display()),
-                        Err(e) => eprintln!("error: {e}"),
-                    }
-                }
+                self.topic.set_topic_key(Some(key));
+                self.key_received(&claimed);
             }
             Some(ours) if *ours == key => {}
             Some(_) => {
@@ -600,9 +630,60 @@ impl Chat {
         if self.pairing() {
             self.trust(replier, "replier");
         } else if self.interactive {
-            self.ask(Approval::Replier { key: replier });
+            self.ask(Approval::Replier {
+                key: replier,
+                reply: None,
+            });
         } else {
             say(&format!("replier-untrusted {}", who(&claimed)));
+        }
+    }
+
+    /// The topic key is installed: says so, and saves it if a key file was named.
+    fn key_received(&mut self, claimed: &ParticipantId) {
+        say(&format!("key-received {}", who(claimed)));
+        let key = self.topic.topic_key().cloned();
+        if let (Some(path), Some(key)) = (self.save_key_to.take(), key) {
+            match files::write_key(&path, "topic key file", key.expose_secret(), false) {
+                Ok(()) => eprintln!("topic key saved to {}", path.display()),
+                Err(e) => eprintln!("error: {e}"),
+            }
+        }
+    }
+
+    /// A v2 reply addressed to us. Its signature is checked by the topic, which
+    /// installs the key only if the (verified) replier is trusted; an untrusted
+    /// replier is approved like a classic one (pairing window or prompt), and the same
+    /// reply is parsed again.
+    fn on_v2_reply(&mut self, payload: &[u8], claimed: &ParticipantId) {
+        match self.topic.parse_reply(payload) {
+            Ok(_) => self.key_received(claimed),
+            Err(Error::UntrustedReplier { key, id }) => {
+                if self.pairing() {
+                    if self.trust(key, "replier") {
+                        self.install_v2_reply(payload, &id);
+                    }
+                } else if self.interactive {
+                    self.ask(Approval::Replier {
+                        key,
+                        reply: Some(payload.to_vec()),
+                    });
+                } else {
+                    say(&format!("replier-untrusted {}", who(&id)));
+                }
+            }
+            // Another answer to an introduction a reply already answered.
+            Err(Error::NoPendingIntroduction) if self.topic.topic_key().is_some() => {}
+            Err(e) => say(&format!("reply-ignored {} {}", who(claimed), explain(&e))),
+        }
+    }
+
+    /// Parses a v2 reply again once its replier is trusted.
+    fn install_v2_reply(&mut self, payload: &[u8], replier: &ParticipantId) {
+        match self.topic.parse_reply(payload) {
+            Ok(_) => self.key_received(replier),
+            Err(Error::NoPendingIntroduction) if self.topic.topic_key().is_some() => {}
+            Err(e) => say(&format!("reply-ignored {} {}", who(replier), explain(&e))),
         }
     }
 }

@@ -17,13 +17,14 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use stringphone::core::MarkSlot;
 use stringphone::{
     DecodeMode, Decoded, Error, MemoryTrustStore, Message, ParticipantId, PublicKey, SigningSeed,
     Topic, TopicKey, TrustStore,
 };
 use stringphone_store_file::FileTrustStore;
 
-use crate::proto::{fingerprint, id_of, who, CliStore, Discovery};
+use crate::proto::{fingerprint, id_of, who, CliStore, Discovery, Protocol};
 
 /// A refusal: one line for stderr.
 #[derive(Debug)]
@@ -79,6 +80,34 @@ pub fn explain(e: &Error) -> String {
              `stringphone accept-reply`"
             .into(),
         Error::MissingTopicKey => "no topic key".into(),
+        Error::Replayed {
+            sender,
+            counter,
+            too_old: false,
+        } => format!(
+            "replayed message: message {counter} of {} was already accepted here; refused",
+            who(sender)
+        ),
+        Error::Replayed {
+            sender,
+            counter,
+            too_old: true,
+        } => format!(
+            "replayed message (or one that came too late): message {counter} of {} is \
+             older than what was already accepted from that sender here; refused",
+            who(sender)
+        ),
+        Error::ProtocolRefused { version: 1, .. } => "this is a classic message and this \
+             topic speaks v2 only: refused (--protocol both reads classic messages too)"
+            .into(),
+        Error::ProtocolRefused { version: 2, .. } => {
+            "this is a v2 message: read it with --protocol v2 (or both)".into()
+        }
+        Error::UntrustedReplier { id, .. } => format!(
+            "the reply is signed by {}, who is not trusted: compare its fingerprint out of \
+             band and trust it",
+            who(id)
+        ),
         Error::Store(e) => e.to_string(),
         other => other.to_string(),
     }
@@ -165,6 +194,10 @@ struct EncodeArgs {
     /// The topic key
     #[arg(long, value_name = "PATH")]
     key_file: PathBuf,
+    /// Wire format to send: classic, or v2 (v2 and both send v2, and keep this
+    /// identity's message counter in the state directory)
+    #[arg(long, value_enum, default_value_t = Protocol::Classic, value_name = "VERSION")]
+    protocol: Protocol,
     /// Write the message as hex and a newline instead of raw bytes
     #[arg(long)]
     hex: bool,
@@ -188,6 +221,10 @@ struct DecodeArgs {
     /// Print nothing and succeed when the sender is not trusted
     #[arg(long)]
     ignore_untrusted: bool,
+    /// Wire formats to accept: classic, v2 (refuses classic; refuses replays, keeping
+    /// what it accepted in the state directory), or both
+    #[arg(long, value_enum, default_value_t = Protocol::Classic, value_name = "VERSION")]
+    protocol: Protocol,
     /// Read the message as hex instead of raw bytes
     #[arg(long)]
     hex: bool,
@@ -311,7 +348,14 @@ fn run(cli: Cli) -> Result<()> {
                 a.key_file.display()
             ))
         }
-        Command::Encode(a) => encode(a),
+        Command::Encode(a) => {
+            // Only v2 keeps state (its counter): classic encoding needs no directory.
+            let state = match a.protocol {
+                Protocol::Classic => None,
+                Protocol::V2 | Protocol::Both => Some(state()?),
+            };
+            encode(a, state.as_deref())
+        }
         Command::Decode(a) => decode(a, &state()?),
         Command::Intro(a) => intro(a, &state()?),
         Command::Reply(a) => reply(a, &state()?),
@@ -377,12 +421,24 @@ fn keygen(a: KeygenArgs) -> Result<()> {
     ))
 }
 
-fn encode(a: EncodeArgs) -> Result<()> {
+fn encode(a: EncodeArgs, state: Option<&Path>) -> Result<()> {
     let seed = read_seed(&a.seed_file)?;
     let key = read_topic_key(&a.key_file)?;
     let plaintext = read_stdin(false, "plaintext")?;
-    let mut topic = Topic::new(seed, Some(key));
-    out_bytes(&topic.encode(&plaintext)?, a.hex)
+    let Some(state) = state else {
+        let mut topic = Topic::new(seed, Some(key));
+        return out_bytes(&topic.encode(&plaintext)?, a.hex);
+    };
+    // v2: the counter comes from the state directory's marks, so it never repeats
+    // across runs; the exact mark is stored back so that the next run goes on at +1.
+    let mut topic = Topic::with_store(seed, Some(key), FileTrustStore::open(state)?);
+    topic.set_protocol(a.protocol.version());
+    let wire = topic.encode(&plaintext)?;
+    if let Err(e) = topic.save_replay_marks() {
+        // Harmless: the block reserved before encoding stays stored; counters skip it.
+        eprintln!("warning: {}", Failure::from(e));
+    }
+    out_bytes(&wire, a.hex)
 }
 
 fn decode(a: DecodeArgs, state: &Path) -> Result<()> {
@@ -399,6 +455,7 @@ fn decode(a: DecodeArgs, state: &Path) -> Result<()> {
     };
     let message = read_stdin(a.hex, "message")?;
     let mut topic = Topic::with_store(seed, Some(key), store);
+    topic.set_protocol(a.protocol.version());
     let mode = if a.naive {
         DecodeMode::Naive
     } else if a.ignore_untrusted {
@@ -406,9 +463,37 @@ fn decode(a: DecodeArgs, state: &Path) -> Result<()> {
     } else {
         DecodeMode::Strict
     };
+    // v2 stores a sender's replay mark ahead of a message before opening it. This
+    // process accepts one message at most, so if it refuses this one, the mark it
+    // raised is taken back: a wrong key file must not make the sender's next
+    // messages look old. (A mark another process raised meanwhile is left alone.)
+    let slot = proto::v2_message_sender(&message)
+        .filter(|_| a.protocol.version().accepts_v2())
+        .map(MarkSlot::Received);
+    let before = match slot {
+        Some(slot) => topic.trust_store().file.mark(&slot)?,
+        None => None,
+    };
     // Written without an exhaustive match, so that a future kind of outcome is a
     // refusal here rather than a compile error.
-    let decoded = topic.decode(&message, mode)?;
+    let decoded = match topic.decode(&message, mode) {
+        Ok(decoded) => decoded,
+        Err(e) => {
+            if let Some(slot) = slot {
+                let file = &mut topic.trust_store_mut().file;
+                if file.mark(&slot).is_ok_and(|now| now != before) {
+                    let _ = file.store_mark(slot, before.unwrap_or(0));
+                }
+            }
+            return Err(e.into());
+        }
+    };
+    // Accepted: store the exact mark, so that the sender's next message is not taken
+    // for an old one by the next run. Failing that, the mark stored ahead stays,
+    // which refuses no replay but may refuse the sender's next messages.
+    if let Err(e) = topic.save_replay_marks() {
+        eprintln!("warning: {}", Failure::from(e));
+    }
     if let Decoded::Message {
         sender,
         verified,
@@ -477,6 +562,8 @@ fn reply(a: ReplyArgs, state: &Path) -> Result<()> {
             ": read it with `stringphone decode`"
         } else if matches!(parsed, Message::IntroductionReply(_)) {
             ": open it with `stringphone accept-reply`"
+        } else if matches!(parsed, Message::V2(_)) {
+            " (`reply` answers classic introductions; v2 discovery runs in `chat --protocol v2`)"
         } else {
             ""
         };

@@ -1,7 +1,10 @@
-//! Glue between the command and the protocol: the trust store the commands use, the
-//! pending introduction kept across processes, and text helpers.
+//! Glue between the command and the protocol: the protocol setting, the trust store
+//! the commands use, the pending introduction kept across processes, and text helpers.
 
 use rand_core::{CryptoRng, RngCore};
+use stringphone::core::MarkSlot;
+use stringphone::v2::wire::V2Type;
+use stringphone::v2::ProtocolVersion;
 use stringphone::{
     rule, Backend, BoxSecret, DefaultBackend, Error, Fingerprint, MemoryTrustStore, Message,
     ParticipantId, PublicKey, SigningSeed, StoreError, Topic, TopicKey, TrustStore,
@@ -9,6 +12,69 @@ use stringphone::{
 use stringphone_store_file::FileTrustStore;
 
 use crate::Failure;
+
+/// Which wire formats a command speaks (`--protocol`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Protocol {
+    /// The original's format, what the Python stringphone speaks (the default)
+    #[default]
+    Classic,
+    /// v2 only: replay protection and signed discovery; classic messages are refused
+    V2,
+    /// Reads classic and v2, sends v2: for moving a group over to v2
+    Both,
+}
+
+impl Protocol {
+    /// The topic setting.
+    pub fn version(self) -> ProtocolVersion {
+        match self {
+            Protocol::Classic => ProtocolVersion::Classic,
+            Protocol::V2 => ProtocolVersion::V2,
+            Protocol::Both => ProtocolVersion::Both,
+        }
+    }
+}
+
+/// The sender of a v2 message (type `m`), read from its header without any check.
+pub fn v2_message_sender(bytes: &[u8]) -> Option<ParticipantId> {
+    match Message::parse(bytes) {
+        Ok(Message::V2(m)) if m.header().message_type() == V2Type::Message => {
+            Some(m.header().sender_id())
+        }
+        _ => None,
+    }
+}
+
+/// The key an introduction (classic or v2) carries, and whether the introduction is
+/// signed by it (for v2: and names that key's id as its sender). `None` for anything
+/// else.
+pub fn introduction_key(bytes: &[u8]) -> Option<(PublicKey, bool)> {
+    match Message::parse(bytes).ok()? {
+        Message::Introduction(intro) => {
+            let key = intro.sender_key();
+            let signed = stringphone::verify_signature::<DefaultBackend>(
+                &key,
+                intro.encryption_key().as_bytes(),
+                intro.signature(),
+            )
+            .is_ok();
+            Some((key, signed))
+        }
+        Message::V2(m) if m.header().message_type() == V2Type::Introduction => {
+            let key = m.identity()?;
+            let signed = id_of(&key) == m.header().sender_id()
+                && stringphone::verify_signature::<DefaultBackend>(
+                    &key,
+                    &stringphone::v2::signed_string::<DefaultBackend>(m.signed_part()),
+                    m.signature(),
+                )
+                .is_ok();
+            Some((key, signed))
+        }
+        _ => None,
+    }
+}
 
 /// The participant id of `key` on the backend in use.
 pub fn id_of(key: &PublicKey) -> ParticipantId {
@@ -42,7 +108,7 @@ pub fn parse_public_key(text: &str, what: &str) -> Result<PublicKey, Failure> {
 }
 
 /// The file store, with keys trusted for this one run (`decode --trust`) on top.
-/// Writes go to the file.
+/// Writes go to the file, and so do v2 replay marks, whoever the sender.
 pub struct CliStore {
     /// Trusted for this run only.
     pub extra: MemoryTrustStore,
@@ -73,6 +139,14 @@ impl TrustStore for CliStore {
         let mut all: Vec<_> = self.extra.iter()?.collect();
         all.extend(self.file.iter()?);
         Ok(all.into_iter())
+    }
+
+    fn load_mark(&self, slot: &MarkSlot) -> Result<Option<u64>, StoreError> {
+        self.file.load_mark(slot)
+    }
+
+    fn save_mark(&mut self, slot: MarkSlot, mark: u64) -> Result<(), StoreError> {
+        self.file.save_mark(slot, mark)
     }
 }
 
