@@ -3,11 +3,13 @@
 
 mod common;
 
+use stringphone::core::trust::MarkSlot;
 use stringphone::core::Topic;
 use stringphone::v2::replay::{RECEIVER_BLOCK, SENDER_BLOCK, WINDOW};
 use stringphone::v2::{ProtocolVersion, RekeyOutcome};
 use stringphone::{
-    Backend, DecodeMode, Decoded, Error, MemoryTrustStore, Message, SigningSeed, TopicKey,
+    Backend, DecodeMode, Decoded, Error, MemoryTrustStore, Message, ParticipantId, PublicKey,
+    SigningSeed, StoreError, TopicKey, TrustStore,
 };
 
 type T<B> = Topic<B, MemoryTrustStore>;
@@ -441,6 +443,94 @@ fn a_restart_never_reuses_a_counter_nor_reopens_replays<B: Backend>(_: &str) {
 mod restart {
     use super::*;
     for_each_backend!(a_restart_never_reuses_a_counter_nor_reopens_replays);
+}
+
+/// A trust store whose mark writes can be made to fail, like a full disk.
+#[derive(Clone, Default)]
+struct FlakyStore {
+    inner: MemoryTrustStore,
+    fail_marks: bool,
+}
+
+impl TrustStore for FlakyStore {
+    type Iter<'a> = <MemoryTrustStore as TrustStore>::Iter<'a>;
+    fn get(&self, id: &ParticipantId) -> Result<Option<PublicKey>, StoreError> {
+        self.inner.get(id)
+    }
+    fn insert(&mut self, id: ParticipantId, key: PublicKey) -> Result<(), StoreError> {
+        self.inner.insert(id, key)
+    }
+    fn remove(&mut self, id: &ParticipantId) -> Result<Option<PublicKey>, StoreError> {
+        self.inner.remove(id)
+    }
+    fn iter(&self) -> Result<Self::Iter<'_>, StoreError> {
+        self.inner.iter()
+    }
+    fn load_mark(&self, slot: &MarkSlot) -> Result<Option<u64>, StoreError> {
+        self.inner.load_mark(slot)
+    }
+    fn save_mark(&mut self, slot: MarkSlot, mark: u64) -> Result<(), StoreError> {
+        if self.fail_marks {
+            return Err(StoreError::msg("disk full"));
+        }
+        self.inner.save_mark(slot, mark)
+    }
+}
+
+fn a_failed_decode_stores_nothing<B: Backend>(_: &str) {
+    let mut alice = v2::<B>(1, Some(9));
+    let mut bob = Topic::<B, FlakyStore>::with_store(
+        SigningSeed::from_bytes([2; 32]),
+        Some(TopicKey::from_bytes([9; 32])),
+        FlakyStore::default(),
+    );
+    bob.set_protocol(ProtocolVersion::V2);
+    bob.add_participant(alice.public_key()).unwrap();
+    let slot = MarkSlot::Received(alice.id());
+
+    // Signed by Alice's identity but sealed under another topic key (a stale key, or
+    // a trusted identity that lost its membership): the signature passes, the
+    // decryption does not, and Bob's stored mark for Alice must not move.
+    let mut stale = v2::<B>(1, Some(8));
+    let sealed_wrong = stale.encode("under the wrong key").unwrap();
+    assert!(matches!(
+        bob.decode(&sealed_wrong, DecodeMode::Strict),
+        Err(Error::DecryptFailed)
+    ));
+    assert_eq!(
+        bob.trust_store().load_mark(&slot).unwrap(),
+        None,
+        "a message that did not open moved the stored mark"
+    );
+
+    // The store cannot write the mark: the decode fails with the store's error and
+    // the caller's buffer holds the ciphertext it held before.
+    let wire = alice.encode("kept for later").unwrap();
+    bob.trust_store_mut().fail_marks = true;
+    let mut buffer = wire.clone();
+    let got = bob
+        .decode_in_place(&mut buffer, DecodeMode::Strict)
+        .map(|_| ());
+    assert!(matches!(got, Err(Error::Store(_))), "{got:?}");
+    assert_eq!(buffer, wire, "the failed decode left plaintext behind");
+    assert_eq!(bob.trust_store().load_mark(&slot).unwrap(), None);
+
+    // Nothing was accepted: the same message (same counter as the stale one) decodes
+    // once the store works again, and only once.
+    bob.trust_store_mut().fail_marks = false;
+    assert_eq!(
+        text(bob.decode(&wire, DecodeMode::Strict)),
+        "kept for later"
+    );
+    assert!(bob.trust_store().load_mark(&slot).unwrap().is_some());
+    assert!(matches!(
+        bob.decode(&wire, DecodeMode::Strict),
+        Err(Error::Replayed { .. })
+    ));
+}
+mod failed_decode {
+    use super::*;
+    for_each_backend!(a_failed_decode_stores_nothing);
 }
 
 fn protocol_settings_refuse_what_they_should<B: Backend>(_: &str) {

@@ -202,26 +202,17 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         })
     }
 
-    /// Opens a v2 message that passed [`gate_v2`](Self::gate_v2): stores the sender's
-    /// mark ahead first if the counter reaches it (verified senders only), then
-    /// decrypts `buffer` in place, and only then moves the window.
+    /// Opens a v2 message that passed [`gate_v2`](Self::gate_v2): decrypts `buffer` in
+    /// place, then stores the sender's mark ahead if the counter reaches it (verified
+    /// senders only), and only then moves the window. A message that does not decrypt
+    /// changes nothing, not even the stored mark; one whose mark cannot be stored is
+    /// sealed back, so the caller's buffer holds what it held before.
     pub(crate) fn finish_v2<P: AsMut<[u8]>>(
         &mut self,
         open: OpenV2,
         mut buffer: P,
     ) -> Result<Decoded<P>, Error> {
         let mut record = open.record;
-        if open.verified && open.counter >= record.stored_mark {
-            let mark = open
-                .counter
-                .saturating_add(1)
-                .saturating_add(RECEIVER_BLOCK);
-            self.trust_store_mut()
-                .save_mark(MarkSlot::Received(open.sender), mark)?;
-            record.stored_mark = mark;
-            // The mark is stored; keep it in memory even if decryption fails below.
-            self.v2.senders.insert(open.sender, record);
-        }
         let cached = self
             .v2
             .sender_keys
@@ -259,6 +250,26 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
                 (&open.tag).into(),
             )
             .map_err(|_| Error::DecryptFailed)?;
+        if open.verified && open.counter >= record.stored_mark {
+            let mark = open
+                .counter
+                .saturating_add(1)
+                .saturating_add(RECEIVER_BLOCK);
+            if let Err(e) = self
+                .trust_store_mut()
+                .save_mark(MarkSlot::Received(open.sender), mark)
+            {
+                // Same key, nonce and header: sealing again gives back the exact
+                // ciphertext (and tag) the caller handed in.
+                let _ = cipher.encrypt_in_place_detached(
+                    &nonce(open.counter).into(),
+                    &open.header,
+                    buffer.as_mut(),
+                );
+                return Err(e.into());
+            }
+            record.stored_mark = mark;
+        }
         if open.verified {
             record.window.accept(open.counter);
             self.v2.senders.insert(open.sender, record);
