@@ -11,7 +11,8 @@ use core::fmt;
 
 use crate::{ParticipantId, PublicKey};
 
-/// A trust store's own failure, carried as the source of [`crate::Error::Store`].
+/// A trust store's own failure, carried as the source of [`crate::Error::Store`]; a
+/// persistent store's typed error comes back out through [`StoreError::downcast_ref`].
 ///
 /// With `alloc` it can box any error; without, it carries a static message.
 ///
@@ -38,7 +39,9 @@ impl StoreError {
         }
     }
 
-    /// Wraps the store's own error, which becomes the `source()`.
+    /// Wraps the store's own error. The wrapper is transparent: it displays as that
+    /// error and hands on that error's `source()`; [`downcast_ref`](Self::downcast_ref)
+    /// gets the store's typed error back.
     ///
     /// ```
     /// use stringphone_core::StoreError;
@@ -50,6 +53,25 @@ impl StoreError {
     pub fn new<E: core::error::Error + Send + Sync + 'static>(error: E) -> Self {
         StoreError {
             inner: StoreErrorInner::Source(alloc::boxed::Box::new(error)),
+        }
+    }
+
+    /// The store's own error, if it is an `E` (see [`StoreError::new`]); `None` for a
+    /// [`StoreError::msg`] or another type.
+    ///
+    /// ```
+    /// use stringphone_core::StoreError;
+    /// let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "read-only");
+    /// let e = StoreError::new(io);
+    /// let back = e.downcast_ref::<std::io::Error>().unwrap();
+    /// assert_eq!(back.kind(), std::io::ErrorKind::PermissionDenied);
+    /// assert!(StoreError::msg("full").downcast_ref::<std::io::Error>().is_none());
+    /// ```
+    pub fn downcast_ref<E: core::error::Error + 'static>(&self) -> Option<&E> {
+        match &self.inner {
+            StoreErrorInner::Msg(_) => None,
+            #[cfg(feature = "alloc")]
+            StoreErrorInner::Source(e) => e.downcast_ref::<E>(),
         }
     }
 }
