@@ -17,7 +17,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use stringphone::core::MarkSlot;
 use stringphone::{
     DecodeMode, Decoded, Error, MemoryTrustStore, Message, ParticipantId, PublicKey, SigningSeed,
     Topic, TopicKey, TrustStore,
@@ -463,31 +462,12 @@ fn decode(a: DecodeArgs, state: &Path) -> Result<()> {
     } else {
         DecodeMode::Strict
     };
-    // v2 stores a sender's replay mark ahead of a message before opening it. This
-    // process accepts one message at most, so if it refuses this one, the mark it
-    // raised is taken back: a wrong key file must not make the sender's next
-    // messages look old. (A mark another process raised meanwhile is left alone.)
-    let slot = proto::v2_message_sender(&message)
-        .filter(|_| a.protocol.version().accepts_v2())
-        .map(MarkSlot::Received);
-    let before = match slot {
-        Some(slot) => topic.trust_store().file.mark(&slot)?,
-        None => None,
-    };
+    // A refused message stores nothing (core moves a sender's mark only once the
+    // message opened), so a wrong key file does not make the sender's next messages
+    // look old.
     // Written without an exhaustive match, so that a future kind of outcome is a
     // refusal here rather than a compile error.
-    let decoded = match topic.decode(&message, mode) {
-        Ok(decoded) => decoded,
-        Err(e) => {
-            if let Some(slot) = slot {
-                let file = &mut topic.trust_store_mut().file;
-                if file.mark(&slot).is_ok_and(|now| now != before) {
-                    let _ = file.store_mark(slot, before.unwrap_or(0));
-                }
-            }
-            return Err(e.into());
-        }
-    };
+    let decoded = topic.decode(&message, mode)?;
     // Accepted: store the exact mark, so that the sender's next message is not taken
     // for an old one by the next run. Failing that, the mark stored ahead stays,
     // which refuses no replay but may refuse the sender's next messages.

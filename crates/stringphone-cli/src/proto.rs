@@ -36,16 +36,6 @@ impl Protocol {
     }
 }
 
-/// The sender of a v2 message (type `m`), read from its header without any check.
-pub fn v2_message_sender(bytes: &[u8]) -> Option<ParticipantId> {
-    match Message::parse(bytes) {
-        Ok(Message::V2(m)) if m.header().message_type() == V2Type::Message => {
-            Some(m.header().sender_id())
-        }
-        _ => None,
-    }
-}
-
 /// The key an introduction (classic or v2) carries, and whether the introduction is
 /// signed by it (for v2: and names that key's id as its sender). `None` for anything
 /// else.
