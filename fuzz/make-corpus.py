@@ -18,6 +18,10 @@ is generated, never committed (/fuzz/corpus is git-ignored). Standard library on
   the classic messages.
 - structured: a few byte strings of each shape; `arbitrary` turns any bytes into a
   case, so these only start the fuzzer on both scenarios.
+- v2_structured: a `Traffic` case for each prelude (fuzz/src/v2_structured.rs),
+  with and without the receiver's key and with a grace period of 0, and a few
+  `Discovery` cases; `arbitrary` reads integers little-endian and picks variant
+  `(u32 * count) >> 32`.
 """
 
 import argparse
@@ -48,6 +52,36 @@ def write(directory, data):
 def take_rest_bytes(data):
     """A `Vec<u8>` that is the last field, as `arbitrary` 1.4+ reads it."""
     return b"".join(b"\x01" + bytes([b]) for b in data)
+
+
+def variant(index, count):
+    """The 4 bytes `arbitrary` reads as the tag of variant `index` of `count`."""
+    return (-(-index * 2**32 // count)).to_bytes(4, "little")
+
+
+# fuzz/src/v2_structured.rs: `Scenario` has 2 variants, `Prelude` 7.
+V2S_SCENARIOS = 2
+V2S_PRELUDES = 7
+
+
+def v2_structured_seeds():
+    seeds = []
+    for prelude in range(V2S_PRELUDES):
+        for has_key, grace in ((1, b"\x00"), (0, b"\x00"), (1, b"\x01\x00")):
+            # prelude, receiver_has_key, grace (Option<u8>), starts (5 x None), seed,
+            # then no actions of the fuzzer's own.
+            seeds.append(
+                variant(0, V2S_SCENARIOS)
+                + variant(prelude, V2S_PRELUDES)
+                + bytes([has_key])
+                + grace
+                + b"\x00" * 5
+                + b"\x07"
+                + b"\x00"
+            )
+    for fill in (b"\x00", b"\x01", b"\x41", b"\xff"):
+        seeds.append(variant(1, V2S_SCENARIOS) + fill * 200)
+    return seeds
 
 
 def main():
@@ -101,6 +135,9 @@ def main():
         write(v2, bytes([0xFF, which]))
     for w in wire:
         write(v2, w)
+
+    for seed in v2_structured_seeds():
+        write(args.out / "v2_structured", seed)
 
     structured = args.out / "structured"
     for variant in (b"\x00\x00\x00\x00", b"\xff\xff\xff\xff"):

@@ -7,10 +7,14 @@
 //! - [`agreement`]: every backend's verifier against an independent implementation
 //!   of libsodium's Ed25519 rule;
 //! - [`v2`]: every protocol v2 entry point, on raw bytes and on edited valid
-//!   messages.
+//!   messages;
+//! - [`v2_structured`]: valid v2 traffic between a cast whose keys the harness
+//!   holds, delivered reordered, replayed and mutated field by field, against a
+//!   model of the receiver.
 #![forbid(unsafe_code)]
 
 pub mod agreement;
 pub mod raw;
 pub mod structured;
 pub mod v2;
+pub mod v2_structured;
