@@ -103,6 +103,15 @@ pub enum Error {
     NotAMember(ParticipantId),
     /// The message is sealed under an epoch this topic does not hold (v2).
     UnknownEpoch(u32),
+    /// The message's counter is above
+    /// [`LAST_COUNTER`](crate::v2::replay::LAST_COUNTER) (v2): no sender of this library
+    /// uses it, and no stored mark could keep it from being replayed after a restart.
+    CounterOutOfRange {
+        /// The sender.
+        sender: ParticipantId,
+        /// The counter.
+        counter: u64,
+    },
     /// This (sender, counter) was accepted before, or is too old to tell (v2).
     Replayed {
         /// The sender.
@@ -196,6 +205,10 @@ impl fmt::Display for Error {
                 write!(f, "participant {id} is not a member of the message's epoch")
             }
             Error::UnknownEpoch(e) => write!(f, "no key for epoch {e}"),
+            Error::CounterOutOfRange { sender, counter } => write!(
+                f,
+                "message {counter} of {sender} is beyond the last counter a sender may use"
+            ),
             Error::Replayed {
                 sender,
                 counter,

@@ -697,7 +697,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     /// back ([`Error::Introduction`], [`Error::IntroductionReply`], [`Error::Rekey`]);
     /// own id; trust, membership of the epoch ([`Error::NotAMember`]) and signature;
     /// the epoch's key ([`Error::MissingTopicKey`], [`Error::UnknownEpoch`]); the replay
-    /// window ([`Error::Replayed`]); decryption. The window moves only once the
+    /// window ([`Error::Replayed`], [`Error::CounterOutOfRange`]); decryption. The window moves only once the
     /// signature and the decryption both passed.
     pub fn decode_in_place<'m>(
         &mut self,

@@ -152,14 +152,17 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
             });
         }
         let record = self.window_of(&sender)?;
-        record
-            .window
-            .check(h.counter())
-            .map_err(|why| Error::Replayed {
+        record.window.check(h.counter()).map_err(|why| match why {
+            Replay::OutOfRange => Error::CounterOutOfRange {
+                sender,
+                counter: h.counter(),
+            },
+            Replay::Seen | Replay::TooOld => Error::Replayed {
                 sender,
                 counter: h.counter(),
                 too_old: why == Replay::TooOld,
-            })?;
+            },
+        })?;
         Ok(Gate2::Open(OpenV2 {
             sender,
             verified,

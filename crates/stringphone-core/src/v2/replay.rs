@@ -26,6 +26,17 @@ pub const RECEIVER_BLOCK: u64 = 256;
 /// Counters a sender reserves (and stores) ahead of the ones it has used.
 pub const SENDER_BLOCK: u64 = 1024;
 
+/// The highest counter a receiver accepts. Above it, the mark stored ahead
+/// (`counter + 1 + RECEIVER_BLOCK`) would not fit in a `u64`, so no mark could cover
+/// the counter and a restart would accept it again. Senders stop lower still: a sender
+/// reserves `SENDER_BLOCK` counters ahead, so its last counter is
+/// `u64::MAX - SENDER_BLOCK`.
+pub const LAST_COUNTER: u64 = u64::MAX - RECEIVER_BLOCK - 1;
+
+// The mark stored ahead of the last counter fits, and honest senders stop below it.
+const _: () = assert!(LAST_COUNTER.checked_add(1 + RECEIVER_BLOCK).is_some());
+const _: () = assert!(u64::MAX - SENDER_BLOCK <= LAST_COUNTER);
+
 /// Why a counter is refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Replay {
@@ -34,6 +45,9 @@ pub enum Replay {
     /// Older than the window (or below the mark restored after a restart): it may have
     /// been accepted before, and there is no record left to tell.
     TooOld,
+    /// Above [`LAST_COUNTER`]: no sender of this library uses it, and no stored mark
+    /// could keep it from being replayed after a restart.
+    OutOfRange,
 }
 
 /// The counters accepted from one sender.
@@ -84,6 +98,9 @@ impl ReplayWindow {
 
     /// Whether `counter` would be accepted. Changes nothing.
     pub fn check(&self, counter: u64) -> Result<(), Replay> {
+        if counter > LAST_COUNTER {
+            return Err(Replay::OutOfRange);
+        }
         if counter < self.floor() {
             return Err(Replay::TooOld);
         }
@@ -159,7 +176,16 @@ mod tests {
         assert_eq!(w.check(WINDOW), Err(Replay::TooOld));
         assert_eq!(w.check(10 * WINDOW), Err(Replay::Seen));
         assert!(w.check(10 * WINDOW - 1).is_ok());
-        assert!(w.check(u64::MAX).is_ok());
+        assert!(w.check(LAST_COUNTER).is_ok());
+    }
+
+    #[test]
+    fn counters_no_mark_can_cover_are_refused() {
+        let w = ReplayWindow::starting_at(0);
+        assert!(w.check(LAST_COUNTER).is_ok());
+        for c in [LAST_COUNTER + 1, u64::MAX - 1, u64::MAX] {
+            assert_eq!(w.check(c), Err(Replay::OutOfRange), "counter {c}");
+        }
     }
 
     #[test]
