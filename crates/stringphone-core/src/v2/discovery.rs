@@ -189,6 +189,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         self.set_topic_key(Some(TopicKey::from_bytes(*key)));
         self.v2.epoch = reply.header().epoch();
         self.v2.epoch_id = *epoch_id;
+        self.v2.parent_id = None;
         self.v2.members = None;
         self.v2.previous = None;
         self.v2.own_key = None;

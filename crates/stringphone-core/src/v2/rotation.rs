@@ -16,7 +16,9 @@
 //! epoch id (the BLAKE3 digest of the rekey) is smaller wins, everywhere: a receiver
 //! that already moved to the other one switches when it sees the winner (the loser's
 //! key is dropped; messages sealed under it in the meantime are lost), and a receiver
-//! that holds the winner ignores the loser ([`RekeyOutcome::Superseded`]).
+//! that holds the winner ignores the loser ([`RekeyOutcome::Superseded`]). A receiver
+//! recognises the competitor by the id of the epoch both follow, which it keeps after
+//! the previous epoch's key is gone, so this holds after the grace period too.
 //!
 //! # Grace period
 //! After moving to a new epoch a receiver still reads the previous one until it has
@@ -209,9 +211,11 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         from_current: bool,
     ) {
         if from_current {
+            // A competing rekey of the new epoch follows the same parent; when the
+            // winner replaces the loser (`from_current == false`) the parent stays.
+            self.v2.parent_id = Some(self.v2.epoch_id);
             self.v2.previous = self.topic_key().cloned().map(|old| PreviousEpoch {
                 epoch: self.v2.epoch,
-                id: self.v2.epoch_id,
                 key: old,
                 members: self.v2.members.take(),
                 remaining: self.v2.grace_messages,
@@ -272,9 +276,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         let from_current =
             if Some(epoch) == self.v2.epoch.checked_add(1) && *previous_epoch == self.v2.epoch_id {
                 true
-            } else if epoch == self.v2.epoch
-                && self.v2.previous.as_ref().map(|p| &p.id) == Some(previous_epoch)
-            {
+            } else if epoch == self.v2.epoch && self.v2.parent_id.as_ref() == Some(previous_epoch) {
                 // A competing rekey of the epoch we hold: the smaller id wins.
                 if id >= self.v2.epoch_id {
                     return Ok(RekeyOutcome::Superseded);

@@ -17,7 +17,6 @@ pub const DEFAULT_GRACE_MESSAGES: u32 = 256;
 /// An epoch a topic no longer sends in but still reads for a while.
 pub(crate) struct PreviousEpoch {
     pub(crate) epoch: u32,
-    pub(crate) id: [u8; 32],
     pub(crate) key: TopicKey,
     pub(crate) members: Option<BTreeSet<ParticipantId>>,
     /// Messages of the current epoch still to decode before this one is dropped.
@@ -63,6 +62,10 @@ pub(crate) struct V2State {
     pub(crate) epoch: u32,
     /// The epoch's id: zero for epoch 0, else the digest of the rekey that started it.
     pub(crate) epoch_id: [u8; 32],
+    /// The id of the epoch the current one follows (the `previous_epoch` of the rekey
+    /// that started it), if this topic saw that rekey. Kept after the previous epoch's
+    /// key is gone, so a competing rekey of the current epoch can still be judged.
+    pub(crate) parent_id: Option<[u8; 32]>,
     /// Members of the current epoch; `None` before the first rotation (the trust store
     /// alone decides then).
     pub(crate) members: Option<BTreeSet<ParticipantId>>,
@@ -91,6 +94,7 @@ impl V2State {
             reserved: None,
             epoch: 0,
             epoch_id: [0; 32],
+            parent_id: None,
             members: None,
             previous: None,
             grace_messages: DEFAULT_GRACE_MESSAGES,
