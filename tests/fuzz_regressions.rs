@@ -246,10 +246,9 @@ fn v2_message_with_counter(counter: u64) -> Vec<u8> {
 /// same message again. Anyone who saw it can replay it once per receiver restart.
 /// This library's senders never use such a counter (they stop at
 /// `CounterExhausted` 1024 below), so only a trusted sender's own message can start
-/// it. Fix in the core (refuse counter `u64::MAX`, say), then drop the `#[ignore]`
-/// and the exemption `KNOWN_UNFIXED_MAX_COUNTER` in `fuzz/src/v2_structured.rs`.
+/// it. Fixed: a receiver refuses every counter above `LAST_COUNTER`
+/// (`u64::MAX - 257`, the last one whose mark fits) with `CounterOutOfRange`.
 #[test]
-#[ignore = "a v2 message with counter u64::MAX is accepted again after a restart; see README, Fuzzing"]
 fn a_v2_counter_of_u64_max_is_refused_after_a_restart() {
     use stringphone_core::v2::ProtocolVersion;
     use stringphone_core::{Backend, DecodeMode, Identity, MemoryTrustStore};
@@ -266,13 +265,22 @@ fn a_v2_counter_of_u64_max_is_refused_after_a_restart() {
         r.add_participant(sender.public_key()).unwrap();
         r
     };
-    for exact_marks in [false, true] {
-        let message = v2_message_with_counter(u64::MAX);
+    use stringphone_core::v2::replay::LAST_COUNTER;
+    for counter in [LAST_COUNTER + 1, u64::MAX] {
+        let message = v2_message_with_counter(counter);
         let mut r = receiver(MemoryTrustStore::new());
-        // Either refused at once, or accepted once and never again.
-        if r.decode(&message, DecodeMode::Strict).is_err() {
-            continue;
-        }
+        let got = r.decode(&message, DecodeMode::Strict);
+        assert!(
+            matches!(got, Err(stringphone_core::Error::CounterOutOfRange { counter: c, .. }) if c == counter),
+            "counter {counter}: {got:?}"
+        );
+    }
+    for exact_marks in [false, true] {
+        let message = v2_message_with_counter(LAST_COUNTER);
+        let mut r = receiver(MemoryTrustStore::new());
+        // The last counter a receiver takes: accepted once, and never again, even
+        // after a restart.
+        assert!(r.decode(&message, DecodeMode::Strict).is_ok());
         assert!(r.decode(&message, DecodeMode::Strict).is_err());
         if exact_marks {
             r.save_replay_marks().unwrap();
@@ -293,9 +301,9 @@ fn a_v2_counter_of_u64_max_is_refused_after_a_restart() {
 /// messages decoded, or `expire_previous_epoch`) the winner is refused with
 /// `EpochMismatch` and the receiver stays on the loser's key, reading nobody who
 /// moved to the winner. Fix in the core (keep the previous epoch's id, not its key,
-/// for the tie-break), then drop the `#[ignore]`.
+/// for the tie-break). Fixed: the topic keeps the id of the epoch its current one
+/// follows.
 #[test]
-#[ignore = "a receiver without its previous epoch refuses the winning competing rekey; see README, Fuzzing"]
 fn concurrent_rekeys_converge_after_the_previous_epoch_is_gone() {
     use stringphone_core::v2::ProtocolVersion;
     use stringphone_core::{Backend, Identity, SigningSeed, Topic, TopicKey};

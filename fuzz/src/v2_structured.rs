@@ -96,18 +96,9 @@ const SENDER_BLOCK: u64 = 1024;
 /// "The previous epoch is read for 256 messages of the new one".
 const DEFAULT_GRACE: u32 = 256;
 
-/// Known and not fixed yet: a receiver stores a sender's mark as `counter + 1 +
-/// 256`, saturating, so counter `u64::MAX` is not covered by its mark and is
-/// accepted again after a restart (`tests/fuzz_regressions.rs`,
-/// `a_v2_counter_of_u64_max_is_refused_after_a_restart`, ignored until the core is
-/// fixed; the input is `tests/fuzz_regressions/v2_structured/`). The two checks it
-/// breaks skip that one counter; the model follows the core. Set to false (and
-/// update the model) once it is fixed.
-const KNOWN_UNFIXED_MAX_COUNTER: bool = true;
-
-fn known_unfixed(counter: u64) -> bool {
-    KNOWN_UNFIXED_MAX_COUNTER && counter == u64::MAX
-}
+/// "A receiver refuses counters above `u64::MAX - 257`": the last counter whose mark
+/// (`counter + 1 + 256`) fits, so every accepted counter stays covered by its mark.
+const LAST_COUNTER: u64 = u64::MAX - 257;
 
 // ----- the cast ---------------------------------------------------------------------------
 
@@ -636,6 +627,9 @@ struct Model {
     trusted: BTreeMap<ParticipantId, PublicKey>,
     admins: BTreeSet<ParticipantId>,
     cur: EpochM,
+    /// "A receiver recognises the competitor by the id of the epoch both follow, which
+    /// it keeps after the previous epoch's key is gone."
+    parent: Option<[u8; 32]>,
     prev: Option<PrevM>,
     grace: u32,
     /// Windows in memory (a restart forgets them).
@@ -740,6 +734,9 @@ impl Model {
                 Some(_) => Error::UnknownEpoch(epoch),
             }));
         };
+        if counter > LAST_COUNTER {
+            return Expect::Exactly(err(Error::CounterOutOfRange { sender, counter }));
+        }
         let mut window = self.window(&sender);
         if let Err(too_old) = window.check(counter) {
             return Expect::Exactly(err(Error::Replayed {
@@ -826,21 +823,20 @@ impl Model {
         let epoch = be_u32(&msg[3..7]);
         let previous = array32(&msg[47..79]);
         let id = blake3::derive_key(EPOCH_CONTEXT, msg);
-        let from_current = if Some(epoch) == self.cur.epoch.checked_add(1)
-            && previous == self.cur.id
-        {
-            true
-        } else if epoch == self.cur.epoch && self.prev.as_ref().map(|p| p.e.id) == Some(previous) {
-            if id >= self.cur.id {
-                return Ok(RekeyOutcome::Superseded);
-            }
-            false
-        } else {
-            return e(Error::EpochMismatch {
-                current: self.cur.epoch,
-                got: epoch,
-            });
-        };
+        let from_current =
+            if Some(epoch) == self.cur.epoch.checked_add(1) && previous == self.cur.id {
+                true
+            } else if epoch == self.cur.epoch && self.parent == Some(previous) {
+                if id >= self.cur.id {
+                    return Ok(RekeyOutcome::Superseded);
+                }
+                false
+            } else {
+                return e(Error::EpochMismatch {
+                    current: self.cur.epoch,
+                    got: epoch,
+                });
+            };
         let entries: Vec<&[u8]> = msg[HEADER + 66..msg.len() - SIG].chunks(ENTRY).collect();
         let Some(index) = entries.iter().position(|e| e[..16] == *self.me.as_bytes()) else {
             return e(Error::NotAMember(self.me));
@@ -865,6 +861,7 @@ impl Model {
             members: Some(members),
         };
         if from_current {
+            self.parent = Some(self.cur.id);
             self.prev = match self.cur.key {
                 Some(_) if self.grace > 0 => Some(PrevM {
                     e: self.cur.clone(),
@@ -885,6 +882,7 @@ impl Model {
             trusted: self.trusted.clone(),
             admins: self.admins.clone(),
             cur: self.cur.clone(),
+            parent: self.parent,
             prev: self.prev.clone(),
             grace: self.grace,
             windows: self.windows.clone(),
@@ -1339,6 +1337,7 @@ impl<'w> Traffic<'w> {
                 key,
                 members: None,
             },
+            parent: None,
             prev: None,
             grace,
             windows: BTreeMap::new(),
@@ -1503,9 +1502,6 @@ impl<'w> Traffic<'w> {
         // What keeps replays refused after a crash: every accepted counter is below
         // its sender's stored mark.
         for (id, counter) in &self.model.ever {
-            if known_unfixed(*counter) {
-                continue;
-            }
             let mark = got.marks.get(id).copied().unwrap_or(0);
             assert!(
                 *counter < mark,
@@ -1561,7 +1557,7 @@ impl<'w> Traffic<'w> {
                     );
                     assert_eq!(plaintext, &orig.plaintext);
                 }
-                if *verified && !known_unfixed(be_u64(&msg[39..47])) {
+                if *verified {
                     assert!(
                         !seen_before,
                         "a replay was accepted: {sender} counter {}",
