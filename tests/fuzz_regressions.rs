@@ -230,7 +230,7 @@ fn v2_message_with_counter(counter: u64) -> Vec<u8> {
         .unwrap();
     m.extend_from_slice(&body);
     m.extend_from_slice(&tag);
-    let signature = signer.sign(&stringphone_core::v2::signed_string::<RustCrypto>(&m));
+    let signature = signer.sign(&stringphone_core::v2::signed_string(&m));
     m.extend_from_slice(&signature.to_bytes());
     m
 }
@@ -339,7 +339,7 @@ fn concurrent_rekeys_converge_after_the_previous_epoch_is_gone() {
         let rekey_b = b
             .rotate_with(&mut raw::FixedRng::new(&[0x0b; 96]), None)
             .unwrap();
-        let id = |r: &[u8]| RustCrypto::digest(stringphone_core::v2::EPOCH_CONTEXT, &[r]);
+        let id = |r: &[u8]| stringphone_core::v2::digest(stringphone_core::v2::EPOCH_CONTEXT, r);
         let (winner, loser, winner_key) = if id(&rekey_a) < id(&rekey_b) {
             (rekey_a, rekey_b, *a.topic_key().unwrap().expose_secret())
         } else {

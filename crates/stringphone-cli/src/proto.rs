@@ -56,7 +56,7 @@ pub fn introduction_key(bytes: &[u8]) -> Option<(PublicKey, bool)> {
             let signed = id_of(&key) == m.header().sender_id()
                 && stringphone::verify_signature::<DefaultBackend>(
                     &key,
-                    &stringphone::v2::signed_string::<DefaultBackend>(m.signed_part()),
+                    &stringphone::v2::signed_string(m.signed_part()),
                     m.signature(),
                 )
                 .is_ok();

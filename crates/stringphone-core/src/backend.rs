@@ -104,9 +104,6 @@ pub trait Backend: 'static {
     /// concatenation of `info` to 32 bytes.
     fn hkdf_sha256(salt: &[u8], ikm: &[u8], info: &[&[u8]]) -> Zeroizing<[u8; 32]>;
 
-    /// v2: BLAKE3 in derive-key mode with `context`, over the concatenation of `parts`.
-    fn digest(context: &'static str, parts: &[&[u8]]) -> [u8; 32];
-
     /// v2: the X25519 form of an Ed25519 public key (the Edwards-to-Montgomery map,
     /// what libsodium's `crypto_sign_ed25519_pk_to_curve25519` gives), to seal rekeys
     /// to. [`Error::InvalidPublicKey`] if the bytes are not a curve point.

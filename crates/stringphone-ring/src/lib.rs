@@ -336,14 +336,6 @@ impl Backend for Ring {
         okm
     }
 
-    fn digest(context: &'static str, parts: &[&[u8]]) -> [u8; 32] {
-        let mut hasher = blake3::Hasher::new_derive_key(context);
-        for part in parts {
-            hasher.update(part);
-        }
-        *hasher.finalize().as_bytes()
-    }
-
     fn static_box_public(key: &PublicKey) -> Result<BoxPublicKey, Error> {
         let point = CompressedEdwardsY(*key.as_bytes())
             .decompress()

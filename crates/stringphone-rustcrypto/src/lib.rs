@@ -128,14 +128,6 @@ impl Backend for RustCrypto {
         okm
     }
 
-    fn digest(context: &'static str, parts: &[&[u8]]) -> [u8; 32] {
-        let mut hasher = blake3::Hasher::new_derive_key(context);
-        for part in parts {
-            hasher.update(part);
-        }
-        *hasher.finalize().as_bytes()
-    }
-
     fn static_box_public(key: &PublicKey) -> Result<BoxPublicKey, Error> {
         let key = ed25519_dalek::VerifyingKey::from_bytes(key.as_bytes())
             .map_err(|_| Error::InvalidPublicKey)?;

@@ -14,9 +14,9 @@ use aead::AeadInPlace;
 use rand_core::CryptoRngCore;
 use zeroize::Zeroizing;
 
-use super::signed_string;
 use super::state::PendingIntro;
 use super::wire::{self, Body, V2Message, V2Type, HEADER_LEN, INTRODUCTION_LEN, REPLY_LEN};
+use super::{digest, signed_string};
 use crate::backend::{Backend, Identity};
 use crate::topic::{sign, verify_signature};
 use crate::{BoxPublicKey, BoxSecret, Error, PublicKey, Topic, TopicKey, TrustStore};
@@ -31,7 +31,7 @@ fn check_self_signed<B: Backend>(m: &V2Message<'_>) -> Result<PublicKey, Error> 
     if B::participant_id(&key) != m.header().sender_id() {
         return Err(Error::BadSignature);
     }
-    verify_signature::<B>(&key, &signed_string::<B>(m.signed_part()), m.signature())?;
+    verify_signature::<B>(&key, &signed_string(m.signed_part()), m.signature())?;
     Ok(key)
 }
 
@@ -59,11 +59,11 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
             .copy_from_slice(B::box_public_key(&secret).as_bytes());
         let signature = sign(
             self.identity(),
-            &signed_string::<B>(&out[..INTRODUCTION_LEN - 64]),
+            &signed_string(&out[..INTRODUCTION_LEN - 64]),
         )?;
         out[INTRODUCTION_LEN - 64..].copy_from_slice(&signature);
         self.v2.pending = Some(PendingIntro {
-            digest: B::digest(INTRO_CONTEXT, &[&out]),
+            digest: digest(INTRO_CONTEXT, &out),
             secret,
         });
         Ok(out)
@@ -119,7 +119,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         let mut at = HEADER_LEN;
         for field in [
             &newcomer_id.as_bytes()[..],
-            &B::digest(INTRO_CONTEXT, &[intro.as_bytes()]),
+            &digest(INTRO_CONTEXT, intro.as_bytes()),
             &self.v2.epoch_id,
             self.public_key().as_bytes(),
             B::box_public_key(&secret).as_bytes(),
@@ -130,7 +130,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
             out[at..at + field.len()].copy_from_slice(field);
             at += field.len();
         }
-        let signature = sign(self.identity(), &signed_string::<B>(&out[..REPLY_LEN - 64]))?;
+        let signature = sign(self.identity(), &signed_string(&out[..REPLY_LEN - 64]))?;
         out[REPLY_LEN - 64..].copy_from_slice(&signature);
         Ok(out)
     }

@@ -98,10 +98,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
             .encrypt_in_place_detached(&nonce(counter).into(), header, body)
             .map_err(|_| Error::EncryptFailed)?;
         tail[..wire::TAG_LEN].copy_from_slice(&tag);
-        let signature = sign(
-            self.identity(),
-            &signed_string::<B>(&out[..len - SIGNATURE_LEN]),
-        )?;
+        let signature = sign(self.identity(), &signed_string(&out[..len - SIGNATURE_LEN]))?;
         out[len - SIGNATURE_LEN..].copy_from_slice(&signature);
         Ok(len)
     }
@@ -139,7 +136,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
                 self.verify_trusted(
                     &sender,
                     &key,
-                    &signed_string::<B>(m.signed_part()),
+                    &signed_string(m.signed_part()),
                     m.signature(),
                 )?;
                 true

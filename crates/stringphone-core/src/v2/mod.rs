@@ -91,11 +91,25 @@ pub const EPOCH_CONTEXT: &str = "stringphone v2 epoch id";
 /// HKDF info prefix of a sender's message key.
 pub const MESSAGE_KEY_INFO: &[u8] = b"stringphone v2 message key";
 
+/// v2's digest: BLAKE3 in derive-key mode with `context` (one of the `*_CONTEXT`
+/// constants). It is part of the wire format, so every backend gets the same one.
+///
+/// ```
+/// use stringphone_core::v2::{digest, EPOCH_CONTEXT};
+/// assert_eq!(digest(EPOCH_CONTEXT, b"rekey"), digest(EPOCH_CONTEXT, b"rekey"));
+/// assert_ne!(digest(EPOCH_CONTEXT, b"rekey"), digest(EPOCH_CONTEXT, b"rekeys"));
+/// ```
+#[cfg(feature = "alloc")]
+pub fn digest(context: &'static str, data: &[u8]) -> [u8; 32] {
+    blake3::derive_key(context, data)
+}
+
 /// The 64 bytes a v2 signature covers, for the message bytes before the signature.
-pub fn signed_string<B: Backend>(signed_part: &[u8]) -> [u8; 64] {
+#[cfg(feature = "alloc")]
+pub fn signed_string(signed_part: &[u8]) -> [u8; 64] {
     let mut out = [0u8; 64];
     out[..32].copy_from_slice(&SIGNATURE_DOMAIN);
-    out[32..].copy_from_slice(&B::digest(DIGEST_CONTEXT, &[signed_part]));
+    out[32..].copy_from_slice(&digest(DIGEST_CONTEXT, signed_part));
     out
 }
 

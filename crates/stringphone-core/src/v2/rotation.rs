@@ -38,7 +38,7 @@ use super::state::PreviousEpoch;
 use super::wire::{
     self, Body, V2Message, V2Type, HEADER_LEN, MAX_MEMBERS, REKEY_ENTRY_LEN, REKEY_FIXED_LEN,
 };
-use super::{signed_string, ProtocolVersion, EPOCH_CONTEXT};
+use super::{digest, signed_string, ProtocolVersion, EPOCH_CONTEXT};
 use crate::backend::{Backend, Identity};
 use crate::topic::sign;
 use crate::{BoxSecret, Error, ParticipantId, PublicKey, Topic, TopicKey, TrustStore};
@@ -185,10 +185,10 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
             out[at + 48..at + 64].copy_from_slice(&tag);
             at += REKEY_ENTRY_LEN;
         }
-        let signature = sign(self.identity(), &signed_string::<B>(&out[..len - 64]))?;
+        let signature = sign(self.identity(), &signed_string(&out[..len - 64]))?;
         out[len - 64..].copy_from_slice(&signature);
 
-        let id = B::digest(EPOCH_CONTEXT, &[&out]);
+        let id = digest(EPOCH_CONTEXT, &out);
         self.enter_epoch(epoch, id, new_key, listed, true);
         Ok(out)
     }
@@ -264,15 +264,10 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         let key = self
             .trusted_key(&admin)?
             .ok_or(Error::UntrustedSender(admin))?;
-        self.verify_trusted(
-            &admin,
-            &key,
-            &signed_string::<B>(m.signed_part()),
-            m.signature(),
-        )?;
+        self.verify_trusted(&admin, &key, &signed_string(m.signed_part()), m.signature())?;
 
         let epoch = m.header().epoch();
-        let id = B::digest(EPOCH_CONTEXT, &[rekey]);
+        let id = digest(EPOCH_CONTEXT, rekey);
         let from_current =
             if Some(epoch) == self.v2.epoch.checked_add(1) && *previous_epoch == self.v2.epoch_id {
                 true
