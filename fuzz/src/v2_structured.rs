@@ -319,14 +319,10 @@ impl StreamRng {
 
 impl RngCore for StreamRng {
     fn next_u32(&mut self) -> u32 {
-        let mut b = [0; 4];
-        self.0.fill(&mut b);
-        u32::from_le_bytes(b)
+        rand_core::impls::next_u32_via_fill(self)
     }
     fn next_u64(&mut self) -> u64 {
-        let mut b = [0; 8];
-        self.0.fill(&mut b);
-        u64::from_le_bytes(b)
+        rand_core::impls::next_u64_via_fill(self)
     }
     fn fill_bytes(&mut self, dest: &mut [u8]) {
         self.0.fill(dest);

@@ -429,17 +429,13 @@ impl<R: SecureRandom> RngCore for RingRng<R> {
     /// If ring's generator fails (`rand_core`'s infallible calls have no other way to
     /// report it); the core only ever calls [`try_fill_bytes`](Self::try_fill_bytes).
     fn next_u32(&mut self) -> u32 {
-        let mut bytes = [0u8; 4];
-        self.fill_bytes(&mut bytes);
-        u32::from_le_bytes(bytes)
+        rand_core::impls::next_u32_via_fill(self)
     }
 
     /// # Panics
     /// If ring's generator fails; see [`next_u32`](Self::next_u32).
     fn next_u64(&mut self) -> u64 {
-        let mut bytes = [0u8; 8];
-        self.fill_bytes(&mut bytes);
-        u64::from_le_bytes(bytes)
+        rand_core::impls::next_u64_via_fill(self)
     }
 
     /// # Panics
