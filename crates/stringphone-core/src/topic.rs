@@ -475,11 +475,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         }
         let cipher = self.cipher()?;
         let len = SIMPLE_OVERHEAD + plaintext.len();
-        let available = out.len();
-        let out = out.get_mut(..len).ok_or(Error::BufferTooSmall {
-            needed: len,
-            available,
-        })?;
+        let out = wire::prefix_mut(out, len)?;
         let mut nonce = [0u8; wire::NONCE_LEN];
         rng.try_fill_bytes(&mut nonce).map_err(|_| Error::Rng)?;
 
@@ -735,13 +731,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
                 V2Route::Done(done) => Ok(done),
                 V2Route::Open(open) => {
                     let ciphertext = &message[v2_ciphertext_range(message.len())];
-                    let available = out.len();
-                    let plaintext =
-                        out.get_mut(..ciphertext.len())
-                            .ok_or(Error::BufferTooSmall {
-                                needed: ciphertext.len(),
-                                available,
-                            })?;
+                    let plaintext = wire::prefix_mut(out, ciphertext.len())?;
                     plaintext.copy_from_slice(ciphertext);
                     self.finish_v2(open, plaintext)
                 }
@@ -749,14 +739,8 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         }
         let gate = self.gate(message, mode)?;
         let ciphertext = &message[SIMPLE_OVERHEAD..];
-        let available = out.len();
         self.finish(gate, || {
-            let plaintext = out
-                .get_mut(..ciphertext.len())
-                .ok_or(Error::BufferTooSmall {
-                    needed: ciphertext.len(),
-                    available,
-                })?;
+            let plaintext = wire::prefix_mut(out, ciphertext.len())?;
             plaintext.copy_from_slice(ciphertext);
             Ok(plaintext)
         })

@@ -293,12 +293,7 @@ impl<'a> Message<'a> {
     /// assert_eq!(&out[..n], &reply[..]);
     /// ```
     pub fn write_to(&self, out: &mut [u8]) -> Result<usize, Error> {
-        let len = self.encoded_len();
-        let available = out.len();
-        let out = out.get_mut(..len).ok_or(Error::BufferTooSmall {
-            needed: len,
-            available,
-        })?;
+        let out = prefix_mut(out, self.encoded_len())?;
         let mut w = Writer { out, pos: 0 };
         if let Message::V2(m) = self {
             m.write_fields(&mut w);
@@ -339,6 +334,15 @@ impl<'a> Message<'a> {
         let _ = self.write_to(&mut out);
         out
     }
+}
+
+/// The first `len` bytes of a caller's buffer, or [`Error::BufferTooSmall`].
+pub(crate) fn prefix_mut(out: &mut [u8], len: usize) -> Result<&mut [u8], Error> {
+    let available = out.len();
+    out.get_mut(..len).ok_or(Error::BufferTooSmall {
+        needed: len,
+        available,
+    })
 }
 
 /// Writes fields one after another into a buffer known to be long enough.

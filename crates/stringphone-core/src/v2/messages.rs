@@ -70,11 +70,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
             return Err(Error::MissingTopicKey);
         }
         let len = MESSAGE_OVERHEAD + plaintext.len();
-        let available = out.len();
-        let out = out.get_mut(..len).ok_or(Error::BufferTooSmall {
-            needed: len,
-            available,
-        })?;
+        let out = crate::wire::prefix_mut(out, len)?;
         let session = self.v2.session(rng)?;
         let epoch = self.v2.epoch;
         let stale = !matches!(&self.v2.own_key, Some(k) if k.epoch == epoch);
