@@ -180,7 +180,12 @@ mod untrusted {
 fn v2_round_trip_and_one_byte_tamper<B: Backend>(_: &str) {
     let (mut alice, mut bob, _) = cast::<B>();
     alice.set_protocol(stringphone::v2::ProtocolVersion::V2);
+    alice
+        .set_topic_id(stringphone::v2::TopicId::from_name(b"test topic"))
+        .unwrap();
     bob.set_protocol(stringphone::v2::ProtocolVersion::V2);
+    bob.set_topic_id(stringphone::v2::TopicId::from_name(b"test topic"))
+        .unwrap();
     let cast = RefCell::new((alice, bob));
     let strategy = (
         vec(any::<u8>(), 0..=16384),

@@ -384,7 +384,7 @@ fn discovery_refusals_name_their_reason_and_change_nothing() {
 
     // Two replies: a forged one fails and changes nothing; the real one then works.
     let reply = alice.construct_reply(&intro).unwrap();
-    let mut forged = reply;
+    let mut forged = reply.clone();
     forged[60] ^= 1; // inside the sealed key
     assert!(matches!(
         newcomer.parse_reply(&forged),

@@ -17,6 +17,8 @@ fn v2<B: Backend>(seed: u8, key: Option<u8>) -> Topic<B, MemoryTrustStore> {
         key.map(|k| TopicKey::from_bytes([k; 32])),
     );
     t.set_protocol(ProtocolVersion::V2);
+    t.set_topic_id(stringphone::v2::TopicId::from_name(b"test topic"))
+        .unwrap();
     t
 }
 

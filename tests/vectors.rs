@@ -92,7 +92,7 @@ fn check_intro<B: Backend>(e: &Value) {
     let mut t = topic::<B>(s(e, "seed"), None);
     let mut rng = ReplayRng::new(&[&unhex(s(e, "ephemeral_secret"))]);
     let intro = t.construct_intro_with(&mut rng).unwrap();
-    assert_eq!(hex::encode(intro), s(e, "message"));
+    assert_eq!(hex::encode(&intro), s(e, "message"));
     assert!(rng.exhausted());
     let Message::Introduction(view) = Message::parse(&intro).unwrap() else {
         panic!("not parsed as an introduction");
@@ -112,7 +112,7 @@ fn check_reply<B: Backend>(e: &Value) {
             "joiner_ephemeral_secret",
         ))]))
         .unwrap();
-    assert_eq!(hex::encode(intro), s(e, "intro"));
+    assert_eq!(hex::encode(&intro), s(e, "intro"));
 
     let mut replier = topic::<B>(s(e, "replier_seed"), Some(s(e, "topic_key")));
     assert_eq!(replier.public_key().to_string(), s(e, "replier_public_key"));

@@ -31,7 +31,12 @@ fn pair<B: Backend>(protocol: ProtocolVersion) -> (T<B>, T<B>) {
         Some(TopicKey::from_bytes(KEY)),
     );
     alice.set_protocol(protocol);
+    alice
+        .set_topic_id(stringphone_core::v2::TopicId::from_name(b"bench topic"))
+        .unwrap();
     bob.set_protocol(protocol);
+    bob.set_topic_id(stringphone_core::v2::TopicId::from_name(b"bench topic"))
+        .unwrap();
     bob.add_participant(alice.public_key())
         .expect("trust alice");
     (alice, bob)

@@ -264,16 +264,21 @@ fn rebuild_v2(m: &stringphone_core::v2::wire::V2Message<'_>) -> Vec<u8> {
             recipient,
             intro_digest,
             epoch_id,
+            parent_epoch,
+            starter,
             identity,
             encryption_key,
             nonce,
             sealed_key,
             tag,
+            ..
         } => {
             for f in [
                 &recipient[..],
                 intro_digest,
                 epoch_id,
+                parent_epoch,
+                starter,
                 identity,
                 encryption_key,
                 nonce,
@@ -281,6 +286,12 @@ fn rebuild_v2(m: &stringphone_core::v2::wire::V2Message<'_>) -> Vec<u8> {
                 tag,
             ] {
                 v.extend_from_slice(f);
+            }
+            let floors: Vec<_> = m.reply_floors().collect();
+            v.extend_from_slice(&(floors.len() as u16).to_be_bytes());
+            for (id, floor) in floors {
+                v.extend_from_slice(id.as_bytes());
+                v.extend_from_slice(&floor.to_be_bytes());
             }
         }
         Body::Rekey {

@@ -65,6 +65,8 @@ fn v2_topic(seed: [u8; 32], key: Option<[u8; 32]>, trusted: &[PublicKey]) -> T {
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let mut t = topic(seed, key, &names);
     t.set_protocol(ProtocolVersion::V2);
+    t.set_topic_id(stringphone_core::v2::TopicId::from_name(b"fuzz topic"))
+        .expect("a fresh topic takes a topic id");
     t
 }
 

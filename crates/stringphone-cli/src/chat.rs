@@ -41,7 +41,7 @@ use rumqttc::{Client, MqttOptions, Outgoing, Packet, QoS};
 use stringphone::{DecodeMode, Decoded, Error, Message, ParticipantId, PublicKey, Topic};
 use stringphone_store_file::FileTrustStore;
 
-use crate::proto::{id_of, introduction_key, printable, to_hex, who, Discovery, Protocol};
+use crate::proto::{self, id_of, introduction_key, printable, to_hex, who, Discovery, Protocol};
 use crate::{explain, files, read_seed, read_topic_key, Failure, Result};
 
 /// How long to wait for the broker to accept us.
@@ -210,6 +210,11 @@ pub fn run(args: ChatArgs, state: &Path) -> Result<()> {
     let store = FileTrustStore::open(state)?;
     let mut topic = Topic::with_store(seed.clone(), key, store);
     topic.set_protocol(args.protocol.version());
+    if args.protocol != Protocol::Classic {
+        // Everything v2 signs and derives names the MQTT topic, so nothing made for
+        // one topic is accepted on another.
+        topic.set_topic_id(proto::topic_id(&args.topic))?;
+    }
 
     let mut nonce = [0u8; 8];
     OsRng.fill_bytes(&mut nonce);
@@ -533,7 +538,8 @@ impl Chat {
     }
 
     fn on_intro(&mut self, payload: &[u8]) {
-        let Some((key, signed)) = introduction_key(payload) else {
+        let topic = proto::topic_id(&self.mqtt_topic);
+        let Some((key, signed)) = introduction_key(payload, &topic) else {
             return;
         };
         if key == self.topic.public_key() {

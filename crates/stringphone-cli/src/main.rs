@@ -197,6 +197,10 @@ struct EncodeArgs {
     /// identity's message counter in the state directory)
     #[arg(long, value_enum, default_value_t = Protocol::Classic, value_name = "VERSION")]
     protocol: Protocol,
+    /// The topic's name (the MQTT topic or room every participant uses): v2 binds
+    /// every message to it. Needed with --protocol v2 or both
+    #[arg(long, value_name = "NAME")]
+    topic: Option<String>,
     /// Write the message as hex and a newline instead of raw bytes
     #[arg(long)]
     hex: bool,
@@ -224,6 +228,10 @@ struct DecodeArgs {
     /// what it accepted in the state directory), or both
     #[arg(long, value_enum, default_value_t = Protocol::Classic, value_name = "VERSION")]
     protocol: Protocol,
+    /// The topic's name (the MQTT topic or room every participant uses): v2 binds
+    /// every message to it. Needed with --protocol v2 or both
+    #[arg(long, value_name = "NAME")]
+    topic: Option<String>,
     /// Read the message as hex instead of raw bytes
     #[arg(long)]
     hex: bool,
@@ -420,6 +428,15 @@ fn keygen(a: KeygenArgs) -> Result<()> {
     ))
 }
 
+/// The v2 topic id of `--topic`, which v2 needs.
+fn v2_topic(name: Option<&str>) -> Result<stringphone::v2::TopicId> {
+    name.map(proto::topic_id).ok_or_else(|| {
+        Failure::new(
+            "v2 needs --topic NAME: the topic's name (the MQTT topic or room), the same for every participant",
+        )
+    })
+}
+
 fn encode(a: EncodeArgs, state: Option<&Path>) -> Result<()> {
     let seed = read_seed(&a.seed_file)?;
     let key = read_topic_key(&a.key_file)?;
@@ -432,6 +449,7 @@ fn encode(a: EncodeArgs, state: Option<&Path>) -> Result<()> {
     // across runs; the exact mark is stored back so that the next run goes on at +1.
     let mut topic = Topic::with_store(seed, Some(key), FileTrustStore::open(state)?);
     topic.set_protocol(a.protocol.version());
+    topic.set_topic_id(v2_topic(a.topic.as_deref())?)?;
     let wire = topic.encode(&plaintext)?;
     if let Err(e) = topic.save_replay_marks() {
         // Harmless: the block reserved before encoding stays stored; counters skip it.
@@ -455,6 +473,9 @@ fn decode(a: DecodeArgs, state: &Path) -> Result<()> {
     let message = read_stdin(a.hex, "message")?;
     let mut topic = Topic::with_store(seed, Some(key), store);
     topic.set_protocol(a.protocol.version());
+    if a.protocol != Protocol::Classic {
+        topic.set_topic_id(v2_topic(a.topic.as_deref())?)?;
+    }
     let mode = if a.naive {
         DecodeMode::Naive
     } else if a.ignore_untrusted {

@@ -4,7 +4,7 @@
 use rand_core::{CryptoRng, RngCore};
 use stringphone::core::MarkSlot;
 use stringphone::v2::wire::V2Type;
-use stringphone::v2::ProtocolVersion;
+use stringphone::v2::{ProtocolVersion, TopicId};
 use stringphone::{
     rule, Backend, BoxSecret, DefaultBackend, Error, Fingerprint, MemoryTrustStore, Message,
     ParticipantId, PublicKey, SigningSeed, StoreError, Topic, TopicKey, TrustStore,
@@ -25,6 +25,11 @@ pub enum Protocol {
     Both,
 }
 
+/// The v2 topic id of a topic name (an MQTT topic, `--topic`).
+pub fn topic_id(name: &str) -> TopicId {
+    TopicId::from_name(name.as_bytes())
+}
+
 impl Protocol {
     /// The topic setting.
     pub fn version(self) -> ProtocolVersion {
@@ -37,9 +42,9 @@ impl Protocol {
 }
 
 /// The key an introduction (classic or v2) carries, and whether the introduction is
-/// signed by it (for v2: and names that key's id as its sender). `None` for anything
-/// else.
-pub fn introduction_key(bytes: &[u8]) -> Option<(PublicKey, bool)> {
+/// signed by it (for v2: for `topic`, and names that key's id as its sender). `None`
+/// for anything else.
+pub fn introduction_key(bytes: &[u8], topic: &TopicId) -> Option<(PublicKey, bool)> {
     match Message::parse(bytes).ok()? {
         Message::Introduction(intro) => {
             let key = intro.sender_key();
@@ -56,7 +61,7 @@ pub fn introduction_key(bytes: &[u8]) -> Option<(PublicKey, bool)> {
             let signed = id_of(&key) == m.header().sender_id()
                 && stringphone::verify_signature::<DefaultBackend>(
                     &key,
-                    &stringphone::v2::signed_string(m.signed_part()),
+                    &stringphone::v2::signed_string(topic, m.signed_part()),
                     m.signature(),
                 )
                 .is_ok();

@@ -75,6 +75,8 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         rng: &mut impl CryptoRngCore,
     ) -> Result<DiscoveryBytes, Error> {
         #[cfg(feature = "alloc")]
+        self.resume()?;
+        #[cfg(feature = "alloc")]
         if self.v2.protocol.sends_v2() {
             let intro = self.construct_intro_v2(rng)?;
             return DiscoveryBytes::from_slice(&intro).ok_or(Error::EncryptFailed);
@@ -99,7 +101,18 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         w.put(self.public_key().as_bytes());
         w.put(&signature);
         w.put(encryption_key.as_bytes());
-        self.pending_intro = Some(secret);
+        // A new introduction retires every older one, of either format: a reply to
+        // an older one could otherwise still install a key.
+        #[cfg(feature = "alloc")]
+        self.change_group(|t| {
+            t.v2.group.pending = None;
+            t.pending_intro = Some(secret);
+            Ok(())
+        })?;
+        #[cfg(not(feature = "alloc"))]
+        {
+            self.pending_intro = Some(secret);
+        }
         Ok(out)
     }
 
@@ -133,13 +146,16 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         introduction: &[u8],
     ) -> Result<DiscoveryBytes, Error> {
         #[cfg(feature = "alloc")]
+        self.resume()?;
+        #[cfg(feature = "alloc")]
         if introduction.first() == Some(&crate::v2::wire::VERSION) {
             let intro = crate::v2::wire::V2Message::parse(introduction)?;
             if !self.v2.protocol.accepts_v2() {
                 return Err(self.refusal(2));
             }
-            let reply = self.construct_reply_v2(rng, &intro)?;
-            return DiscoveryBytes::from_slice(&reply).ok_or(Error::EncryptFailed);
+            return self
+                .construct_reply_v2(rng, &intro)
+                .map(DiscoveryBytes::from_vec);
         }
         if !self.accepts_classic() {
             return Err(self.refusal(1));
@@ -169,6 +185,12 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         let newcomer_id = B::participant_id(&newcomer);
         if self.trusted_key(&newcomer_id)? != Some(newcomer) {
             return Err(Error::UntrustedSender(newcomer_id));
+        }
+        // Membership applies to classic discovery too: once a rotation listed the
+        // members, the key goes to none but them.
+        #[cfg(feature = "alloc")]
+        if !self.is_current_member(&newcomer_id) {
+            return Err(Error::NotAMember(newcomer_id));
         }
         let topic_key = self.topic_key().ok_or(Error::MissingTopicKey)?;
         if box_key_has_small_order::<B>(&intro.encryption_key()) {
@@ -234,6 +256,8 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     /// hands back the replier's key and changes nothing, so the same reply can be
     /// parsed again once the user has compared the fingerprint and trusted it.
     pub fn parse_reply(&mut self, reply: &[u8]) -> Result<PublicKey, Error> {
+        #[cfg(feature = "alloc")]
+        self.resume()?;
         #[cfg(feature = "alloc")]
         if reply.first() == Some(&crate::v2::wire::VERSION) {
             let parsed = crate::v2::wire::V2Message::parse(reply)?;

@@ -135,7 +135,8 @@ pub enum Error {
     },
     /// Only an admin may rotate, and rekeys are accepted only from admins.
     NotAnAdmin(ParticipantId),
-    /// The rekey does not follow the epoch this topic holds.
+    /// The rekey, reply or restored state does not extend the epoch this topic holds:
+    /// it would move it backwards, or sideways to another chain.
     EpochMismatch {
         /// The epoch this topic holds.
         current: u32,
@@ -149,6 +150,15 @@ pub enum Error {
     TooManyMembers(usize),
     /// This identity's v2 counter reached its end (2^64 messages).
     CounterExhausted,
+    /// A v2 operation on a topic whose id is not set
+    /// ([`crate::Topic::set_topic_id`]).
+    NoTopicId,
+    /// The group state (stored, or handed to
+    /// [`crate::Topic::restore_group_state`]) belongs to another topic.
+    TopicMismatch,
+    /// Bytes that are not a group state this version can read
+    /// ([`crate::v2::GroupState::from_bytes`]); the reason says which rule failed.
+    InvalidState(&'static str),
 }
 
 impl fmt::Display for Error {
@@ -227,12 +237,18 @@ impl fmt::Display for Error {
                 id.fingerprint()
             ),
             Error::NotAnAdmin(id) => write!(f, "participant {id} is not an admin of this topic"),
-            Error::EpochMismatch { current, got } => {
-                write!(f, "the rekey for epoch {got} does not follow epoch {current}")
-            }
+            Error::EpochMismatch { current, got } => write!(
+                f,
+                "epoch {got} does not extend this topic's epoch {current} (it would move backwards or to another chain)"
+            ),
             Error::NoStaticKey => f.write_str("this identity has no static X25519 key"),
             Error::TooManyMembers(n) => write!(f, "{n} members is more than a rekey can list"),
             Error::CounterExhausted => f.write_str("this identity's message counter is exhausted"),
+            Error::NoTopicId => {
+                f.write_str("v2 needs the topic's id: call set_topic_id (every participant the same)")
+            }
+            Error::TopicMismatch => f.write_str("the group state belongs to another topic"),
+            Error::InvalidState(why) => write!(f, "invalid group state: {why}"),
         }
     }
 }

@@ -368,7 +368,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     /// True while an introduction awaits its reply (see [`Topic::parse_reply`]).
     pub fn has_pending_introduction(&self) -> bool {
         #[cfg(feature = "alloc")]
-        if self.v2.pending.is_some() {
+        if self.v2.group.pending.is_some() {
             return true;
         }
         self.pending_intro.is_some()
@@ -391,8 +391,12 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         Ok(id)
     }
 
-    /// Stops trusting `id`; returns the key it had, if it was trusted.
+    /// Stops trusting `id`; returns the key it had, if it was trusted. An admin loses
+    /// its admin right too (saved before the trust is removed, so a crash in between
+    /// leaves the safer state), and trusting it again does not give it back.
     pub fn remove_participant(&mut self, id: &ParticipantId) -> Result<Option<PublicKey>, Error> {
+        #[cfg(feature = "alloc")]
+        self.remove_admin(id)?;
         let removed = self.store.remove(id)?;
         #[cfg(feature = "alloc")]
         self.verifiers.remove(id);
@@ -579,6 +583,15 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         if sender == self.id {
             return Ok(Precheck::Done(Gate::Own));
         }
+        // In the migration mode, an epoch's member list applies to classic messages
+        // too: a participant rotated out is not heard through the old format.
+        #[cfg(feature = "alloc")]
+        if mode != DecodeMode::Naive
+            && self.v2.protocol == crate::v2::ProtocolVersion::Both
+            && !self.is_current_member(&sender)
+        {
+            return Err(Error::NotAMember(sender));
+        }
         match mode {
             DecodeMode::Naive => Ok(Precheck::Done(self.unlock(sender, false, &message)?)),
             DecodeMode::Strict | DecodeMode::IgnoreUntrusted => match self.store.get(&sender)? {
@@ -701,6 +714,8 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         mode: DecodeMode,
     ) -> Result<Decoded<&'m mut [u8]>, Error> {
         #[cfg(feature = "alloc")]
+        self.resume()?;
+        #[cfg(feature = "alloc")]
         if let Some(open) = self.route_v2(message, mode)? {
             return match open {
                 V2Route::Done(done) => Ok(done),
@@ -725,6 +740,8 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         mode: DecodeMode,
         out: &'o mut [u8],
     ) -> Result<Decoded<&'o mut [u8]>, Error> {
+        #[cfg(feature = "alloc")]
+        self.resume()?;
         #[cfg(feature = "alloc")]
         if let Some(open) = self.route_v2(message, mode)? {
             return match open {
@@ -768,6 +785,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         message: &[u8],
         mode: DecodeMode,
     ) -> Result<Decoded<alloc::vec::Vec<u8>>, Error> {
+        self.resume()?;
         if let Some(open) = self.route_v2(message, mode)? {
             return match open {
                 V2Route::Done(done) => Ok(done),

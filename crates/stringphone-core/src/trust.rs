@@ -149,11 +149,38 @@ pub trait TrustStore {
         Ok(None)
     }
 
-    /// v2 replay protection: durably stores `mark` under `slot` before returning
-    /// (marks only grow while a topic runs; a clean shutdown may lower a receiver's
-    /// mark to the exact value). The default stores nothing.
+    /// v2 replay protection: durably stores `mark` under `slot` before returning.
+    /// Marks only grow while a topic runs; a clean shutdown
+    /// ([`Topic::save_replay_marks`](crate::Topic::save_replay_marks)) may ask for a
+    /// lower, exact one. A store shared by several processes must never let a mark
+    /// fall below what another process relies on: it applies a lower mark only where
+    /// this same handle wrote the stored one, and never below the mark this handle
+    /// found before it raised it (a topic writes a mark of its own before relying on
+    /// any, so every counter it accepted is covered by a mark it wrote). The default
+    /// stores nothing.
     fn save_mark(&mut self, slot: MarkSlot, mark: u64) -> Result<(), StoreError> {
         let _ = (slot, mark);
+        Ok(())
+    }
+
+    /// v2: the group state last saved ([`save_group_state`](Self::save_group_state)),
+    /// if any. The default stores nothing.
+    #[cfg(feature = "alloc")]
+    fn load_group_state(
+        &self,
+    ) -> Result<Option<zeroize::Zeroizing<alloc::vec::Vec<u8>>>, StoreError> {
+        Ok(None)
+    }
+
+    /// v2: durably stores the topic's group state (the bytes of
+    /// [`GroupState::to_bytes`](crate::v2::GroupState::to_bytes), which hold the topic
+    /// key: keep them as secret as the key) before returning, replacing the previous
+    /// one. A topic saves it after every change to its epoch, members, admins or
+    /// pending introduction, and takes the change back if this fails. The default
+    /// stores nothing.
+    #[cfg(feature = "alloc")]
+    fn save_group_state(&mut self, state: &[u8]) -> Result<(), StoreError> {
+        let _ = state;
         Ok(())
     }
 }
@@ -181,6 +208,20 @@ pub enum MarkSlot {
 pub struct MemoryTrustStore {
     keys: alloc::collections::BTreeMap<ParticipantId, PublicKey>,
     marks: alloc::collections::BTreeMap<MarkSlot, u64>,
+    group_state: Option<StateBytes>,
+}
+
+/// A saved group state: secret (it holds the topic key), so zeroized on drop and
+/// never printed.
+#[cfg(feature = "alloc")]
+#[derive(Clone, Default, PartialEq, Eq)]
+struct StateBytes(zeroize::Zeroizing<alloc::vec::Vec<u8>>);
+
+#[cfg(feature = "alloc")]
+impl fmt::Debug for StateBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "GroupState({} bytes)", self.0.len())
+    }
 }
 
 #[cfg(feature = "alloc")]
@@ -232,6 +273,17 @@ impl TrustStore for MemoryTrustStore {
 
     fn save_mark(&mut self, slot: MarkSlot, mark: u64) -> Result<(), StoreError> {
         self.marks.insert(slot, mark);
+        Ok(())
+    }
+
+    fn load_group_state(
+        &self,
+    ) -> Result<Option<zeroize::Zeroizing<alloc::vec::Vec<u8>>>, StoreError> {
+        Ok(self.group_state.as_ref().map(|s| s.0.clone()))
+    }
+
+    fn save_group_state(&mut self, state: &[u8]) -> Result<(), StoreError> {
+        self.group_state = Some(StateBytes(zeroize::Zeroizing::new(state.to_vec())));
         Ok(())
     }
 }

@@ -101,7 +101,7 @@ impl MessageType {
                 match t {
                     V2Type::Message => ("at least", w::MESSAGE_OVERHEAD),
                     V2Type::Introduction => ("exactly", w::INTRODUCTION_LEN),
-                    V2Type::Reply => ("exactly", w::REPLY_LEN),
+                    V2Type::Reply => ("377 + 24 per replay floor, at least", w::REPLY_FIXED_LEN),
                     V2Type::Rekey => (
                         "177 + 64 per member, at least",
                         w::REKEY_FIXED_LEN + w::REKEY_ENTRY_LEN,
@@ -466,11 +466,14 @@ impl<'a> IntroductionReply<'a> {
     }
 }
 
-/// The longest introduction or reply of any format (a v2 reply).
-pub const MAX_DISCOVERY_LEN: usize = crate::v2::wire::REPLY_LEN;
+/// The longest introduction or reply [`DiscoveryBytes`] holds on the stack (a v2
+/// introduction); a v2 reply, whose length grows with its replay floors, is held on
+/// the heap.
+pub const MAX_DISCOVERY_LEN: usize = crate::v2::wire::INTRODUCTION_LEN;
 
-/// An introduction or a reply, classic or v2, held on the stack (the two formats
-/// differ in length; neither needs the heap). Dereferences to its bytes.
+/// An introduction or a reply, classic or v2. Dereferences to its bytes. Classic
+/// messages and v2 introductions are held on the stack; a v2 reply, whose length grows
+/// with the replay floors it carries, on the heap.
 ///
 /// ```
 /// use stringphone_core::wire::DiscoveryBytes;
@@ -478,10 +481,19 @@ pub const MAX_DISCOVERY_LEN: usize = crate::v2::wire::REPLY_LEN;
 /// assert_eq!(&d[..], b"i...");
 /// assert_eq!(d.len(), 4);
 /// ```
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct DiscoveryBytes {
-    buf: [u8; MAX_DISCOVERY_LEN],
-    len: usize,
+    inner: DiscoveryInner,
+}
+
+#[derive(Clone)]
+enum DiscoveryInner {
+    Stack {
+        buf: [u8; MAX_DISCOVERY_LEN],
+        len: usize,
+    },
+    #[cfg(feature = "alloc")]
+    Heap(alloc::vec::Vec<u8>),
 }
 
 impl DiscoveryBytes {
@@ -490,27 +502,45 @@ impl DiscoveryBytes {
         let mut buf = [0u8; MAX_DISCOVERY_LEN];
         buf.get_mut(..bytes.len())?.copy_from_slice(bytes);
         Some(DiscoveryBytes {
-            buf,
-            len: bytes.len(),
+            inner: DiscoveryInner::Stack {
+                buf,
+                len: bytes.len(),
+            },
         })
+    }
+
+    /// Takes `bytes` of any length (a v2 reply).
+    #[cfg(feature = "alloc")]
+    pub(crate) fn from_vec(bytes: alloc::vec::Vec<u8>) -> Self {
+        DiscoveryBytes {
+            inner: DiscoveryInner::Heap(bytes),
+        }
     }
 
     /// The bytes.
     pub fn as_bytes(&self) -> &[u8] {
-        &self.buf[..self.len]
+        self
     }
 }
 
 impl core::ops::Deref for DiscoveryBytes {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        &self.buf[..self.len]
+        match &self.inner {
+            DiscoveryInner::Stack { buf, len } => &buf[..*len],
+            #[cfg(feature = "alloc")]
+            DiscoveryInner::Heap(v) => v,
+        }
     }
 }
 
 impl core::ops::DerefMut for DiscoveryBytes {
     fn deref_mut(&mut self) -> &mut [u8] {
-        &mut self.buf[..self.len]
+        match &mut self.inner {
+            DiscoveryInner::Stack { buf, len } => &mut buf[..*len],
+            #[cfg(feature = "alloc")]
+            DiscoveryInner::Heap(v) => v,
+        }
     }
 }
 

@@ -47,6 +47,8 @@ fn start(dir: &Dir, seed: u8) -> T {
         FileTrustStore::open(dir.path()).unwrap(),
     );
     t.set_protocol(ProtocolVersion::V2);
+    t.set_topic_id(stringphone_core::v2::TopicId::from_name(b"test topic"))
+        .unwrap();
     t
 }
 

@@ -1,5 +1,5 @@
 //! v2 discovery: a signed introduction, and a reply signed by the replier and bound to
-//! the introduction it answers and to the newcomer's id.
+//! the topic, to the introduction it answers and to the newcomer's id.
 //!
 //! The newcomer installs the key from a reply only once it trusts the replier: if the
 //! replier is trusted already, [`Topic::parse_reply`] installs it at once; otherwise it
@@ -9,39 +9,68 @@
 //! [`Topic::add_participant`]. An attacker who answers with a topic key of its own
 //! must sign with its own key: claiming a trusted participant's key makes the
 //! signature fail; using its own leaves the key uninstalled until someone trusts it.
+//!
+//! # Members, epochs and floors
+//! - Once an epoch lists its members (after a rotation), a reply hands its key only
+//!   to a listed member (a rejoin): newcomers join through an admin's rotation, so a
+//!   participant rotated out cannot get the key back from a member who still trusts it.
+//! - A reply never moves its recipient backwards, nor sideways to an epoch of the same
+//!   number on another chain (unless that epoch wins the tie-break between
+//!   concurrent rekeys, see [`super::rotation`]); a reply of the next epoch must name
+//!   the recipient's epoch as its parent; and a recipient that knows its epoch's
+//!   members takes a reply only from one of them.
+//! - The reply carries, signed, a replay floor for every sender the replier has heard
+//!   (and itself): the newcomer refuses their counters below it, i.e. everything they
+//!   sent before it joined. A sender the replier never heard from gets no floor.
+
+use alloc::vec::Vec;
 
 use aead::AeadInPlace;
 use rand_core::CryptoRngCore;
 use zeroize::Zeroizing;
 
-use super::state::PendingIntro;
-use super::wire::{self, Body, V2Message, V2Type, HEADER_LEN, INTRODUCTION_LEN, REPLY_LEN};
-use super::{digest, signed_string};
+use super::state::{Epoch, PendingIntro};
+use super::wire::{
+    self, Body, V2Message, V2Type, FLOOR_ENTRY_LEN, HEADER_LEN, INTRODUCTION_LEN, MAX_FLOORS,
+    REPLY_FIXED_LEN,
+};
+use super::{digest, signed_string, TopicId};
 use crate::backend::{Backend, Identity};
 use crate::topic::{sign, verify_signature};
-use crate::{BoxPublicKey, BoxSecret, Error, PublicKey, Topic, TopicKey, TrustStore};
+use crate::{
+    BoxPublicKey, BoxSecret, Error, ParticipantId, PublicKey, Topic, TopicKey, TrustStore,
+};
 
 /// BLAKE3 derive-key context of the digest that binds a reply to its introduction.
 pub const INTRO_CONTEXT: &str = "stringphone v2 introduction";
 
-/// Checks that a v2 introduction or reply is signed by the key it carries, and that
-/// its header names that key's id.
-fn check_self_signed<B: Backend>(m: &V2Message<'_>) -> Result<PublicKey, Error> {
+/// Checks that a v2 introduction or reply is signed, for `topic`, by the key it
+/// carries, and that its header names that key's id.
+fn check_self_signed<B: Backend>(topic: &TopicId, m: &V2Message<'_>) -> Result<PublicKey, Error> {
     let key = m.identity().ok_or(Error::BadSignature)?;
     if B::participant_id(&key) != m.header().sender_id() {
         return Err(Error::BadSignature);
     }
-    verify_signature::<B>(&key, &signed_string(m.signed_part()), m.signature())?;
+    verify_signature::<B>(&key, &signed_string(topic, m.signed_part()), m.signature())?;
     Ok(key)
+}
+
+/// An id field that is all zero when absent (the first epoch has no parent and no
+/// starter).
+fn present<const N: usize>(bytes: &[u8; N]) -> Option<[u8; N]> {
+    (*bytes != [0; N]).then_some(*bytes)
 }
 
 impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     /// A v2 introduction. Draws the session value (16 bytes, once per topic instance),
-    /// then the ephemeral X25519 secret (32 bytes).
+    /// then the ephemeral X25519 secret (32 bytes). Retires any earlier introduction,
+    /// of either format.
     pub(crate) fn construct_intro_v2(
         &mut self,
         rng: &mut impl CryptoRngCore,
     ) -> Result<[u8; INTRODUCTION_LEN], Error> {
+        self.resume()?;
+        let topic = self.v2.topic_id()?;
         let session = self.v2.session(rng)?;
         let secret = BoxSecret::generate_with(rng)?;
         let counter = self.take_counter()?;
@@ -49,7 +78,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         wire::write_header(
             &mut out,
             V2Type::Introduction,
-            self.v2.epoch,
+            self.v2.group.current.number,
             &self.id(),
             &session,
             counter,
@@ -59,41 +88,53 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
             .copy_from_slice(B::box_public_key(&secret).as_bytes());
         let signature = sign(
             self.identity(),
-            &signed_string(&out[..INTRODUCTION_LEN - 64]),
+            &signed_string(&topic, &out[..INTRODUCTION_LEN - 64]),
         )?;
         out[INTRODUCTION_LEN - 64..].copy_from_slice(&signature);
-        self.v2.pending = Some(PendingIntro {
+        let pending = PendingIntro {
             digest: digest(INTRO_CONTEXT, &out),
             secret,
-        });
+        };
+        self.change_group(|t| {
+            t.v2.group.pending = Some(pending);
+            t.pending_intro = None;
+            Ok(())
+        })?;
         Ok(out)
     }
 
-    /// Answers a v2 introduction. Checks, in order: its signature under the key it
-    /// carries ([`Error::BadSignature`]); that its sender is trusted
-    /// ([`Error::UntrustedSender`]); that this topic has the key
-    /// ([`Error::MissingTopicKey`]). Draws the session value if not drawn yet, then
-    /// 32 bytes (this reply's X25519 secret) and 24 bytes (the box nonce).
+    /// Answers a v2 introduction. Checks, in order: its signature for this topic under
+    /// the key it carries ([`Error::BadSignature`]); that its sender is trusted
+    /// ([`Error::UntrustedSender`]) and, when the current epoch lists its members, one
+    /// of them, as this topic must be too ([`Error::NotAMember`]); that this topic has
+    /// the key ([`Error::MissingTopicKey`]). Draws the session value if not drawn yet,
+    /// then 32 bytes (this reply's X25519 secret) and 24 bytes (the box nonce).
     pub(crate) fn construct_reply_v2(
         &mut self,
         rng: &mut impl CryptoRngCore,
         intro: &V2Message<'_>,
-    ) -> Result<[u8; REPLY_LEN], Error> {
+    ) -> Result<Vec<u8>, Error> {
+        self.resume()?;
+        let topic = self.v2.topic_id()?;
         let Body::Introduction { encryption_key, .. } = intro.body() else {
             return Err(Error::WrongType {
                 expected: crate::wire::MessageType::V2(V2Type::Introduction),
                 found: crate::wire::MessageType::V2(intro.header().message_type()),
             });
         };
-        let newcomer = check_self_signed::<B>(intro)?;
+        let newcomer = check_self_signed::<B>(&topic, intro)?;
         let newcomer_id = B::participant_id(&newcomer);
         if self.trusted_key(&newcomer_id)? != Some(newcomer) {
             return Err(Error::UntrustedSender(newcomer_id));
         }
+        for id in [newcomer_id, self.id()] {
+            if !self.is_current_member(&id) {
+                return Err(Error::NotAMember(id));
+            }
+        }
         let topic_key = self.topic_key().ok_or(Error::MissingTopicKey)?.clone();
-        if crate::discovery::box_key_has_small_order::<B>(&BoxPublicKey::from_bytes(
-            *encryption_key,
-        )) {
+        let encryption_key = BoxPublicKey::from_bytes(*encryption_key);
+        if crate::discovery::box_key_has_small_order::<B>(&encryption_key) {
             return Err(Error::InvalidPublicKey);
         }
 
@@ -102,49 +143,84 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         let mut box_nonce = [0u8; 24];
         rng.try_fill_bytes(&mut box_nonce).map_err(|_| Error::Rng)?;
         let mut sealed = Zeroizing::new(*topic_key.expose_secret());
-        let tag = B::box_cipher(&BoxPublicKey::from_bytes(*encryption_key), &secret)
+        let tag = B::box_cipher(&encryption_key, &secret)
             .encrypt_in_place_detached(&box_nonce.into(), b"", sealed.as_mut())
             .map_err(|_| Error::EncryptFailed)?;
         let counter = self.take_counter()?;
+        let floors = self.replay_floors(counter + 1)?;
 
-        let mut out = [0u8; REPLY_LEN];
+        let epoch = &self.v2.group.current;
+        let len = REPLY_FIXED_LEN + floors.len() * FLOOR_ENTRY_LEN;
+        let mut out = alloc::vec![0u8; len];
         wire::write_header(
             &mut out,
             V2Type::Reply,
-            self.v2.epoch,
+            epoch.number,
             &self.id(),
             &session,
             counter,
         );
         let mut at = HEADER_LEN;
+        let count = (floors.len() as u16).to_be_bytes();
         for field in [
             &newcomer_id.as_bytes()[..],
             &digest(INTRO_CONTEXT, intro.as_bytes()),
-            &self.v2.epoch_id,
+            &epoch.id,
+            &epoch.parent.unwrap_or([0; 32]),
+            epoch.starter.as_ref().map_or(&[0; 16], |s| s.as_bytes()),
             self.public_key().as_bytes(),
             B::box_public_key(&secret).as_bytes(),
             &box_nonce,
             &sealed[..],
             &tag,
+            &count,
         ] {
             out[at..at + field.len()].copy_from_slice(field);
             at += field.len();
         }
-        let signature = sign(self.identity(), &signed_string(&out[..REPLY_LEN - 64]))?;
-        out[REPLY_LEN - 64..].copy_from_slice(&signature);
+        for (id, floor) in &floors {
+            out[at..at + 16].copy_from_slice(id.as_bytes());
+            out[at + 16..at + 24].copy_from_slice(&floor.to_be_bytes());
+            at += FLOOR_ENTRY_LEN;
+        }
+        let signature = sign(self.identity(), &signed_string(&topic, &out[..len - 64]))?;
+        out[len - 64..].copy_from_slice(&signature);
         Ok(out)
+    }
+
+    /// The floors a reply hands over: for each sender heard (or with a floor of its
+    /// own), the first counter not yet accepted; for this identity, `own_next`.
+    fn replay_floors(&self, own_next: u64) -> Result<Vec<(ParticipantId, u64)>, Error> {
+        let mut floors = self.v2.group.floors.clone();
+        for (id, record) in &self.v2.senders {
+            let next = record.window.top().map_or(0, |t| t.saturating_add(1));
+            let floor = floors.entry(*id).or_insert(0);
+            *floor = (*floor).max(next).max(record.window.floor());
+        }
+        floors.insert(self.id(), own_next);
+        if floors.len() > MAX_FLOORS {
+            return Err(Error::TooManyMembers(floors.len()));
+        }
+        Ok(floors.into_iter().collect())
     }
 
     /// Opens a v2 reply. Checks, in order: it is for us ([`Error::NotForUs`]); an
     /// introduction is pending ([`Error::NoPendingIntroduction`]) and the reply answers
-    /// it ([`Error::StaleReply`]); its signature under the key it carries
-    /// ([`Error::BadSignature`]); the box opens ([`Error::DecryptFailed`]); the replier
-    /// is trusted ([`Error::UntrustedReplier`]). Only then is the key installed.
+    /// it ([`Error::StaleReply`]); its signature for this topic under the key it
+    /// carries ([`Error::BadSignature`]); the box opens ([`Error::DecryptFailed`]); the
+    /// replier is trusted ([`Error::UntrustedReplier`]); when this topic holds an
+    /// epoch, the replier is one of its members ([`Error::NotAMember`]) and the reply's
+    /// epoch extends it ([`Error::EpochMismatch`]). Only then is the key installed,
+    /// with the reply's replay floors.
     pub(crate) fn parse_reply_v2(&mut self, reply: &V2Message<'_>) -> Result<PublicKey, Error> {
+        self.resume()?;
+        let topic = self.v2.topic_id()?;
         let Body::Reply {
             recipient,
             intro_digest,
             epoch_id,
+            parent_epoch,
+            starter,
             encryption_key,
             nonce,
             sealed_key,
@@ -157,26 +233,26 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
                 found: crate::wire::MessageType::V2(reply.header().message_type()),
             });
         };
-        let recipient = crate::ParticipantId::from_bytes(*recipient);
+        let recipient = ParticipantId::from_bytes(*recipient);
         if recipient != self.id() {
             return Err(Error::NotForUs { recipient });
         }
         let pending = self
             .v2
+            .group
             .pending
             .as_ref()
             .ok_or(Error::NoPendingIntroduction)?;
         if pending.digest != *intro_digest {
             return Err(Error::StaleReply);
         }
-        let replier = check_self_signed::<B>(reply)?;
-        if crate::discovery::box_key_has_small_order::<B>(&BoxPublicKey::from_bytes(
-            *encryption_key,
-        )) {
+        let replier = check_self_signed::<B>(&topic, reply)?;
+        let encryption_key = BoxPublicKey::from_bytes(*encryption_key);
+        if crate::discovery::box_key_has_small_order::<B>(&encryption_key) {
             return Err(Error::DecryptFailed);
         }
         let mut key = Zeroizing::new(*sealed_key);
-        B::box_cipher(&BoxPublicKey::from_bytes(*encryption_key), &pending.secret)
+        B::box_cipher(&encryption_key, &pending.secret)
             .decrypt_in_place_detached(nonce.into(), b"", key.as_mut(), tag.into())
             .map_err(|_| Error::DecryptFailed)?;
         let replier_id = B::participant_id(&replier);
@@ -186,14 +262,84 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
                 id: replier_id,
             });
         }
-        self.set_topic_key(Some(TopicKey::from_bytes(*key)));
-        self.v2.epoch = reply.header().epoch();
-        self.v2.epoch_id = *epoch_id;
-        self.v2.parent_id = None;
-        self.v2.members = None;
-        self.v2.previous = None;
-        self.v2.own_key = None;
-        self.v2.pending = None;
+        let offered = Epoch {
+            number: reply.header().epoch(),
+            id: *epoch_id,
+            parent: present(parent_epoch),
+            parent_members: None,
+            starter: present(starter).map(ParticipantId::from_bytes),
+            members: None,
+        };
+        let next = self.epoch_after_reply(&replier_id, offered)?;
+        let floors: Vec<_> = reply.reply_floors().collect();
+        self.change_group(|t| {
+            for (id, floor) in floors {
+                let f = t.v2.group.floors.entry(id).or_insert(0);
+                *f = (*f).max(floor);
+                if let Some(record) = t.v2.senders.get_mut(&id) {
+                    record.window.raise_floor(floor);
+                }
+            }
+            if next.id != t.v2.group.current.id {
+                t.v2.group.current = next;
+                t.v2.group.previous = None;
+            }
+            t.set_topic_key(Some(TopicKey::from_bytes(*key)));
+            t.v2.group.pending = None;
+            t.pending_intro = None;
+            Ok(())
+        })?;
         Ok(replier)
+    }
+
+    /// The epoch this topic is in after taking a reply of `replier` offering `offered`,
+    /// or the reason to refuse it. A topic without a key takes whatever a trusted
+    /// replier offers (it has no epoch to protect); one holding an epoch takes only a
+    /// reply from a member of it that moves it forward along its chain.
+    fn epoch_after_reply(
+        &self,
+        replier: &ParticipantId,
+        mut offered: Epoch,
+    ) -> Result<Epoch, Error> {
+        let current = &self.v2.group.current;
+        if self.topic_key().is_none() {
+            return Ok(offered);
+        }
+        if !self.is_current_member(replier) {
+            return Err(Error::NotAMember(*replier));
+        }
+        let mismatch = Error::EpochMismatch {
+            current: current.number,
+            got: offered.number,
+        };
+        if offered.number == current.number {
+            if offered.id == current.id {
+                return Ok(current.clone());
+            }
+            // A competing epoch of the same number: taken only if it wins the
+            // tie-break, as its rekey would have been.
+            let winner = offered.parent.is_some()
+                && offered.parent == current.parent
+                && offered
+                    .starter
+                    .is_some_and(|s| current.loses_to(&s, &offered.id));
+            if !winner {
+                return Err(mismatch);
+            }
+            offered.parent_members = current.parent_members.clone();
+            return Ok(offered);
+        }
+        if offered.number < current.number {
+            return Err(mismatch);
+        }
+        if Some(offered.number) == current.number.checked_add(1) {
+            if offered.parent != Some(current.id) {
+                return Err(mismatch);
+            }
+            offered.parent_members = current.members.clone();
+        }
+        // Further ahead: the chain between cannot be checked here; it is taken on the
+        // word of a member of this topic's epoch (checked above).
+        Ok(offered)
     }
 }

@@ -7,7 +7,7 @@ use rand_core::CryptoRngCore;
 use super::replay::{Replay, ReplayWindow, RECEIVER_BLOCK, SENDER_BLOCK};
 use super::state::{OwnKey, SenderKey, SenderRecord};
 use super::wire::{self, Body, V2Message, V2Type, HEADER_LEN, MESSAGE_OVERHEAD, SIGNATURE_LEN};
-use super::{message_key, nonce, signed_string};
+use super::{associated_data, message_key, nonce, signed_string, TopicId};
 use crate::backend::{Backend, Identity};
 use crate::topic::sign;
 use crate::trust::MarkSlot;
@@ -16,6 +16,7 @@ use crate::{DecodeMode, Decoded, Error, ParticipantId, Topic, TrustStore};
 /// A v2 message that passed every check but decryption and the replay window's last
 /// word; what [`Topic::finish_v2`] needs to open it.
 pub(crate) struct OpenV2 {
+    pub(crate) topic: TopicId,
     pub(crate) sender: ParticipantId,
     pub(crate) verified: bool,
     pub(crate) epoch: u32,
@@ -66,17 +67,20 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         plaintext: &[u8],
         out: &mut [u8],
     ) -> Result<usize, Error> {
+        self.resume()?;
+        let topic = self.v2.topic_id()?;
         if self.topic_key().is_none() {
             return Err(Error::MissingTopicKey);
         }
         let len = MESSAGE_OVERHEAD + plaintext.len();
         let out = crate::wire::prefix_mut(out, len)?;
         let session = self.v2.session(rng)?;
-        let epoch = self.v2.epoch;
+        let epoch = self.v2.group.current.number;
         let stale = !matches!(&self.v2.own_key, Some(k) if k.epoch == epoch);
         if stale {
             let topic_key = self.topic_key().ok_or(Error::MissingTopicKey)?;
-            let key = message_key::<B>(topic_key, epoch, &self.id(), &session);
+            let epoch_id = self.v2.group.current.id;
+            let key = message_key::<B>(&topic, topic_key, &epoch_id, &self.id(), &session);
             self.v2.own_key = Some(OwnKey { epoch, key });
         }
         let counter = self.take_counter()?;
@@ -88,21 +92,27 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         let id = self.id();
         let (header, rest) = out.split_at_mut(HEADER_LEN);
         wire::write_header(header, V2Type::Message, epoch, &id, &session, counter);
+        let header: &[u8; HEADER_LEN] = (&*header).try_into().map_err(|_| Error::EncryptFailed)?;
+        let ad = associated_data(&topic, header);
         let (body, tail) = rest.split_at_mut(plaintext.len());
         body.copy_from_slice(plaintext);
         let tag = key
-            .encrypt_in_place_detached(&nonce(counter).into(), header, body)
+            .encrypt_in_place_detached(&nonce(counter).into(), &ad, body)
             .map_err(|_| Error::EncryptFailed)?;
         tail[..wire::TAG_LEN].copy_from_slice(&tag);
-        let signature = sign(self.identity(), &signed_string(&out[..len - SIGNATURE_LEN]))?;
+        let signature = sign(
+            self.identity(),
+            &signed_string(&topic, &out[..len - SIGNATURE_LEN]),
+        )?;
         out[len - SIGNATURE_LEN..].copy_from_slice(&signature);
         Ok(len)
     }
 
     /// The checks of a v2 message before decryption, in order: own id; trust (per
-    /// `mode`); membership of the message's epoch; signature; the epoch's key; the
-    /// replay window. Changes nothing.
+    /// `mode`); membership of the message's epoch; signature (for this topic); the
+    /// epoch's key; the replay window. Changes nothing.
     pub(crate) fn gate_v2(&self, m: &V2Message<'_>, mode: DecodeMode) -> Result<Gate2, Error> {
+        let topic = self.v2.topic_id()?;
         let h = m.header();
         let Body::Message { tag, .. } = m.body() else {
             return Err(match h.message_type() {
@@ -132,7 +142,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
                 self.verify_trusted(
                     &sender,
                     &key,
-                    &signed_string(m.signed_part()),
+                    &signed_string(&topic, m.signed_part()),
                     m.signature(),
                 )?;
                 true
@@ -157,6 +167,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
             },
         })?;
         Ok(Gate2::Open(OpenV2 {
+            topic,
             sender,
             verified,
             epoch: h.epoch(),
@@ -168,22 +179,23 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         }))
     }
 
-    /// The key of `epoch`, if this topic holds it (the current one, or the previous
-    /// one during its grace period).
-    fn epoch_key(&self, epoch: u32) -> Option<&crate::TopicKey> {
-        if epoch == self.v2.epoch {
-            self.topic_key()
+    /// The key and id of epoch `number`, if this topic holds it (the current one, or
+    /// the previous one during its grace period).
+    fn epoch_key(&self, number: u32) -> Option<(&crate::TopicKey, [u8; 32])> {
+        let group = &self.v2.group;
+        if number == group.current.number {
+            self.topic_key().map(|k| (k, group.current.id))
         } else {
-            self.v2
+            group
                 .previous
                 .as_ref()
-                .filter(|p| p.epoch == epoch)
-                .map(|p| &p.key)
+                .filter(|p| p.number == number)
+                .map(|p| (&p.key, p.id))
         }
     }
 
     /// The replay window of `sender`: the one in memory, or a fresh one starting at the
-    /// sender's mark in the store.
+    /// higher of the sender's mark in the store and its floor in the group state.
     fn window_of(&self, sender: &ParticipantId) -> Result<SenderRecord, Error> {
         if let Some(r) = self.v2.senders.get(sender) {
             return Ok(*r);
@@ -192,9 +204,11 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
             .trust_store()
             .load_mark(&MarkSlot::Received(*sender))?
             .unwrap_or(0);
+        let floor = self.v2.group.floors.get(sender).copied().unwrap_or(0);
         Ok(SenderRecord {
-            window: ReplayWindow::starting_at(mark),
-            stored_mark: mark,
+            window: ReplayWindow::starting_at(mark.max(floor)),
+            // Nothing of this instance's own covers any counter yet (see SenderRecord).
+            stored_mark: 0,
         })
     }
 
@@ -218,10 +232,16 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         let cipher = match cached {
             Some(cipher) => cipher,
             None => {
-                let epoch_key = self
+                let (epoch_key, epoch_id) = self
                     .epoch_key(open.epoch)
                     .ok_or(Error::UnknownEpoch(open.epoch))?;
-                let key = message_key::<B>(epoch_key, open.epoch, &open.sender, &open.session);
+                let key = message_key::<B>(
+                    &open.topic,
+                    epoch_key,
+                    &epoch_id,
+                    &open.sender,
+                    &open.session,
+                );
                 let cipher = B::MessageCipher::new((&*key).into());
                 // Only verified senders get an entry, so the cache holds at most one
                 // key per trusted participant.
@@ -238,10 +258,11 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
                 cipher
             }
         };
+        let ad = associated_data(&open.topic, &open.header);
         cipher
             .decrypt_in_place_detached(
                 &nonce(open.counter).into(),
-                &open.header,
+                &ad,
                 buffer.as_mut(),
                 (&open.tag).into(),
             )
@@ -259,7 +280,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
                 // ciphertext (and tag) the caller handed in.
                 let _ = cipher.encrypt_in_place_detached(
                     &nonce(open.counter).into(),
-                    &open.header,
+                    &ad,
                     buffer.as_mut(),
                 );
                 return Err(e.into());
@@ -278,16 +299,22 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         })
     }
 
-    /// Counts down the previous epoch's grace period.
+    /// Counts down the previous epoch's grace period. Dropping the previous epoch is
+    /// saved to the store; if that fails it stays (at zero) and is dropped on a later
+    /// message, so the message itself is not refused for it.
     fn count_current_epoch_message(&mut self, epoch: u32) {
-        if epoch != self.v2.epoch {
+        if epoch != self.v2.group.current.number {
             return;
         }
-        if let Some(p) = &mut self.v2.previous {
-            p.remaining = p.remaining.saturating_sub(1);
-            if p.remaining == 0 {
-                self.v2.previous = None;
-            }
+        let Some(p) = &mut self.v2.group.previous else {
+            return;
+        };
+        p.remaining = p.remaining.saturating_sub(1);
+        if p.remaining == 0 {
+            let _ = self.change_group(|t| {
+                t.v2.group.previous = None;
+                Ok(())
+            });
         }
     }
 }

@@ -35,6 +35,8 @@
 #[cfg(feature = "alloc")]
 pub(crate) mod discovery;
 #[cfg(feature = "alloc")]
+mod group;
+#[cfg(feature = "alloc")]
 pub(crate) mod messages;
 pub mod replay;
 #[cfg(feature = "alloc")]
@@ -50,7 +52,7 @@ use crate::{Backend, ParticipantId, TopicKey};
 #[cfg(feature = "alloc")]
 pub use rotation::RekeyOutcome;
 #[cfg(feature = "alloc")]
-pub use state::DEFAULT_GRACE_MESSAGES;
+pub use state::{GroupState, DEFAULT_GRACE_MESSAGES};
 
 /// Which wire formats a topic speaks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -88,8 +90,65 @@ pub const SIGNATURE_DOMAIN: [u8; 32] = *b"stringphone v2 signature\0\0\0\0\0\0\0
 pub const DIGEST_CONTEXT: &str = "stringphone v2 message digest";
 /// BLAKE3 derive-key context of an epoch id (the digest of the rekey starting it).
 pub const EPOCH_CONTEXT: &str = "stringphone v2 epoch id";
+/// BLAKE3 derive-key context of the first epoch's id (the digest of the topic id).
+pub const FIRST_EPOCH_CONTEXT: &str = "stringphone v2 first epoch";
+/// BLAKE3 derive-key context of a topic id (the digest of the topic's name).
+pub const TOPIC_ID_CONTEXT: &str = "stringphone v2 topic id";
 /// HKDF info prefix of a sender's message key.
 pub const MESSAGE_KEY_INFO: &[u8] = b"stringphone v2 message key";
+
+/// Which topic v2 bytes belong to: 32 bytes bound into every v2 signature, key
+/// derivation, associated data and the first epoch's id, so that nothing made for one
+/// topic is accepted in another (MLS binds its `group_id` the same way; Group OSCORE
+/// its ID context).
+///
+/// Every participant of a topic must use the same id; the usual choice is
+/// [`TopicId::from_name`] of the channel's name (the MQTT topic, the room).
+///
+/// ```
+/// use stringphone_core::v2::TopicId;
+/// let kitchen = TopicId::from_name(b"home/kitchen");
+/// assert_eq!(kitchen, TopicId::from_name(b"home/kitchen"));
+/// assert_ne!(kitchen, TopicId::from_name(b"home/garage"));
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicId([u8; 32]);
+
+impl TopicId {
+    /// The id of the topic named `name` (BLAKE3 derive-key, [`TOPIC_ID_CONTEXT`]).
+    #[cfg(feature = "alloc")]
+    #[must_use]
+    pub fn from_name(name: &[u8]) -> Self {
+        TopicId(digest(TOPIC_ID_CONTEXT, name))
+    }
+
+    /// An id given as bytes (one agreed on out of band, say).
+    #[must_use]
+    pub const fn from_bytes(bytes: [u8; 32]) -> Self {
+        TopicId(bytes)
+    }
+
+    /// The id's bytes.
+    #[must_use]
+    pub const fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The id of this topic's first epoch: every topic starts from a different one.
+    #[cfg(feature = "alloc")]
+    #[must_use]
+    pub fn first_epoch_id(&self) -> [u8; 32] {
+        digest(FIRST_EPOCH_CONTEXT, &self.0)
+    }
+}
+
+impl core::fmt::Debug for TopicId {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("TopicId(")?;
+        crate::keys::write_hex(f, &self.0)?;
+        f.write_str(")")
+    }
+}
 
 /// v2's digest: BLAKE3 in derive-key mode with `context` (one of the `*_CONTEXT`
 /// constants). It is part of the wire format, so every backend gets the same one.
@@ -104,19 +163,33 @@ pub fn digest(context: &'static str, data: &[u8]) -> [u8; 32] {
     blake3::derive_key(context, data)
 }
 
-/// The 64 bytes a v2 signature covers, for the message bytes before the signature.
+/// The 64 bytes a v2 signature covers, for the message bytes before the signature:
+/// [`SIGNATURE_DOMAIN`], then the digest of the topic id followed by those bytes. A
+/// signature made in one topic therefore never verifies in another.
+///
+/// ```
+/// use stringphone_core::v2::{signed_string, TopicId};
+/// let (a, b) = (TopicId::from_name(b"a"), TopicId::from_name(b"b"));
+/// assert_ne!(signed_string(&a, b"same bytes"), signed_string(&b, b"same bytes"));
+/// ```
 #[cfg(feature = "alloc")]
-pub fn signed_string(signed_part: &[u8]) -> [u8; 64] {
+pub fn signed_string(topic: &TopicId, signed_part: &[u8]) -> [u8; 64] {
+    let mut hasher = blake3::Hasher::new_derive_key(DIGEST_CONTEXT);
+    hasher.update(topic.as_bytes());
+    hasher.update(signed_part);
     let mut out = [0u8; 64];
     out[..32].copy_from_slice(&SIGNATURE_DOMAIN);
-    out[32..].copy_from_slice(&digest(DIGEST_CONTEXT, signed_part));
+    out[32..].copy_from_slice(hasher.finalize().as_bytes());
     out
 }
 
-/// A sender's message key for an epoch and session.
+/// A sender's message key for an epoch and session: HKDF-SHA256 with the session as
+/// salt, the epoch's key as input, and the suite, topic id, epoch id and sender id as
+/// info.
 pub fn message_key<B: Backend>(
+    topic: &TopicId,
     topic_key: &TopicKey,
-    epoch: u32,
+    epoch_id: &[u8; 32],
     sender: &ParticipantId,
     session: &[u8; 16],
 ) -> Zeroizing<[u8; 32]> {
@@ -126,10 +199,22 @@ pub fn message_key<B: Backend>(
         &[
             MESSAGE_KEY_INFO,
             &[wire::SUITE],
-            &epoch.to_be_bytes(),
+            topic.as_bytes(),
+            epoch_id,
             sender.as_bytes(),
         ],
     )
+}
+
+/// The associated data of a v2 message's cipher: the topic id, then the header.
+pub fn associated_data(
+    topic: &TopicId,
+    header: &[u8; wire::HEADER_LEN],
+) -> [u8; 32 + wire::HEADER_LEN] {
+    let mut ad = [0u8; 32 + wire::HEADER_LEN];
+    ad[..32].copy_from_slice(topic.as_bytes());
+    ad[32..].copy_from_slice(header);
+    ad
 }
 
 /// The ChaCha20-Poly1305 nonce of a counter: four zero bytes, then the counter

@@ -116,6 +116,21 @@ impl ReplayWindow {
         }
     }
 
+    /// Refuses every counter below `floor` from now on (a newcomer's floor handed over
+    /// by a reply). Only ever refuses more: a lower `floor` changes nothing.
+    ///
+    /// ```
+    /// use stringphone_core::v2::replay::{Replay, ReplayWindow};
+    /// let mut w = ReplayWindow::starting_at(0);
+    /// w.raise_floor(10);
+    /// assert_eq!(w.check(9), Err(Replay::TooOld));
+    /// w.raise_floor(3);
+    /// assert_eq!(w.check(9), Err(Replay::TooOld));
+    /// ```
+    pub fn raise_floor(&mut self, floor: u64) {
+        self.floor = self.floor.max(floor);
+    }
+
     /// Records `counter` as accepted. Call only after [`check`](Self::check) passed
     /// and the message's signature and decryption did too.
     pub fn accept(&mut self, counter: u64) {

@@ -5,20 +5,32 @@
 //! [`Topic::rotate_with`] draws a fresh topic key, seals it to the static X25519 key
 //! of each member of the new epoch (derived from the member's Ed25519 identity, as
 //! libsodium's `crypto_sign_ed25519_pk_to_curve25519` does), and signs the rekey
-//! message, which names the epoch it follows by that epoch's id. Receivers accept a
-//! rekey only from an admin they trust, only if it follows the epoch they hold, and
-//! only if they are listed. From then on, messages of the new epoch from anyone not
-//! listed are refused ([`Error::NotAMember`]): a removed participant can neither read
-//! the new epoch nor be heard in it, and only an admin's rekey can bring it back.
+//! message, which names the epoch it follows by that epoch's id and is signed for the
+//! topic. Receivers accept a rekey only from an admin they trust who is a member of the
+//! epoch it follows, only if it follows the epoch they hold, and only if they are
+//! listed. From then on, messages of the new epoch from anyone not listed are refused
+//! ([`Error::NotAMember`]), and replies hand the key to listed members only: a removed
+//! participant can neither read the new epoch nor be heard in it, and only an admin's
+//! rekey can bring it back. Removing a participant from the trust store also takes
+//! away its admin right.
 //!
 //! # Two admins rotating at once
-//! Both rekeys follow the same epoch and carry the same epoch number. The one whose
-//! epoch id (the BLAKE3 digest of the rekey) is smaller wins, everywhere: a receiver
-//! that already moved to the other one switches when it sees the winner (the loser's
-//! key is dropped; messages sealed under it in the meantime are lost), and a receiver
-//! that holds the winner ignores the loser ([`RekeyOutcome::Superseded`]). A receiver
-//! recognises the competitor by the id of the epoch both follow, which it keeps after
-//! the previous epoch's key is gone, so this holds after the grace period too.
+//! Both rekeys follow the same epoch and carry the same epoch number. The one from the
+//! admin with the smaller participant id wins, everywhere (two rekeys of one admin: the
+//! smaller epoch id). An admin cannot change its id without becoming another
+//! participant, who is no admin, so no admin can win by trying rekeys until one comes
+//! out smaller. A receiver that already moved to the loser switches when it sees the
+//! winner (the loser's key is dropped; messages sealed under it in the meantime are
+//! lost), and a receiver that holds the winner ignores the loser
+//! ([`RekeyOutcome::Superseded`]). A receiver recognises the competitor by the id of
+//! the epoch both follow, which it keeps after the previous epoch's key is gone, so
+//! this holds after the grace period too; a replier hands that id (and the winner's
+//! admin) over, so a rejoiner converges the same way.
+//!
+//! # Protocol settings
+//! Rotation needs a topic that sends v2. In [`ProtocolVersion::Both`] membership applies
+//! to classic traffic too: once an epoch lists its members, a classic message or a
+//! classic introduction from anyone else is refused ([`Error::NotAMember`]).
 //!
 //! # Grace period
 //! After moving to a new epoch a receiver still reads the previous one until it has
@@ -34,14 +46,14 @@ use aead::AeadInPlace;
 use rand_core::CryptoRngCore;
 use zeroize::Zeroizing;
 
-use super::state::PreviousEpoch;
+use super::state::{Epoch, PreviousEpoch};
 use super::wire::{
     self, Body, V2Message, V2Type, HEADER_LEN, MAX_MEMBERS, REKEY_ENTRY_LEN, REKEY_FIXED_LEN,
 };
-use super::{digest, signed_string, ProtocolVersion, EPOCH_CONTEXT};
+use super::{digest, signed_string, EPOCH_CONTEXT};
 use crate::backend::{Backend, Identity};
 use crate::topic::sign;
-use crate::{BoxSecret, Error, ParticipantId, PublicKey, Topic, TopicKey, TrustStore};
+use crate::{BoxSecret, Error, ParticipantId, Topic, TopicKey, TrustStore};
 
 /// What [`Topic::accept_rekey`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,83 +79,46 @@ fn entry_nonce(epoch: u32, index: usize) -> [u8; 24] {
 }
 
 impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
-    /// The current key epoch (0 until the first rotation).
-    pub fn epoch(&self) -> u32 {
-        self.v2.epoch
-    }
-
-    /// The members of the current epoch, as listed by the rekey that started it;
-    /// `None` before the first rotation, when the trust store alone decides.
-    pub fn members(&self) -> Option<impl Iterator<Item = &ParticipantId>> {
-        self.v2.members.as_ref().map(|m| m.iter())
-    }
-
-    /// Trusts `key` as an admin, whose rekeys this topic accepts. Returns its id.
-    pub fn add_admin(&mut self, key: PublicKey) -> Result<ParticipantId, Error> {
-        let id = self.add_participant(key)?;
-        self.v2.admins.insert(id);
-        Ok(id)
-    }
-
-    /// Stops accepting rekeys from `id` (it stays trusted as a participant).
-    pub fn remove_admin(&mut self, id: &ParticipantId) -> bool {
-        self.v2.admins.remove(id)
-    }
-
-    /// Whether `id` is an admin of this topic.
-    pub fn is_admin(&self, id: &ParticipantId) -> bool {
-        self.v2.admins.contains(id)
-    }
-
-    /// How many messages of a new epoch are decoded before the previous epoch's key is
-    /// dropped.
-    pub fn set_grace_messages(&mut self, messages: u32) {
-        self.v2.grace_messages = messages;
-        if let Some(p) = &mut self.v2.previous {
-            p.remaining = p.remaining.min(messages);
-        }
-    }
-
-    /// Forgets the previous epoch's key now.
-    pub fn expire_previous_epoch(&mut self) {
-        self.v2.previous = None;
-    }
-
     /// Starts a new epoch: a fresh topic key for `members` (every trusted participant
     /// and this admin when `None`) and the rekey message announcing it, which every
     /// listed member feeds to [`accept_rekey`](Self::accept_rekey). This topic moves to
-    /// the new epoch at once. Draws the session value if not drawn yet, then 32 bytes
-    /// (the key) and 32 bytes (the ephemeral X25519 secret).
+    /// the new epoch at once (and saves it to its store first). Draws the session value
+    /// if not drawn yet, then 32 bytes (the key) and 32 bytes (the ephemeral X25519
+    /// secret).
     ///
-    /// Refused with [`Error::NotAnAdmin`] unless this topic counts itself an admin,
-    /// [`Error::ProtocolRefused`] unless it sends v2, [`Error::UntrustedSender`] for a
-    /// listed id it does not trust, [`Error::NoStaticKey`] when a member's key has no
-    /// X25519 form.
+    /// Refused with [`Error::ProtocolRefused`] unless this topic sends v2,
+    /// [`Error::NoTopicId`] without a topic id, [`Error::NotAnAdmin`] unless this topic
+    /// counts itself an admin, [`Error::NotAMember`] when this admin was left out of
+    /// the current epoch, [`Error::UntrustedSender`] for a listed id it does not trust,
+    /// [`Error::NoStaticKey`] when a member's key has no X25519 form.
     pub fn rotate_with(
         &mut self,
         rng: &mut impl CryptoRngCore,
         members: Option<&[ParticipantId]>,
     ) -> Result<Vec<u8>, Error> {
+        self.resume()?;
         if !self.v2.protocol.sends_v2() {
-            return Err(Error::ProtocolRefused {
-                version: 2,
-                accepts: self.v2.protocol,
-            });
+            return Err(self.refusal(2));
         }
-        if !self.is_admin(&self.id()) {
-            return Err(Error::NotAnAdmin(self.id()));
+        let topic = self.v2.topic_id()?;
+        let me = self.id();
+        if !self.is_admin(&me) {
+            return Err(Error::NotAnAdmin(me));
+        }
+        if !self.is_current_member(&me) {
+            return Err(Error::NotAMember(me));
         }
         let mut listed: BTreeSet<ParticipantId> = match members {
             Some(ids) => ids.iter().copied().collect(),
             None => self.participants()?.map(|(id, _)| id).collect(),
         };
-        listed.insert(self.id());
+        listed.insert(me);
         if listed.len() > MAX_MEMBERS {
             return Err(Error::TooManyMembers(listed.len()));
         }
         let mut recipients = Vec::with_capacity(listed.len());
         for id in &listed {
-            let key = if *id == self.id() {
+            let key = if *id == me {
                 self.public_key()
             } else {
                 self.trusted_key(id)?.ok_or(Error::UntrustedSender(*id))?
@@ -152,7 +127,9 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         }
         let epoch = self
             .v2
-            .epoch
+            .group
+            .current
+            .number
             .checked_add(1)
             .ok_or(Error::CounterExhausted)?;
         let session = self.v2.session(rng)?;
@@ -162,16 +139,9 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
 
         let len = REKEY_FIXED_LEN + recipients.len() * REKEY_ENTRY_LEN;
         let mut out = alloc::vec![0u8; len];
-        wire::write_header(
-            &mut out,
-            V2Type::Rekey,
-            epoch,
-            &self.id(),
-            &session,
-            counter,
-        );
+        wire::write_header(&mut out, V2Type::Rekey, epoch, &me, &session, counter);
         let mut at = HEADER_LEN;
-        out[at..at + 32].copy_from_slice(&self.v2.epoch_id);
+        out[at..at + 32].copy_from_slice(&self.v2.group.current.id);
         out[at + 32..at + 64].copy_from_slice(B::box_public_key(&secret).as_bytes());
         out[at + 64..at + 66].copy_from_slice(&(recipients.len() as u16).to_be_bytes());
         at += 66;
@@ -185,11 +155,14 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
             out[at + 48..at + 64].copy_from_slice(&tag);
             at += REKEY_ENTRY_LEN;
         }
-        let signature = sign(self.identity(), &signed_string(&out[..len - 64]))?;
+        let signature = sign(self.identity(), &signed_string(&topic, &out[..len - 64]))?;
         out[len - 64..].copy_from_slice(&signature);
 
         let id = digest(EPOCH_CONTEXT, &out);
-        self.enter_epoch(epoch, id, new_key, listed, true);
+        self.change_group(|t| {
+            t.enter_epoch(epoch, id, me, new_key, listed, true);
+            Ok(())
+        })?;
         Ok(out)
     }
 
@@ -199,53 +172,64 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         self.rotate_with(&mut rand_core::OsRng, members)
     }
 
-    /// Moves to a new epoch. `from_current`: the epoch being left becomes the previous
-    /// one (a normal rotation); otherwise the current epoch is replaced (a tie-break
-    /// between two rekeys of the same epoch) and the previous one stays.
+    /// Moves to a new epoch started by `starter`. `from_current`: the epoch being left
+    /// becomes the previous one (a normal rotation); otherwise the current epoch is
+    /// replaced (the winner of a tie-break between two rekeys of the same epoch) and
+    /// the previous one, the parent and its members stay.
     fn enter_epoch(
         &mut self,
-        epoch: u32,
+        number: u32,
         id: [u8; 32],
+        starter: ParticipantId,
         key: TopicKey,
         members: BTreeSet<ParticipantId>,
         from_current: bool,
     ) {
-        if from_current {
-            // A competing rekey of the new epoch follows the same parent; when the
-            // winner replaces the loser (`from_current == false`) the parent stays.
-            self.v2.parent_id = Some(self.v2.epoch_id);
-            self.v2.previous = self.topic_key().cloned().map(|old| PreviousEpoch {
-                epoch: self.v2.epoch,
+        let old_key = self.topic_key().cloned();
+        let group = &mut self.v2.group;
+        let (parent, parent_members) = if from_current {
+            let left = &mut group.current;
+            group.previous = old_key.map(|old| PreviousEpoch {
+                number: left.number,
+                id: left.id,
                 key: old,
-                members: self.v2.members.take(),
-                remaining: self.v2.grace_messages,
+                members: left.members.clone(),
+                remaining: group.grace_messages,
             });
-            if self.v2.grace_messages == 0 {
-                self.v2.previous = None;
+            if group.grace_messages == 0 {
+                group.previous = None;
             }
-        }
+            (Some(left.id), left.members.take())
+        } else {
+            (group.current.parent, group.current.parent_members.take())
+        };
+        group.current = Epoch {
+            number,
+            id,
+            parent,
+            parent_members,
+            starter: Some(starter),
+            members: Some(members),
+        };
         self.set_topic_key(Some(key));
-        self.v2.epoch = epoch;
-        self.v2.epoch_id = id;
-        self.v2.members = Some(members);
-        self.v2.own_key = None;
     }
 
     /// Accepts an admin's rekey. Checks, in order: the protocol
-    /// ([`Error::ProtocolRefused`]); the sender is a trusted admin
-    /// ([`Error::NotAnAdmin`], [`Error::UntrustedSender`]) and signed it
-    /// ([`Error::BadSignature`]); it follows the epoch this topic holds
-    /// ([`Error::EpochMismatch`]; see the module docs for the tie-break); this topic is
-    /// listed ([`Error::NotAMember`]); its entry opens ([`Error::NoStaticKey`],
-    /// [`Error::DecryptFailed`]). Any refusal changes nothing.
+    /// ([`Error::ProtocolRefused`]) and the topic id ([`Error::NoTopicId`]); the sender
+    /// is a trusted admin ([`Error::NotAnAdmin`], [`Error::UntrustedSender`]) and
+    /// signed it for this topic ([`Error::BadSignature`]); it follows the epoch this
+    /// topic holds, or competes with it for the same parent ([`Error::EpochMismatch`];
+    /// see the module docs for the tie-break); the admin is a member of the epoch it
+    /// follows ([`Error::NotAMember`]); this topic is listed ([`Error::NotAMember`]);
+    /// its entry opens ([`Error::NoStaticKey`], [`Error::DecryptFailed`]). Any refusal
+    /// changes nothing; an accepted rekey is saved to the store before it takes effect.
     pub fn accept_rekey(&mut self, rekey: &[u8]) -> Result<RekeyOutcome, Error> {
         let m = V2Message::parse(rekey)?;
         if !self.v2.protocol.accepts_v2() {
-            return Err(Error::ProtocolRefused {
-                version: 2,
-                accepts: self.v2.protocol,
-            });
+            return Err(self.refusal(2));
         }
+        self.resume()?;
+        let topic = self.v2.topic_id()?;
         let Body::Rekey {
             previous_epoch,
             encryption_key,
@@ -264,25 +248,36 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         let key = self
             .trusted_key(&admin)?
             .ok_or(Error::UntrustedSender(admin))?;
-        self.verify_trusted(&admin, &key, &signed_string(m.signed_part()), m.signature())?;
+        self.verify_trusted(
+            &admin,
+            &key,
+            &signed_string(&topic, m.signed_part()),
+            m.signature(),
+        )?;
 
-        let epoch = m.header().epoch();
+        let number = m.header().epoch();
         let id = digest(EPOCH_CONTEXT, rekey);
-        let from_current =
-            if Some(epoch) == self.v2.epoch.checked_add(1) && *previous_epoch == self.v2.epoch_id {
-                true
-            } else if epoch == self.v2.epoch && self.v2.parent_id.as_ref() == Some(previous_epoch) {
-                // A competing rekey of the epoch we hold: the smaller id wins.
-                if id >= self.v2.epoch_id {
-                    return Ok(RekeyOutcome::Superseded);
-                }
-                false
-            } else {
-                return Err(Error::EpochMismatch {
-                    current: self.v2.epoch,
-                    got: epoch,
-                });
-            };
+        let current = &self.v2.group.current;
+        let (from_current, followed_members) = if id == current.id {
+            return Ok(RekeyOutcome::Superseded);
+        } else if Some(number) == current.number.checked_add(1) && *previous_epoch == current.id {
+            (true, current.members.as_ref())
+        } else if number == current.number && current.parent.as_ref() == Some(previous_epoch) {
+            // A competing rekey of the epoch we hold: see the module docs.
+            if !current.loses_to(&admin, &id) {
+                return Ok(RekeyOutcome::Superseded);
+            }
+            (false, current.parent_members.as_ref())
+        } else {
+            return Err(Error::EpochMismatch {
+                current: current.number,
+                got: number,
+            });
+        };
+        // Authority follows membership: an admin left out of an epoch may not rotate it.
+        if followed_members.is_some_and(|m| !m.contains(&admin)) {
+            return Err(Error::NotAMember(admin));
+        }
 
         let me = self.id();
         let (index, entry) = m
@@ -291,9 +286,8 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
             .find(|(_, e)| e.member == me)
             .ok_or(Error::NotAMember(me))?;
         // An admin's small-order key would seal the epoch key under a zero secret.
-        if crate::discovery::box_key_has_small_order::<B>(&crate::BoxPublicKey::from_bytes(
-            *encryption_key,
-        )) {
+        let encryption_key = crate::BoxPublicKey::from_bytes(*encryption_key);
+        if crate::discovery::box_key_has_small_order::<B>(&encryption_key) {
             return Err(Error::DecryptFailed);
         }
         let secret = self
@@ -301,32 +295,26 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
             .static_box_secret()
             .ok_or(Error::NoStaticKey)?;
         let mut new_key = Zeroizing::new(*entry.sealed_key);
-        B::box_cipher(&crate::BoxPublicKey::from_bytes(*encryption_key), &secret)
+        B::box_cipher(&encryption_key, &secret)
             .decrypt_in_place_detached(
-                &entry_nonce(epoch, index).into(),
+                &entry_nonce(number, index).into(),
                 b"",
                 new_key.as_mut(),
                 entry.tag.into(),
             )
             .map_err(|_| Error::DecryptFailed)?;
         let members = m.rekey_entries().map(|e| e.member).collect();
-        self.enter_epoch(
-            epoch,
-            id,
-            TopicKey::from_bytes(*new_key),
-            members,
-            from_current,
-        );
-        Ok(RekeyOutcome::Rotated { epoch })
-    }
-
-    /// The wire-format setting of this topic (classic by default).
-    pub fn protocol(&self) -> ProtocolVersion {
-        self.v2.protocol
-    }
-
-    /// Sets which wire formats this topic speaks; see [`ProtocolVersion`].
-    pub fn set_protocol(&mut self, protocol: ProtocolVersion) {
-        self.v2.protocol = protocol;
+        self.change_group(|t| {
+            t.enter_epoch(
+                number,
+                id,
+                admin,
+                TopicKey::from_bytes(*new_key),
+                members,
+                from_current,
+            );
+            Ok(())
+        })?;
+        Ok(RekeyOutcome::Rotated { epoch: number })
     }
 }

@@ -1,41 +1,114 @@
-//! What a topic remembers for v2: its session, its counter, the epochs it holds,
-//! who its admins are, and one replay window per sender.
+//! What a topic remembers for v2, split in two:
+//!
+//! - the **group state** ([`GroupState`]): the topic id, the epoch chain (the current
+//!   epoch's number, id, parent, starter and members, and the previous epoch during its
+//!   grace period), the admins, the pending introduction, the replay floors a reply
+//!   handed over and this identity's counter reservation. It is a value: exported,
+//!   kept by a persistent store in step with the trust store, restored after a restart.
+//! - what one running instance adds to it: its session value, the derived keys it
+//!   caches, the replay window of each sender heard (whose durable part is the marks
+//!   in the trust store).
 
 use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::vec::Vec;
 
 use rand_core::CryptoRngCore;
 use zeroize::Zeroizing;
 
 use super::replay::ReplayWindow;
-use super::ProtocolVersion;
+use super::{ProtocolVersion, TopicId};
 use crate::{BoxSecret, Error, ParticipantId, TopicKey};
 
 /// Messages of the new epoch a receiver decodes before it forgets the previous epoch's
 /// key (unless [`crate::Topic::expire_previous_epoch`] is called sooner).
 pub const DEFAULT_GRACE_MESSAGES: u32 = 256;
 
+/// The epoch a topic sends in, and what it knows of the chain behind it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Epoch {
+    pub(crate) number: u32,
+    /// The first epoch's id is derived from the topic id; every later one is the
+    /// digest of the rekey that started it.
+    pub(crate) id: [u8; 32],
+    /// The id of the epoch this one follows, when known. Kept after the previous
+    /// epoch's key is gone, so a competing rekey of this epoch can still be judged.
+    pub(crate) parent: Option<[u8; 32]>,
+    /// The members of the parent epoch, when known: a competing rekey must come from
+    /// one of them.
+    pub(crate) parent_members: Option<BTreeSet<ParticipantId>>,
+    /// The admin whose rekey started this epoch (`None` for the first epoch).
+    pub(crate) starter: Option<ParticipantId>,
+    /// Members of this epoch; `None` when unknown (the first epoch, or one entered
+    /// through a reply), when the trust store alone decides.
+    pub(crate) members: Option<BTreeSet<ParticipantId>>,
+}
+
+impl Epoch {
+    pub(crate) fn first(topic: Option<&TopicId>) -> Self {
+        Epoch {
+            number: 0,
+            id: topic.map(TopicId::first_epoch_id).unwrap_or([0; 32]),
+            parent: None,
+            parent_members: None,
+            starter: None,
+            members: None,
+        }
+    }
+
+    /// Whether a rekey by `(starter, id)` beats this epoch for the same number: the
+    /// smaller admin id wins, so no admin can win by grinding its rekey (its id is
+    /// fixed by its key); one admin's two rekeys are ordered by their ids.
+    pub(crate) fn loses_to(&self, starter: &ParticipantId, id: &[u8; 32]) -> bool {
+        match &self.starter {
+            Some(current) => (starter, id) < (current, &self.id),
+            None => false,
+        }
+    }
+}
+
 /// An epoch a topic no longer sends in but still reads for a while.
+#[derive(Clone)]
 pub(crate) struct PreviousEpoch {
-    pub(crate) epoch: u32,
+    pub(crate) number: u32,
+    pub(crate) id: [u8; 32],
     pub(crate) key: TopicKey,
     pub(crate) members: Option<BTreeSet<ParticipantId>>,
     /// Messages of the current epoch still to decode before this one is dropped.
     pub(crate) remaining: u32,
 }
 
-/// The receiver's record of one sender.
-#[derive(Clone, Copy)]
-pub(crate) struct SenderRecord {
-    pub(crate) window: ReplayWindow,
-    /// The mark in the trust store: counters at or above it have not been accepted.
-    pub(crate) stored_mark: u64,
-}
-
 /// The v2 introduction awaiting its reply.
+#[derive(Clone)]
 pub(crate) struct PendingIntro {
     /// Digest of the whole introduction; a reply must carry it.
     pub(crate) digest: [u8; 32],
     pub(crate) secret: BoxSecret,
+}
+
+/// The part of a topic's v2 state that is the group's: what [`GroupState`] exports
+/// and a persistent store keeps.
+#[derive(Clone)]
+pub(crate) struct Group {
+    pub(crate) topic_id: Option<TopicId>,
+    pub(crate) current: Epoch,
+    pub(crate) previous: Option<PreviousEpoch>,
+    pub(crate) grace_messages: u32,
+    pub(crate) admins: BTreeSet<ParticipantId>,
+    pub(crate) pending: Option<PendingIntro>,
+    /// Replay floors handed over by the reply this topic joined through (and restored
+    /// ones): counters of a sender below its floor were sent before this topic joined.
+    pub(crate) floors: BTreeMap<ParticipantId, u64>,
+}
+
+/// The receiver's record of one sender.
+#[derive(Clone, Copy)]
+pub(crate) struct SenderRecord {
+    pub(crate) window: ReplayWindow,
+    /// The mark this instance stored: counters at or above it are not yet covered by
+    /// a mark of its own. Starts at 0 (whatever another process stored), so the first
+    /// message accepted from a sender stores a mark of this instance's, and no other
+    /// process can lower the stored mark below what this one accepted.
+    pub(crate) stored_mark: u64,
 }
 
 /// The sender's derived key for the current epoch and session, computed once.
@@ -52,30 +125,28 @@ pub(crate) struct SenderKey {
     pub(crate) key: Zeroizing<[u8; 32]>,
 }
 
+/// This instance's session value and the process that drew it.
+#[derive(Clone, Copy)]
+struct Session {
+    value: [u8; 16],
+    #[cfg(feature = "std")]
+    process: u32,
+}
+
 /// Everything v2 keeps in a [`crate::Topic`].
 pub(crate) struct V2State {
     pub(crate) protocol: ProtocolVersion,
-    session: Option<[u8; 16]>,
+    pub(crate) group: Group,
+    /// Whether the group state was read from the trust store (done once, before the
+    /// first v2 operation).
+    pub(crate) loaded: bool,
+    session: Option<Session>,
     pub(crate) next_counter: u64,
     /// Counters below this are covered by the mark in the store; `None` until loaded.
     pub(crate) reserved: Option<u64>,
-    pub(crate) epoch: u32,
-    /// The epoch's id: zero for epoch 0, else the digest of the rekey that started it.
-    pub(crate) epoch_id: [u8; 32],
-    /// The id of the epoch the current one follows (the `previous_epoch` of the rekey
-    /// that started it), if this topic saw that rekey. Kept after the previous epoch's
-    /// key is gone, so a competing rekey of the current epoch can still be judged.
-    pub(crate) parent_id: Option<[u8; 32]>,
-    /// Members of the current epoch; `None` before the first rotation (the trust store
-    /// alone decides then).
-    pub(crate) members: Option<BTreeSet<ParticipantId>>,
-    pub(crate) previous: Option<PreviousEpoch>,
-    pub(crate) grace_messages: u32,
-    pub(crate) admins: BTreeSet<ParticipantId>,
     pub(crate) senders: BTreeMap<ParticipantId, SenderRecord>,
     /// The last derived key of each verified sender.
     pub(crate) sender_keys: BTreeMap<ParticipantId, SenderKey>,
-    pub(crate) pending: Option<PendingIntro>,
     pub(crate) own_key: Option<OwnKey>,
 }
 
@@ -89,43 +160,397 @@ impl V2State {
         }
         V2State {
             protocol: ProtocolVersion::Classic,
+            group: Group {
+                topic_id: None,
+                current: Epoch::first(None),
+                previous: None,
+                grace_messages: DEFAULT_GRACE_MESSAGES,
+                admins,
+                pending: None,
+                floors: BTreeMap::new(),
+            },
+            loaded: false,
             session: None,
             next_counter: 0,
             reserved: None,
-            epoch: 0,
-            epoch_id: [0; 32],
-            parent_id: None,
-            members: None,
-            previous: None,
-            grace_messages: DEFAULT_GRACE_MESSAGES,
-            admins,
             senders: BTreeMap::new(),
             sender_keys: BTreeMap::new(),
-            pending: None,
             own_key: None,
         }
     }
 
-    /// This instance's session value, drawn (16 bytes) on first use.
-    pub(crate) fn session(&mut self, rng: &mut impl CryptoRngCore) -> Result<[u8; 16], Error> {
-        if let Some(s) = self.session {
-            return Ok(s);
-        }
-        let mut s = [0u8; 16];
-        rng.try_fill_bytes(&mut s).map_err(|_| Error::Rng)?;
-        self.session = Some(s);
-        Ok(s)
+    /// The topic id, which every v2 operation needs ([`Error::NoTopicId`]).
+    pub(crate) fn topic_id(&self) -> Result<TopicId, Error> {
+        self.group.topic_id.ok_or(Error::NoTopicId)
     }
 
-    /// The members of `epoch`, if it is one this topic holds and it has a list.
-    pub(crate) fn members_of(&self, epoch: u32) -> Option<&BTreeSet<ParticipantId>> {
-        if epoch == self.epoch {
-            self.members.as_ref()
+    /// This instance's session value, drawn (16 bytes) on first use. Drawn again in a
+    /// forked child (the process id changed): a child starts with a copy of its
+    /// parent's memory, and reusing the parent's session would reuse its (key, nonce)
+    /// pairs. The child then also reserves a fresh counter block from the store.
+    pub(crate) fn session(&mut self, rng: &mut impl CryptoRngCore) -> Result<[u8; 16], Error> {
+        if let Some(s) = self.session {
+            #[cfg(feature = "std")]
+            let same_process = s.process == std::process::id();
+            #[cfg(not(feature = "std"))]
+            let same_process = true;
+            if same_process {
+                return Ok(s.value);
+            }
+        }
+        let mut value = [0u8; 16];
+        rng.try_fill_bytes(&mut value).map_err(|_| Error::Rng)?;
+        if self.session.is_some() {
+            // A fork: nothing derived from the parent's session may be used again.
+            self.own_key = None;
+            self.reserved = None;
+        }
+        self.session = Some(Session {
+            value,
+            #[cfg(feature = "std")]
+            process: std::process::id(),
+        });
+        Ok(value)
+    }
+
+    /// The members of epoch `number`, if it is one this topic holds and it has a list.
+    pub(crate) fn members_of(&self, number: u32) -> Option<&BTreeSet<ParticipantId>> {
+        if number == self.group.current.number {
+            self.group.current.members.as_ref()
         } else {
-            self.previous
+            self.group
+                .previous
                 .as_ref()
-                .filter(|p| p.epoch == epoch)
+                .filter(|p| p.number == number)
                 .and_then(|p| p.members.as_ref())
         }
+    }
+}
+
+/// A topic's v2 group state, as a value: what [`crate::Topic::group_state`] exports
+/// and [`crate::Topic::restore_group_state`] takes back, and what a persistent trust
+/// store keeps ([`crate::TrustStore::save_group_state`]).
+///
+/// It holds the topic id, the topic key and the epoch chain (number, id, parent,
+/// starter, members; the previous epoch and its key during the grace period), the
+/// admins, the pending introduction (its secret), the replay floors and this
+/// identity's counter reservation. It holds secrets: [`to_bytes`](Self::to_bytes)
+/// gives a buffer that is zeroized on drop, and the value's own secrets are too.
+/// It never holds a session value: every instance draws its own, so restoring one
+/// state twice never repeats a (key, nonce) pair.
+///
+/// ```
+/// use stringphone_core::v2::{GroupState, ProtocolVersion, TopicId};
+/// use stringphone_core::{SigningSeed, Topic, TopicKey};
+/// use stringphone_rustcrypto::RustCrypto;
+///
+/// let mut admin = Topic::<RustCrypto, _>::new(SigningSeed::from_bytes([2; 32]), Some(TopicKey::from_bytes([1; 32])));
+/// admin.set_topic_id(TopicId::from_name(b"home/kitchen"));
+/// admin.set_protocol(ProtocolVersion::V2);
+/// admin.rotate(None).unwrap();
+///
+/// let saved = admin.group_state().to_bytes();
+/// let state = GroupState::from_bytes(&saved).unwrap();
+/// assert_eq!(state.epoch(), 1);
+///
+/// let mut restarted = Topic::<RustCrypto, _>::new(SigningSeed::from_bytes([2; 32]), None);
+/// restarted.set_protocol(ProtocolVersion::V2);
+/// restarted.restore_group_state(state).unwrap();
+/// assert_eq!(restarted.epoch(), 1);
+/// assert_eq!(restarted.topic_key(), admin.topic_key());
+/// ```
+#[derive(Clone)]
+pub struct GroupState {
+    pub(crate) group: Group,
+    pub(crate) topic_key: Option<TopicKey>,
+    pub(crate) classic_pending: Option<BoxSecret>,
+    pub(crate) own_counter: u64,
+}
+
+/// Magic and version of [`GroupState::to_bytes`].
+const STATE_MAGIC: &[u8; 4] = b"SPGS";
+const STATE_VERSION: u8 = 1;
+
+impl GroupState {
+    /// The topic id (absent only in a state exported before one was set).
+    pub fn topic_id(&self) -> Option<TopicId> {
+        self.group.topic_id
+    }
+    /// The current epoch's number.
+    pub fn epoch(&self) -> u32 {
+        self.group.current.number
+    }
+    /// The current epoch's id.
+    pub fn epoch_id(&self) -> &[u8; 32] {
+        &self.group.current.id
+    }
+    /// The current epoch's members, when known.
+    pub fn members(&self) -> Option<impl Iterator<Item = &ParticipantId>> {
+        self.group.current.members.as_ref().map(|m| m.iter())
+    }
+    /// The admins, whose rekeys are accepted.
+    pub fn admins(&self) -> impl Iterator<Item = &ParticipantId> {
+        self.group.admins.iter()
+    }
+    /// Whether an introduction (of either format) awaits its reply.
+    pub fn has_pending_introduction(&self) -> bool {
+        self.group.pending.is_some() || self.classic_pending.is_some()
+    }
+    /// Counters of this identity below this value may have been used.
+    pub fn own_counter(&self) -> u64 {
+        self.own_counter
+    }
+    /// The replay floor of `sender`: its counters below it are refused.
+    pub fn replay_floor(&self, sender: &ParticipantId) -> Option<u64> {
+        self.group.floors.get(sender).copied()
+    }
+
+    /// The versioned binary form (zeroized when dropped). Layout (version 1), all
+    /// integers big-endian, id lists in ascending order:
+    ///
+    /// `"SPGS"` · version `1` · flags · topic id 32 · [topic key 32] · epoch 4 · epoch
+    /// id 32 · [parent 32] · [parent members] · [starter 16] · [members] ·
+    /// [previous: epoch 4 · id 32 · key 32 · remaining 4 · members flag 1 · [members]] ·
+    /// grace 4 · admins · [pending: digest 32 · secret 32] · [classic pending secret 32]
+    /// · own counter 8 · floor count 4 · (id 16 · floor 8)*. A list is a count (4)
+    /// then 16-byte ids.
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        let g = &self.group;
+        let c = &g.current;
+        let flags = [
+            g.topic_id.is_some(),
+            self.topic_key.is_some(),
+            c.parent.is_some(),
+            c.parent_members.is_some(),
+            c.starter.is_some(),
+            c.members.is_some(),
+            g.previous.is_some(),
+            g.pending.is_some(),
+            self.classic_pending.is_some(),
+        ]
+        .iter()
+        .enumerate()
+        .fold(0u16, |acc, (i, on)| acc | (u16::from(*on) << i));
+        let mut out = Zeroizing::new(Vec::with_capacity(256));
+        out.extend_from_slice(STATE_MAGIC);
+        out.push(STATE_VERSION);
+        out.extend_from_slice(&flags.to_be_bytes());
+        let topic = g.topic_id.map(|t| *t.as_bytes()).unwrap_or([0; 32]);
+        out.extend_from_slice(&topic);
+        if let Some(k) = &self.topic_key {
+            out.extend_from_slice(k.expose_secret());
+        }
+        out.extend_from_slice(&c.number.to_be_bytes());
+        out.extend_from_slice(&c.id);
+        if let Some(p) = &c.parent {
+            out.extend_from_slice(p);
+        }
+        if let Some(m) = &c.parent_members {
+            put_ids(&mut out, m);
+        }
+        if let Some(s) = &c.starter {
+            out.extend_from_slice(s.as_bytes());
+        }
+        if let Some(m) = &c.members {
+            put_ids(&mut out, m);
+        }
+        if let Some(p) = &g.previous {
+            out.extend_from_slice(&p.number.to_be_bytes());
+            out.extend_from_slice(&p.id);
+            out.extend_from_slice(p.key.expose_secret());
+            out.extend_from_slice(&p.remaining.to_be_bytes());
+            out.push(u8::from(p.members.is_some()));
+            if let Some(m) = &p.members {
+                put_ids(&mut out, m);
+            }
+        }
+        out.extend_from_slice(&g.grace_messages.to_be_bytes());
+        put_ids(&mut out, &g.admins);
+        if let Some(p) = &g.pending {
+            out.extend_from_slice(&p.digest);
+            out.extend_from_slice(p.secret.expose_secret());
+        }
+        if let Some(s) = &self.classic_pending {
+            out.extend_from_slice(s.expose_secret());
+        }
+        out.extend_from_slice(&self.own_counter.to_be_bytes());
+        out.extend_from_slice(&(g.floors.len() as u32).to_be_bytes());
+        for (id, floor) in &g.floors {
+            out.extend_from_slice(id.as_bytes());
+            out.extend_from_slice(&floor.to_be_bytes());
+        }
+        out
+    }
+
+    /// Parses [`to_bytes`](Self::to_bytes)'s form exactly: magic, a known version,
+    /// known flags, ids in strictly ascending order, nothing after the end
+    /// ([`Error::InvalidState`] says which rule failed). Allocates in proportion to
+    /// the input only.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
+        let mut r = Reader { bytes, at: 0 };
+        if r.take::<4>()? != STATE_MAGIC {
+            return Err(Error::InvalidState("not a stringphone group state"));
+        }
+        if r.take::<1>()?[0] != STATE_VERSION {
+            return Err(Error::InvalidState("unknown group state version"));
+        }
+        let flags = u16::from_be_bytes(*r.take::<2>()?);
+        if flags >> 9 != 0 {
+            return Err(Error::InvalidState("unknown flags"));
+        }
+        let on = |bit: u16| flags & (1 << bit) != 0;
+        let topic = *r.take::<32>()?;
+        let topic_id = on(0).then_some(TopicId::from_bytes(topic));
+        let topic_key = if on(1) {
+            Some(TopicKey::from_bytes(*r.take::<32>()?))
+        } else {
+            None
+        };
+        let number = r.u32()?;
+        let id = *r.take::<32>()?;
+        let parent = if on(2) { Some(*r.take::<32>()?) } else { None };
+        let parent_members = if on(3) { Some(r.ids()?) } else { None };
+        let starter = if on(4) {
+            Some(ParticipantId::from_bytes(*r.take::<16>()?))
+        } else {
+            None
+        };
+        let members = if on(5) { Some(r.ids()?) } else { None };
+        let previous = if on(6) {
+            let number = r.u32()?;
+            let id = *r.take::<32>()?;
+            let key = TopicKey::from_bytes(*r.take::<32>()?);
+            let remaining = r.u32()?;
+            let members = match r.take::<1>()?[0] {
+                0 => None,
+                1 => Some(r.ids()?),
+                _ => return Err(Error::InvalidState("bad previous-epoch members flag")),
+            };
+            Some(PreviousEpoch {
+                number,
+                id,
+                key,
+                members,
+                remaining,
+            })
+        } else {
+            None
+        };
+        let grace_messages = r.u32()?;
+        let admins = r.ids()?;
+        let pending = if on(7) {
+            let digest = *r.take::<32>()?;
+            let secret = BoxSecret::from_bytes(*r.take::<32>()?);
+            Some(PendingIntro { digest, secret })
+        } else {
+            None
+        };
+        let classic_pending = if on(8) {
+            Some(BoxSecret::from_bytes(*r.take::<32>()?))
+        } else {
+            None
+        };
+        let own_counter = u64::from_be_bytes(*r.take::<8>()?);
+        let count = r.u32()? as usize;
+        if count > r.left() / 24 {
+            return Err(Error::InvalidState("truncated replay floors"));
+        }
+        let mut floors = BTreeMap::new();
+        let mut last: Option<ParticipantId> = None;
+        for _ in 0..count {
+            let id = ParticipantId::from_bytes(*r.take::<16>()?);
+            if last.is_some_and(|l| l >= id) {
+                return Err(Error::InvalidState("replay floors out of order"));
+            }
+            last = Some(id);
+            floors.insert(id, u64::from_be_bytes(*r.take::<8>()?));
+        }
+        if r.left() != 0 {
+            return Err(Error::InvalidState("trailing bytes"));
+        }
+        Ok(GroupState {
+            group: Group {
+                topic_id,
+                current: Epoch {
+                    number,
+                    id,
+                    parent,
+                    parent_members,
+                    starter,
+                    members,
+                },
+                previous,
+                grace_messages,
+                admins,
+                pending,
+                floors,
+            },
+            topic_key,
+            classic_pending,
+            own_counter,
+        })
+    }
+}
+
+impl core::fmt::Debug for GroupState {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("GroupState")
+            .field("topic_id", &self.group.topic_id)
+            .field("epoch", &self.group.current.number)
+            .field(
+                "members",
+                &self.group.current.members.as_ref().map(BTreeSet::len),
+            )
+            .field("admins", &self.group.admins.len())
+            .field("has_topic_key", &self.topic_key.is_some())
+            .field("pending_introduction", &self.has_pending_introduction())
+            .field("own_counter", &self.own_counter)
+            .finish_non_exhaustive()
+    }
+}
+
+fn put_ids(out: &mut Vec<u8>, ids: &BTreeSet<ParticipantId>) {
+    out.extend_from_slice(&(ids.len() as u32).to_be_bytes());
+    for id in ids {
+        out.extend_from_slice(id.as_bytes());
+    }
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn left(&self) -> usize {
+        self.bytes.len() - self.at
+    }
+    fn take<const N: usize>(&mut self) -> Result<&'a [u8; N], Error> {
+        let end = self.at.checked_add(N).filter(|e| *e <= self.bytes.len());
+        let field = end
+            .and_then(|e| self.bytes[self.at..e].try_into().ok())
+            .ok_or(Error::InvalidState("truncated"))?;
+        self.at += N;
+        Ok(field)
+    }
+    fn u32(&mut self) -> Result<u32, Error> {
+        Ok(u32::from_be_bytes(*self.take::<4>()?))
+    }
+    fn ids(&mut self) -> Result<BTreeSet<ParticipantId>, Error> {
+        let count = self.u32()? as usize;
+        if count > self.left() / 16 {
+            return Err(Error::InvalidState("truncated id list"));
+        }
+        let mut ids = BTreeSet::new();
+        let mut last: Option<ParticipantId> = None;
+        for _ in 0..count {
+            let id = ParticipantId::from_bytes(*self.take::<16>()?);
+            if last.is_some_and(|l| l >= id) {
+                return Err(Error::InvalidState("id list out of order"));
+            }
+            last = Some(id);
+            ids.insert(id);
+        }
+        Ok(ids)
     }
 }

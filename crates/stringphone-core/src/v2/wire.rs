@@ -2,7 +2,8 @@
 //!
 //! Every v2 message starts with the version byte `0x02`, which no classic message type
 //! uses, then a fixed 47-byte header, a body that depends on the type, and an Ed25519
-//! signature over everything before it (see [`super::signed_digest`]).
+//! signature (see [`super::signed_string`]: it covers the topic id and every byte
+//! before the signature).
 //!
 //! | offset | bytes | header field |
 //! | --- | --- | --- |
@@ -18,7 +19,7 @@
 //! | --- | --- | --- |
 //! | `m` | ciphertext *n* · ChaCha20-Poly1305 tag 16 · signature 64 | 127 + *n* |
 //! | `i` | Ed25519 key 32 · ephemeral X25519 key 32 · signature 64 | 175 |
-//! | `r` | recipient id 16 · intro digest 32 · epoch id 32 · replier's Ed25519 key 32 · replier's ephemeral X25519 key 32 · box nonce 24 · sealed topic key 32 · tag 16 · signature 64 | 327 |
+//! | `r` | recipient id 16 · intro digest 32 · epoch id 32 · parent epoch id 32 · epoch starter id 16 · replier's Ed25519 key 32 · replier's ephemeral X25519 key 32 · box nonce 24 · sealed topic key 32 · tag 16 · floor count 2 · per sender (id 16 · replay floor 8) · signature 64 | 377 + 24 *f* |
 //! | `k` | previous epoch id 32 · admin's ephemeral X25519 key 32 · member count 2 · per member (id 16 · sealed key 32 · tag 16) · signature 64 | 177 + 64 *m* |
 
 use crate::wire::{MessageType, Writer};
@@ -38,9 +39,16 @@ pub const TAG_LEN: usize = 16;
 pub const MESSAGE_OVERHEAD: usize = HEADER_LEN + TAG_LEN + SIGNATURE_LEN;
 /// Length of a v2 introduction.
 pub const INTRODUCTION_LEN: usize = HEADER_LEN + 32 + 32 + SIGNATURE_LEN;
-/// Length of a v2 reply.
-pub const REPLY_LEN: usize =
-    HEADER_LEN + 16 + 32 + 32 + 32 + 32 + 24 + 32 + TAG_LEN + SIGNATURE_LEN;
+/// Bytes of a v2 reply besides its replay floors.
+pub const REPLY_FIXED_LEN: usize =
+    HEADER_LEN + 16 + 32 + 32 + 32 + 16 + 32 + 32 + 24 + 32 + TAG_LEN + 2 + SIGNATURE_LEN;
+/// Bytes per replay floor of a reply: a sender id and the first counter of it the
+/// newcomer may accept.
+pub const FLOOR_ENTRY_LEN: usize = 16 + 8;
+/// The most replay floors a reply may carry.
+pub const MAX_FLOORS: usize = 16384;
+/// Offset, in a reply, of its floor count.
+const REPLY_FLOORS_AT: usize = REPLY_FIXED_LEN - SIGNATURE_LEN - 2;
 /// Bytes of a rekey besides its member entries.
 pub const REKEY_FIXED_LEN: usize = HEADER_LEN + 32 + 32 + 2 + SIGNATURE_LEN;
 /// Bytes per member entry of a rekey.
@@ -202,6 +210,10 @@ pub enum Body<'a> {
         intro_digest: &'a [u8; 32],
         /// The id of the epoch whose key this carries (for chaining the next rekey).
         epoch_id: &'a [u8; 32],
+        /// The id of the epoch that one follows (all zero for a topic's first epoch).
+        parent_epoch: &'a [u8; 32],
+        /// The admin whose rekey started the epoch (all zero for the first epoch).
+        starter: &'a [u8; 16],
         /// The replier's Ed25519 public key (its signature is checked against it).
         identity: &'a [u8; 32],
         /// The replier's ephemeral X25519 key.
@@ -212,6 +224,8 @@ pub enum Body<'a> {
         sealed_key: &'a [u8; 32],
         /// The box's tag.
         tag: &'a [u8; TAG_LEN],
+        /// The replay floors, [`FLOOR_ENTRY_LEN`] bytes each.
+        floors: &'a [u8],
     },
     /// `k`: a new epoch's key, sealed to each member.
     Rekey {
@@ -259,7 +273,13 @@ impl<'a> V2Message<'a> {
         let fits = match t {
             V2Type::Message => n >= MESSAGE_OVERHEAD,
             V2Type::Introduction => n == INTRODUCTION_LEN,
-            V2Type::Reply => n == REPLY_LEN,
+            V2Type::Reply => {
+                let count = match array::<2>(bytes, REPLY_FLOORS_AT) {
+                    Some(c) => u16::from_be_bytes(*c) as usize,
+                    None => return Err(malformed(Some(t))),
+                };
+                count <= MAX_FLOORS && n == REPLY_FIXED_LEN + count * FLOOR_ENTRY_LEN
+            }
             V2Type::Rekey => {
                 let count = match array::<2>(bytes, HEADER_LEN + 64) {
                     Some(c) => u16::from_be_bytes(*c) as usize,
@@ -286,11 +306,14 @@ impl<'a> V2Message<'a> {
                     recipient: array(bytes, h)?,
                     intro_digest: array(bytes, h + 16)?,
                     epoch_id: array(bytes, h + 48)?,
-                    identity: array(bytes, h + 80)?,
-                    encryption_key: array(bytes, h + 112)?,
-                    nonce: array(bytes, h + 144)?,
-                    sealed_key: array(bytes, h + 168)?,
-                    tag: array(bytes, h + 200)?,
+                    parent_epoch: array(bytes, h + 80)?,
+                    starter: array(bytes, h + 112)?,
+                    identity: array(bytes, h + 128)?,
+                    encryption_key: array(bytes, h + 160)?,
+                    nonce: array(bytes, h + 192)?,
+                    sealed_key: array(bytes, h + 216)?,
+                    tag: array(bytes, h + 248)?,
+                    floors: bytes.get(REPLY_FLOORS_AT + 2..n - SIGNATURE_LEN)?,
                 },
                 V2Type::Rekey => Body::Rekey {
                     previous_epoch: array(bytes, h)?,
@@ -384,16 +407,21 @@ impl<'a> V2Message<'a> {
                 recipient,
                 intro_digest,
                 epoch_id,
+                parent_epoch,
+                starter,
                 identity,
                 encryption_key,
                 nonce,
                 sealed_key,
                 tag,
+                ..
             } => {
                 for field in [
                     &recipient[..],
                     intro_digest,
                     epoch_id,
+                    parent_epoch,
+                    starter,
                     identity,
                     encryption_key,
                     nonce,
@@ -401,6 +429,12 @@ impl<'a> V2Message<'a> {
                     tag,
                 ] {
                     w.put(field);
+                }
+                let count = self.reply_floors().count() as u16;
+                w.put(&count.to_be_bytes());
+                for (id, floor) in self.reply_floors() {
+                    w.put(id.as_bytes());
+                    w.put(&floor.to_be_bytes());
                 }
             }
             Body::Rekey {
@@ -420,6 +454,20 @@ impl<'a> V2Message<'a> {
             }
         }
         w.put(self.signature());
+    }
+
+    /// A reply's replay floors: each sender's first counter the newcomer may accept.
+    pub fn reply_floors(&self) -> impl Iterator<Item = (ParticipantId, u64)> + 'a {
+        let floors = match self.body {
+            Body::Reply { floors, .. } => floors,
+            _ => &[],
+        };
+        floors.chunks_exact(FLOOR_ENTRY_LEN).filter_map(|e| {
+            Some((
+                ParticipantId::from_bytes(*array(e, 0)?),
+                u64::from_be_bytes(*array(e, 16)?),
+            ))
+        })
     }
 
     /// A rekey's member entries.
