@@ -322,7 +322,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
                 && offered.parent == current.parent
                 && offered
                     .starter
-                    .is_some_and(|s| current.loses_to(&s, &offered.id));
+                    .is_some_and(|s| current.loses_to(&s, &offered.id, None));
             if !winner {
                 return Err(mismatch);
             }

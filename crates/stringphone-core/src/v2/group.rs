@@ -83,7 +83,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
             .current
             .members
             .as_ref()
-            .is_none_or(|m| m.contains(id))
+            .map_or(true, |m| m.contains(id))
     }
 
     /// Trusts `key` as an admin, whose rekeys this topic accepts. Returns its id.

@@ -15,9 +15,11 @@
 //! away its admin right.
 //!
 //! # Two admins rotating at once
-//! Both rekeys follow the same epoch and carry the same epoch number. The one from the
-//! admin with the smaller participant id wins, everywhere (two rekeys of one admin: the
-//! smaller epoch id). An admin cannot change its id without becoming another
+//! Both rekeys follow the same epoch and carry the same epoch number. A rekey that
+//! leaves the other's admin out beats one that keeps its admin in (a removal is not
+//! undone by the removed admin's concurrent rotation); otherwise the one from the
+//! admin with the smaller participant id wins, everywhere (two rekeys of one admin:
+//! the smaller epoch id). An admin cannot change its id without becoming another
 //! participant, who is no admin, so no admin can win by trying rekeys until one comes
 //! out smaller. A receiver that already moved to the loser switches when it sees the
 //! winner (the loser's key is dropped; messages sealed under it in the meantime are
@@ -257,6 +259,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
 
         let number = m.header().epoch();
         let id = digest(EPOCH_CONTEXT, rekey);
+        let members: BTreeSet<ParticipantId> = m.rekey_entries().map(|e| e.member).collect();
         let current = &self.v2.group.current;
         let (from_current, followed_members) = if id == current.id {
             return Ok(RekeyOutcome::Superseded);
@@ -264,7 +267,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
             (true, current.members.as_ref())
         } else if number == current.number && current.parent.as_ref() == Some(previous_epoch) {
             // A competing rekey of the epoch we hold: see the module docs.
-            if !current.loses_to(&admin, &id) {
+            if !current.loses_to(&admin, &id, Some(&members)) {
                 return Ok(RekeyOutcome::Superseded);
             }
             (false, current.parent_members.as_ref())
@@ -303,7 +306,6 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
                 entry.tag.into(),
             )
             .map_err(|_| Error::DecryptFailed)?;
-        let members = m.rekey_entries().map(|e| e.member).collect();
         self.change_group(|t| {
             t.enter_epoch(
                 number,

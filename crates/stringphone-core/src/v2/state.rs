@@ -55,13 +55,30 @@ impl Epoch {
         }
     }
 
-    /// Whether a rekey by `(starter, id)` beats this epoch for the same number: the
-    /// smaller admin id wins, so no admin can win by grinding its rekey (its id is
-    /// fixed by its key); one admin's two rekeys are ordered by their ids.
-    pub(crate) fn loses_to(&self, starter: &ParticipantId, id: &[u8; 32]) -> bool {
-        match &self.starter {
-            Some(current) => (starter, id) < (current, &self.id),
-            None => false,
+    /// Whether a competing epoch of the same number and parent, started by `starter`
+    /// with id `id` and listing `members` (when known), beats this one. Decided by the
+    /// two epochs alone, so every receiver picks the same winner whatever order the
+    /// rekeys arrive in:
+    /// 1. an epoch that leaves the other's admin out beats one that keeps its admin in
+    ///    (a removal is not undone by the removed admin's concurrent rotation);
+    /// 2. otherwise the smaller admin id wins: no admin can win by trying rekeys until
+    ///    one comes out smaller, since its id is fixed by its key;
+    /// 3. one admin's two rekeys: the smaller epoch id.
+    pub(crate) fn loses_to(
+        &self,
+        starter: &ParticipantId,
+        id: &[u8; 32],
+        members: Option<&BTreeSet<ParticipantId>>,
+    ) -> bool {
+        let Some(current) = &self.starter else {
+            return false;
+        };
+        let we_leave_them_out = self.members.as_ref().is_some_and(|m| !m.contains(starter));
+        let they_leave_us_out = members.is_some_and(|m| !m.contains(current));
+        match (we_leave_them_out, they_leave_us_out) {
+            (true, false) => false,
+            (false, true) => true,
+            _ => (starter, id) < (current, &self.id),
         }
     }
 }
