@@ -116,3 +116,12 @@ pub type Topic<S> = stringphone_core::Topic<DefaultBackend, S>;
 ))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+/// `docs/protocol-v2.md`'s example, compiled and run as a doctest.
+#[cfg(all(
+    doctest,
+    feature = "std",
+    any(feature = "rustcrypto", feature = "ring")
+))]
+#[doc = include_str!("../docs/protocol-v2.md")]
+pub struct ProtocolV2Doctests;

@@ -1,22 +1,30 @@
-//! Protocol v2: signed discovery, replay protection, key rotation, fast large messages.
-//!
-//! The classic format's three weaknesses and its speed limit, and how v2 answers them:
+//! Protocol v2: signed discovery, replay protection, key rotation, topic binding, fast
+//! large messages. `docs/protocol-v2.md` in the repository is the full description:
+//! threat model, each guarantee with the test that attacks it, what v2 does not
+//! protect, the wire layout.
 //!
 //! | classic | v2 |
 //! | --- | --- |
-//! | replies are not signed | the whole reply is signed by the replier and bound to the intro it answers and to the newcomer's id; the key is installed only once the replier is trusted |
+//! | replies are not signed | the whole reply is signed by the replier and bound to the topic, the intro it answers and the newcomer's id; the key is installed only once the replier is trusted, and the newcomer takes the replay floors it carries |
 //! | nothing stops a replay | a per-sender counter in every message, a sliding window per sender at each receiver, marks in the trust store so restarts don't reopen it |
-//! | removal does not revoke the key | admins rotate the key: a rekey message seals a fresh key to each remaining member; messages from non-members of an epoch are refused |
+//! | removal does not revoke the key | admins rotate the key: a rekey message seals a fresh key to each remaining member; messages from non-members of an epoch are refused, and replies go only to members |
+//! | nothing names the topic | a [`TopicId`] in every signature, key derivation, associated data and first epoch id |
 //! | pure Ed25519 over the whole message (two SHA-512 passes) and XSalsa20 | Ed25519 over a 64-byte string: a domain tag and the BLAKE3 digest of the message; ChaCha20-Poly1305 under a per-sender key |
+//!
+//! Where things happen: the layout and parser in [`wire`]; sealing, opening and the
+//! replay windows in `messages.rs`; discovery in `discovery.rs`; rotation in
+//! [`rotation`]; the group state ([`GroupState`]) in `state.rs`, and its export,
+//! restore and saving on a [`crate::Topic`] in `group.rs`.
 //!
 //! # Keys and nonces
 //! A sender's key for an epoch is HKDF-SHA256 with the session value as salt, the
-//! topic key as input, and the suite, epoch and sender id as info
-//! ([`MESSAGE_KEY_INFO`]). The session value is 16 random bytes drawn once per
-//! [`crate::Topic`] instance and carried in every header, so two processes running
-//! one identity, a restored backup, or a topic rebuilt from the same seed all use
-//! different keys: the nonce, the sender's counter, may repeat across them without a
-//! (key, nonce) pair ever repeating. Nothing has to be persisted for that.
+//! epoch's topic key as input, and the suite, topic id, epoch id and sender id as info
+//! ([`message_key`]). The session value is 16 random bytes drawn once per
+//! [`crate::Topic`] instance (and again in a forked child) and carried in every header,
+//! so two processes running one identity, a restored backup, or a topic rebuilt from
+//! the same seed all use different keys: the nonce, the sender's counter, may repeat
+//! across them without a (key, nonce) pair ever repeating. Nothing has to be persisted
+//! for that.
 //!
 //! The counter exists for replay protection and must only move forward, so a sender
 //! reserves counters in blocks ([`replay::SENDER_BLOCK`]) and stores the end of each
@@ -24,13 +32,13 @@
 //! a restart it starts where the last block ended.
 //!
 //! # What is signed
-//! The Ed25519 signature of a v2 message covers the 64 bytes
-//! `SIGNATURE_DOMAIN || BLAKE3-derive-key("stringphone v2 message digest", message
-//! without its signature)`. So the header, the body, the ciphertext and its tag are
-//! all covered, and a large message is hashed once by a fast hash. A classic message
-//! signs exactly 32 bytes (an intro) or something starting with its sender's id (a
-//! hash output, never the ASCII domain tag), so no v2 signature is ever a valid
-//! classic signature and the other way round.
+//! The Ed25519 signature of a v2 message covers the 64 bytes of [`signed_string`]:
+//! `SIGNATURE_DOMAIN || BLAKE3-derive-key("stringphone v2 message digest", topic id ||
+//! message without its signature)`. So the topic, the header, the body, the ciphertext
+//! and its tag are all covered, and a large message is hashed once by a fast hash. A
+//! classic message signs exactly 32 bytes (an intro) or something starting with its
+//! sender's id (a hash output, never the ASCII domain tag), so no v2 signature is ever
+//! a valid classic signature and the other way round.
 
 #[cfg(feature = "alloc")]
 pub(crate) mod discovery;
