@@ -30,7 +30,7 @@
 //! admin) over, so a rejoiner converges the same way.
 //!
 //! # Protocol settings
-//! Rotation needs a topic that sends v2. In [`ProtocolVersion::Both`] membership applies
+//! Rotation needs a topic that sends v2. In [`super::ProtocolVersion::Both`] membership applies
 //! to classic traffic too: once an epoch lists its members, a classic message or a
 //! classic introduction from anyone else is refused ([`Error::NotAMember`]).
 //!

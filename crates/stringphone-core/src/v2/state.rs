@@ -323,14 +323,18 @@ impl GroupState {
     }
 
     /// The versioned binary form (zeroized when dropped). Layout (version 1), all
-    /// integers big-endian, id lists in ascending order:
+    /// integers big-endian, id lists in ascending order, optional fields present when
+    /// their flag bit is set:
     ///
-    /// `"SPGS"` · version `1` · flags · topic id 32 · [topic key 32] · epoch 4 · epoch
-    /// id 32 · [parent 32] · [parent members] · [starter 16] · [members] ·
-    /// [previous: epoch 4 · id 32 · key 32 · remaining 4 · members flag 1 · [members]] ·
-    /// grace 4 · admins · [pending: digest 32 · secret 32] · [classic pending secret 32]
-    /// · own counter 8 · floor count 4 · (id 16 · floor 8)*. A list is a count (4)
-    /// then 16-byte ids.
+    /// ```text
+    /// "SPGS" · version 1 · flags 2 · topic id 32 · (topic key 32) · epoch 4 · epoch id 32
+    /// · (parent 32) · (parent members: list) · (starter 16) · (members: list)
+    /// · (previous: epoch 4 · id 32 · key 32 · remaining 4 · has members 1 · (list))
+    /// · grace 4 · admins: list · (pending: digest 32 · secret 32)
+    /// · (classic pending secret 32) · own counter 8 · floor count 4 · (id 16 · floor 8)*
+    /// ```
+    ///
+    /// A list is a count (4) then 16-byte ids.
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
         let g = &self.group;
         let c = &g.current;
