@@ -753,6 +753,8 @@ impl World {
                 "encode",
                 "--protocol",
                 protocol,
+                "--topic",
+                "t",
                 "--seed-file",
                 &self.p("alice.seed"),
                 "--key-file",
@@ -797,12 +799,12 @@ fn v2_messages_are_read_once_and_replays_refused() {
     assert_eq!((v2_counter(&first), v2_counter(&second)), (0, 1));
     assert!(w.dir.join("alice-state/marks").exists());
 
-    let out = w.bob_decodes(&first, &["--protocol", "v2"]);
+    let out = w.bob_decodes(&first, &["--protocol", "v2", "--topic", "t"]);
     assert_eq!(ok(&out), "transfer 100");
     assert!(String::from_utf8_lossy(&out.stderr).contains(&w.alice.2));
     // The same message again, in a new process: refused, saying why.
     let err = refused(
-        &w.bob_decodes(&first, &["--protocol", "v2"]),
+        &w.bob_decodes(&first, &["--protocol", "v2", "--topic", "t"]),
         "replayed message",
     );
     assert!(
@@ -812,16 +814,25 @@ fn v2_messages_are_read_once_and_replays_refused() {
     // The next one still gets through (it is above the exact mark stored on exit),
     // once; `both` reads v2 as well and keeps the same marks.
     assert_eq!(
-        ok(&w.bob_decodes(&second, &["--protocol", "both"])),
+        ok(&w.bob_decodes(&second, &["--protocol", "both", "--topic", "t"])),
         "transfer 200"
     );
-    refused(&w.bob_decodes(&second, &["--protocol", "v2"]), "replayed");
-    refused(&w.bob_decodes(&first, &["--protocol", "both"]), "replayed");
+    refused(
+        &w.bob_decodes(&second, &["--protocol", "v2", "--topic", "t"]),
+        "replayed",
+    );
+    refused(
+        &w.bob_decodes(&first, &["--protocol", "both", "--topic", "t"]),
+        "replayed",
+    );
     // Hex in, as for classic.
     let third = w.encode_v2("v2", b"hex");
     let hex: String = third.iter().map(|b| format!("{b:02x}")).collect();
     assert_eq!(
-        ok(&w.bob_decodes(hex.as_bytes(), &["--protocol", "v2", "--hex"])),
+        ok(&w.bob_decodes(
+            hex.as_bytes(),
+            &["--protocol", "v2", "--topic", "t", "--hex"]
+        )),
         "hex"
     );
     // A classic reader (the default) names what it was handed.
@@ -835,12 +846,12 @@ fn a_v2_topic_refuses_classic_messages() {
     let classic = w.encode("alice.seed", b"old format");
     assert_eq!(classic[0], b's');
     refused(
-        &w.bob_decodes(&classic, &["--protocol", "v2"]),
+        &w.bob_decodes(&classic, &["--protocol", "v2", "--topic", "t"]),
         "this is a classic message and this topic speaks v2 only",
     );
     // Migration mode reads it.
     assert_eq!(
-        ok(&w.bob_decodes(&classic, &["--protocol", "both"])),
+        ok(&w.bob_decodes(&classic, &["--protocol", "both", "--topic", "t"])),
         "old format"
     );
     // A bad value is a usage error.
@@ -871,6 +882,8 @@ fn a_v2_message_refused_for_a_wrong_key_file_can_still_be_read() {
                 "decode",
                 "--protocol",
                 "v2",
+                "--topic",
+                "t",
                 "--seed-file",
                 &w.p("bob.seed"),
                 "--key-file",
@@ -895,7 +908,7 @@ fn corrupt_replay_marks_are_refused_and_kept() {
     let marks = w.dir.join("bob-state/marks");
     fs::write(&marks, "stringphone-marks 1\nrecv zz\n").unwrap();
     refused(
-        &w.bob_decodes(&wire, &["--protocol", "v2"]),
+        &w.bob_decodes(&wire, &["--protocol", "v2", "--topic", "t"]),
         "replay marks file",
     );
     assert_eq!(

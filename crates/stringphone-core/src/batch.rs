@@ -148,6 +148,14 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         messages: &'m mut [M],
         mode: DecodeMode,
     ) -> Vec<Result<Decoded<&'m mut [u8]>, Error>> {
+        if self.resume().is_err() {
+            // The group state could not be read: each message then gets the error
+            // from the one-by-one path, which tries again.
+            return messages
+                .iter_mut()
+                .map(|m| self.decode_in_place(m.as_mut(), mode))
+                .collect();
+        }
         let buffers: Vec<&'m mut [u8]> = messages.iter_mut().map(AsMut::as_mut).collect();
         let gates = self.batch_gates(&buffers, mode);
         let mut results = Vec::with_capacity(buffers.len());

@@ -231,7 +231,11 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         // The next counter reloads the store's mark and reserves above both.
         self.v2.reserved = None;
         self.pending_intro = classic_pending;
-        self.set_topic_key(topic_key);
+        // A state saved before this topic had a key (a joiner) leaves the key the
+        // application started with; a stored key is the newer one.
+        if topic_key.is_some() {
+            self.set_topic_key(topic_key);
+        }
         Ok(())
     }
 
