@@ -1,0 +1,76 @@
+//! The security review of issue 11's rebuild, on a real state directory: what a
+//! restart must keep of the v2 group state (`docs/protocol-v2.md`: "A topic built on a
+//! persistent trust store (`stringphone-store-file`, ...) saves its group state on
+//! every change and resumes it on the first v2 operation after a restart"). Asserts the
+//! SECURE outcome; failed on the code it was written against.
+
+use std::path::PathBuf;
+
+use stringphone_core::v2::{ProtocolVersion, TopicId};
+use stringphone_core::{DecodeMode, SigningSeed, Topic, TopicKey};
+use stringphone_rustcrypto::RustCrypto;
+use stringphone_store_file::FileTrustStore;
+
+type T = Topic<RustCrypto, FileTrustStore>;
+
+/// A fresh directory, removed on drop.
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "sp-store-redteam-{name}-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        Dir(dir)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A process starting on `dir` as identity `seed`, with the key it was first given.
+fn start(dir: &Dir, seed: u8) -> T {
+    let mut t = T::with_store(
+        SigningSeed::from_bytes([seed; 32]),
+        Some(TopicKey::from_bytes([9; 32])),
+        FileTrustStore::open(&dir.0).unwrap(),
+    );
+    t.set_protocol(ProtocolVersion::V2);
+    t.set_topic_id(TopicId::from_name(b"test topic")).unwrap();
+    t
+}
+
+/// Alice (admin) removes Carol and rotates; Bob accepts (epoch 1: Alice and Bob). Bob's
+/// process restarts on his state directory. What must hold: he resumes epoch 1 with
+/// its key and Alice as his admin; removed Carol (holding epoch 0's key) reads nothing
+/// he sends.
+#[test]
+fn a_restart_on_a_state_directory_resumes_the_group_state() {
+    let (a, b, c) = (Dir::new("a"), Dir::new("b"), Dir::new("c"));
+    let mut alice = start(&a, 1);
+    let mut bob = start(&b, 2);
+    let mut carol = start(&c, 3);
+    alice.add_participant(bob.public_key()).unwrap();
+    carol.add_participant(bob.public_key()).unwrap();
+    bob.add_admin(alice.public_key()).unwrap();
+    bob.add_participant(carol.public_key()).unwrap();
+    bob.accept_rekey(&alice.rotate(None).unwrap()).unwrap();
+    assert_eq!(bob.epoch(), 1);
+    drop(bob);
+
+    let mut bob = start(&b, 2);
+    assert_eq!(bob.epoch(), 1, "the restart lost the epoch");
+    assert!(bob.is_admin(&alice.id()), "the restart lost the admin");
+    let m = bob.encode("not for Carol").unwrap();
+    let by_carol = carol.decode(&m, DecodeMode::Strict);
+    assert!(
+        by_carol.is_err(),
+        "Carol, not in epoch 1, read Bob after his restart"
+    );
+}
