@@ -290,15 +290,24 @@ fn a_removed_participant_reads_nothing_after_rotation<B: Backend>(_: &str) {
         RekeyOutcome::Rotated { epoch: 2 }
     );
     // Carol missed epoch 1, so she cannot check that epoch 2 extends her chain: the
-    // rekey is refused, and she rejoins through discovery from a member of epoch 2.
+    // rekey is refused, and so is a reply of another epoch than hers. She forgets her
+    // epoch and comes in again as a newcomer, through the rekey that lists her or
+    // through a member's reply.
     assert!(matches!(
         carol.accept_rekey(&rekey2),
         Err(Error::EpochMismatch { current: 0, got: 2 })
     ));
     let intro = carol.construct_intro().unwrap();
     let welcome = bob.construct_reply(&intro).unwrap();
+    assert!(matches!(
+        carol.parse_reply(&welcome),
+        Err(Error::EpochMismatch { current: 0, got: 2 })
+    ));
+    carol.forget_epoch().unwrap();
+    assert!(carol.topic_key().is_none());
     carol.parse_reply(&welcome).unwrap();
     assert_eq!(carol.epoch(), 2);
+    assert_eq!(carol.topic_key(), bob.topic_key());
     let back = carol.encode("carol is back").unwrap();
     assert_eq!(
         text(alice.decode(&back, DecodeMode::Strict)),

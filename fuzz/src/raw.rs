@@ -287,6 +287,11 @@ fn rebuild_v2(m: &stringphone_core::v2::wire::V2Message<'_>) -> Vec<u8> {
             ] {
                 v.extend_from_slice(f);
             }
+            let members: Vec<_> = m.reply_members().collect();
+            v.extend_from_slice(&(members.len() as u16).to_be_bytes());
+            for id in members {
+                v.extend_from_slice(id.as_bytes());
+            }
             let floors: Vec<_> = m.reply_floors().collect();
             v.extend_from_slice(&(floors.len() as u16).to_be_bytes());
             for (id, floor) in floors {

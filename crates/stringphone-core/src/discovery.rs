@@ -293,8 +293,18 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         B::box_cipher(&reply.encryption_key(), secret)
             .decrypt_in_place_detached(reply.nonce().into(), b"", key.as_mut(), reply.mac().into())
             .map_err(|_| Error::DecryptFailed)?;
-        self.set_topic_key(Some(TopicKey::from_bytes(*key)));
-        self.pending_intro = None;
+        let key = TopicKey::from_bytes(*key);
+        #[cfg(feature = "alloc")]
+        self.change_group(|t| {
+            t.set_topic_key(Some(key));
+            t.pending_intro = None;
+            Ok(())
+        })?;
+        #[cfg(not(feature = "alloc"))]
+        {
+            self.set_topic_key(Some(key));
+            self.pending_intro = None;
+        }
         Ok(reply.sender_key())
     }
 }

@@ -156,6 +156,14 @@ pub enum Error {
     /// The group state (stored, or handed to
     /// [`crate::Topic::restore_group_state`]) belongs to another topic.
     TopicMismatch,
+    /// The group state is an older copy of the epoch this topic holds (a lower
+    /// generation): taking it could bring back what was changed since.
+    StaleState {
+        /// The topic's generation.
+        current: u64,
+        /// The state's.
+        got: u64,
+    },
     /// Bytes that are not a group state this version can read
     /// ([`crate::v2::GroupState::from_bytes`]); the reason says which rule failed.
     InvalidState(&'static str),
@@ -249,6 +257,10 @@ impl fmt::Display for Error {
             }
             Error::TopicMismatch => f.write_str("the group state belongs to another topic"),
             Error::InvalidState(why) => write!(f, "invalid group state: {why}"),
+            Error::StaleState { current, got } => write!(
+                f,
+                "the group state is older (change {got}) than this topic's (change {current}) of the same epoch"
+            ),
         }
     }
 }

@@ -101,7 +101,10 @@ impl MessageType {
                 match t {
                     V2Type::Message => ("at least", w::MESSAGE_OVERHEAD),
                     V2Type::Introduction => ("exactly", w::INTRODUCTION_LEN),
-                    V2Type::Reply => ("377 + 24 per replay floor, at least", w::REPLY_FIXED_LEN),
+                    V2Type::Reply => (
+                        "379 + 16 per member + 24 per replay floor, at least",
+                        w::REPLY_FIXED_LEN,
+                    ),
                     V2Type::Rekey => (
                         "177 + 64 per member, at least",
                         w::REKEY_FIXED_LEN + w::REKEY_ENTRY_LEN,

@@ -14,14 +14,16 @@
 //! - Once an epoch lists its members (after a rotation), a reply hands its key only
 //!   to a listed member (a rejoin): newcomers join through an admin's rotation, so a
 //!   participant rotated out cannot get the key back from a member who still trusts it.
-//! - A reply never moves its recipient backwards, nor sideways to an epoch of the same
-//!   number on another chain (unless that epoch wins the tie-break between
-//!   concurrent rekeys, see [`super::rotation`]); a reply of the next epoch must name
-//!   the recipient's epoch as its parent; and a recipient that knows its epoch's
-//!   members takes a reply only from one of them.
-//! - The reply carries, signed, a replay floor for every sender the replier has heard
-//!   (and itself): the newcomer refuses their counters below it, i.e. everything they
-//!   sent before it joined. A sender the replier never heard from gets no floor.
+//! - A topic that holds a key moves between epochs only through rekeys, which an admin
+//!   signed: a reply is taken there only for the epoch it holds, from a member of it
+//!   (the key again, the floors). A reply cannot move it backwards, sideways, or
+//!   forward to an epoch someone made up. A member that can no longer follow the
+//!   rekeys (it missed one) calls [`Topic::forget_epoch`] and joins again as a
+//!   newcomer, which takes the epoch of any trusted replier.
+//! - The reply carries, signed, the epoch's member list as the replier holds it, and a
+//!   replay floor for every sender the replier knows of (every participant it trusts
+//!   and every sender it heard, and itself): the newcomer refuses their counters below
+//!   it, i.e. everything they sent before it joined.
 
 use alloc::vec::Vec;
 
@@ -37,6 +39,7 @@ use super::wire::{
 use super::{digest, signed_string, TopicId};
 use crate::backend::{Backend, Identity};
 use crate::topic::{sign, verify_signature};
+use crate::trust::MarkSlot;
 use crate::{
     BoxPublicKey, BoxSecret, Error, ParticipantId, PublicKey, Topic, TopicKey, TrustStore,
 };
@@ -150,7 +153,8 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         let floors = self.replay_floors(counter + 1)?;
 
         let epoch = &self.v2.group.current;
-        let len = REPLY_FIXED_LEN + floors.len() * FLOOR_ENTRY_LEN;
+        let members: Vec<ParticipantId> = epoch.members.iter().flatten().copied().collect();
+        let len = REPLY_FIXED_LEN + members.len() * 16 + floors.len() * FLOOR_ENTRY_LEN;
         let mut out = alloc::vec![0u8; len];
         wire::write_header(
             &mut out,
@@ -161,7 +165,6 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
             counter,
         );
         let mut at = HEADER_LEN;
-        let count = (floors.len() as u16).to_be_bytes();
         for field in [
             &newcomer_id.as_bytes()[..],
             &digest(INTRO_CONTEXT, intro.as_bytes()),
@@ -173,11 +176,17 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
             &box_nonce,
             &sealed[..],
             &tag,
-            &count,
+            &(members.len() as u16).to_be_bytes(),
         ] {
             out[at..at + field.len()].copy_from_slice(field);
             at += field.len();
         }
+        for id in &members {
+            out[at..at + 16].copy_from_slice(id.as_bytes());
+            at += 16;
+        }
+        out[at..at + 2].copy_from_slice(&(floors.len() as u16).to_be_bytes());
+        at += 2;
         for (id, floor) in &floors {
             out[at..at + 16].copy_from_slice(id.as_bytes());
             out[at + 16..at + 24].copy_from_slice(&floor.to_be_bytes());
@@ -188,10 +197,23 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         Ok(out)
     }
 
-    /// The floors a reply hands over: for each sender heard (or with a floor of its
-    /// own), the first counter not yet accepted; for this identity, `own_next`.
+    /// The floors a reply hands over: for each sender heard by this instance, the first
+    /// counter not yet accepted; for each other participant it trusts, its mark in the
+    /// store (what an earlier process accepted; ahead of it by up to a block after a
+    /// crash, so the newcomer may refuse that many of the sender's next messages, never
+    /// an old one); each floor it holds; and for this identity, `own_next`.
     fn replay_floors(&self, own_next: u64) -> Result<Vec<(ParticipantId, u64)>, Error> {
         let mut floors = self.v2.group.floors.clone();
+        let trusted: Vec<ParticipantId> = self.participants()?.map(|(id, _)| id).collect();
+        for id in trusted {
+            if self.v2.senders.contains_key(&id) {
+                continue;
+            }
+            if let Some(mark) = self.trust_store().load_mark(&MarkSlot::Received(id))? {
+                let floor = floors.entry(id).or_insert(0);
+                *floor = (*floor).max(mark);
+            }
+        }
         for (id, record) in &self.v2.senders {
             let next = record.window.top().map_or(0, |t| t.saturating_add(1));
             let floor = floors.entry(*id).or_insert(0);
@@ -208,10 +230,10 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     /// introduction is pending ([`Error::NoPendingIntroduction`]) and the reply answers
     /// it ([`Error::StaleReply`]); its signature for this topic under the key it
     /// carries ([`Error::BadSignature`]); the box opens ([`Error::DecryptFailed`]); the
-    /// replier is trusted ([`Error::UntrustedReplier`]); when this topic holds an
-    /// epoch, the replier is one of its members ([`Error::NotAMember`]) and the reply's
-    /// epoch extends it ([`Error::EpochMismatch`]). Only then is the key installed,
-    /// with the reply's replay floors.
+    /// replier is trusted ([`Error::UntrustedReplier`]); when this topic holds a key,
+    /// the replier is a member of its epoch ([`Error::NotAMember`]) and the reply is for
+    /// that very epoch ([`Error::EpochMismatch`]). Only then is the key installed, with
+    /// the reply's member list and replay floors.
     pub(crate) fn parse_reply_v2(&mut self, reply: &V2Message<'_>) -> Result<PublicKey, Error> {
         self.resume()?;
         let topic = self.v2.topic_id()?;
@@ -262,13 +284,14 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
                 id: replier_id,
             });
         }
+        let listed: alloc::collections::BTreeSet<ParticipantId> = reply.reply_members().collect();
         let offered = Epoch {
             number: reply.header().epoch(),
             id: *epoch_id,
             parent: present(parent_epoch),
             parent_members: None,
             starter: present(starter).map(ParticipantId::from_bytes),
-            members: None,
+            members: (!listed.is_empty()).then_some(listed),
         };
         let next = self.epoch_after_reply(&replier_id, offered)?;
         let floors: Vec<_> = reply.reply_floors().collect();
@@ -281,9 +304,9 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
                 }
             }
             if next.id != t.v2.group.current.id {
-                t.v2.group.current = next;
                 t.v2.group.previous = None;
             }
+            t.v2.group.current = next;
             t.set_topic_key(Some(TopicKey::from_bytes(*key)));
             t.v2.group.pending = None;
             t.pending_intro = None;
@@ -293,53 +316,54 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     }
 
     /// The epoch this topic is in after taking a reply of `replier` offering `offered`,
-    /// or the reason to refuse it. A topic without a key takes whatever a trusted
-    /// replier offers (it has no epoch to protect); one holding an epoch takes only a
-    /// reply from a member of it that moves it forward along its chain.
-    fn epoch_after_reply(
-        &self,
-        replier: &ParticipantId,
-        mut offered: Epoch,
-    ) -> Result<Epoch, Error> {
+    /// or the reason to refuse it. A topic without a key takes what a trusted replier
+    /// offers, if not below the epoch it last held (it has no key to protect, but a
+    /// member that forgot its epoch must not be moved back). One holding a key moves between
+    /// epochs only through rekeys, which an admin signed: it takes a reply only for the
+    /// epoch it holds, from a member of it. A reply cannot prove that another epoch
+    /// was started by an admin, so it could otherwise hand over one that a rotated-out
+    /// participant made up.
+    fn epoch_after_reply(&self, replier: &ParticipantId, offered: Epoch) -> Result<Epoch, Error> {
         let current = &self.v2.group.current;
         if self.topic_key().is_none() {
+            if offered.number < current.number {
+                return Err(Error::EpochMismatch {
+                    current: current.number,
+                    got: offered.number,
+                });
+            }
             return Ok(offered);
         }
         if !self.is_current_member(replier) {
             return Err(Error::NotAMember(*replier));
         }
-        let mismatch = Error::EpochMismatch {
-            current: current.number,
-            got: offered.number,
-        };
-        if offered.number == current.number {
-            if offered.id == current.id {
-                return Ok(current.clone());
-            }
-            // A competing epoch of the same number: taken only if it wins the
-            // tie-break, as its rekey would have been.
-            let winner = offered.parent.is_some()
-                && offered.parent == current.parent
-                && offered
-                    .starter
-                    .is_some_and(|s| current.loses_to(&s, &offered.id, None));
-            if !winner {
-                return Err(mismatch);
-            }
-            offered.parent_members = current.parent_members.clone();
-            return Ok(offered);
+        if offered.number != current.number || offered.id != current.id {
+            return Err(Error::EpochMismatch {
+                current: current.number,
+                got: offered.number,
+            });
         }
-        if offered.number < current.number {
-            return Err(mismatch);
+        let mut kept = current.clone();
+        if kept.members.is_none() {
+            kept.members = offered.members;
         }
-        if Some(offered.number) == current.number.checked_add(1) {
-            if offered.parent != Some(current.id) {
-                return Err(mismatch);
-            }
-            offered.parent_members = current.members.clone();
-        }
-        // Further ahead: the chain between cannot be checked here; it is taken on the
-        // word of a member of this topic's epoch (checked above).
-        Ok(offered)
+        Ok(kept)
+    }
+
+    /// Forgets the topic key of the epoch this topic holds (and the previous epoch), so
+    /// that the next reply of a trusted participant, or the next rekey of a trusted
+    /// admin listing it, brings it in again as a newcomer, at this epoch or a later one:
+    /// what a member does when it can no longer follow the rekeys (it missed one, or it
+    /// was rotated out and an admin listed it again). The epoch's number and id, the
+    /// topic id, admins and replay floors stay. Saved to the trust store like every
+    /// change of the group state.
+    pub fn forget_epoch(&mut self) -> Result<(), Error> {
+        self.resume()?;
+        self.change_group(|t| {
+            t.v2.group.current.members = None;
+            t.v2.group.previous = None;
+            t.set_topic_key(None);
+            Ok(())
+        })
     }
 }

@@ -163,12 +163,14 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
 
     /// Takes `state` as this topic's group state (and topic key), and saves it to the
     /// trust store. Refused, changing nothing, when it names another topic
-    /// ([`Error::TopicMismatch`]) or would move this topic to a lower epoch, or to
-    /// another epoch of the same number ([`Error::EpochMismatch`]). This identity's
-    /// counters continue above the state's reservation and the store's mark, and the
-    /// state's replay floors are kept: a restored state never reopens a replay this
-    /// topic knows of. Every instance draws its own session value, so two topics
-    /// restored from one state never repeat a (key, nonce) pair.
+    /// ([`Error::TopicMismatch`]), would move this topic to a lower epoch or to another
+    /// epoch of the same number ([`Error::EpochMismatch`]), or is an older state of the
+    /// epoch this topic holds ([`Error::StaleState`]: it could bring back an admin since
+    /// removed, or a consumed introduction). This identity's counters continue above
+    /// the state's reservation and the store's mark, and the replay floors of both are
+    /// kept: a restored state never reopens a replay this topic knows of. Every instance
+    /// draws its own session value, so two topics restored from one state never repeat
+    /// a (key, nonce) pair.
     pub fn restore_group_state(&mut self, state: GroupState) -> Result<(), Error> {
         self.resume()?;
         self.apply_group_state(state)?;
@@ -219,24 +221,60 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
                 got: group.current.number,
             });
         }
-        let topic_id = group.topic_id.or(self.v2.group.topic_id);
+        let older = group.current.id == current.id && group.generation < self.v2.group.generation;
+        if started && older {
+            return Err(Error::StaleState {
+                current: self.v2.group.generation,
+                got: group.generation,
+            });
+        }
+        let mut group = group;
+        group.topic_id = group.topic_id.or(self.v2.group.topic_id);
+        group.generation = group.generation.max(self.v2.group.generation);
+        for (id, floor) in &self.v2.group.floors {
+            let kept = group.floors.entry(*id).or_insert(0);
+            *kept = (*kept).max(*floor);
+        }
         for (id, floor) in &group.floors {
             if let Some(record) = self.v2.senders.get_mut(id) {
                 record.window.raise_floor(*floor);
             }
         }
         self.v2.group = group;
-        self.v2.group.topic_id = topic_id;
         self.v2.next_counter = self.v2.next_counter.max(own_counter);
         // The next counter reloads the store's mark and reserves above both.
         self.v2.reserved = None;
         self.pending_intro = classic_pending;
-        // A state saved before this topic had a key (a joiner) leaves the key the
-        // application started with; a stored key is the newer one.
-        if topic_key.is_some() {
+        // A first-epoch state saved before this topic had a key (a joiner) leaves the
+        // key the application started with (which can only be the first epoch's); any
+        // other state's key, or its lack of one, is the newer word.
+        let first_epoch = self.v2.group.current.number == 0;
+        if topic_key.is_some() || !first_epoch {
             self.set_topic_key(topic_key);
         }
         Ok(())
+    }
+
+    /// Before a change: takes the stored group state if another process sharing the
+    /// store saved a newer one (a later generation), so that this topic never saves an
+    /// older view over it. A stored state this topic cannot take (an older epoch, a
+    /// damaged one) is left to be replaced by the change.
+    fn catch_up_with_store(&mut self) -> Result<(), Error> {
+        if self.v2.group.topic_id.is_none() {
+            return Ok(());
+        }
+        let Some(bytes) = self.trust_store().load_group_state()? else {
+            return Ok(());
+        };
+        match GroupState::from_bytes(&bytes) {
+            Ok(stored) if stored.group.generation > self.v2.group.generation => {
+                match self.apply_group_state(stored) {
+                    Err(Error::TopicMismatch) => Err(Error::TopicMismatch),
+                    _ => Ok(()),
+                }
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Saves the group state to the trust store (only once a topic id is set: before
@@ -257,10 +295,14 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         &mut self,
         change: impl FnOnce(&mut Self) -> Result<R, Error>,
     ) -> Result<R, Error> {
+        self.catch_up_with_store()?;
         let group = self.v2.group.clone();
         let topic_key = self.topic_key().cloned();
         let classic_pending = self.pending_intro.clone();
-        let result = change(self).and_then(|r| self.save_group_state().map(|()| r));
+        let result = change(self).and_then(|r| {
+            self.v2.group.generation = group.generation.saturating_add(1);
+            self.save_group_state().map(|()| r)
+        });
         if result.is_err() {
             let key_changed = self.topic_key() != topic_key.as_ref();
             self.v2.group = group;

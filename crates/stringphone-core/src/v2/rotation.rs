@@ -15,13 +15,14 @@
 //! away its admin right.
 //!
 //! # Two admins rotating at once
-//! Both rekeys follow the same epoch and carry the same epoch number. A rekey that
-//! leaves the other's admin out beats one that keeps its admin in (a removal is not
-//! undone by the removed admin's concurrent rotation); otherwise the one from the
-//! admin with the smaller participant id wins, everywhere (two rekeys of one admin:
-//! the smaller epoch id). An admin cannot change its id without becoming another
-//! participant, who is no admin, so no admin can win by trying rekeys until one comes
-//! out smaller. A receiver that already moved to the loser switches when it sees the
+//! Both rekeys follow the same epoch and carry the same epoch number. Each is ranked on
+//! its own, so every receiver picks the same winner among any number of them, in any
+//! order: the one listing fewer members wins (a rotation that removes someone beats one
+//! that keeps everyone, so a removal is not undone by a concurrent rotation of the
+//! removed admin), then the one from the admin with the smaller participant id, then
+//! (two rekeys of one admin) the smaller epoch id. An admin cannot change its id
+//! without becoming another participant, who is no admin, so no admin can win by
+//! trying rekeys until one comes out smaller. A receiver that already moved to the loser switches when it sees the
 //! winner (the loser's key is dropped; messages sealed under it in the meantime are
 //! lost), and a receiver that holds the winner ignores the loser
 //! ([`RekeyOutcome::Superseded`]). A receiver recognises the competitor by the id of
@@ -162,7 +163,8 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
 
         let id = digest(EPOCH_CONTEXT, &out);
         self.change_group(|t| {
-            t.enter_epoch(epoch, id, me, new_key, listed, true);
+            let parent = t.v2.group.current.id;
+            t.enter_epoch(epoch, id, parent, me, new_key, listed, true);
             Ok(())
         })?;
         Ok(out)
@@ -174,14 +176,16 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         self.rotate_with(&mut rand_core::OsRng, members)
     }
 
-    /// Moves to a new epoch started by `starter`. `from_current`: the epoch being left
-    /// becomes the previous one (a normal rotation); otherwise the current epoch is
-    /// replaced (the winner of a tie-break between two rekeys of the same epoch) and
-    /// the previous one, the parent and its members stay.
+    /// Moves to a new epoch started by `starter`, following `parent`. `from_current`:
+    /// the epoch being left becomes the previous one (a normal rotation); otherwise the
+    /// current epoch is replaced (the winner of a tie-break between two rekeys of the
+    /// same epoch) and the previous one, the parent and its members stay.
+    #[allow(clippy::too_many_arguments)] // one rekey's fields, named at each call
     fn enter_epoch(
         &mut self,
         number: u32,
         id: [u8; 32],
+        parent: [u8; 32],
         starter: ParticipantId,
         key: TopicKey,
         members: BTreeSet<ParticipantId>,
@@ -201,7 +205,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
             if group.grace_messages == 0 {
                 group.previous = None;
             }
-            (Some(left.id), left.members.take())
+            (Some(parent), left.members.take())
         } else {
             (group.current.parent, group.current.parent_members.take())
         };
@@ -263,11 +267,16 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         let current = &self.v2.group.current;
         let (from_current, followed_members) = if id == current.id {
             return Ok(RekeyOutcome::Superseded);
+        } else if self.topic_key().is_none() && number > current.number {
+            // A topic without a key has no key to protect: an admin it trusts lets it
+            // in by listing it (how an admin adds a newcomer, or takes back a member
+            // that forgot its epoch), never back below the epoch it last held.
+            (true, None)
         } else if Some(number) == current.number.checked_add(1) && *previous_epoch == current.id {
             (true, current.members.as_ref())
         } else if number == current.number && current.parent.as_ref() == Some(previous_epoch) {
             // A competing rekey of the epoch we hold: see the module docs.
-            if !current.loses_to(&admin, &id, Some(&members)) {
+            if !current.loses_to(&admin, &id, &members) {
                 return Ok(RekeyOutcome::Superseded);
             }
             (false, current.parent_members.as_ref())
@@ -310,6 +319,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
             t.enter_epoch(
                 number,
                 id,
+                *previous_epoch,
                 admin,
                 TopicKey::from_bytes(*new_key),
                 members,

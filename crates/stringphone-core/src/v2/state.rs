@@ -56,30 +56,26 @@ impl Epoch {
     }
 
     /// Whether a competing epoch of the same number and parent, started by `starter`
-    /// with id `id` and listing `members` (when known), beats this one. Decided by the
-    /// two epochs alone, so every receiver picks the same winner whatever order the
-    /// rekeys arrive in:
-    /// 1. an epoch that leaves the other's admin out beats one that keeps its admin in
-    ///    (a removal is not undone by the removed admin's concurrent rotation);
-    /// 2. otherwise the smaller admin id wins: no admin can win by trying rekeys until
-    ///    one comes out smaller, since its id is fixed by its key;
+    /// with id `id` and listing `members`, beats this one. Each epoch is ranked on its
+    /// own, so the order is total and every receiver picks the same winner among any
+    /// number of competitors, in any order of arrival:
+    /// 1. fewer members first (a rotation that removes someone beats one that keeps
+    ///    everyone, so a removal is not undone by a concurrent rotation of the removed);
+    /// 2. then the smaller admin id: no admin can win by trying rekeys until one comes
+    ///    out smaller, since its id is fixed by its key;
     /// 3. one admin's two rekeys: the smaller epoch id.
     pub(crate) fn loses_to(
         &self,
         starter: &ParticipantId,
         id: &[u8; 32],
-        members: Option<&BTreeSet<ParticipantId>>,
+        members: &BTreeSet<ParticipantId>,
     ) -> bool {
         let Some(current) = &self.starter else {
             return false;
         };
-        let we_leave_them_out = self.members.as_ref().is_some_and(|m| !m.contains(starter));
-        let they_leave_us_out = members.is_some_and(|m| !m.contains(current));
-        match (we_leave_them_out, they_leave_us_out) {
-            (true, false) => false,
-            (false, true) => true,
-            _ => (starter, id) < (current, &self.id),
-        }
+        // An epoch whose list this topic does not hold ranks last.
+        let ours = self.members.as_ref().map_or(usize::MAX, BTreeSet::len);
+        (members.len(), starter, id) < (ours, current, &self.id)
     }
 }
 
@@ -106,6 +102,9 @@ pub(crate) struct PendingIntro {
 /// and a persistent store keeps.
 #[derive(Clone)]
 pub(crate) struct Group {
+    /// Counts the changes made to this state (each saved one is one more than the
+    /// state it replaced), so an older copy of the same epoch can be told apart.
+    pub(crate) generation: u64,
     pub(crate) topic_id: Option<TopicId>,
     pub(crate) current: Epoch,
     pub(crate) previous: Option<PreviousEpoch>,
@@ -178,6 +177,7 @@ impl V2State {
         V2State {
             protocol: ProtocolVersion::Classic,
             group: Group {
+                generation: 0,
                 topic_id: None,
                 current: Epoch::first(None),
                 previous: None,
@@ -313,6 +313,11 @@ impl GroupState {
     pub fn has_pending_introduction(&self) -> bool {
         self.group.pending.is_some() || self.classic_pending.is_some()
     }
+    /// How many changes led to this state: restoring a state of the same epoch with a
+    /// lower generation than the topic's is refused.
+    pub fn generation(&self) -> u64 {
+        self.group.generation
+    }
     /// Counters of this identity below this value may have been used.
     pub fn own_counter(&self) -> u64 {
         self.own_counter
@@ -327,7 +332,8 @@ impl GroupState {
     /// their flag bit is set:
     ///
     /// ```text
-    /// "SPGS" · version 1 · flags 2 · topic id 32 · (topic key 32) · epoch 4 · epoch id 32
+    /// "SPGS" · version 1 · flags 2 · generation 8 · topic id 32 · (topic key 32)
+    /// · epoch 4 · epoch id 32
     /// · (parent 32) · (parent members: list) · (starter 16) · (members: list)
     /// · (previous: epoch 4 · id 32 · key 32 · remaining 4 · has members 1 · (list))
     /// · grace 4 · admins: list · (pending: digest 32 · secret 32)
@@ -356,6 +362,7 @@ impl GroupState {
         out.extend_from_slice(STATE_MAGIC);
         out.push(STATE_VERSION);
         out.extend_from_slice(&flags.to_be_bytes());
+        out.extend_from_slice(&g.generation.to_be_bytes());
         let topic = g.topic_id.map(|t| *t.as_bytes()).unwrap_or([0; 32]);
         out.extend_from_slice(&topic);
         if let Some(k) = &self.topic_key {
@@ -416,6 +423,7 @@ impl GroupState {
             return Err(Error::InvalidState("unknown group state version"));
         }
         let flags = u16::from_be_bytes(*r.take::<2>()?);
+        let generation = u64::from_be_bytes(*r.take::<8>()?);
         if flags >> 9 != 0 {
             return Err(Error::InvalidState("unknown flags"));
         }
@@ -491,6 +499,7 @@ impl GroupState {
         }
         Ok(GroupState {
             group: Group {
+                generation,
                 topic_id,
                 current: Epoch {
                     number,

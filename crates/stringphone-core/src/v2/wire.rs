@@ -19,7 +19,7 @@
 //! | --- | --- | --- |
 //! | `m` | ciphertext *n* · ChaCha20-Poly1305 tag 16 · signature 64 | 127 + *n* |
 //! | `i` | Ed25519 key 32 · ephemeral X25519 key 32 · signature 64 | 175 |
-//! | `r` | recipient id 16 · intro digest 32 · epoch id 32 · parent epoch id 32 · epoch starter id 16 · replier's Ed25519 key 32 · replier's ephemeral X25519 key 32 · box nonce 24 · sealed topic key 32 · tag 16 · floor count 2 · per sender (id 16 · replay floor 8) · signature 64 | 377 + 24 *f* |
+//! | `r` | recipient id 16 · intro digest 32 · epoch id 32 · parent epoch id 32 · epoch starter id 16 · replier's Ed25519 key 32 · replier's ephemeral X25519 key 32 · box nonce 24 · sealed topic key 32 · tag 16 · member count 2 · per member (id 16) · floor count 2 · per sender (id 16 · replay floor 8) · signature 64 | 379 + 16 *m* + 24 *f* |
 //! | `k` | previous epoch id 32 · admin's ephemeral X25519 key 32 · member count 2 · per member (id 16 · sealed key 32 · tag 16) · signature 64 | 177 + 64 *m* |
 
 use crate::wire::{MessageType, Writer};
@@ -39,16 +39,16 @@ pub const TAG_LEN: usize = 16;
 pub const MESSAGE_OVERHEAD: usize = HEADER_LEN + TAG_LEN + SIGNATURE_LEN;
 /// Length of a v2 introduction.
 pub const INTRODUCTION_LEN: usize = HEADER_LEN + 32 + 32 + SIGNATURE_LEN;
-/// Bytes of a v2 reply besides its replay floors.
+/// Bytes of a v2 reply besides its member list and replay floors.
 pub const REPLY_FIXED_LEN: usize =
-    HEADER_LEN + 16 + 32 + 32 + 32 + 16 + 32 + 32 + 24 + 32 + TAG_LEN + 2 + SIGNATURE_LEN;
+    HEADER_LEN + 16 + 32 + 32 + 32 + 16 + 32 + 32 + 24 + 32 + TAG_LEN + 2 + 2 + SIGNATURE_LEN;
 /// Bytes per replay floor of a reply: a sender id and the first counter of it the
 /// newcomer may accept.
 pub const FLOOR_ENTRY_LEN: usize = 16 + 8;
 /// The most replay floors a reply may carry.
 pub const MAX_FLOORS: usize = 16384;
-/// Offset, in a reply, of its floor count.
-const REPLY_FLOORS_AT: usize = REPLY_FIXED_LEN - SIGNATURE_LEN - 2;
+/// Offset, in a reply, of its member count (the floor count follows the members).
+const REPLY_MEMBERS_AT: usize = REPLY_FIXED_LEN - SIGNATURE_LEN - 4;
 /// Bytes of a rekey besides its member entries.
 pub const REKEY_FIXED_LEN: usize = HEADER_LEN + 32 + 32 + 2 + SIGNATURE_LEN;
 /// Bytes per member entry of a rekey.
@@ -110,6 +110,13 @@ impl core::fmt::Display for V2Type {
 
 fn array<const N: usize>(bytes: &[u8], at: usize) -> Option<&[u8; N]> {
     bytes.get(at..at + N)?.try_into().ok()
+}
+
+/// A reply's member and floor counts (the floor count sits after the member list).
+fn reply_counts(bytes: &[u8]) -> Option<(usize, usize)> {
+    let members = u16::from_be_bytes(*array(bytes, REPLY_MEMBERS_AT)?) as usize;
+    let floors = u16::from_be_bytes(*array(bytes, REPLY_MEMBERS_AT + 2 + 16 * members)?) as usize;
+    Some((members, floors))
 }
 
 /// The 47-byte header every v2 message starts with.
@@ -224,6 +231,9 @@ pub enum Body<'a> {
         sealed_key: &'a [u8; 32],
         /// The box's tag.
         tag: &'a [u8; TAG_LEN],
+        /// The members of the epoch, as the replier holds them (16-byte ids; empty when
+        /// it holds no list).
+        members: &'a [u8],
         /// The replay floors, [`FLOOR_ENTRY_LEN`] bytes each.
         floors: &'a [u8],
     },
@@ -273,13 +283,14 @@ impl<'a> V2Message<'a> {
         let fits = match t {
             V2Type::Message => n >= MESSAGE_OVERHEAD,
             V2Type::Introduction => n == INTRODUCTION_LEN,
-            V2Type::Reply => {
-                let count = match array::<2>(bytes, REPLY_FLOORS_AT) {
-                    Some(c) => u16::from_be_bytes(*c) as usize,
-                    None => return Err(malformed(Some(t))),
-                };
-                count <= MAX_FLOORS && n == REPLY_FIXED_LEN + count * FLOOR_ENTRY_LEN
-            }
+            V2Type::Reply => match reply_counts(bytes) {
+                Some((members, floors)) => {
+                    members <= MAX_MEMBERS
+                        && floors <= MAX_FLOORS
+                        && n == REPLY_FIXED_LEN + members * 16 + floors * FLOOR_ENTRY_LEN
+                }
+                None => false,
+            },
             V2Type::Rekey => {
                 let count = match array::<2>(bytes, HEADER_LEN + 64) {
                     Some(c) => u16::from_be_bytes(*c) as usize,
@@ -313,7 +324,14 @@ impl<'a> V2Message<'a> {
                     nonce: array(bytes, h + 192)?,
                     sealed_key: array(bytes, h + 216)?,
                     tag: array(bytes, h + 248)?,
-                    floors: bytes.get(REPLY_FLOORS_AT + 2..n - SIGNATURE_LEN)?,
+                    members: {
+                        let (m, _) = reply_counts(bytes)?;
+                        bytes.get(REPLY_MEMBERS_AT + 2..REPLY_MEMBERS_AT + 2 + 16 * m)?
+                    },
+                    floors: {
+                        let (m, _) = reply_counts(bytes)?;
+                        bytes.get(REPLY_MEMBERS_AT + 4 + 16 * m..n - SIGNATURE_LEN)?
+                    },
                 },
                 V2Type::Rekey => Body::Rekey {
                     previous_epoch: array(bytes, h)?,
@@ -430,6 +448,11 @@ impl<'a> V2Message<'a> {
                 ] {
                     w.put(field);
                 }
+                let members = self.reply_members().count() as u16;
+                w.put(&members.to_be_bytes());
+                for id in self.reply_members() {
+                    w.put(id.as_bytes());
+                }
                 let count = self.reply_floors().count() as u16;
                 w.put(&count.to_be_bytes());
                 for (id, floor) in self.reply_floors() {
@@ -454,6 +477,17 @@ impl<'a> V2Message<'a> {
             }
         }
         w.put(self.signature());
+    }
+
+    /// A reply's member list (empty when the replier holds none).
+    pub fn reply_members(&self) -> impl Iterator<Item = ParticipantId> + 'a {
+        let members = match self.body {
+            Body::Reply { members, .. } => members,
+            _ => &[],
+        };
+        members
+            .chunks_exact(16)
+            .filter_map(|e| Some(ParticipantId::from_bytes(*array(e, 0)?)))
     }
 
     /// A reply's replay floors: each sender's first counter the newcomer may accept.
