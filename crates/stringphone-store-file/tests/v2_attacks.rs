@@ -330,7 +330,9 @@ fn a_one_shot_sender_beside_a_running_one_loses_no_messages() {
             Ok(w) if i == 0 => Some(w),
             Err(e) if i > 0 && is_second_sender_refusal(&e) => None,
             Ok(w) => {
-                wrong.push(format!("run {i}: the one-shot sent beside the running chat"));
+                wrong.push(format!(
+                    "run {i}: the one-shot sent beside the running chat"
+                ));
                 Some(w)
             }
             Err(e) => {
