@@ -1794,4 +1794,330 @@ mod tests {
         assert_eq!(s.entries().unwrap().len(), 40 - 4);
         fs::remove_dir_all(&dir).unwrap();
     }
+
+    /// The bytes of a real group state: topic `name`, after `rotations` rotations.
+    fn state_bytes(name: &[u8], rotations: u32) -> Zeroizing<Vec<u8>> {
+        use stringphone_core::v2::{ProtocolVersion, TopicId};
+        use stringphone_core::{SigningSeed, Topic, TopicKey};
+        let mut t = Topic::<stringphone_rustcrypto::RustCrypto, _>::new(
+            SigningSeed::from_bytes([2; 32]),
+            Some(TopicKey::from_bytes([1; 32])),
+        );
+        t.set_topic_id(TopicId::from_name(name)).unwrap();
+        t.set_protocol(ProtocolVersion::V2);
+        for _ in 0..rotations {
+            t.rotate(None).unwrap();
+        }
+        t.group_state().to_bytes()
+    }
+
+    #[test]
+    fn group_state_round_trips_privately_and_alone() {
+        let dir = temp_dir("group-rt");
+        let mut s = FileTrustStore::open(&dir).unwrap();
+        assert!(s.group_state().unwrap().is_none());
+        assert!(s.load_group_state().unwrap().is_none());
+        let state = state_bytes(b"t", 1);
+        s.save_group_state(&state).unwrap();
+        let text = fs::read_to_string(dir.join(GROUP_NAME)).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4, "{text}");
+        assert_eq!(lines[0], GROUP_HEADER);
+        assert_eq!(
+            lines[1],
+            format!("{} {}", state.len(), hex(&Sha256::digest(&state[..])))
+        );
+        assert_eq!(lines[2], hex(&state));
+        assert_eq!(lines[3], "end");
+        // Durable: a new handle finds exactly the bytes saved.
+        let again = FileTrustStore::open(&dir).unwrap();
+        assert_eq!(again.load_group_state().unwrap().as_deref(), Some(&*state));
+        // The state is not trust nor marks, and no temporary file is left.
+        assert!(!dir.join(FILE_NAME).exists());
+        assert!(!dir.join(MARKS_NAME).exists());
+        assert!(!dir.join(GROUP_TMP_NAME).exists());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&dir.join(GROUP_NAME)), 0o600);
+            // Even through a stale temporary file someone left readable.
+            fs::write(dir.join(GROUP_TMP_NAME), "old").unwrap();
+            fs::set_permissions(dir.join(GROUP_TMP_NAME), fs::Permissions::from_mode(0o644))
+                .unwrap();
+            s.save_group_state(&state_bytes(b"t", 2)).unwrap();
+            assert_eq!(mode(&dir.join(GROUP_NAME)), 0o600);
+        }
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn every_group_truncation_and_damage_is_refused() {
+        let state = state_bytes(b"t", 1);
+        let text = serialize_group(&state);
+        assert_eq!(&parse_group(&text).unwrap()[..], &state[..]);
+        for cut in 0..text.len() {
+            assert!(
+                parse_group(&text[..cut]).is_err(),
+                "prefix of {cut} bytes accepted"
+            );
+        }
+        // Every hex digit changed to another: the length, the checksum or the bytes.
+        for (i, c) in text.char_indices() {
+            let other = match c {
+                '0' => '1',
+                '0'..='9' | 'a'..='f' => '0',
+                _ => continue,
+            };
+            if i < GROUP_HEADER.len() {
+                continue; // the header's own "1" is checked below
+            }
+            let mut damaged = text.to_string();
+            damaged.replace_range(i..i + 1, &other.to_string());
+            assert!(
+                parse_group(&damaged).is_err(),
+                "damage at byte {i} accepted"
+            );
+        }
+        let bad = [
+            text.replace("stringphone-group 1", "stringphone-group 2"),
+            text.to_uppercase(),
+            format!("{}{}", *text, *text),
+            text.replace("\nend\n", "\nend\nextra\n"),
+            text.replace("\nend\n", "\n"),
+            text.replacen(
+                &format!("{} ", state.len()),
+                &format!("0{} ", state.len()),
+                1,
+            ),
+            text.replacen(' ', "  ", 1),
+            String::new(),
+        ];
+        for damaged in &bad {
+            assert!(parse_group(damaged).is_err(), "{damaged:?} accepted");
+        }
+        // A checksum that matches bytes which are not a group state: refused by the
+        // store too (the checksum only proves the bytes are what was written).
+        let dir = temp_dir("group-not-state");
+        let s = FileTrustStore::open(&dir).unwrap();
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join(GROUP_NAME), &*serialize_group(b"not a state")).unwrap();
+        assert!(matches!(
+            s.group_state(),
+            Err(FileStoreError::CorruptGroupState { line: 3, .. })
+        ));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_corrupt_group_state_is_a_typed_error_never_none_and_is_kept() {
+        let dir = temp_dir("group-corrupt");
+        let mut s = FileTrustStore::open(&dir).unwrap();
+        let (a, ka) = key(1);
+        s.insert(a, ka).unwrap();
+        s.save_group_state(&state_bytes(b"t", 1)).unwrap();
+        let path = dir.join(GROUP_NAME);
+        let good = fs::read(&path).unwrap();
+        for damaged in [&good[..good.len() - 5], &good[..0], b"\xff\xfe\n"] {
+            fs::write(&path, damaged).unwrap();
+            let err = s.group_state().unwrap_err();
+            assert!(
+                matches!(err, FileStoreError::CorruptGroupState { .. }),
+                "{err}"
+            );
+            assert!(err.to_string().contains("group state file"), "{err}");
+            // Through the trait: an error, not an empty state.
+            assert!(s.load_group_state().is_err());
+            // Nothing written over it, whatever the save.
+            assert!(s.save_group_state(&state_bytes(b"t", 3)).is_err());
+            assert_eq!(fs::read(&path).unwrap(), damaged);
+            // Trust and marks still work.
+            assert_eq!(s.get(&a).unwrap(), Some(ka));
+            s.save_mark(MarkSlot::Received(a), 7).unwrap();
+        }
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_group_save_never_goes_back_an_epoch_nor_to_another_topic() {
+        let dir = temp_dir("group-forward");
+        let mut a = FileTrustStore::open(&dir).unwrap();
+        let mut b = FileTrustStore::open(&dir).unwrap();
+        a.save_group_state(&state_bytes(b"t", 2)).unwrap();
+        let stored = fs::read(dir.join(GROUP_NAME)).unwrap();
+        // Another process still at epoch 1 (or 0) cannot take the directory back.
+        for behind in [1, 0] {
+            let err = b.store_group_state(&state_bytes(b"t", behind)).unwrap_err();
+            assert!(
+                matches!(err, FileStoreError::StaleGroupState { stored: 2, saving, .. } if saving == behind),
+                "{err}"
+            );
+        }
+        let err = b
+            .store_group_state(&state_bytes(b"other topic", 3))
+            .unwrap_err();
+        assert!(
+            matches!(err, FileStoreError::GroupTopicMismatch { .. }),
+            "{err}"
+        );
+        let err = b.store_group_state(b"not a state").unwrap_err();
+        assert!(
+            matches!(err, FileStoreError::NotAGroupState { .. }),
+            "{err}"
+        );
+        assert_eq!(fs::read(dir.join(GROUP_NAME)).unwrap(), stored);
+        // The same epoch or a later one replaces it whole: the last save wins.
+        let later = state_bytes(b"t", 3);
+        b.save_group_state(&later).unwrap();
+        assert_eq!(a.group_state().unwrap().as_deref(), Some(&*later));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_failed_group_save_leaves_the_stored_state() {
+        let dir = temp_dir("group-fail");
+        let mut s = FileTrustStore::open(&dir).unwrap();
+        let first = state_bytes(b"t", 1);
+        s.save_group_state(&first).unwrap();
+        fs::create_dir(dir.join(GROUP_TMP_NAME)).unwrap();
+        let err = s.store_group_state(&state_bytes(b"t", 2)).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                FileStoreError::Io {
+                    action: "create",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(s.group_state().unwrap().as_deref(), Some(&*first));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_second_sender_is_refused_in_one_line_with_the_holders_pid() {
+        let dir = temp_dir("lease");
+        let mut first = FileTrustStore::open(&dir).unwrap();
+        let mut second = FileTrustStore::open(&dir).unwrap();
+        assert_eq!(first.mark(&MarkSlot::OwnCounter).unwrap(), None);
+        assert_eq!(second.mark(&MarkSlot::OwnCounter).unwrap(), None);
+        first.save_mark(MarkSlot::OwnCounter, 1024).unwrap();
+        assert!(first.holds_lease());
+        let marks = fs::read(dir.join(MARKS_NAME)).unwrap();
+        let err = second.store_mark(MarkSlot::OwnCounter, 1024).unwrap_err();
+        let FileStoreError::SenderBusy { pid, .. } = &err else {
+            panic!("{err}")
+        };
+        assert_eq!(*pid, Some(std::process::id()));
+        let line = err.to_string();
+        assert!(!line.contains('\n'), "{line}");
+        assert!(
+            line.contains(&format!(
+                "another process (pid {}) is sending as this identity from this state directory",
+                std::process::id()
+            )),
+            "{line}"
+        );
+        assert!(!second.holds_lease());
+        // Refused: nothing written.
+        assert_eq!(fs::read(dir.join(MARKS_NAME)).unwrap(), marks);
+        // The holder goes on raising and taking back its own mark.
+        assert_eq!(first.store_mark(MarkSlot::OwnCounter, 2048).unwrap(), 2048);
+        assert_eq!(first.store_mark(MarkSlot::OwnCounter, 1030).unwrap(), 1030);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(dir.join(SENDER_LOCK_NAME))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        // The lease lives as long as the handle: once it is gone, a new handle sends.
+        drop(first);
+        let mut third = FileTrustStore::open(&dir).unwrap();
+        assert_eq!(third.mark(&MarkSlot::OwnCounter).unwrap(), Some(1030));
+        assert_eq!(third.store_mark(MarkSlot::OwnCounter, 2054).unwrap(), 2054);
+        assert!(third.holds_lease());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_receiver_never_takes_the_lease() {
+        let dir = temp_dir("lease-receiver");
+        let mut receiver = FileTrustStore::open(&dir).unwrap();
+        let (a, _) = key(1);
+        receiver.save_mark(MarkSlot::Received(a), 300).unwrap();
+        assert_eq!(receiver.load_mark(&MarkSlot::OwnCounter).unwrap(), None);
+        receiver.save_mark(MarkSlot::Received(a), 44).unwrap();
+        assert!(!receiver.holds_lease());
+        // A sender starts beside the running receiver, and is not refused.
+        let mut sender = FileTrustStore::open(&dir).unwrap();
+        sender.save_mark(MarkSlot::OwnCounter, 1024).unwrap();
+        assert!(sender.holds_lease());
+        // And the receiver still receives beside it.
+        receiver.save_mark(MarkSlot::Received(a), 600).unwrap();
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_refused_senders_clean_exit_needs_no_lease_and_writes_nothing() {
+        let dir = temp_dir("lease-exit");
+        let mut running = FileTrustStore::open(&dir).unwrap();
+        running.save_mark(MarkSlot::OwnCounter, 1024).unwrap();
+        let mut refused = FileTrustStore::open(&dir).unwrap();
+        // What a topic does: read the mark, reserve above it (refused), then on its
+        // clean exit store its exact next counter, which is the mark it read.
+        assert_eq!(
+            refused.load_mark(&MarkSlot::OwnCounter).unwrap(),
+            Some(1024)
+        );
+        assert!(refused.save_mark(MarkSlot::OwnCounter, 2048).is_err());
+        let marks = fs::read(dir.join(MARKS_NAME)).unwrap();
+        assert_eq!(
+            refused.store_mark(MarkSlot::OwnCounter, 1024).unwrap(),
+            1024
+        );
+        assert_eq!(refused.store_mark(MarkSlot::OwnCounter, 3).unwrap(), 1024);
+        assert_eq!(fs::read(dir.join(MARKS_NAME)).unwrap(), marks);
+        assert!(!refused.holds_lease());
+        // But anything above what it read is a reservation, and is refused.
+        assert!(refused.store_mark(MarkSlot::OwnCounter, 1025).is_err());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_sender_that_read_its_counter_before_another_sent_is_refused() {
+        let dir = temp_dir("lease-race");
+        let mut late = FileTrustStore::open(&dir).unwrap();
+        // `late` reads the mark (nothing yet) to reserve above it...
+        assert_eq!(late.load_mark(&MarkSlot::OwnCounter).unwrap(), None);
+        // ...meanwhile another process sends (counters 0..1024) and exits.
+        let mut quick = FileTrustStore::open(&dir).unwrap();
+        assert_eq!(quick.load_mark(&MarkSlot::OwnCounter).unwrap(), None);
+        quick.save_mark(MarkSlot::OwnCounter, 1024).unwrap();
+        quick.save_mark(MarkSlot::OwnCounter, 5).unwrap();
+        drop(quick);
+        // `late` would use counters from 0: refused, though the lease is free, and it
+        // does not keep the lease.
+        let err = late.store_mark(MarkSlot::OwnCounter, 1024).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                FileStoreError::SenderRaced {
+                    read: 0,
+                    stored: 5,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(!late.holds_lease());
+        assert_eq!(late.mark(&MarkSlot::OwnCounter).unwrap(), Some(5));
+        // A new read is a fresh start: it reserves above 5.
+        assert_eq!(late.store_mark(MarkSlot::OwnCounter, 1029).unwrap(), 1029);
+        assert!(late.holds_lease());
+        fs::remove_dir_all(&dir).unwrap();
+    }
 }

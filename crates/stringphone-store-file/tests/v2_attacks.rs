@@ -15,12 +15,12 @@
 
 use std::path::{Path, PathBuf};
 
-use stringphone_core::v2::{ProtocolVersion, TopicId};
+use stringphone_core::v2::{GroupState, ProtocolVersion, TopicId};
 use stringphone_core::{
     DecodeMode, Decoded, Error, MarkSlot, ParticipantId, SigningSeed, Topic, TopicKey, TrustStore,
 };
 use stringphone_rustcrypto::RustCrypto;
-use stringphone_store_file::FileTrustStore;
+use stringphone_store_file::{FileStoreError, FileTrustStore};
 
 type T = Topic<RustCrypto, FileTrustStore>;
 
@@ -80,8 +80,16 @@ fn first_key() -> TopicKey {
 /// Whether `e` is the store's refusal of a second sender: one line that says another
 /// process is sending as this identity from this state directory, with its pid.
 fn is_second_sender_refusal(e: &Error) -> bool {
+    let typed = match e {
+        Error::Store(e) => matches!(
+            e.downcast_ref::<FileStoreError>(),
+            Some(FileStoreError::SenderBusy { pid: Some(pid), .. }) if *pid == std::process::id()
+        ),
+        _ => false,
+    };
     let line = e.to_string();
-    !line.contains('\n')
+    typed
+        && !line.contains('\n')
         && line.contains("another process")
         && line.contains("is sending as this identity from this state directory")
         && line.contains(&format!("pid {}", std::process::id()))
@@ -216,6 +224,68 @@ fn an_old_rekey_replayed_after_a_restart_on_the_state_directory_is_refused() {
         bob.topic_key() == key.as_ref(),
         "the replay changed Bob's key"
     );
+    let m = bob.encode("not for Carol").unwrap();
+    let by_carol = carol.decode(&m, STRICT);
+    assert!(
+        by_carol.is_err(),
+        "removed Carol read Bob: {}",
+        show(&by_carol)
+    );
+}
+
+/// Two processes run as Bob on his state directory: one follows Alice's two rotations
+/// (epoch 2, without Carol), the other was left behind at epoch 0 (it was offline,
+/// or started before them). The one left behind then changes its group state (a
+/// grace setting) and is handed Alice's first rekey again. Neither may take the
+/// directory back below epoch 2, whose key removed Carol does not hold: a restart
+/// must still resume at epoch 2, and Carol must read nothing the restarted Bob sends.
+#[test]
+fn a_process_left_behind_never_takes_the_state_directory_back_an_epoch() {
+    let (dirs, mut alice, mut bob, mut carol) = group("left-behind");
+    let mut behind = start(&dirs[1], BOB, Some(&first_key()));
+    let rekey1 = alice.rotate(None).unwrap();
+    bob.accept_rekey(&rekey1).unwrap();
+    carol.accept_rekey(&rekey1).unwrap();
+    alice.remove_participant(&carol.id()).unwrap();
+    bob.accept_rekey(&alice.rotate(None).unwrap()).unwrap();
+    assert_eq!((bob.epoch(), behind.epoch()), (2, 0));
+
+    let grace = behind.set_grace_messages(3);
+    let old_rekey = behind.accept_rekey(&rekey1);
+    let stored = FileTrustStore::open(dirs[1].path())
+        .unwrap()
+        .group_state()
+        .unwrap()
+        .map(|b| GroupState::from_bytes(&b).unwrap().epoch());
+    assert_eq!(
+        stored,
+        Some(2),
+        "the process left behind took the directory to epoch {stored:?} \
+         (grace setting: {grace:?}; old rekey: {old_rekey:?})"
+    );
+    for (what, result) in [
+        ("grace setting", grace.err()),
+        ("old rekey", old_rekey.err()),
+    ] {
+        let refusal = match &result {
+            Some(Error::Store(e)) => e.downcast_ref::<FileStoreError>(),
+            _ => None,
+        };
+        assert!(
+            matches!(
+                refusal,
+                Some(FileStoreError::StaleGroupState {
+                    stored: 2,
+                    saving: 0 | 1,
+                    ..
+                })
+            ),
+            "{what}: {result:?}"
+        );
+    }
+    drop((bob, behind));
+    let mut bob = start(&dirs[1], BOB, Some(&first_key()));
+    assert_eq!(bob.epoch(), 2);
     let m = bob.encode("not for Carol").unwrap();
     let by_carol = carol.decode(&m, STRICT);
     assert!(
