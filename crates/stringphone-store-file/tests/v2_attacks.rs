@@ -78,7 +78,8 @@ fn first_key() -> TopicKey {
 }
 
 /// Whether `e` is the store's refusal of a second sender: one line that says another
-/// process is sending as this identity from this state directory, with its pid.
+/// process is sending as this identity from this state directory, with its pid; and,
+/// typed, the store's `SenderBusy` with that pid.
 fn is_second_sender_refusal(e: &Error) -> bool {
     let typed = match e {
         Error::Store(e) => matches!(
