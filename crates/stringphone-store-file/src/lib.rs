@@ -580,7 +580,9 @@ impl FileTrustStore {
     }
 
     /// The v2 mark stored under `slot`, read from the file now; `None` if there is
-    /// none (or no marks file: a state directory from before marks existed).
+    /// none (or no marks file: a state directory from before marks existed). The own
+    /// counter's mark read is remembered: taking the sender lease later checks that
+    /// nobody sent since ([`FileStoreError::SenderRaced`]).
     ///
     /// ```
     /// use stringphone_core::MarkSlot;
