@@ -191,8 +191,12 @@
 //!   lease. A refused process's clean exit (its exact own mark, no higher than what it
 //!   read and what is stored) needs no lease and writes nothing.
 //!
+//! A forked child of a sender inherits the parent's locked file, so the lock; it
+//! does not count it as its own (the lease records the pid that took it), and is
+//! refused like any second process while the parent's handle lives.
+//!
 //! `tests/v2_attacks.rs` runs two senders and a one-shot beside a running sender on
-//! one directory, and `tests/sender_lease.rs` a second real process.
+//! one directory, and `tests/sender_lease.rs` a second real process and a fork.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

@@ -1,7 +1,7 @@
 //! The sender lease across real processes: this test binary runs itself again as a
 //! second process (the ignored `child_sends` test, selected by name and told the
 //! state directory through the environment), so the lock is tried by another pid,
-//! as `stringphone encode` beside a running `chat` would.
+//! as `stringphone encode` beside a running `chat` would; and a sender forks.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -140,4 +140,61 @@ fn a_second_process_is_refused_while_the_first_sends_then_goes_on_after_it() {
     let m = again.encode("after the second exited").unwrap();
     let got = bob.decode(&m, DecodeMode::Strict);
     assert!(matches!(got, Ok(Decoded::Message { .. })), "{got:?}");
+}
+
+/// A sender forks (a daemon forking workers, say): the child holds a copy of the
+/// parent's open lock file, so the lock, but the sending is the parent's. The child's
+/// first message must be refused with the lease's line naming the parent, and Bob
+/// must get every message of the parent, before and after the fork.
+#[cfg(unix)]
+#[test]
+fn a_forked_child_of_a_sender_is_refused_and_the_parent_loses_nothing() {
+    let d = dir("fork");
+    let mut bob = Topic::<RustCrypto, _>::new(
+        SigningSeed::from_bytes([2; 32]),
+        Some(TopicKey::from_bytes([9; 32])),
+    );
+    bob.set_protocol(ProtocolVersion::V2);
+    bob.set_topic_id(TopicId::from_name(b"lease")).unwrap();
+    let mut parent = alice(&d.0);
+    bob.add_participant(parent.public_key()).unwrap();
+    let mut sent = vec![parent.encode("before the fork").unwrap()];
+    let report = d.0.with_extension("child");
+
+    // SAFETY: fork in a test process: the child only encodes, writes one file and
+    // leaves with `_exit` (no unwinding, no destructors, back to nothing of the
+    // harness's).
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        let said = match parent.encode("from the child") {
+            Ok(_) => "sent".to_string(),
+            Err(e) => format!("refused: {e}"),
+        };
+        let code = i32::from(std::fs::write(&report, said).is_err());
+        // SAFETY: ends the child without returning into the test harness.
+        unsafe { libc::_exit(code) };
+    }
+    let mut status = 0;
+    // SAFETY: waits for the child just forked; `status` is a valid out-pointer.
+    let waited = unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert_eq!(waited, pid);
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+    let said = std::fs::read_to_string(&report).unwrap();
+    let _ = std::fs::remove_file(&report);
+    assert!(
+        said.contains(&format!(
+            "another process (pid {}) is sending as this identity from this state directory",
+            std::process::id()
+        )),
+        "the forked child: {said}"
+    );
+
+    for i in 0..3 {
+        sent.push(parent.encode(format!("after the fork #{i}")).unwrap());
+    }
+    for w in &sent {
+        let got = bob.decode(w, DecodeMode::Strict);
+        assert!(matches!(got, Ok(Decoded::Message { .. })), "{got:?}");
+    }
 }
