@@ -237,9 +237,10 @@ fn an_old_rekey_replayed_after_a_restart_on_the_state_directory_is_refused() {
 /// Two processes run as Bob on his state directory: one follows Alice's two rotations
 /// (epoch 2, without Carol), the other was left behind at epoch 0 (it was offline,
 /// or started before them). The one left behind then changes its group state (a
-/// grace setting) and is handed Alice's first rekey again. Neither may take the
-/// directory back below epoch 2, whose key removed Carol does not hold: a restart
-/// must still resume at epoch 2, and Carol must read nothing the restarted Bob sends.
+/// grace setting), is handed Alice's first rekey again, and asks to rejoin (an
+/// introduction). None may take the directory back below epoch 2, whose key removed
+/// Carol does not hold: a restart must still resume at epoch 2, and Carol must read
+/// nothing the restarted Bob sends.
 #[test]
 fn a_process_left_behind_never_takes_the_state_directory_back_an_epoch() {
     let (dirs, mut alice, mut bob, mut carol) = group("left-behind");
@@ -253,6 +254,7 @@ fn a_process_left_behind_never_takes_the_state_directory_back_an_epoch() {
 
     let grace = behind.set_grace_messages(3);
     let old_rekey = behind.accept_rekey(&rekey1);
+    let rejoin = behind.construct_intro().map(|_| ());
     let stored = FileTrustStore::open(dirs[1].path())
         .unwrap()
         .group_state()
@@ -262,11 +264,12 @@ fn a_process_left_behind_never_takes_the_state_directory_back_an_epoch() {
         stored,
         Some(2),
         "the process left behind took the directory to epoch {stored:?} \
-         (grace setting: {grace:?}; old rekey: {old_rekey:?})"
+         (grace setting: {grace:?}; old rekey: {old_rekey:?}; rejoin: {rejoin:?})"
     );
     for (what, result) in [
         ("grace setting", grace.err()),
         ("old rekey", old_rekey.err()),
+        ("rejoin", rejoin.err()),
     ] {
         let refusal = match &result {
             Some(Error::Store(e)) => e.downcast_ref::<FileStoreError>(),
