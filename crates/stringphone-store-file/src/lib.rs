@@ -25,6 +25,15 @@
 //!   the same lock) and parsed as strictly. The trust file's format is unchanged, so
 //!   a state directory written before marks existed loads as it is, and an older
 //!   program still reads its trust file. See [Replay marks](#replay-marks).
+//! - **The v2 group state** ([`TrustStore::load_group_state`],
+//!   [`TrustStore::save_group_state`]) lives in a third file, `group` (mode 0600: it
+//!   holds the topic key), written the same way and checked by length and SHA-256. A
+//!   save never takes the directory to a lower epoch or another topic. See
+//!   [Group state](#group-state).
+//! - **One sender per identity and directory.** The first process to store its own
+//!   counter mark takes the sender lease (`sender.lock`) for as long as its handle
+//!   lives; a second process trying to send is refused with one clear line. A
+//!   process that only receives never takes it. See [Sender lease](#sender-lease).
 //!
 //! The file format (version 1):
 //!
@@ -99,12 +108,95 @@
 //! assert_eq!(FileTrustStore::open(&dir)?.load_mark(&MarkSlot::OwnCounter)?, Some(1024));
 //! // This handle raised it, so it may take its reservation back...
 //! assert_eq!(store.store_mark(MarkSlot::OwnCounter, 3)?, 3);
-//! // ...but another handle cannot lower it.
+//! // ...but another handle cannot lower it (a sender's mark: another receiver process
+//! // may rely on it).
+//! let sender = stringphone_store_file::participant_id(&stringphone_core::PublicKey::from_bytes([7; 32]));
+//! store.save_mark(MarkSlot::Received(sender), 300)?;
 //! let mut other = FileTrustStore::open(&dir)?;
-//! assert_eq!(other.store_mark(MarkSlot::OwnCounter, 1)?, 3);
+//! assert_eq!(other.store_mark(MarkSlot::Received(sender), 1)?, 300);
+//! // Nor can it send: the first handle holds the sender lease.
+//! assert!(other.store_mark(MarkSlot::OwnCounter, 2048).is_err());
 //! # std::fs::remove_dir_all(&dir).unwrap();
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! # Group state
+//!
+//! A v2 topic saves its whole group state ([`GroupState`]: topic id, topic key,
+//! epoch chain, members, admins, pending introduction, replay floors, counter
+//! reservation) after every change to it, and reads it back once, before its first v2
+//! operation ([`stringphone_core::Topic::resume`]). This store keeps the last one
+//! saved in `group`, so a restarted process resumes the epoch, members and admins it
+//! had (`tests/v2_attacks.rs` restarts a member and replays an old rekey at it).
+//!
+//! - **Durable and whole.** A save is written to `group.tmp` (mode 0600), fsynced,
+//!   renamed over `group`, and the directory fsynced, under the writers' lock
+//!   (`trust.lock`): a crash leaves the old state or the new one.
+//! - **Read exactly.** A load checks the header, the length, the SHA-256 of the
+//!   bytes, the trailer and that the bytes are a group state
+//!   ([`GroupState::from_bytes`]). A damaged or truncated file is a
+//!   [`FileStoreError::CorruptGroupState`], never "no state": a topic that forgot its
+//!   group would go back to epoch 0, whose key a removed member holds. Saves are
+//!   refused too until it is restored or moved away by hand.
+//! - **Shared by the processes of one directory: last writer wins, never backwards.**
+//!   A save replaces the whole stored state with the saving process's; nothing is
+//!   merged. Each process reads the state once, when it starts, so a change one
+//!   process saves (a rotation, an admin named) is not seen by another already running
+//!   until it restarts or learns it from the channel (a rekey reaches every member),
+//!   and that other process's next save replaces it. Two rules hold whatever the
+//!   order: a save never moves the directory to a **lower epoch**
+//!   ([`FileStoreError::StaleGroupState`]: a process left behind cannot take the
+//!   directory back to a key a removed member holds; it catches up by accepting the
+//!   rekey, or by restarting), and never to **another topic**
+//!   ([`FileStoreError::GroupTopicMismatch`]: one directory, one topic's group). A
+//!   refused save is an error to the topic, which takes its change back. Within one
+//!   epoch the last save wins (its members, admins and pending introduction): run the
+//!   processes that change the group (rotate, name admins, join) one at a time, or
+//!   through one long-running process.
+//!
+//! The group-state file (version 1), the bytes of [`GroupState::to_bytes`] in hex:
+//!
+//! ```text
+//! stringphone-group 1
+//! <length in bytes, decimal> <SHA-256 of the bytes, 64 lowercase hex digits>
+//! <the bytes, 2 lowercase hex digits each>
+//! end
+//! ```
+//!
+//! # Sender lease
+//!
+//! A v2 sender's counters are the nonces' partners and the receivers' replay
+//! defence: each receiver keeps one window per sender *identity*, which only moves
+//! forward. Two processes sending as one identity from one state directory reserve
+//! interleaved counter blocks from the shared mark, so each receiver, having taken
+//! one process's higher counters, refuses most of the other's as too old: messages
+//! lost, silently for the sender. Sharing safely would take receivers windows per
+//! process (a wire change, and a way to flood them with fresh windows) or one counter
+//! source shared across processes on every message (a lock and an fsync per send).
+//! So the store refuses the second sender instead, before it sends anything:
+//!
+//! - Storing the own counter's mark ([`MarkSlot::OwnCounter`]) is the first thing a
+//!   topic does before its first message. The first handle to do so takes a
+//!   non-blocking exclusive lock on `sender.lock` ([`File::try_lock`], `flock` on
+//!   Linux) and writes its pid in the file; it keeps the lock for as long as the
+//!   handle lives. The kernel drops the lock when the process exits, crash included.
+//! - Another handle's own-counter save then fails with
+//!   [`FileStoreError::SenderBusy`], one line naming the directory and the holder's
+//!   pid and saying what to do; nothing is written and nothing is sent.
+//! - A handle that read the mark, then found, on taking the lease, that another
+//!   process had reserved counters since (and exited), is refused too
+//!   ([`FileStoreError::SenderRaced`]): the counters it read may be that process's.
+//!   A new handle reads the mark again and goes on above them.
+//! - A process that only receives stores only senders' marks and never takes the
+//!   lease. A refused process's clean exit (its exact own mark, no higher than what it
+//!   read and what is stored) needs no lease and writes nothing.
+//!
+//! A forked child of a sender inherits the parent's locked file, so the lock; it
+//! does not count it as its own (the lease records the pid that took it), and is
+//! refused like any second process while the parent's handle lives.
+//!
+//! `tests/v2_attacks.rs` runs two senders and a one-shot beside a running sender on
+//! one directory, and `tests/sender_lease.rs` a second real process and a fork.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -117,6 +209,8 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
+use stringphone_core::reexports::zeroize::Zeroizing;
+use stringphone_core::v2::GroupState;
 use stringphone_core::{MarkSlot, ParticipantId, PublicKey, StoreError, TrustStore};
 
 /// Name of the store file inside the state directory.
@@ -134,6 +228,15 @@ pub const MARKS_NAME: &str = "marks";
 pub const MARKS_TMP_NAME: &str = "marks.tmp";
 /// First line of a version-1 marks file.
 pub const MARKS_HEADER: &str = "stringphone-marks 1";
+/// Name of the v2 group-state file inside the state directory.
+pub const GROUP_NAME: &str = "group";
+/// Name of the temporary file a group-state write goes through.
+pub const GROUP_TMP_NAME: &str = "group.tmp";
+/// First line of a version-1 group-state file.
+pub const GROUP_HEADER: &str = "stringphone-group 1";
+/// Name of the sender lease's lock file inside the state directory: locked by the one
+/// process sending as this identity from this directory, which writes its pid in it.
+pub const SENDER_LOCK_NAME: &str = "sender.lock";
 
 /// A participant id as the protocol computes it: the first 16 bytes of SHA-256 of the
 /// public key. The store checks every entry against it when loading.
@@ -177,6 +280,61 @@ pub enum FileStoreError {
         /// Why.
         reason: String,
     },
+    /// The group-state file is not well-formed (truncated, damaged, edited, or its
+    /// bytes are not a group state this version reads). Nothing is read from it and
+    /// nothing is written over it; the trust and marks files are unaffected.
+    CorruptGroupState {
+        /// The group-state file.
+        path: PathBuf,
+        /// The 1-based line where parsing stopped.
+        line: usize,
+        /// Why.
+        reason: String,
+    },
+    /// [`TrustStore::save_group_state`] was handed bytes that are not a group state
+    /// ([`GroupState::from_bytes`] refuses them). Nothing was written.
+    NotAGroupState {
+        /// Why [`GroupState::from_bytes`] refused them.
+        reason: String,
+    },
+    /// A save would move the stored group state to a lower epoch: another process on
+    /// this state directory moved the group on since this one loaded it. Nothing was
+    /// written. See [Group state](crate#group-state).
+    StaleGroupState {
+        /// The group-state file.
+        path: PathBuf,
+        /// The epoch stored.
+        stored: u32,
+        /// The epoch of the state this handle tried to save.
+        saving: u32,
+    },
+    /// A save would replace the stored group state with another topic's. Nothing was
+    /// written: a state directory holds one topic's group.
+    GroupTopicMismatch {
+        /// The group-state file.
+        path: PathBuf,
+    },
+    /// Another process holds the sender lease of this state directory: it is sending as
+    /// this identity, so this one may not (see [Sender lease](crate#sender-lease)).
+    /// Nothing was written.
+    SenderBusy {
+        /// The state directory.
+        dir: PathBuf,
+        /// The pid the lease holder wrote in the lock file, when it could be read.
+        pid: Option<u32>,
+    },
+    /// This handle read its counter mark, then another process sent as this identity
+    /// (and exited) before this handle took the sender lease: the counters this handle
+    /// would use may be that process's. Nothing was written; start again from the
+    /// store (a new handle) to count on from where that process stopped.
+    SenderRaced {
+        /// The state directory.
+        dir: PathBuf,
+        /// The counter mark this handle had read.
+        read: u64,
+        /// The counter mark stored now.
+        stored: u64,
+    },
     /// `insert` was given an id that is not the SHA-256 prefix of the key.
     IdMismatch {
         /// The id given.
@@ -206,6 +364,58 @@ impl fmt::Display for FileStoreError {
                  it: restore it, or move it away (which forgets which v2 messages were \
                  accepted, so their replays would be accepted again)",
                 path.display()
+            ),
+            FileStoreError::CorruptGroupState { path, line, reason } => write!(
+                f,
+                "group state file {} is corrupt at line {line} ({reason}); refusing to use \
+                 it: restore it, or move it away (which forgets the v2 group: its epoch, \
+                 members, admins and key; rejoin the topic then)",
+                path.display()
+            ),
+            FileStoreError::NotAGroupState { reason } => {
+                write!(
+                    f,
+                    "refusing to store bytes that are not a group state: {reason}"
+                )
+            }
+            FileStoreError::StaleGroupState {
+                path,
+                stored,
+                saving,
+            } => write!(
+                f,
+                "not saving the group state at epoch {saving}: {} holds epoch {stored}, \
+                 saved by another process on this state directory since this one started; \
+                 restart this process to resume from it",
+                path.display()
+            ),
+            FileStoreError::GroupTopicMismatch { path } => write!(
+                f,
+                "not saving the group state: {} holds another topic's group (one state \
+                 directory holds one topic: use another state directory, or move that file \
+                 away to leave that topic)",
+                path.display()
+            ),
+            FileStoreError::SenderBusy { dir, pid } => {
+                let who = match pid {
+                    Some(pid) => format!("another process (pid {pid})"),
+                    None => "another process".to_string(),
+                };
+                write!(
+                    f,
+                    "{who} is sending as this identity from this state directory ({}); \
+                     only one process may send as one identity from one state directory: \
+                     send through that process, or stop it and try again (or give this \
+                     one its own identity and state directory)",
+                    dir.display()
+                )
+            }
+            FileStoreError::SenderRaced { dir, read, stored } => write!(
+                f,
+                "another process sent as this identity from this state directory ({}) \
+                 while this one was starting to send (its counter moved from {read} to \
+                 {stored}); start this process again to count on from there",
+                dir.display()
             ),
             FileStoreError::IdMismatch { id, expected } => write!(
                 f,
@@ -295,8 +505,18 @@ fn new_writer_token() -> u64 {
     ))
 }
 
-/// A [`TrustStore`] kept in `<dir>/trust` (and its v2 replay marks in `<dir>/marks`);
-/// see the crate docs for its guarantees.
+/// The sender lease this handle holds: the locked `sender.lock`, and the process that
+/// locked it.
+struct Lease {
+    /// Kept open for the handle's lifetime: closing it releases the lock.
+    _file: File,
+    /// A forked child inherits the open file, and with it the lock; it must not count
+    /// that as its own (see [`FileTrustStore::holds_lease`]).
+    pid: u32,
+}
+
+/// A [`TrustStore`] kept in `<dir>/trust` (and its v2 replay marks in `<dir>/marks`,
+/// its v2 group state in `<dir>/group`); see the crate docs for its guarantees.
 ///
 /// Opening creates nothing: a missing file is an empty store, and the directory
 /// (mode 0700) and files (mode 0600) are created by the first write.
@@ -304,7 +524,14 @@ pub struct FileTrustStore {
     dir: PathBuf,
     path: PathBuf,
     marks_path: PathBuf,
+    group_path: PathBuf,
     cache: Mutex<Cached>,
+    /// The sender lease, once this handle stored its own counter mark.
+    lease: Option<Lease>,
+    /// The own-counter mark this handle last read or wrote (absent read as 0); `None`
+    /// until it read it. A handle without the lease checks, when it takes it, that
+    /// nobody sent since (see [`FileStoreError::SenderRaced`]).
+    own_seen: Mutex<Option<u64>>,
     /// The token this handle writes beside the marks it stores.
     writer: u64,
     /// The marks this handle raised, by slot: the mark it found there before it raised
@@ -329,8 +556,11 @@ impl FileTrustStore {
         let store = FileTrustStore {
             path: dir.join(FILE_NAME),
             marks_path: dir.join(MARKS_NAME),
+            group_path: dir.join(GROUP_NAME),
             dir,
             cache: Mutex::new(Cached::default()),
+            lease: None,
+            own_seen: Mutex::new(None),
             writer: new_writer_token(),
             raised_from: BTreeMap::new(),
         };
@@ -354,7 +584,9 @@ impl FileTrustStore {
     }
 
     /// The v2 mark stored under `slot`, read from the file now; `None` if there is
-    /// none (or no marks file: a state directory from before marks existed).
+    /// none (or no marks file: a state directory from before marks existed). The own
+    /// counter's mark read is remembered: taking the sender lease later checks that
+    /// nobody sent since ([`FileStoreError::SenderRaced`]).
     ///
     /// ```
     /// use stringphone_core::MarkSlot;
@@ -369,7 +601,11 @@ impl FileTrustStore {
     /// # Ok::<(), stringphone_store_file::FileStoreError>(())
     /// ```
     pub fn mark(&self, slot: &MarkSlot) -> Result<Option<u64>, FileStoreError> {
-        Ok(self.load_marks()?.get(slot).map(|e| e.mark))
+        let mark = self.load_marks()?.get(slot).map(|e| e.mark);
+        if *slot == MarkSlot::OwnCounter {
+            *lock_ignoring_poison(&self.own_seen) = Some(mark.unwrap_or(0));
+        }
+        Ok(mark)
     }
 
     /// Stores `mark` under `slot` durably (under the writers' lock, on a fresh read of
@@ -398,37 +634,245 @@ impl FileTrustStore {
         let lock = self.lock_writers()?;
         let mut marks = self.load_marks()?;
         let current = marks.get(&slot).copied();
+        // The own counter: saving it is what sending takes, so it takes the lease.
+        let mut new_lease = None;
+        if slot == MarkSlot::OwnCounter && !self.holds_lease() {
+            let seen = *lock_ignoring_poison(&self.own_seen);
+            let stored = current.map_or(0, |e| e.mark);
+            // Reserving nothing above what this handle saw and what is stored (a
+            // clean exit after its first send was refused): no counter to send with,
+            // so no lease needed, and nothing to write.
+            if mark <= stored && mark <= seen.unwrap_or(0) {
+                return Ok(stored);
+            }
+            let lease = self.take_lease()?;
+            if let Some(read) = seen.filter(|read| stored > *read) {
+                // Another process reserved counters after this handle read the mark,
+                // then let the lease go: the counters above `read` may be its.
+                return Err(FileStoreError::SenderRaced {
+                    dir: self.dir.clone(),
+                    read,
+                    stored,
+                });
+            }
+            new_lease = Some(lease);
+        }
         let ours = current
             .filter(|e| e.writer == self.writer)
             .and_then(|_| self.raised_from.get(&slot).copied());
-        let (floor, new) = match (current, ours) {
+        let write = match (current, ours) {
             // Nothing stored yet: nothing of anyone else's to protect.
-            (None, _) => (0, mark),
+            (None, _) => Some((0, mark)),
             // Our own reservation: raise it, or take it back down to where we found it.
             (Some(e), Some(floor)) => {
                 let new = mark.max(floor);
-                if new == e.mark {
-                    return Ok(new);
-                }
-                (floor, new)
+                (new != e.mark).then_some((floor, new))
             }
             // Someone else's mark (or one from before this handle): raise it or leave it.
             // An equal save is written too, so that its last writer (who may be about
             // to lower it) no longer owns it: this handle relies on it from now on.
-            (Some(e), None) if mark >= e.mark => (e.mark, mark),
-            (Some(e), None) => return Ok(e.mark),
+            (Some(e), None) if mark >= e.mark => Some((e.mark, mark)),
+            (Some(_), None) => None,
         };
-        marks.insert(
-            slot,
-            MarkEntry {
-                mark: new,
-                writer: self.writer,
-            },
-        );
-        self.replace(MARKS_TMP_NAME, &self.marks_path, &serialize_marks(&marks))?;
-        self.raised_from.insert(slot, floor);
+        let stored = match write {
+            Some((floor, new)) => {
+                marks.insert(
+                    slot,
+                    MarkEntry {
+                        mark: new,
+                        writer: self.writer,
+                    },
+                );
+                self.replace(MARKS_TMP_NAME, &self.marks_path, &serialize_marks(&marks))?;
+                self.raised_from.insert(slot, floor);
+                new
+            }
+            None => current.map_or(mark, |e| e.mark.max(mark)),
+        };
+        if new_lease.is_some() {
+            self.lease = new_lease;
+        }
+        if slot == MarkSlot::OwnCounter {
+            *lock_ignoring_poison(&self.own_seen) = Some(stored);
+        }
         drop(lock); // closing the file releases the lock
-        Ok(new)
+        Ok(stored)
+    }
+
+    /// Whether this handle holds the sender lease: it locked `sender.lock`, in this
+    /// process. A forked child has a copy of the parent's open lock file, so the lock
+    /// is still held, but by the parent's sending: the child must take its own.
+    ///
+    /// ```
+    /// use stringphone_core::MarkSlot;
+    /// use stringphone_store_file::FileTrustStore;
+    /// let dir = std::env::temp_dir().join(format!("sp-doc-lease-{}", std::process::id()));
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// let mut store = FileTrustStore::open(&dir)?;
+    /// assert!(!store.holds_lease());
+    /// store.store_mark(MarkSlot::OwnCounter, 1024)?; // what sending does first
+    /// assert!(store.holds_lease());
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), stringphone_store_file::FileStoreError>(())
+    /// ```
+    pub fn holds_lease(&self) -> bool {
+        self.lease
+            .as_ref()
+            .is_some_and(|l| l.pid == std::process::id())
+    }
+
+    /// Takes the sender lease: a non-blocking exclusive lock on `sender.lock`, with
+    /// this process's pid written in the file for whoever is refused next.
+    fn take_lease(&mut self) -> Result<Lease, FileStoreError> {
+        // A forked child's copy of its parent's lease: close it (closing does not
+        // unlock while the parent keeps its own copy open), or the child's new lock
+        // below would conflict with itself.
+        if !self.holds_lease() {
+            self.lease = None;
+        }
+        let path = self.dir.join(SENDER_LOCK_NAME);
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&path).map_err(io_err("open", &path))?;
+        match file.try_lock() {
+            Ok(()) => {
+                let pid = std::process::id();
+                // The pid only makes the next refusal clearer: a failure to write it
+                // costs that, not the lease.
+                let _ = file
+                    .set_len(0)
+                    .and_then(|()| file.write_all(format!("{pid}\n").as_bytes()));
+                Ok(Lease { _file: file, pid })
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut text = String::new();
+                let pid = file
+                    .read_to_string(&mut text)
+                    .ok()
+                    .and_then(|_| text.strip_suffix('\n')?.parse().ok());
+                Err(FileStoreError::SenderBusy {
+                    dir: self.dir.clone(),
+                    pid,
+                })
+            }
+            Err(std::fs::TryLockError::Error(e)) => Err(io_err("lock", &path)(e)),
+        }
+    }
+
+    /// The v2 group-state file.
+    pub fn group_path(&self) -> &Path {
+        &self.group_path
+    }
+
+    /// The v2 group state stored (the bytes of [`GroupState::to_bytes`]), read from
+    /// the file now and checked (its length, its SHA-256, and that the bytes are a
+    /// group state); `None` if there is none. The bytes hold the topic key: they are
+    /// zeroized when dropped.
+    ///
+    /// ```
+    /// use stringphone_core::v2::{GroupState, TopicId};
+    /// use stringphone_core::{SigningSeed, Topic, TopicKey};
+    /// use stringphone_rustcrypto::RustCrypto;
+    /// use stringphone_store_file::FileTrustStore;
+    ///
+    /// let dir = std::env::temp_dir().join(format!("sp-doc-group-{}", std::process::id()));
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// let seed = SigningSeed::from_bytes([2; 32]);
+    /// let key = TopicKey::from_bytes([1; 32]);
+    /// let mut topic = Topic::<RustCrypto, _>::with_store(seed.clone(), Some(key), FileTrustStore::open(&dir)?);
+    /// topic.set_topic_id(TopicId::from_name(b"home/kitchen"))?; // saved to the store
+    ///
+    /// let bytes = FileTrustStore::open(&dir)?.group_state()?.expect("saved");
+    /// let state = GroupState::from_bytes(&bytes)?;
+    /// assert_eq!(state.topic_id(), Some(TopicId::from_name(b"home/kitchen")));
+    ///
+    /// // A restarted process resumes it on its first v2 operation.
+    /// let mut restarted = Topic::<RustCrypto, _>::with_store(seed, None, FileTrustStore::open(&dir)?);
+    /// assert!(restarted.resume()?);
+    /// assert_eq!(restarted.topic_id(), Some(TopicId::from_name(b"home/kitchen")));
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn group_state(&self) -> Result<Option<Zeroizing<Vec<u8>>>, FileStoreError> {
+        let bytes = match fs::read(&self.group_path) {
+            Ok(bytes) => Zeroizing::new(bytes),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err("read", &self.group_path)(e)),
+        };
+        let corrupt = |(line, reason)| FileStoreError::CorruptGroupState {
+            path: self.group_path.clone(),
+            line,
+            reason,
+        };
+        let text =
+            std::str::from_utf8(&bytes).map_err(|_| corrupt((1, "not UTF-8 text".into())))?;
+        let state = parse_group(text).map_err(corrupt)?;
+        // The checksum proves the bytes are what was saved; this proves they are a
+        // group state this version reads, so the error names the file.
+        GroupState::from_bytes(&state).map_err(|e| corrupt((3, e.to_string())))?;
+        Ok(Some(state))
+    }
+
+    /// Stores `state` (the bytes of [`GroupState::to_bytes`]) durably as the group
+    /// state, replacing the one stored: under the writers' lock, through `group.tmp`
+    /// (mode 0600), fsync and a rename. Refused, writing nothing, when the bytes are
+    /// not a group state ([`FileStoreError::NotAGroupState`]), when the stored one is
+    /// corrupt, belongs to another topic ([`FileStoreError::GroupTopicMismatch`]) or
+    /// is at a higher epoch ([`FileStoreError::StaleGroupState`]). See
+    /// [Group state](crate#group-state).
+    ///
+    /// ```
+    /// use stringphone_core::v2::{ProtocolVersion, TopicId};
+    /// use stringphone_core::{SigningSeed, Topic, TopicKey};
+    /// use stringphone_rustcrypto::RustCrypto;
+    /// use stringphone_store_file::{FileStoreError, FileTrustStore};
+    ///
+    /// let dir = std::env::temp_dir().join(format!("sp-doc-store-group-{}", std::process::id()));
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// let mut admin = Topic::<RustCrypto, _>::new(SigningSeed::from_bytes([2; 32]), Some(TopicKey::from_bytes([1; 32])));
+    /// admin.set_topic_id(TopicId::from_name(b"home/kitchen"))?;
+    /// admin.set_protocol(ProtocolVersion::V2);
+    /// let at_zero = admin.group_state().to_bytes();
+    /// admin.rotate(None)?;
+    ///
+    /// let mut store = FileTrustStore::open(&dir)?;
+    /// store.store_group_state(&admin.group_state().to_bytes())?;
+    /// // A process still at epoch 0 cannot take the directory back there.
+    /// let err = FileTrustStore::open(&dir)?.store_group_state(&at_zero).unwrap_err();
+    /// assert!(matches!(err, FileStoreError::StaleGroupState { stored: 1, saving: 0, .. }));
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn store_group_state(&mut self, state: &[u8]) -> Result<(), FileStoreError> {
+        let saving = GroupState::from_bytes(state).map_err(|e| FileStoreError::NotAGroupState {
+            reason: e.to_string(),
+        })?;
+        let lock = self.lock_writers()?;
+        if let Some(stored) = self.group_state()? {
+            let stored =
+                GroupState::from_bytes(&stored).map_err(|e| FileStoreError::CorruptGroupState {
+                    path: self.group_path.clone(),
+                    line: 3,
+                    reason: e.to_string(),
+                })?;
+            if stored.topic_id().is_some() && stored.topic_id() != saving.topic_id() {
+                return Err(FileStoreError::GroupTopicMismatch {
+                    path: self.group_path.clone(),
+                });
+            }
+            if saving.epoch() < stored.epoch() {
+                return Err(FileStoreError::StaleGroupState {
+                    path: self.group_path.clone(),
+                    stored: stored.epoch(),
+                    saving: saving.epoch(),
+                });
+            }
+        }
+        self.replace(GROUP_TMP_NAME, &self.group_path, &serialize_group(state))?;
+        drop(lock); // closing the file releases the lock
+        Ok(())
     }
 
     /// Reads and parses the marks file (no cache: the protocol reads a mark once per
@@ -464,6 +908,13 @@ impl FileTrustStore {
     fn replace(&self, tmp_name: &str, target: &Path, text: &str) -> Result<(), FileStoreError> {
         let tmp_path = self.dir.join(tmp_name);
         let mut tmp = private_file(&tmp_path, true).map_err(io_err("create", &tmp_path))?;
+        // A stale temporary file keeps its mode through `truncate`: make it private.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            tmp.set_permissions(fs::Permissions::from_mode(0o600))
+                .map_err(io_err("chmod", &tmp_path))?;
+        }
         tmp.write_all(text.as_bytes())
             .map_err(io_err("write", &tmp_path))?;
         tmp.sync_all().map_err(io_err("fsync", &tmp_path))?;
@@ -601,6 +1052,18 @@ impl TrustStore for FileTrustStore {
     /// [Replay marks](crate#replay-marks)), otherwise the higher mark stays.
     fn save_mark(&mut self, slot: MarkSlot, mark: u64) -> Result<(), StoreError> {
         self.store_mark(slot, mark)?;
+        Ok(())
+    }
+
+    /// [`FileTrustStore::group_state`]: read from the group-state file now.
+    fn load_group_state(&self) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
+        Ok(self.group_state()?)
+    }
+
+    /// [`FileTrustStore::store_group_state`]: durable before it returns; never to a
+    /// lower epoch or another topic than the one stored.
+    fn save_group_state(&mut self, state: &[u8]) -> Result<(), StoreError> {
+        self.store_group_state(state)?;
         Ok(())
     }
 }
@@ -783,6 +1246,106 @@ fn parse_marks(text: &str) -> Result<BTreeMap<MarkSlot, MarkEntry>, (usize, Stri
         marks.insert(slot, MarkEntry { mark, writer });
     }
     Err((total + 1, "missing `end` trailer: truncated?".into()))
+}
+
+/// The group-state file's text: header, `<length> <SHA-256>`, the bytes in hex,
+/// `end`. Zeroized when dropped: it holds the topic key.
+fn serialize_group(state: &[u8]) -> Zeroizing<String> {
+    let mut out = Zeroizing::new(String::with_capacity(128 + state.len() * 2));
+    out.push_str(GROUP_HEADER);
+    out.push('\n');
+    out.push_str(&format!(
+        "{} {}\n",
+        state.len(),
+        hex(&Sha256::digest(state))
+    ));
+    for b in state {
+        // Through a fixed table, not `format!`, so no unzeroized copy is made.
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    out.push_str("\nend\n");
+    out
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+fn hex(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .flat_map(|b| [HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]])
+        .map(char::from)
+        .collect()
+}
+
+fn hex_value(digit: u8) -> Option<u8> {
+    match digit {
+        b'0'..=b'9' => Some(digit - b'0'),
+        b'a'..=b'f' => Some(digit - b'a' + 10),
+        _ => None,
+    }
+}
+
+/// Parses a whole group-state file exactly; on failure, the 1-based line and the
+/// reason.
+fn parse_group(text: &str) -> Result<Zeroizing<Vec<u8>>, (usize, String)> {
+    let Some(body) = text.strip_suffix('\n') else {
+        let line = text.split('\n').count();
+        return Err((
+            line,
+            "the file does not end with a newline: truncated?".into(),
+        ));
+    };
+    let lines: Vec<&str> = body.split('\n').collect();
+    match lines.first() {
+        Some(&GROUP_HEADER) => {}
+        Some(other) if other.starts_with("stringphone-group ") => {
+            return Err((1, format!("unsupported version header {other:?}")))
+        }
+        _ => return Err((1, format!("missing header {GROUP_HEADER:?}"))),
+    }
+    let (len, digest) = lines
+        .get(1)
+        .and_then(|l| l.split_once(' '))
+        .and_then(|(len, digest)| {
+            let len = usize::try_from(canonical_u64(len)?).ok()?;
+            (digest.len() == 64 && is_lower_hex(digest)).then_some((len, digest))
+        })
+        .ok_or((2, "expected `<length> <64 hex digit SHA-256>`".to_string()))?;
+    let data = lines.get(3).and(lines.get(2)).ok_or((
+        lines.len() + 1,
+        "missing `end` trailer: truncated?".to_string(),
+    ))?;
+    if len.checked_mul(2) != Some(data.len()) {
+        return Err((
+            3,
+            format!(
+                "{} hex digits, the length line says {len} bytes",
+                data.len()
+            ),
+        ));
+    }
+    let mut state = Zeroizing::new(Vec::with_capacity(len));
+    for pair in data.as_bytes().chunks_exact(2) {
+        match (hex_value(pair[0]), hex_value(pair[1])) {
+            (Some(high), Some(low)) => state.push(high << 4 | low),
+            _ => return Err((3, "expected lowercase hex digits".into())),
+        }
+    }
+    if hex(&Sha256::digest(&state[..])) != digest {
+        return Err((3, "the bytes do not match their SHA-256: damaged".into()));
+    }
+    match lines.get(3..) {
+        Some(["end"]) => Ok(state),
+        Some(["end", ..]) => Err((5, "text after the trailer".into())),
+        _ => Err((4, "missing `end` trailer: truncated?".into())),
+    }
+}
+
+/// Locks a mutex whose value is only ever replaced whole (so a panic elsewhere cannot
+/// leave it half-updated).
+fn lock_ignoring_poison<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn create_private_dir(dir: &Path) -> Result<(), FileStoreError> {
@@ -1235,6 +1798,332 @@ mod tests {
         }
         let s = FileTrustStore::open(&dir).unwrap();
         assert_eq!(s.entries().unwrap().len(), 40 - 4);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The bytes of a real group state: topic `name`, after `rotations` rotations.
+    fn state_bytes(name: &[u8], rotations: u32) -> Zeroizing<Vec<u8>> {
+        use stringphone_core::v2::{ProtocolVersion, TopicId};
+        use stringphone_core::{SigningSeed, Topic, TopicKey};
+        let mut t = Topic::<stringphone_rustcrypto::RustCrypto, _>::new(
+            SigningSeed::from_bytes([2; 32]),
+            Some(TopicKey::from_bytes([1; 32])),
+        );
+        t.set_topic_id(TopicId::from_name(name)).unwrap();
+        t.set_protocol(ProtocolVersion::V2);
+        for _ in 0..rotations {
+            t.rotate(None).unwrap();
+        }
+        t.group_state().to_bytes()
+    }
+
+    #[test]
+    fn group_state_round_trips_privately_and_alone() {
+        let dir = temp_dir("group-rt");
+        let mut s = FileTrustStore::open(&dir).unwrap();
+        assert!(s.group_state().unwrap().is_none());
+        assert!(s.load_group_state().unwrap().is_none());
+        let state = state_bytes(b"t", 1);
+        s.save_group_state(&state).unwrap();
+        let text = fs::read_to_string(dir.join(GROUP_NAME)).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4, "{text}");
+        assert_eq!(lines[0], GROUP_HEADER);
+        assert_eq!(
+            lines[1],
+            format!("{} {}", state.len(), hex(&Sha256::digest(&state[..])))
+        );
+        assert_eq!(lines[2], hex(&state));
+        assert_eq!(lines[3], "end");
+        // Durable: a new handle finds exactly the bytes saved.
+        let again = FileTrustStore::open(&dir).unwrap();
+        assert_eq!(again.load_group_state().unwrap().as_deref(), Some(&*state));
+        // The state is not trust nor marks, and no temporary file is left.
+        assert!(!dir.join(FILE_NAME).exists());
+        assert!(!dir.join(MARKS_NAME).exists());
+        assert!(!dir.join(GROUP_TMP_NAME).exists());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&dir.join(GROUP_NAME)), 0o600);
+            // Even through a stale temporary file someone left readable.
+            fs::write(dir.join(GROUP_TMP_NAME), "old").unwrap();
+            fs::set_permissions(dir.join(GROUP_TMP_NAME), fs::Permissions::from_mode(0o644))
+                .unwrap();
+            s.save_group_state(&state_bytes(b"t", 2)).unwrap();
+            assert_eq!(mode(&dir.join(GROUP_NAME)), 0o600);
+        }
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn every_group_truncation_and_damage_is_refused() {
+        let state = state_bytes(b"t", 1);
+        let text = serialize_group(&state);
+        assert_eq!(&parse_group(&text).unwrap()[..], &state[..]);
+        for cut in 0..text.len() {
+            assert!(
+                parse_group(&text[..cut]).is_err(),
+                "prefix of {cut} bytes accepted"
+            );
+        }
+        // Every hex digit changed to another: the length, the checksum or the bytes.
+        for (i, c) in text.char_indices() {
+            let other = match c {
+                '0' => '1',
+                '0'..='9' | 'a'..='f' => '0',
+                _ => continue,
+            };
+            if i < GROUP_HEADER.len() {
+                continue; // the header's own "1" is checked below
+            }
+            let mut damaged = text.to_string();
+            damaged.replace_range(i..i + 1, &other.to_string());
+            assert!(
+                parse_group(&damaged).is_err(),
+                "damage at byte {i} accepted"
+            );
+        }
+        let bad = [
+            text.replace("stringphone-group 1", "stringphone-group 2"),
+            text.to_uppercase(),
+            format!("{}{}", *text, *text),
+            text.replace("\nend\n", "\nend\nextra\n"),
+            text.replace("\nend\n", "\n"),
+            text.replacen(
+                &format!("{} ", state.len()),
+                &format!("0{} ", state.len()),
+                1,
+            ),
+            text.replacen(' ', "  ", 1),
+            String::new(),
+        ];
+        for damaged in &bad {
+            assert!(parse_group(damaged).is_err(), "{damaged:?} accepted");
+        }
+        // A checksum that matches bytes which are not a group state: refused by the
+        // store too (the checksum only proves the bytes are what was written).
+        let dir = temp_dir("group-not-state");
+        let s = FileTrustStore::open(&dir).unwrap();
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join(GROUP_NAME), &*serialize_group(b"not a state")).unwrap();
+        assert!(matches!(
+            s.group_state(),
+            Err(FileStoreError::CorruptGroupState { line: 3, .. })
+        ));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_corrupt_group_state_is_a_typed_error_never_none_and_is_kept() {
+        let dir = temp_dir("group-corrupt");
+        let mut s = FileTrustStore::open(&dir).unwrap();
+        let (a, ka) = key(1);
+        s.insert(a, ka).unwrap();
+        s.save_group_state(&state_bytes(b"t", 1)).unwrap();
+        let path = dir.join(GROUP_NAME);
+        let good = fs::read(&path).unwrap();
+        for damaged in [&good[..good.len() - 5], &good[..0], b"\xff\xfe\n"] {
+            fs::write(&path, damaged).unwrap();
+            let err = s.group_state().unwrap_err();
+            assert!(
+                matches!(err, FileStoreError::CorruptGroupState { .. }),
+                "{err}"
+            );
+            assert!(err.to_string().contains("group state file"), "{err}");
+            // Through the trait: an error, not an empty state.
+            assert!(s.load_group_state().is_err());
+            // Nothing written over it, whatever the save.
+            assert!(s.save_group_state(&state_bytes(b"t", 3)).is_err());
+            assert_eq!(fs::read(&path).unwrap(), damaged);
+            // Trust and marks still work.
+            assert_eq!(s.get(&a).unwrap(), Some(ka));
+            s.save_mark(MarkSlot::Received(a), 7).unwrap();
+        }
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_group_save_never_goes_back_an_epoch_nor_to_another_topic() {
+        let dir = temp_dir("group-forward");
+        let mut a = FileTrustStore::open(&dir).unwrap();
+        let mut b = FileTrustStore::open(&dir).unwrap();
+        a.save_group_state(&state_bytes(b"t", 2)).unwrap();
+        let stored = fs::read(dir.join(GROUP_NAME)).unwrap();
+        // Another process still at epoch 1 (or 0) cannot take the directory back.
+        for behind in [1, 0] {
+            let err = b.store_group_state(&state_bytes(b"t", behind)).unwrap_err();
+            assert!(
+                matches!(err, FileStoreError::StaleGroupState { stored: 2, saving, .. } if saving == behind),
+                "{err}"
+            );
+        }
+        let err = b
+            .store_group_state(&state_bytes(b"other topic", 3))
+            .unwrap_err();
+        assert!(
+            matches!(err, FileStoreError::GroupTopicMismatch { .. }),
+            "{err}"
+        );
+        let err = b.store_group_state(b"not a state").unwrap_err();
+        assert!(
+            matches!(err, FileStoreError::NotAGroupState { .. }),
+            "{err}"
+        );
+        assert_eq!(fs::read(dir.join(GROUP_NAME)).unwrap(), stored);
+        // The same epoch or a later one replaces it whole: the last save wins.
+        let later = state_bytes(b"t", 3);
+        b.save_group_state(&later).unwrap();
+        assert_eq!(a.group_state().unwrap().as_deref(), Some(&*later));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_failed_group_save_leaves_the_stored_state() {
+        let dir = temp_dir("group-fail");
+        let mut s = FileTrustStore::open(&dir).unwrap();
+        let first = state_bytes(b"t", 1);
+        s.save_group_state(&first).unwrap();
+        fs::create_dir(dir.join(GROUP_TMP_NAME)).unwrap();
+        let err = s.store_group_state(&state_bytes(b"t", 2)).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                FileStoreError::Io {
+                    action: "create",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(s.group_state().unwrap().as_deref(), Some(&*first));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_second_sender_is_refused_in_one_line_with_the_holders_pid() {
+        let dir = temp_dir("lease");
+        let mut first = FileTrustStore::open(&dir).unwrap();
+        let mut second = FileTrustStore::open(&dir).unwrap();
+        assert_eq!(first.mark(&MarkSlot::OwnCounter).unwrap(), None);
+        assert_eq!(second.mark(&MarkSlot::OwnCounter).unwrap(), None);
+        first.save_mark(MarkSlot::OwnCounter, 1024).unwrap();
+        assert!(first.holds_lease());
+        let marks = fs::read(dir.join(MARKS_NAME)).unwrap();
+        let err = second.store_mark(MarkSlot::OwnCounter, 1024).unwrap_err();
+        let FileStoreError::SenderBusy { pid, .. } = &err else {
+            panic!("{err}")
+        };
+        assert_eq!(*pid, Some(std::process::id()));
+        let line = err.to_string();
+        assert!(!line.contains('\n'), "{line}");
+        assert!(
+            line.contains(&format!(
+                "another process (pid {}) is sending as this identity from this state directory",
+                std::process::id()
+            )),
+            "{line}"
+        );
+        assert!(!second.holds_lease());
+        // Refused: nothing written.
+        assert_eq!(fs::read(dir.join(MARKS_NAME)).unwrap(), marks);
+        // The holder goes on raising and taking back its own mark.
+        assert_eq!(first.store_mark(MarkSlot::OwnCounter, 2048).unwrap(), 2048);
+        assert_eq!(first.store_mark(MarkSlot::OwnCounter, 1030).unwrap(), 1030);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(dir.join(SENDER_LOCK_NAME))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        // The lease lives as long as the handle: once it is gone, a new handle sends.
+        drop(first);
+        let mut third = FileTrustStore::open(&dir).unwrap();
+        assert_eq!(third.mark(&MarkSlot::OwnCounter).unwrap(), Some(1030));
+        assert_eq!(third.store_mark(MarkSlot::OwnCounter, 2054).unwrap(), 2054);
+        assert!(third.holds_lease());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_receiver_never_takes_the_lease() {
+        let dir = temp_dir("lease-receiver");
+        let mut receiver = FileTrustStore::open(&dir).unwrap();
+        let (a, _) = key(1);
+        receiver.save_mark(MarkSlot::Received(a), 300).unwrap();
+        assert_eq!(receiver.load_mark(&MarkSlot::OwnCounter).unwrap(), None);
+        receiver.save_mark(MarkSlot::Received(a), 44).unwrap();
+        assert!(!receiver.holds_lease());
+        // A sender starts beside the running receiver, and is not refused.
+        let mut sender = FileTrustStore::open(&dir).unwrap();
+        sender.save_mark(MarkSlot::OwnCounter, 1024).unwrap();
+        assert!(sender.holds_lease());
+        // And the receiver still receives beside it.
+        receiver.save_mark(MarkSlot::Received(a), 600).unwrap();
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_refused_senders_clean_exit_needs_no_lease_and_writes_nothing() {
+        let dir = temp_dir("lease-exit");
+        let mut running = FileTrustStore::open(&dir).unwrap();
+        running.save_mark(MarkSlot::OwnCounter, 1024).unwrap();
+        let mut refused = FileTrustStore::open(&dir).unwrap();
+        // What a topic does: read the mark, reserve above it (refused), then on its
+        // clean exit store its exact next counter, which is the mark it read.
+        assert_eq!(
+            refused.load_mark(&MarkSlot::OwnCounter).unwrap(),
+            Some(1024)
+        );
+        assert!(refused.save_mark(MarkSlot::OwnCounter, 2048).is_err());
+        let marks = fs::read(dir.join(MARKS_NAME)).unwrap();
+        assert_eq!(
+            refused.store_mark(MarkSlot::OwnCounter, 1024).unwrap(),
+            1024
+        );
+        assert_eq!(refused.store_mark(MarkSlot::OwnCounter, 3).unwrap(), 1024);
+        assert_eq!(fs::read(dir.join(MARKS_NAME)).unwrap(), marks);
+        assert!(!refused.holds_lease());
+        // But anything above what it read is a reservation, and is refused.
+        assert!(refused.store_mark(MarkSlot::OwnCounter, 1025).is_err());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_sender_that_read_its_counter_before_another_sent_is_refused() {
+        let dir = temp_dir("lease-race");
+        let mut late = FileTrustStore::open(&dir).unwrap();
+        // `late` reads the mark (nothing yet) to reserve above it...
+        assert_eq!(late.load_mark(&MarkSlot::OwnCounter).unwrap(), None);
+        // ...meanwhile another process sends (counters 0..1024) and exits.
+        let mut quick = FileTrustStore::open(&dir).unwrap();
+        assert_eq!(quick.load_mark(&MarkSlot::OwnCounter).unwrap(), None);
+        quick.save_mark(MarkSlot::OwnCounter, 1024).unwrap();
+        quick.save_mark(MarkSlot::OwnCounter, 5).unwrap();
+        drop(quick);
+        // `late` would use counters from 0: refused, though the lease is free, and it
+        // does not keep the lease.
+        let err = late.store_mark(MarkSlot::OwnCounter, 1024).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                FileStoreError::SenderRaced {
+                    read: 0,
+                    stored: 5,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(!late.holds_lease());
+        assert_eq!(late.mark(&MarkSlot::OwnCounter).unwrap(), Some(5));
+        // A new read is a fresh start: it reserves above 5.
+        assert_eq!(late.store_mark(MarkSlot::OwnCounter, 1029).unwrap(), 1029);
+        assert!(late.holds_lease());
         fs::remove_dir_all(&dir).unwrap();
     }
 }
