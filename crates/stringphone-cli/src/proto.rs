@@ -143,6 +143,14 @@ impl TrustStore for CliStore {
     fn save_mark(&mut self, slot: MarkSlot, mark: u64) -> Result<(), StoreError> {
         self.file.save_mark(slot, mark)
     }
+
+    fn load_group_state(&self) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>, StoreError> {
+        self.file.load_group_state()
+    }
+
+    fn save_group_state(&mut self, state: &[u8]) -> Result<(), StoreError> {
+        self.file.save_group_state(state)
+    }
 }
 
 /// An rng that hands out exactly the bytes it was given, then fails: used to rebuild

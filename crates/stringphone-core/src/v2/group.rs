@@ -245,11 +245,11 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         // The next counter reloads the store's mark and reserves above both.
         self.v2.reserved = None;
         self.pending_intro = classic_pending;
-        // A first-epoch state saved before this topic had a key (a joiner) leaves the
-        // key the application started with (which can only be the first epoch's); any
-        // other state's key, or its lack of one, is the newer word.
+        // In the first epoch the key the application started with (its key file, say)
+        // is the authority, and a stored one only fills in for a joiner that had none;
+        // after a rotation only the state knows the key (or that it has none).
         let first_epoch = self.v2.group.current.number == 0;
-        if topic_key.is_some() || !first_epoch {
+        if !first_epoch || self.topic_key().is_none() {
             self.set_topic_key(topic_key);
         }
         Ok(())
