@@ -288,11 +288,11 @@ fn several_replies<New: Backend>() {
 
     // Reply layout: type, recipient id (1..17), nonce (17..41), mac (41..57), sealed
     // key (57..89), the replier's X25519 key (89..121), its Ed25519 key (121..153).
-    let mut tampered = good_rustcrypto;
+    let mut tampered = good_rustcrypto.clone();
     tampered[57] ^= 1;
-    let mut wrong_box_key = good_ring;
+    let mut wrong_box_key = good_ring.clone();
     wrong_box_key[89..121].copy_from_slice(&for_other[89..121]);
-    let mut sealed_elsewhere = for_other;
+    let mut sealed_elsewhere = for_other.clone();
     sealed_elsewhere[1..17].copy_from_slice(newcomer.id().as_bytes());
 
     type IsExpected = fn(&Error) -> bool;
