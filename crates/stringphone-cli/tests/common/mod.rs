@@ -109,6 +109,31 @@ pub fn refused(out: &Output, needle: &str) -> String {
     stderr
 }
 
+/// Asserts bad arguments reported as clap writes them: exit code 2, nothing on stdout,
+/// the error (containing `needle`) first, then clap's pointer to --help; no panic.
+pub fn usage_error(out: &Output, needle: &str) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        out.stdout.is_empty(),
+        "{:?}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(stderr.starts_with("error: "), "{stderr:?}");
+    assert!(!stderr.contains("panicked"), "{stderr:?}");
+    assert!(
+        stderr.contains(needle),
+        "stderr {stderr:?} does not mention {needle:?}"
+    );
+    assert!(
+        stderr
+            .trim_end()
+            .ends_with("For more information, try '--help'."),
+        "{stderr:?}"
+    );
+    stderr
+}
+
 /// What `keygen` printed: (public key, id, fingerprint).
 pub fn keygen(home: &Path, seed_file: &Path) -> (String, String, String) {
     let out = ok(&run(
