@@ -4,7 +4,8 @@
 //! Five participants, each a process:
 //! - A holds the topic key and opens a pairing window;
 //! - B and C join through discovery during the windows: each gets the key, and every
-//!   one of A, B, C ends up trusting the other two;
+//!   one of A, B, C ends up trusting the other two (B's window admits newcomers, as
+//!   `--admit-newcomers` asks: a joiner's window alone trusts only who answers it);
 //! - D introduces itself after the windows closed: nobody approves it, it gets no key;
 //! - E was handed the topic key out of band but never approved: its messages are
 //!   refused as untrusted.
@@ -194,8 +195,12 @@ fn five_participants_over_a_real_broker() {
     let mut pa = a.chat(home, port, true, true);
     pa.expect(STEP, "ready", starts(format!("ready {} key", a.who())));
 
-    // Bob joins through discovery.
-    let mut pb = b.chat(home, port, true, true);
+    // Bob joins through discovery, and admits the newcomers of his window.
+    let mut pb = {
+        let mut command = b.chat_command(home, port, true, true);
+        command.arg("--admit-newcomers");
+        Proc::spawn(b.name, command)
+    };
     pb.expect(STEP, "ready", starts(format!("ready {} no-key", b.who())));
     pb.expect(
         STEP,
@@ -382,7 +387,8 @@ fn five_participants_over_a_real_broker() {
 }
 
 /// With a terminal on stdin (here a pseudo-terminal from util-linux `script`), the
-/// chat asks before handing the key to a newcomer, and shows its fingerprint.
+/// chat asks before handing the key to a newcomer, and shows its fingerprint; the
+/// answer is a command (`/approve`, `/refuse`).
 #[test]
 fn a_terminal_user_approves_newcomers_at_the_prompt() {
     let dir = TempDir::new("prompt");
@@ -432,7 +438,7 @@ fn a_terminal_user_approves_newcomers_at_the_prompt() {
         "the prompt for Bob",
         starts(format!("approve? newcomer {}", b.who())),
     );
-    pa.send("y");
+    pa.send(&format!("/approve {}", b.fp));
     pa.expect(
         STEP,
         "trust in Bob",
@@ -447,7 +453,7 @@ fn a_terminal_user_approves_newcomers_at_the_prompt() {
         "the prompt for Carol",
         starts(format!("approve? newcomer {}", c.who())),
     );
-    pa.send("n");
+    pa.send(&format!("/refuse {}", c.fp));
     pa.expect(
         STEP,
         "Carol refused",
