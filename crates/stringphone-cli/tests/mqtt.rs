@@ -15,82 +15,17 @@
 
 mod common;
 
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{cmd, keygen, ok, run, Proc, TempDir};
+use common::{cmd, free_port, keygen, ok, run, start_broker, Proc, TempDir};
 
 /// Generous bound for any one step on a loaded machine.
 const STEP: Duration = Duration::from_secs(20);
 /// The pairing windows: long enough for B and C to join inside them.
 const PAIR_SECS: u64 = 8;
-
-fn mosquitto_binary() -> PathBuf {
-    let mut candidates: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| {
-            std::env::split_paths(&p)
-                .map(|d| d.join("mosquitto"))
-                .collect()
-        })
-        .unwrap_or_default();
-    candidates.push("/usr/sbin/mosquitto".into());
-    candidates
-        .into_iter()
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "mosquitto not found: this test runs a real MQTT broker; install it with \
-                 `apt-get install -y mosquitto`"
-            )
-        })
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Starts mosquitto on a free loopback port; retries if the port got taken.
-fn start_broker(dir: &Path) -> (Proc, u16) {
-    let binary = mosquitto_binary();
-    for _ in 0..5 {
-        let port = free_port();
-        let conf = dir.join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
-                 log_dest stderr\nlog_type error\nlog_type warning\n"
-            ),
-        )
-        .unwrap();
-        let mut command = Command::new(&binary);
-        command.arg("-c").arg(&conf);
-        let mut broker = Proc::spawn("mosquitto", command);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return (broker, port);
-            }
-            if let Ok(Some(_)) = broker.child.try_wait() {
-                break; // the port was taken meanwhile: try another
-            }
-            thread::sleep(Duration::from_millis(50));
-        }
-        eprintln!(
-            "mosquitto did not start on port {port}:\n{}",
-            broker.transcript()
-        );
-        let _ = broker.child.kill();
-    }
-    panic!("could not start mosquitto on a loopback port");
-}
 
 struct Who {
     name: &'static str,
