@@ -353,6 +353,8 @@ struct Chat {
     held: VecDeque<(ParticipantId, Vec<u8>)>,
     /// Senders already told how to trust them (said once per sender).
     hinted: HashSet<ParticipantId>,
+    /// Senders refused before we had the key, already told that we keep their messages.
+    kept_noted: HashSet<ParticipantId>,
     /// Whether the hint about hex payloads (or raw ones, with `--hex`) was given.
     format_hinted: bool,
     /// Lines printed since the pending questions were last shown.
@@ -437,6 +439,7 @@ pub fn run(args: ChatArgs, state: &Path) -> Result<()> {
         seen: HashMap::new(),
         held: VecDeque::new(),
         hinted: HashSet::new(),
+        kept_noted: HashSet::new(),
         format_hinted: false,
         since_questions: 0,
         seed,
@@ -939,16 +942,7 @@ impl Chat {
         if self.is_trusted(&key) {
             return eprintln!("/trust: {} is already trusted", who(&id_of(&key)));
         }
-        if !self.trust(key, "by-command") {
-            return;
-        }
-        // What it said before, refused then, is shown now.
-        let id = id_of(&key);
-        let (now, later): (Vec<_>, Vec<_>) = self.held.drain(..).partition(|(s, _)| *s == id);
-        self.held = later.into();
-        for (_, message) in now {
-            self.on_message(&message);
-        }
+        self.trust(key, "by-command");
     }
 
     /// `/intro`: our classic introduction again, so that whoever approves newcomers
@@ -982,10 +976,17 @@ impl Chat {
     }
 
     /// Adds `key` to the trust store; false (and a line saying why) if that failed.
+    /// What it sent before, refused then, is shown now.
     fn trust(&mut self, key: PublicKey, role: &str) -> bool {
         match self.topic.add_participant(key) {
             Ok(id) => {
                 self.show(&format!("trusted {} {role}", who(&id)));
+                let (earlier, others): (Vec<_>, Vec<_>) =
+                    self.held.drain(..).partition(|(sender, _)| *sender == id);
+                self.held = others.into();
+                for (_, message) in earlier {
+                    self.on_message(&message);
+                }
                 true
             }
             Err(e) => {
@@ -1064,6 +1065,15 @@ impl Chat {
             self.held.pop_front();
         }
         self.held.push_back((sender, bytes.to_vec()));
+        if self.topic.topic_key().is_none() {
+            // Joining: the sender may well be trusted once a reply comes.
+            let kept = if self.kept_noted.insert(sender) {
+                "(no topic key yet: its messages are kept, and shown if it is trusted)"
+            } else {
+                "(kept)"
+            };
+            return self.show(&format!("refused {} untrusted sender {kept}", who(&sender)));
+        }
         if !self.hinted.insert(sender) {
             return self.show(&format!("refused {} untrusted sender", who(&sender)));
         }
