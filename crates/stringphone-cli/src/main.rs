@@ -166,6 +166,11 @@ enum Command {
     #[command(subcommand)]
     Trust(TrustCommand),
     /// Chat on an MQTT topic: type lines to send them, see what others send
+    ///
+    /// Each line typed is confirmed (`sent N`) once the broker has it; lines typed while
+    /// the broker is unreachable are queued and sent on reconnection. A line that starts
+    /// with / is a command, never sent: /approve and /refuse answer the questions asked
+    /// about newcomers, /trust trusts a key, /help lists them all.
     Chat(chat::ChatArgs),
     /// Print a completion script for a shell to stdout
     ///

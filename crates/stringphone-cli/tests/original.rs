@@ -113,11 +113,10 @@ fn original(dir: &TempDir, port: u16, n: u32) -> (Proc, String) {
         l.starts_with(&format!("Participant {n}: Connected with id b'"))
     });
     let id = connected
-        .split("b'")
-        .nth(1)
-        .and_then(|rest| rest.split('\'').next())
-        .unwrap_or_else(|| panic!("no id in {connected:?}"))
-        .to_string();
+        .split_once(" with id b'")
+        .and_then(|(_, rest)| rest.split_once('\''))
+        .map(|(id, _)| id.to_string())
+        .unwrap_or_else(|| panic!("no id in {connected:?}"));
     assert_eq!(id.len(), 32, "{connected}");
     (p, id)
 }
