@@ -31,8 +31,8 @@
 //! v2 discovery: introductions and replies are signed, and a joiner installs the key
 //! only from a replier it trusts or approves (otherwise `replier-untrusted`, no key).
 //!
-//! Inbound traffic goes through one function, [`Chat::on_message`], which routes by
-//! message kind; outbound traffic through one queue, [`Outbox`], which knows what the
+//! Inbound traffic goes through one function, `Chat::on_message`, which routes by
+//! message kind; outbound traffic through one queue, `Outbox`, which knows what the
 //! broker acknowledged and sends the rest again after a reconnection.
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -514,10 +514,10 @@ pub fn run(args: ChatArgs, state: &Path) -> Result<()> {
 ///
 /// When a connection drops, rumqttc drops what it had not delivered, and would send
 /// whatever is still in its request channel after the reconnection. The chat takes
-/// back everything unacknowledged and sends it again, so that nothing can go out
-/// twice this thread waits, after reporting the loss, until the chat says it stopped
-/// handing publishes (`resumed`), then empties the client's queue (`clean`). The
-/// pause between attempts doubles from `FIRST_RETRY` to `LAST_RETRY`.
+/// back everything unacknowledged and sends it again. So that nothing goes out twice,
+/// this thread, after reporting the loss, waits until the chat says it stopped handing
+/// publishes over (`resumed`), then empties the client's queue (`clean`). The pause
+/// between attempts doubles from `FIRST_RETRY` to `LAST_RETRY`.
 fn network(
     mut connection: Connection,
     tx: &Sender<Event>,
@@ -1043,7 +1043,7 @@ impl Chat {
             Ok(Decoded::Message {
                 sender, plaintext, ..
             }) => self.show(&format!("msg {} {}", who(&sender), printable(&plaintext))),
-            Ok(_) => {} // our own echo
+            Ok(_) => {} // our own echo: nothing to show
             Err(Error::Introduction) => self.on_intro(bytes),
             Err(Error::IntroductionReply) => self.on_reply(bytes),
             Err(Error::UntrustedSender(sender)) => self.on_untrusted(sender, bytes),
