@@ -1,7 +1,10 @@
 //! Key files, the state directory and the pending introduction secret.
 //!
-//! A key file holds one 32-byte key as 64 lowercase hex digits and a newline, mode
-//! 0600. Writes go through a temporary file in the same directory (fsynced), which is
+//! A key file holds one 32-byte key on one line, mode 0600: a word saying what the key
+//! is ([`KeyKind::tag`]), a space, 64 lowercase hex digits and a newline. So a seed
+//! handed where a topic key is expected (or the other way round) is refused instead of
+//! used. A bare line of 64 hex digits (what versions before the word wrote) still
+//! reads as whatever kind is expected. Writes go through a temporary file in the same directory (fsynced), which is
 //! then linked into place (refused if the target exists) or, with `--force`, renamed
 //! over it; the directory is fsynced last. A crash never leaves half a key behind.
 
@@ -44,6 +47,83 @@ pub fn secret_hex(bytes: &[u8; 32]) -> Zeroizing<String> {
     s
 }
 
+/// What a key file holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyKind {
+    /// A signing seed: an identity (`--seed-file`).
+    Seed,
+    /// A topic key (`--key-file`).
+    TopicKey,
+    /// The ephemeral secret behind a pending introduction (`<state dir>/pending/<id>`).
+    IntroSecret,
+}
+
+impl KeyKind {
+    const ALL: [KeyKind; 3] = [KeyKind::Seed, KeyKind::TopicKey, KeyKind::IntroSecret];
+
+    /// The word that starts the file.
+    pub fn tag(self) -> &'static str {
+        match self {
+            KeyKind::Seed => "stringphone-seed",
+            KeyKind::TopicKey => "stringphone-topic-key",
+            KeyKind::IntroSecret => "stringphone-intro-secret",
+        }
+    }
+
+    /// How errors name the file: "seed file", ...
+    pub fn file(self) -> &'static str {
+        match self {
+            KeyKind::Seed => "seed file",
+            KeyKind::TopicKey => "topic key file",
+            KeyKind::IntroSecret => "pending introduction file",
+        }
+    }
+
+    /// What the key is, with an article: "a signing seed", ...
+    fn held(self) -> &'static str {
+        match self {
+            KeyKind::Seed => "a signing seed",
+            KeyKind::TopicKey => "a topic key",
+            KeyKind::IntroSecret => "the secret of a pending introduction",
+        }
+    }
+}
+
+/// The hex digits of a key file's text, once its word (if any) says it is `kind`.
+fn key_digits<'t>(text: &'t str, kind: KeyKind, path: &Path) -> Result<&'t str, Failure> {
+    let text = text.trim();
+    if !text.starts_with("stringphone-") {
+        return Ok(text); // written before key files said what they hold
+    }
+    let (tag, digits) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
+    match KeyKind::ALL.into_iter().find(|k| k.tag() == tag) {
+        Some(found) if found == kind => Ok(digits.trim_start()),
+        Some(found) => {
+            let swapped = matches!(
+                (kind, found),
+                (KeyKind::Seed, KeyKind::TopicKey) | (KeyKind::TopicKey, KeyKind::Seed)
+            );
+            Err(Failure::new(format!(
+                "{} {} holds {}, not {}{}",
+                kind.file(),
+                path.display(),
+                found.held(),
+                kind.held(),
+                if swapped {
+                    ": are --seed-file and --key-file swapped?"
+                } else {
+                    ""
+                }
+            )))
+        }
+        None => Err(Failure::new(format!(
+            "{} {} is not a key file: it starts with {tag:?}, which names no kind of key",
+            kind.file(),
+            path.display()
+        ))),
+    }
+}
+
 fn describe_hex(e: HexError) -> String {
     match e {
         HexError::Length { expected, found } => {
@@ -56,12 +136,13 @@ fn describe_hex(e: HexError) -> String {
     }
 }
 
-/// Reads a key file (`what` names it in errors: "seed file", "topic key file").
+/// Reads a key file that must hold a `kind` key (or be untyped).
 pub fn read_key<T>(
     path: &Path,
-    what: &str,
+    kind: KeyKind,
     parse: impl FnOnce(&str) -> Result<T, HexError>,
 ) -> Result<T, Failure> {
+    let what = kind.file();
     let bytes = Zeroizing::new(fs::read(path).map_err(|e| {
         Failure::new(format!(
             "cannot read {what} {}: {}",
@@ -75,7 +156,7 @@ pub fn read_key<T>(
             path.display()
         ))
     })?;
-    parse(text).map_err(|e| {
+    parse(key_digits(text, kind, path)?).map_err(|e| {
         Failure::new(format!(
             "{what} {} is not a key file: {}",
             path.display(),
@@ -116,9 +197,10 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// Writes one secret key as a key file, mode 0600. Without `force` an existing file
-/// (of any kind) is refused and left alone.
-pub fn write_key(path: &Path, what: &str, key: &[u8; 32], force: bool) -> Result<(), Failure> {
+/// Writes one secret key as a `kind` key file, mode 0600. Without `force` an existing
+/// file (of any kind) is refused and left alone.
+pub fn write_key(path: &Path, kind: KeyKind, key: &[u8; 32], force: bool) -> Result<(), Failure> {
+    let what = kind.file();
     let exists = || {
         Failure::new(format!(
             "{what} {} already exists: refusing to overwrite it (use --force to replace it)",
@@ -146,7 +228,10 @@ pub fn write_key(path: &Path, what: &str, key: &[u8; 32], force: bool) -> Result
 
     let result = (|| {
         let mut file = open_private_new(&tmp).map_err(|e| fail("create", e))?;
-        let mut text = secret_hex(key);
+        let mut text = Zeroizing::new(String::with_capacity(96));
+        text.push_str(kind.tag());
+        text.push(' ');
+        text.push_str(&secret_hex(key));
         text.push('\n');
         file.write_all(text.as_bytes())
             .and_then(|()| file.sync_all())

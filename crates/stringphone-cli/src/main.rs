@@ -1,9 +1,10 @@
 //! `stringphone`: encrypted, signed group messaging from the shell.
 //!
-//! Keys live in key files (64 hex digits and a newline, mode 0600); whom you trust
-//! lives in a state directory (a crash-safe file store); `chat` talks over an MQTT
-//! broker. Every refusal is one line on stderr, a non-zero exit code, and nothing on
-//! stdout. See `docs/cli.md` for the command reference.
+//! Keys live in key files (what the key is, 64 hex digits and a newline, mode 0600);
+//! whom you trust lives in a state directory (a crash-safe file store); `chat` talks
+//! over an MQTT broker. Every refusal is one line on stderr, exit code 1, and nothing
+//! on stdout; bad arguments are reported by clap (the error, the usage, a hint) with
+//! exit code 2. See the README for the command reference.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -16,13 +17,14 @@ use std::io::{self, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use stringphone::{
     DecodeMode, Decoded, Error, MemoryTrustStore, Message, ParticipantId, PublicKey, SigningSeed,
     Topic, TopicKey, TrustStore,
 };
 use stringphone_store_file::FileTrustStore;
 
+use crate::files::KeyKind;
 use crate::proto::{fingerprint, id_of, who, CliStore, Discovery, Protocol};
 
 /// A refusal: one line for stderr.
@@ -128,8 +130,8 @@ type Result<T, E = Failure> = std::result::Result<T, E>;
 
 /// Encrypted, signed group messaging over any one-to-many channel.
 ///
-/// Key files hold one key as 64 hex digits and a newline (mode 0600) and are never
-/// overwritten without --force. Whom you trust is kept in the state directory.
+/// Key files hold one key (the kind of key, 64 hex digits and a newline; mode 0600) and
+/// are never overwritten without --force. Whom you trust is kept in the state directory.
 #[derive(Parser, Debug)]
 #[command(name = "stringphone", version, propagate_version = true)]
 struct Cli {
@@ -146,6 +148,8 @@ struct Cli {
 enum Command {
     /// Write a new signing seed (your identity); print its public key, id and fingerprint
     Keygen(KeygenArgs),
+    /// Print the public key, id and fingerprint of an existing signing seed
+    Pubkey(PubkeyArgs),
     /// Write a new topic key (the secret every participant of a topic shares)
     TopicKey(TopicKeyArgs),
     /// Encrypt and sign stdin; write the wire message to stdout
@@ -162,7 +166,29 @@ enum Command {
     #[command(subcommand)]
     Trust(TrustCommand),
     /// Chat on an MQTT topic: type lines to send them, see what others send
+    ///
+    /// Each line typed is confirmed (`sent N`) once the broker has it; lines typed while
+    /// the broker is unreachable are queued and sent on reconnection. A line that starts
+    /// with / is a command, never sent: /approve and /refuse answer the questions asked
+    /// about newcomers, /trust trusts a key, /help lists them all.
     Chat(chat::ChatArgs),
+    /// Print a completion script for a shell to stdout
+    ///
+    /// bash: `stringphone completions bash > ~/.local/share/bash-completion/completions/stringphone`;
+    /// zsh: into a directory of your $fpath, as `_stringphone`;
+    /// fish: `stringphone completions fish > ~/.config/fish/completions/stringphone.fish`.
+    Completions {
+        /// The shell
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Args, Debug)]
+struct PubkeyArgs {
+    /// The signing seed
+    #[arg(long, value_name = "PATH")]
+    seed_file: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -318,20 +344,11 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            use clap::error::ErrorKind;
-            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
-                let _ = e.print();
-                return ExitCode::SUCCESS;
-            }
-            if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-                let _ = e.print();
-                return ExitCode::from(2);
-            }
-            let text = e.to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments");
-            let first = first.strip_prefix("error: ").unwrap_or(first);
-            eprintln!("error: {first} (see --help)");
-            return ExitCode::from(2);
+            // As clap writes it: the whole error (the missing argument's name, the
+            // "a similar subcommand exists" tip), the usage, and --help. Help and
+            // --version go to stdout with 0; errors to stderr with 2.
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
     };
     match run(cli) {
@@ -347,9 +364,15 @@ fn run(cli: Cli) -> Result<()> {
     let state = || files::state_dir(cli.state_dir.as_deref());
     match cli.command {
         Command::Keygen(a) => keygen(a),
+        Command::Pubkey(a) => print_identity(read_seed(&a.seed_file)?),
+        Command::Completions { shell } => {
+            let mut text = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "stringphone", &mut text);
+            out_bytes(&text, false)
+        }
         Command::TopicKey(a) => {
             let key = TopicKey::generate();
-            files::write_key(&a.key_file, "topic key file", key.expose_secret(), a.force)?;
+            files::write_key(&a.key_file, KeyKind::TopicKey, key.expose_secret(), a.force)?;
             out(&format!(
                 "wrote a new topic key to {}",
                 a.key_file.display()
@@ -380,6 +403,18 @@ fn out(line: &str) -> Result<()> {
         .map_err(|e| Failure::new(format!("cannot write to stdout: {}", files::io_reason(&e))))
 }
 
+/// Refuses, before anything is done, to write a wire message as raw bytes to a
+/// terminal: it would be garbage on screen, and could drive the terminal.
+fn refuse_binary_to_terminal(hex: bool) -> Result<()> {
+    if !hex && io::stdout().is_terminal() {
+        return Err(Failure::new(
+            "refusing to write a binary message to a terminal: add --hex, or redirect \
+             stdout to a file or a pipe",
+        ));
+    }
+    Ok(())
+}
+
 /// Writes bytes (raw) or their hex and a newline to stdout.
 fn out_bytes(bytes: &[u8], hex: bool) -> Result<()> {
     if hex {
@@ -392,33 +427,61 @@ fn out_bytes(bytes: &[u8], hex: bool) -> Result<()> {
         .map_err(|e| Failure::new(format!("cannot write to stdout: {}", files::io_reason(&e))))
 }
 
-/// Reads all of stdin, decoding hex if asked.
-fn read_stdin(hex: bool, what: &str) -> Result<Vec<u8>> {
+/// Reads all of stdin.
+fn read_stdin() -> Result<Vec<u8>> {
     let mut bytes = Vec::new();
     io::stdin()
         .lock()
         .read_to_end(&mut bytes)
         .map_err(|e| Failure::new(format!("cannot read stdin: {}", files::io_reason(&e))))?;
+    Ok(bytes)
+}
+
+/// Reads a wire message (`what`: "message", "reply"...) from stdin: hex text with
+/// `hex`, raw bytes otherwise. Each way, the other form is recognised and named.
+fn read_wire(hex: bool, what: &str) -> Result<Vec<u8>> {
+    let bytes = read_stdin()?;
     if !hex {
+        if proto::hex_message(&bytes).is_some() {
+            return Err(Failure::new(format!(
+                "the {what} on stdin is hex text of a stringphone message: add --hex"
+            )));
+        }
         return Ok(bytes);
     }
+    let raw_hint = || {
+        if Message::parse(&bytes).is_ok() {
+            " (it is a raw stringphone message: drop --hex)"
+        } else {
+            ""
+        }
+    };
     let text = std::str::from_utf8(&bytes)
-        .map_err(|_| Failure::new(format!("the {what} on stdin is not hex text")))?;
-    proto::from_hex(text)
-        .map_err(|e| Failure::new(format!("the {what} on stdin is not valid hex: {e}")))
+        .map_err(|_| Failure::new(format!("the {what} on stdin is not hex text{}", raw_hint())))?;
+    proto::from_hex(text).map_err(|e| {
+        Failure::new(format!(
+            "the {what} on stdin is not valid hex: {e}{}",
+            raw_hint()
+        ))
+    })
 }
 
 fn read_seed(path: &Path) -> Result<SigningSeed> {
-    files::read_key(path, "seed file", SigningSeed::from_hex)
+    files::read_key(path, KeyKind::Seed, SigningSeed::from_hex)
 }
 
 fn read_topic_key(path: &Path) -> Result<TopicKey> {
-    files::read_key(path, "topic key file", TopicKey::from_hex)
+    files::read_key(path, KeyKind::TopicKey, TopicKey::from_hex)
 }
 
 fn keygen(a: KeygenArgs) -> Result<()> {
     let seed = SigningSeed::generate();
-    files::write_key(&a.seed_file, "seed file", seed.expose_secret(), a.force)?;
+    files::write_key(&a.seed_file, KeyKind::Seed, seed.expose_secret(), a.force)?;
+    print_identity(seed)
+}
+
+/// Prints the public key, id and fingerprint of `seed`, as `keygen` and `pubkey` do.
+fn print_identity(seed: SigningSeed) -> Result<()> {
     let topic = Topic::new(seed, None);
     let id = topic.id();
     out(&format!(
@@ -438,9 +501,10 @@ fn v2_topic(name: Option<&str>) -> Result<stringphone::v2::TopicId> {
 }
 
 fn encode(a: EncodeArgs, state: Option<&Path>) -> Result<()> {
+    refuse_binary_to_terminal(a.hex)?;
     let seed = read_seed(&a.seed_file)?;
     let key = read_topic_key(&a.key_file)?;
-    let plaintext = read_stdin(false, "plaintext")?;
+    let plaintext = read_stdin()?;
     let Some(state) = state else {
         let mut topic = Topic::new(seed, Some(key));
         return out_bytes(&topic.encode(&plaintext)?, a.hex);
@@ -470,7 +534,7 @@ fn decode(a: DecodeArgs, state: &Path) -> Result<()> {
         extra,
         file: FileTrustStore::open(state)?,
     };
-    let message = read_stdin(a.hex, "message")?;
+    let message = read_wire(a.hex, "message")?;
     let mut topic = Topic::with_store(seed, Some(key), store);
     topic.set_protocol(a.protocol.version());
     if a.protocol != Protocol::Classic {
@@ -524,6 +588,7 @@ fn decode(a: DecodeArgs, state: &Path) -> Result<()> {
 }
 
 fn intro(a: IntroArgs, state: &Path) -> Result<()> {
+    refuse_binary_to_terminal(a.hex)?;
     let seed = read_seed(&a.seed_file)?;
     let id = Topic::new(seed.clone(), None).id();
     let discovery = Discovery::new(seed);
@@ -532,7 +597,7 @@ fn intro(a: IntroArgs, state: &Path) -> Result<()> {
     files::create_private_dir(path.parent().unwrap_or(state))?;
     files::write_key(
         &path,
-        "pending introduction file",
+        KeyKind::IntroSecret,
         discovery.secret().expose_secret(),
         true,
     )?;
@@ -554,9 +619,10 @@ fn names_key(approved: &str, key: &PublicKey) -> bool {
 }
 
 fn reply(a: ReplyArgs, state: &Path) -> Result<()> {
+    refuse_binary_to_terminal(a.hex)?;
     let seed = read_seed(&a.seed_file)?;
     let key = read_topic_key(&a.key_file)?;
-    let intro = read_stdin(a.hex, "introduction")?;
+    let intro = read_wire(a.hex, "introduction")?;
     let parsed = Message::parse(&intro)?;
     let Message::Introduction(newcomer) = parsed else {
         let hint = if matches!(parsed, Message::Simple(_)) {
@@ -619,7 +685,7 @@ fn accept_reply(a: AcceptReplyArgs, state: &Path) -> Result<()> {
             a.key_file.display()
         )));
     }
-    let reply = read_stdin(a.hex, "reply")?;
+    let reply = read_wire(a.hex, "reply")?;
     let pending = files::pending_path(state, &id);
     if !pending.exists() {
         return Err(Failure::new(format!(
@@ -628,7 +694,7 @@ fn accept_reply(a: AcceptReplyArgs, state: &Path) -> Result<()> {
             state.display()
         )));
     }
-    let secret = files::read_key(&pending, "pending introduction file", |s| {
+    let secret = files::read_key(&pending, KeyKind::IntroSecret, |s| {
         stringphone::BoxSecret::from_hex(s)
     })?;
     let discovery = Discovery::restore(seed, secret);
@@ -645,7 +711,7 @@ fn accept_reply(a: AcceptReplyArgs, state: &Path) -> Result<()> {
         }
         other => Failure::from(other),
     })?;
-    files::write_key(&a.key_file, "topic key file", key.expose_secret(), a.force)?;
+    files::write_key(&a.key_file, KeyKind::TopicKey, key.expose_secret(), a.force)?;
     let _ = std::fs::remove_file(&pending);
     let replier_id = id_of(&replier);
     if a.trust_replier {
@@ -717,21 +783,31 @@ fn trust(command: TrustCommand, state: &Path) -> Result<()> {
             Ok(())
         }
         TrustCommand::Remove { who: names } => {
+            // All or nothing: every name must be a trusted participant before anything
+            // is removed.
             let entries = store.entries()?;
-            let ids = names
-                .iter()
-                .map(|n| resolve(n, &entries))
-                .collect::<Result<Vec<_>>>()?;
-            for id in ids {
-                match store.remove(&id)? {
-                    Some(_) => out(&format!("removed {}", who(&id)))?,
-                    None => {
-                        return Err(Failure::new(format!(
-                            "{} is not trusted: nothing to remove",
-                            who(&id)
-                        )))
-                    }
+            let mut ids: Vec<ParticipantId> = Vec::new();
+            for name in &names {
+                let id = resolve(name, &entries)?;
+                if !ids.contains(&id) {
+                    ids.push(id);
                 }
+            }
+            let unknown: Vec<String> = ids
+                .iter()
+                .filter(|id| !entries.iter().any(|(trusted, _)| trusted == *id))
+                .map(who)
+                .collect();
+            if !unknown.is_empty() {
+                return Err(Failure::new(format!(
+                    "{} {} not trusted: nothing removed",
+                    unknown.join(", "),
+                    if unknown.len() == 1 { "is" } else { "are" }
+                )));
+            }
+            remove_all(&mut store, &ids)?;
+            for id in &ids {
+                out(&format!("removed {}", who(id)))?;
             }
             Ok(())
         }
@@ -743,6 +819,41 @@ fn trust(command: TrustCommand, state: &Path) -> Result<()> {
             out_bytes(text.as_bytes(), false)
         }
     }
+}
+
+/// Removes every one of `ids`, or (putting back what it had removed) none.
+fn remove_all(store: &mut FileTrustStore, ids: &[ParticipantId]) -> Result<()> {
+    let mut removed: Vec<(ParticipantId, PublicKey)> = Vec::new();
+    let mut failure = None;
+    for id in ids {
+        match store.remove(id) {
+            Ok(Some(key)) => removed.push((*id, key)),
+            Ok(None) => {
+                failure = Some(format!(
+                    "{} was removed meanwhile by another process: nothing removed",
+                    who(id)
+                ));
+                break;
+            }
+            Err(e) => {
+                failure = Some(format!("{e}: nothing removed"));
+                break;
+            }
+        }
+    }
+    let Some(failure) = failure else {
+        return Ok(());
+    };
+    for (id, key) in &removed {
+        if let Err(e) = store.insert(*id, *key) {
+            return Err(Failure::new(format!(
+                "{failure}, but {} could not be trusted again ({e}): add it back with \
+                 `stringphone trust add {key}`",
+                who(id)
+            )));
+        }
+    }
+    Err(Failure::new(failure))
 }
 
 /// True when stdin is a terminal (chat prompts only then).

@@ -277,17 +277,74 @@ pub fn from_hex(text: &str) -> Result<Vec<u8>, String> {
         .collect()
 }
 
+/// The message behind `text`, if `text` is hex text (surrounding whitespace ignored)
+/// of bytes that parse as a stringphone message: what the original's MQTT example
+/// publishes. A raw message is never hex text (no message type byte is a hex digit).
+pub fn hex_message(text: &[u8]) -> Option<Vec<u8>> {
+    let bytes = from_hex(std::str::from_utf8(text).ok()?).ok()?;
+    Message::parse(&bytes).ok()?;
+    Some(bytes)
+}
+
+/// Unicode's bidirectional formatting characters (the Bidi_Control property): they
+/// reorder the text around them on screen, so a message could make the rest of the
+/// line (a sender's name, say) read differently from what it is.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
 /// Text from another participant, safe to print on one terminal line: invalid UTF-8
-/// replaced, control characters (escape sequences, newlines) escaped.
+/// replaced, control characters (escape sequences, newlines) and bidirectional
+/// formatting characters escaped.
 pub fn printable(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(bytes);
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         if c.is_control() {
             out.extend(c.escape_debug());
+        } else if is_bidi_control(c) {
+            out.extend(c.escape_unicode());
         } else {
             out.push(c);
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printable_escapes_controls_and_bidi_formatting() {
+        assert_eq!(printable(b"bad \xff utf-8"), "bad \u{fffd} utf-8");
+        assert_eq!(printable(b"a\tb\x1b[2J"), "a\\tb\\u{1b}[2J");
+        for c in [
+            '\u{061c}', '\u{200e}', '\u{200f}', '\u{202a}', '\u{202b}', '\u{202c}', '\u{202d}',
+            '\u{202e}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}',
+        ] {
+            let text = format!("evil{c}txt.exe");
+            let shown = printable(text.as_bytes());
+            assert_eq!(shown, format!("evil\\u{{{:x}}}txt.exe", c as u32));
+            assert!(!shown.contains(c));
+        }
+        // Other non-ASCII text is kept as it is.
+        assert_eq!(printable("ünï ✓ שלום".as_bytes()), "ünï ✓ שלום");
+    }
+
+    #[test]
+    fn hex_message_needs_hex_of_a_message() {
+        let intro = Discovery::new(SigningSeed::from_bytes([1; 32]))
+            .intro()
+            .unwrap();
+        let hex = to_hex(&intro);
+        assert_eq!(hex_message(hex.as_bytes()), Some(intro.to_vec()));
+        assert_eq!(
+            hex_message(format!("{hex}\n").as_bytes()),
+            Some(intro.to_vec())
+        );
+        assert_eq!(hex_message(&intro), None);
+        assert_eq!(hex_message(b"6869"), None); // hex, but of no message
+        assert_eq!(hex_message(b"hello"), None);
+    }
 }

@@ -5,7 +5,7 @@ mod common;
 use std::fs;
 use std::path::Path;
 
-use common::{keygen, ok, refused, run, TempDir};
+use common::{cmd, keygen, ok, on_terminal, refused, run, usage_error, TempDir};
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -84,6 +84,8 @@ fn every_command_has_help() {
         vec!["trust", "remove"],
         vec!["trust", "list"],
         vec!["chat"],
+        vec!["pubkey"],
+        vec!["completions"],
     ] {
         let mut args = cmd.clone();
         args.push("--help");
@@ -97,10 +99,14 @@ fn keygen_writes_a_private_key_file_and_prints_the_identity() {
     let dir = TempDir::new("keygen");
     let seed = dir.join("me.seed");
     let (pk, id, fp) = keygen(dir.path(), &seed);
+    // One line: what the key is, then 64 hex digits.
     let text = fs::read_to_string(&seed).unwrap();
-    assert_eq!(text.len(), 65);
-    assert!(text.ends_with('\n'));
-    assert!(text[..64].bytes().all(|b| b.is_ascii_hexdigit()));
+    let digits = text
+        .strip_prefix("stringphone-seed ")
+        .and_then(|t| t.strip_suffix('\n'))
+        .unwrap_or_else(|| panic!("{text:?}"));
+    assert_eq!(digits.len(), 64);
+    assert!(digits.bytes().all(|b| b.is_ascii_hexdigit()));
     assert_eq!(pk.len(), 64);
     assert_eq!(id.len(), 32);
     // The fingerprint is the id's first 8 bytes, grouped.
@@ -274,10 +280,12 @@ fn refuses_an_untrusted_sender() {
     assert_eq!(ok(&out), "from a stranger");
     assert!(String::from_utf8_lossy(&out.stderr).contains("NOT verified"));
 
-    // The two modes exclude each other: a usage error, one line.
+    // The two modes exclude each other: a usage error.
     let out = w.bob_decodes(&wire, &["--naive", "--ignore-untrusted"]);
-    assert_eq!(out.status.code(), Some(2));
-    refused(&out, "cannot be used with");
+    usage_error(
+        &out,
+        "the argument '--naive' cannot be used with '--ignore-untrusted'",
+    );
 }
 
 #[test]
@@ -403,7 +411,8 @@ fn refuses_a_wrong_key_file() {
 fn refuses_malformed_hex() {
     let w = World::new("hex");
     let mut text = fs::read_to_string(w.dir.join("topic.key")).unwrap();
-    text.replace_range(10..11, "g");
+    let digits = text.find(' ').unwrap() + 1;
+    text.replace_range(digits + 10..digits + 11, "g");
     fs::write(w.dir.join("bad.key"), &text).unwrap();
     let out = run(
         w.home(),
@@ -856,8 +865,7 @@ fn a_v2_topic_refuses_classic_messages() {
     );
     // A bad value is a usage error.
     let out = w.bob_decodes(&classic, &["--protocol", "v3"]);
-    assert_eq!(out.status.code(), Some(2));
-    refused(&out, "invalid value 'v3'");
+    usage_error(&out, "invalid value 'v3' for '--protocol <VERSION>'");
 }
 
 #[test]
@@ -918,4 +926,305 @@ fn corrupt_replay_marks_are_refused_and_kept() {
     // Classic messages do not need the marks.
     let classic = w.encode("alice.seed", b"still classic");
     assert_eq!(ok(&w.bob_decodes(&classic, &[])), "still classic");
+}
+
+/// Bad arguments are reported as clap writes them: the missing argument named in full,
+/// typo suggestions kept, exit code 2.
+#[test]
+fn usage_errors_name_the_argument_and_suggest_fixes() {
+    let dir = TempDir::new("usage");
+    let home = dir.path();
+    let out = run(home, &["keygen"], b"");
+    let err = usage_error(&out, "the following required arguments were not provided:");
+    assert!(err.contains("--seed-file <PATH>"), "{err}");
+    assert!(
+        err.contains("Usage: stringphone keygen --seed-file <PATH>"),
+        "{err}"
+    );
+
+    let out = run(home, &["encode", "--seed-file", "s"], b"");
+    usage_error(&out, "--key-file <PATH>");
+
+    let out = run(home, &["kegen", "--seed-file", "x"], b"");
+    usage_error(&out, "tip: a similar subcommand exists: 'keygen'");
+    let out = run(home, &["keygen", "--seed-fil", "x"], b"");
+    usage_error(&out, "tip: a similar argument exists: '--seed-file'");
+    let out = run(home, &["decode", "--protocol", "v22"], b"");
+    usage_error(&out, "[possible values: classic, v2, both]");
+    // --admit-newcomers only means something with a pairing window.
+    let out = run(
+        home,
+        &[
+            "chat",
+            "--broker",
+            "mqtt://127.0.0.1:1",
+            "--topic",
+            "t",
+            "--seed-file",
+            "s",
+            "--admit-newcomers",
+        ],
+        b"",
+    );
+    usage_error(&out, "--pair-for <SECONDS>");
+    assert!(!dir.join("s").exists());
+}
+
+/// `trust remove A B` with B unknown changes nothing.
+#[test]
+fn trust_remove_is_all_or_nothing() {
+    let w = World::new("remove");
+    let state = w.p("st");
+    let carol = keygen(w.home(), &w.dir.join("carol.seed"));
+    let trust = |args: &[&str]| {
+        let mut all = vec!["--state-dir", state.as_str(), "trust"];
+        all.extend(args);
+        run(w.home(), &all, b"")
+    };
+    ok(&trust(&["add", &w.alice.0, &w.bob.0]));
+    let before = ok(&trust(&["list"]));
+    let store = fs::read(w.dir.join("st/trust")).unwrap();
+
+    // Carol is not trusted: Alice stays trusted too, and nothing was printed.
+    let err = refused(&trust(&["remove", &w.alice.2, &carol.1]), "nothing removed");
+    assert!(err.contains(&carol.1) && !err.contains(&w.alice.1), "{err}");
+    refused(&trust(&["remove", &w.alice.0, &carol.0]), "nothing removed");
+    // A fingerprint nobody has is refused before anything changes, too.
+    refused(
+        &trust(&["remove", &w.alice.1, &carol.2]),
+        "no trusted participant has fingerprint",
+    );
+    assert_eq!(ok(&trust(&["list"])), before);
+    assert_eq!(fs::read(w.dir.join("st/trust")).unwrap(), store);
+
+    // All known (one named twice): all removed, each said once.
+    let out = ok(&trust(&["remove", &w.alice.1, &w.bob.2, &w.alice.0]));
+    assert_eq!(
+        out,
+        format!(
+            "removed {} {}\nremoved {} {}\n",
+            w.alice.1, w.alice.2, w.bob.1, w.bob.2
+        )
+    );
+    assert_eq!(ok(&trust(&["list"])), "");
+}
+
+/// A wire message is never written as raw bytes to a terminal; hex is.
+#[test]
+fn binary_output_is_refused_at_a_terminal() {
+    let w = World::new("tty");
+    let at_terminal = |args: &[&str]| {
+        let mut c = cmd(w.home());
+        c.args(args);
+        let out = on_terminal(&c)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let state = w.p("st");
+    let seed = w.p("alice.seed");
+    let key = w.p("topic.key");
+    for args in [
+        vec!["encode", "--seed-file", &seed, "--key-file", &key],
+        vec![
+            "--state-dir",
+            &state,
+            "encode",
+            "--seed-file",
+            &seed,
+            "--key-file",
+            &key,
+            "--protocol",
+            "v2",
+        ],
+        vec!["--state-dir", &state, "intro", "--seed-file", &seed],
+        vec![
+            "--state-dir",
+            &state,
+            "reply",
+            "--seed-file",
+            &seed,
+            "--key-file",
+            &key,
+        ],
+    ] {
+        let (code, screen) = at_terminal(&args);
+        assert_eq!(code, Some(1), "{args:?}: {screen}");
+        assert!(
+            screen.contains(
+                "error: refusing to write a binary message to a terminal: add --hex, or \
+                 redirect stdout to a file or a pipe"
+            ),
+            "{args:?}: {screen:?}"
+        );
+    }
+    // Refused before anything was done: no v2 counter taken, no pending introduction.
+    assert!(!w.dir.join("st").exists());
+    // With --hex, the terminal gets hex.
+    let (code, screen) = at_terminal(&[
+        "--state-dir",
+        &state,
+        "intro",
+        "--seed-file",
+        &seed,
+        "--hex",
+    ]);
+    assert_eq!(code, Some(0), "{screen}");
+    let hex = screen
+        .lines()
+        .map(str::trim)
+        .find(|l| l.len() > 100 && l.bytes().all(|b| b.is_ascii_hexdigit()))
+        .unwrap_or_else(|| panic!("no hex line: {screen:?}"));
+    assert!(hex.starts_with("69"), "{hex}"); // 'i', an introduction
+                                             // Piped, raw bytes are fine.
+    let out = run(
+        w.home(),
+        &["--state-dir", &state, "intro", "--seed-file", &seed],
+        b"",
+    );
+    assert_eq!(ok(&out).as_bytes()[0], b'i');
+}
+
+/// Key files say what they hold: a seed where a topic key is expected (or the other
+/// way round) is refused; files written before (64 bare hex digits) still read.
+#[test]
+fn key_files_say_what_they_hold() {
+    let w = World::new("kinds");
+    let (seed, key) = (w.p("alice.seed"), w.p("topic.key"));
+    assert!(fs::read_to_string(&seed)
+        .unwrap()
+        .starts_with("stringphone-seed "));
+    assert!(fs::read_to_string(&key)
+        .unwrap()
+        .starts_with("stringphone-topic-key "));
+
+    // Swapped: refused, naming the mix-up.
+    let out = run(
+        w.home(),
+        &["encode", "--seed-file", &key, "--key-file", &seed],
+        b"x",
+    );
+    let err = refused(&out, "holds a topic key, not a signing seed");
+    assert!(
+        err.contains("are --seed-file and --key-file swapped?"),
+        "{err}"
+    );
+    let out = run(
+        w.home(),
+        &["encode", "--seed-file", &seed, "--key-file", &seed],
+        b"x",
+    );
+    refused(
+        &out,
+        "holds a signing seed, not a topic key: are --seed-file and --key-file swapped?",
+    );
+    refused(
+        &run(w.home(), &["pubkey", "--seed-file", &key], b""),
+        "holds a topic key, not a signing seed",
+    );
+    fs::write(
+        w.dir.join("odd.key"),
+        format!("stringphone-thing {}\n", "ab".repeat(32)),
+    )
+    .unwrap();
+    refused(
+        &run(w.home(), &["pubkey", "--seed-file", &w.p("odd.key")], b""),
+        "names no kind of key",
+    );
+
+    // Written before key files said what they hold: 64 hex digits and a newline.
+    let bare = |from: &str, to: &str| {
+        let text = fs::read_to_string(w.dir.join(from)).unwrap();
+        let digits = text.split_whitespace().last().unwrap().to_string();
+        assert_eq!(digits.len(), 64);
+        fs::write(w.dir.join(to), format!("{digits}\n")).unwrap();
+    };
+    bare("alice.seed", "old.seed");
+    bare("topic.key", "old.key");
+    let wire = {
+        let out = run(
+            w.home(),
+            &[
+                "encode",
+                "--seed-file",
+                &w.p("old.seed"),
+                "--key-file",
+                &w.p("old.key"),
+            ],
+            b"from an old file",
+        );
+        ok(&out);
+        out.stdout
+    };
+    let out = w.bob_decodes(&wire, &["--trust", &w.alice.0]);
+    assert_eq!(ok(&out), "from an old file");
+
+    // pubkey shows what keygen showed, for the new file and the old one alike.
+    let shown = format!(
+        "public-key  {}\nid          {}\nfingerprint {}\n",
+        w.alice.0, w.alice.1, w.alice.2
+    );
+    assert_eq!(
+        ok(&run(w.home(), &["pubkey", "--seed-file", &seed], b"")),
+        shown
+    );
+    assert_eq!(
+        ok(&run(
+            w.home(),
+            &["pubkey", "--seed-file", &w.p("old.seed")],
+            b""
+        )),
+        shown
+    );
+    refused(
+        &run(w.home(), &["pubkey", "--seed-file", &w.p("none.seed")], b""),
+        "cannot read seed file",
+    );
+}
+
+/// Hex handed where raw bytes are expected (and the other way round) is named.
+#[test]
+fn hex_and_raw_messages_are_told_apart() {
+    let w = World::new("hexraw");
+    let wire = w.encode("alice.seed", b"x");
+    let hex: String = wire.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = format!("{hex}\n");
+    let trust = ["--trust", w.alice.0.as_str()];
+    refused(
+        &w.bob_decodes(hex.as_bytes(), &trust),
+        "the message on stdin is hex text of a stringphone message: add --hex",
+    );
+    let mut args = trust.to_vec();
+    args.push("--hex");
+    refused(
+        &w.bob_decodes(&wire, &args),
+        "(it is a raw stringphone message: drop --hex)",
+    );
+    assert_eq!(ok(&w.bob_decodes(hex.as_bytes(), &args)), "x");
+}
+
+#[test]
+fn completions_for_every_shell() {
+    let dir = TempDir::new("completions");
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef stringphone"),
+        ("fish", "complete -c stringphone"),
+        ("elvish", "stringphone"),
+        ("powershell", "Register-ArgumentCompleter"),
+    ] {
+        let out = ok(&run(dir.path(), &["completions", shell], b""));
+        assert!(out.contains(marker), "{shell}: {out}");
+        for word in ["keygen", "pubkey", "chat", "seed-file", "admit-newcomers"] {
+            assert!(out.contains(word), "{shell} completions lack {word}");
+        }
+    }
+    usage_error(
+        &run(dir.path(), &["completions", "tcsh"], b""),
+        "invalid value 'tcsh'",
+    );
 }

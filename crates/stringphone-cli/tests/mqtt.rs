@@ -4,7 +4,8 @@
 //! Five participants, each a process:
 //! - A holds the topic key and opens a pairing window;
 //! - B and C join through discovery during the windows: each gets the key, and every
-//!   one of A, B, C ends up trusting the other two;
+//!   one of A, B, C ends up trusting the other two (B's window admits newcomers, as
+//!   `--admit-newcomers` asks: a joiner's window alone trusts only who answers it);
 //! - D introduces itself after the windows closed: nobody approves it, it gets no key;
 //! - E was handed the topic key out of band but never approved: its messages are
 //!   refused as untrusted.
@@ -14,82 +15,17 @@
 
 mod common;
 
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{cmd, keygen, ok, run, Proc, TempDir};
+use common::{cmd, free_port, keygen, ok, run, start_broker, Proc, TempDir};
 
 /// Generous bound for any one step on a loaded machine.
 const STEP: Duration = Duration::from_secs(20);
 /// The pairing windows: long enough for B and C to join inside them.
 const PAIR_SECS: u64 = 8;
-
-fn mosquitto_binary() -> PathBuf {
-    let mut candidates: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| {
-            std::env::split_paths(&p)
-                .map(|d| d.join("mosquitto"))
-                .collect()
-        })
-        .unwrap_or_default();
-    candidates.push("/usr/sbin/mosquitto".into());
-    candidates
-        .into_iter()
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "mosquitto not found: this test runs a real MQTT broker; install it with \
-                 `apt-get install -y mosquitto`"
-            )
-        })
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Starts mosquitto on a free loopback port; retries if the port got taken.
-fn start_broker(dir: &Path) -> (Proc, u16) {
-    let binary = mosquitto_binary();
-    for _ in 0..5 {
-        let port = free_port();
-        let conf = dir.join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
-                 log_dest stderr\nlog_type error\nlog_type warning\n"
-            ),
-        )
-        .unwrap();
-        let mut command = Command::new(&binary);
-        command.arg("-c").arg(&conf);
-        let mut broker = Proc::spawn("mosquitto", command);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return (broker, port);
-            }
-            if let Ok(Some(_)) = broker.child.try_wait() {
-                break; // the port was taken meanwhile: try another
-            }
-            thread::sleep(Duration::from_millis(50));
-        }
-        eprintln!(
-            "mosquitto did not start on port {port}:\n{}",
-            broker.transcript()
-        );
-        let _ = broker.child.kill();
-    }
-    panic!("could not start mosquitto on a loopback port");
-}
 
 struct Who {
     name: &'static str,
@@ -194,8 +130,12 @@ fn five_participants_over_a_real_broker() {
     let mut pa = a.chat(home, port, true, true);
     pa.expect(STEP, "ready", starts(format!("ready {} key", a.who())));
 
-    // Bob joins through discovery.
-    let mut pb = b.chat(home, port, true, true);
+    // Bob joins through discovery, and admits the newcomers of his window.
+    let mut pb = {
+        let mut command = b.chat_command(home, port, true, true);
+        command.arg("--admit-newcomers");
+        Proc::spawn(b.name, command)
+    };
     pb.expect(STEP, "ready", starts(format!("ready {} no-key", b.who())));
     pb.expect(
         STEP,
@@ -382,7 +322,8 @@ fn five_participants_over_a_real_broker() {
 }
 
 /// With a terminal on stdin (here a pseudo-terminal from util-linux `script`), the
-/// chat asks before handing the key to a newcomer, and shows its fingerprint.
+/// chat asks before handing the key to a newcomer, and shows its fingerprint; the
+/// answer is a command (`/approve`, `/refuse`).
 #[test]
 fn a_terminal_user_approves_newcomers_at_the_prompt() {
     let dir = TempDir::new("prompt");
@@ -432,7 +373,7 @@ fn a_terminal_user_approves_newcomers_at_the_prompt() {
         "the prompt for Bob",
         starts(format!("approve? newcomer {}", b.who())),
     );
-    pa.send("y");
+    pa.send(&format!("/approve {}", b.fp));
     pa.expect(
         STEP,
         "trust in Bob",
@@ -447,7 +388,7 @@ fn a_terminal_user_approves_newcomers_at_the_prompt() {
         "the prompt for Carol",
         starts(format!("approve? newcomer {}", c.who())),
     );
-    pa.send("n");
+    pa.send(&format!("/refuse {}", c.fp));
     pa.expect(
         STEP,
         "Carol refused",

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Output, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
@@ -105,6 +106,31 @@ pub fn refused(out: &Output, needle: &str) -> String {
     assert!(
         stderr.contains(needle),
         "stderr {stderr:?} does not mention {needle:?}"
+    );
+    stderr
+}
+
+/// Asserts bad arguments reported as clap writes them: exit code 2, nothing on stdout,
+/// the error (containing `needle`) first, then clap's pointer to --help; no panic.
+pub fn usage_error(out: &Output, needle: &str) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        out.stdout.is_empty(),
+        "{:?}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(stderr.starts_with("error: "), "{stderr:?}");
+    assert!(!stderr.contains("panicked"), "{stderr:?}");
+    assert!(
+        stderr.contains(needle),
+        "stderr {stderr:?} does not mention {needle:?}"
+    );
+    assert!(
+        stderr
+            .trim_end()
+            .ends_with("For more information, try '--help'."),
+        "{stderr:?}"
     );
     stderr
 }
@@ -257,4 +283,96 @@ impl Drop for Proc {
         }
         let _ = self.child.wait();
     }
+}
+
+fn mosquitto_binary() -> PathBuf {
+    let mut candidates: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join("mosquitto"))
+                .collect()
+        })
+        .unwrap_or_default();
+    candidates.push("/usr/sbin/mosquitto".into());
+    candidates
+        .into_iter()
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "mosquitto not found: this test runs a real MQTT broker; install it with \
+                 `apt-get install -y mosquitto`"
+            )
+        })
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts mosquitto on a free loopback port; retries if the port got taken.
+pub fn start_broker(dir: &Path) -> (Proc, u16) {
+    for _ in 0..5 {
+        let port = free_port();
+        if let Some(broker) = start_broker_on(dir, port) {
+            return (broker, port);
+        }
+    }
+    panic!("could not start mosquitto on a loopback port");
+}
+
+/// Starts mosquitto on `port` (loopback, anonymous, no persistence), or None if it
+/// does not come up there within 10 s (the port was taken, say).
+pub fn start_broker_on(dir: &Path, port: u16) -> Option<Proc> {
+    let conf = dir.join(format!("mosquitto-{port}.conf"));
+    std::fs::write(
+        &conf,
+        format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
+             log_dest stderr\nlog_type error\nlog_type warning\n"
+        ),
+    )
+    .unwrap();
+    let mut command = Command::new(mosquitto_binary());
+    command.arg("-c").arg(&conf);
+    let mut broker = Proc::spawn("mosquitto", command);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Some(broker);
+        }
+        if let Ok(Some(_)) = broker.child.try_wait() {
+            break; // the port was taken meanwhile
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!(
+        "mosquitto did not start on port {port}:\n{}",
+        broker.transcript()
+    );
+    let _ = broker.child.kill();
+    None
+}
+
+/// A command line for util-linux `script`, which runs `command` on a pseudo-terminal
+/// (its stdin, stdout and stderr): what a person at a terminal would see and type.
+pub fn on_terminal(command: &Command) -> Command {
+    let quote = |s: &std::ffi::OsStr| format!("'{}'", s.to_string_lossy().replace('\'', "'\\''"));
+    let mut line: Vec<String> = vec![quote(command.get_program())];
+    line.extend(command.get_args().map(quote));
+    let mut script = Command::new("script");
+    script
+        .args(["-q", "-f", "-e", "-c"])
+        .arg(line.join(" "))
+        .arg("/dev/null");
+    for (key, value) in command.get_envs() {
+        match value {
+            Some(value) => script.env(key, value),
+            None => script.env_remove(key),
+        };
+    }
+    script
 }
