@@ -3,13 +3,15 @@
 
 mod common;
 
+use common::v2::{text, FlakyStore};
+
 use stringphone::core::trust::MarkSlot;
 use stringphone::core::Topic;
 use stringphone::v2::replay::{RECEIVER_BLOCK, SENDER_BLOCK, WINDOW};
 use stringphone::v2::{ProtocolVersion, RekeyOutcome};
 use stringphone::{
-    Backend, DecodeMode, Decoded, Error, MemoryTrustStore, Message, ParticipantId, PublicKey,
-    SigningSeed, StoreError, TopicKey, TrustStore,
+    Backend, DecodeMode, Decoded, Error, MemoryTrustStore, Message, SigningSeed, TopicKey,
+    TrustStore,
 };
 
 type T<B> = Topic<B, MemoryTrustStore>;
@@ -44,13 +46,6 @@ fn group<B: Backend>() -> (T<B>, T<B>, T<B>) {
     bob.add_admin(alice.public_key()).unwrap();
     carol.add_admin(alice.public_key()).unwrap();
     (alice, bob, carol)
-}
-
-fn text(d: Result<Decoded<Vec<u8>>, Error>) -> String {
-    match d {
-        Ok(Decoded::Message { plaintext, .. }) => String::from_utf8(plaintext).unwrap(),
-        other => format!("not a message: {other:?}"),
-    }
 }
 
 fn round_trip_and_layout<B: Backend>(_: &str) {
@@ -458,38 +453,6 @@ fn a_restart_never_reuses_a_counter_nor_reopens_replays<B: Backend>(_: &str) {
 mod restart {
     use super::*;
     for_each_backend!(a_restart_never_reuses_a_counter_nor_reopens_replays);
-}
-
-/// A trust store whose mark writes can be made to fail, like a full disk.
-#[derive(Clone, Default)]
-struct FlakyStore {
-    inner: MemoryTrustStore,
-    fail_marks: bool,
-}
-
-impl TrustStore for FlakyStore {
-    type Iter<'a> = <MemoryTrustStore as TrustStore>::Iter<'a>;
-    fn get(&self, id: &ParticipantId) -> Result<Option<PublicKey>, StoreError> {
-        self.inner.get(id)
-    }
-    fn insert(&mut self, id: ParticipantId, key: PublicKey) -> Result<(), StoreError> {
-        self.inner.insert(id, key)
-    }
-    fn remove(&mut self, id: &ParticipantId) -> Result<Option<PublicKey>, StoreError> {
-        self.inner.remove(id)
-    }
-    fn iter(&self) -> Result<Self::Iter<'_>, StoreError> {
-        self.inner.iter()
-    }
-    fn load_mark(&self, slot: &MarkSlot) -> Result<Option<u64>, StoreError> {
-        self.inner.load_mark(slot)
-    }
-    fn save_mark(&mut self, slot: MarkSlot, mark: u64) -> Result<(), StoreError> {
-        if self.fail_marks {
-            return Err(StoreError::msg("disk full"));
-        }
-        self.inner.save_mark(slot, mark)
-    }
 }
 
 fn a_failed_decode_stores_nothing<B: Backend>(_: &str) {

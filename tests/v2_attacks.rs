@@ -25,13 +25,12 @@ use stringphone::{Backend, DecodeMode, Error};
 
 /// Shared setup: who is who, how a group is built, how a restart is played.
 mod h {
+    pub use crate::common::v2::{key_of, show, text, trust_each_other};
     use std::collections::BTreeSet;
 
     pub use stringphone::core::Topic;
     use stringphone::v2::{ProtocolVersion, TopicId};
-    pub use stringphone::{
-        Backend, Decoded, Error, MemoryTrustStore, ParticipantId, PublicKey, SigningSeed, TopicKey,
-    };
+    pub use stringphone::{Backend, MemoryTrustStore, ParticipantId, SigningSeed, TopicKey};
 
     pub type T<B> = Topic<B, MemoryTrustStore>;
 
@@ -65,18 +64,6 @@ mod h {
         t.set_protocol(ProtocolVersion::V2);
         t.set_topic_id(topic(name)).unwrap();
         t
-    }
-
-    /// Every topic trusts every other one's identity.
-    pub fn trust_each_other<B: Backend>(topics: &mut [&mut T<B>]) {
-        let keys: Vec<PublicKey> = topics.iter().map(|t| t.public_key()).collect();
-        for t in topics.iter_mut() {
-            for k in &keys {
-                if *k != t.public_key() {
-                    t.add_participant(*k).unwrap();
-                }
-            }
-        }
     }
 
     /// Topic X: Alice (admin, creator), Bob and Carol, all holding `[9; 32]`, all
@@ -139,32 +126,9 @@ mod h {
         r
     }
 
-    /// The key `t` holds now, as bytes (test keys only).
-    pub fn key_of<B: Backend>(t: &T<B>) -> Option<[u8; 32]> {
-        t.topic_key().map(|k| *k.expose_secret())
-    }
-
     /// The members of `t`'s current epoch, if it has a list.
     pub fn members_of<B: Backend>(t: &T<B>) -> Option<BTreeSet<ParticipantId>> {
         t.members().map(|m| m.copied().collect())
-    }
-
-    /// A decode result, for assertion messages: the plaintext, or what came back.
-    pub fn show(d: &Result<Decoded<Vec<u8>>, Error>) -> String {
-        match d {
-            Ok(Decoded::Message { plaintext, .. }) => {
-                format!("the message {:?}", String::from_utf8_lossy(plaintext))
-            }
-            other => format!("{other:?}"),
-        }
-    }
-
-    /// The plaintext of a decoded message, or a description of what came back.
-    pub fn text(d: Result<Decoded<Vec<u8>>, Error>) -> String {
-        match d {
-            Ok(Decoded::Message { plaintext, .. }) => String::from_utf8(plaintext).unwrap(),
-            other => format!("not a message: {other:?}"),
-        }
     }
 
     /// A v2 message's session value and counter (header offsets 23 and 39).

@@ -14,6 +14,8 @@
 
 mod common;
 
+use common::v2::{key_of, show, trust_each_other};
+
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -21,7 +23,7 @@ use stringphone::core::trust::MarkSlot;
 use stringphone::core::Topic;
 use stringphone::v2::{ProtocolVersion, RekeyOutcome, TopicId};
 use stringphone::{
-    Backend, DecodeMode, Decoded, Error, MemoryTrustStore, ParticipantId, PublicKey, SigningSeed,
+    Backend, DecodeMode, Error, MemoryTrustStore, ParticipantId, PublicKey, SigningSeed,
     StoreError, TopicKey, TrustStore,
 };
 
@@ -66,17 +68,6 @@ fn seed_with_id_below<B: Backend>(than: ParticipantId) -> u8 {
         .expect("some seed has a smaller id")
 }
 
-fn trust_each_other<B: Backend, S: TrustStore>(topics: &mut [&mut T<B, S>]) {
-    let keys: Vec<PublicKey> = topics.iter().map(|t| t.public_key()).collect();
-    for t in topics.iter_mut() {
-        for k in &keys {
-            if *k != t.public_key() {
-                t.add_participant(*k).unwrap();
-            }
-        }
-    }
-}
-
 /// Topic X: Alice (admin), Bob and Carol holding `[9; 32]`, trusting each other; Bob
 /// and Carol name Alice their admin.
 fn group<B: Backend>() -> (T<B>, T<B>, T<B>) {
@@ -93,19 +84,6 @@ fn group<B: Backend>() -> (T<B>, T<B>, T<B>) {
 /// its topic as an application does at start (which resumes the saved group state).
 fn restart<B: Backend>(t: &T<B>, seed: u8) -> T<B> {
     member_on::<B, _>(seed, Some(X), t.trust_store().clone())
-}
-
-fn key_of<B: Backend, S: TrustStore>(t: &T<B, S>) -> Option<[u8; 32]> {
-    t.topic_key().map(|k| *k.expose_secret())
-}
-
-fn show(d: &Result<Decoded<Vec<u8>>, Error>) -> String {
-    match d {
-        Ok(Decoded::Message { plaintext, .. }) => {
-            format!("the message {:?}", String::from_utf8_lossy(plaintext))
-        }
-        other => format!("{other:?}"),
-    }
 }
 
 macro_rules! attack {

@@ -4,13 +4,13 @@
 
 mod common;
 
+use common::v2::FlakyStore;
+
 use proptest::prelude::*;
-use stringphone::core::trust::MarkSlot;
 use stringphone::core::Topic;
 use stringphone::v2::{GroupState, ProtocolVersion, TopicId};
 use stringphone::{
-    Backend, DecodeMode, Error, MemoryTrustStore, ParticipantId, PublicKey, SigningSeed,
-    StoreError, TopicKey, TrustStore,
+    Backend, DecodeMode, Error, MemoryTrustStore, SigningSeed, TopicKey, TrustStore,
 };
 
 type T<B, S = MemoryTrustStore> = Topic<B, S>;
@@ -173,57 +173,17 @@ mod restore {
     for_each_backend!(restore_only_moves_forward_in_its_own_topic);
 }
 
-/// A trust store whose group-state writes fail, like a full disk.
-#[derive(Clone, Default)]
-struct FullDisk {
-    inner: MemoryTrustStore,
-    fail: bool,
-}
-
-impl TrustStore for FullDisk {
-    type Iter<'a> = <MemoryTrustStore as TrustStore>::Iter<'a>;
-    fn get(&self, id: &ParticipantId) -> Result<Option<PublicKey>, StoreError> {
-        self.inner.get(id)
-    }
-    fn insert(&mut self, id: ParticipantId, key: PublicKey) -> Result<(), StoreError> {
-        self.inner.insert(id, key)
-    }
-    fn remove(&mut self, id: &ParticipantId) -> Result<Option<PublicKey>, StoreError> {
-        self.inner.remove(id)
-    }
-    fn iter(&self) -> Result<Self::Iter<'_>, StoreError> {
-        self.inner.iter()
-    }
-    fn load_mark(&self, slot: &MarkSlot) -> Result<Option<u64>, StoreError> {
-        self.inner.load_mark(slot)
-    }
-    fn save_mark(&mut self, slot: MarkSlot, mark: u64) -> Result<(), StoreError> {
-        self.inner.save_mark(slot, mark)
-    }
-    fn load_group_state(
-        &self,
-    ) -> Result<Option<stringphone::core::reexports::zeroize::Zeroizing<Vec<u8>>>, StoreError> {
-        self.inner.load_group_state()
-    }
-    fn save_group_state(&mut self, state: &[u8]) -> Result<(), StoreError> {
-        if self.fail {
-            return Err(StoreError::msg("disk full"));
-        }
-        self.inner.save_group_state(state)
-    }
-}
-
 /// A change that cannot be saved does not happen: after a restart the topic would be
 /// back where the store is, so it must not be anywhere else now either.
 fn a_change_that_cannot_be_saved_changes_nothing<B: Backend>(_: &str) {
     let mut alice = member::<B, _>(1, Some(9), MemoryTrustStore::new(), "kitchen");
-    let mut bob = member::<B, _>(2, Some(9), FullDisk::default(), "kitchen");
+    let mut bob = member::<B, _>(2, Some(9), FlakyStore::default(), "kitchen");
     alice.add_participant(bob.public_key()).unwrap();
     bob.add_admin(alice.public_key()).unwrap();
     let rekey = alice.rotate(None).unwrap();
     let saved = bob.trust_store().inner.load_group_state().unwrap();
 
-    bob.trust_store_mut().fail = true;
+    bob.trust_store_mut().fail_group_state = true;
     let before = (bob.epoch(), bob.topic_key().cloned());
     assert!(matches!(bob.accept_rekey(&rekey), Err(Error::Store(_))));
     assert_eq!((bob.epoch(), bob.topic_key().cloned()), before);
@@ -248,7 +208,7 @@ fn a_change_that_cannot_be_saved_changes_nothing<B: Backend>(_: &str) {
     assert!(!bob.has_pending_introduction());
     assert_eq!(bob.trust_store().inner.load_group_state().unwrap(), saved);
 
-    bob.trust_store_mut().fail = false;
+    bob.trust_store_mut().fail_group_state = false;
     assert_eq!(
         bob.accept_rekey(&rekey).unwrap(),
         stringphone::v2::RekeyOutcome::Rotated { epoch: 1 }

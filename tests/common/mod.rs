@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+pub mod v2;
+
 use rand_core::{CryptoRng, RngCore};
 use stringphone::{Error, TopicKey};
 
