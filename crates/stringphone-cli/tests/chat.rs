@@ -374,6 +374,10 @@ fn lines_wait_for_the_broker_and_are_never_lost_silently() {
     pa.expect(STEP, "the unsent line named", |l| {
         l == "not-sent 1 into the void"
     });
+    // stderr is read by its own thread: wait for the line before counting.
+    pa.err
+        .wait_for(STEP, |l| l.starts_with("error:"))
+        .unwrap_or_else(|| panic!("no error line\n{}", pa.transcript()));
     let errors: Vec<String> = pa
         .err
         .snapshot()
