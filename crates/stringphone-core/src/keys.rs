@@ -302,6 +302,74 @@ public_bytes_type!(
     KEY_LEN
 );
 
+impl BoxPublicKey {
+    /// Every encoding, top bit cleared (X25519 ignores it), of an X25519 public key of
+    /// small order: `u = 0`, `1` and `p - 1` (orders 2 and 4, on the curve and on its
+    /// twist), the two `u` of the points of order 8, and `p` and `p + 1` (the
+    /// non-canonical 0 and 1). An agreement with any of them is all zeros whatever the
+    /// other secret (a clamped X25519 scalar is a multiple of 8), so a box sealed to
+    /// one opens for anyone; libsodium refuses to build such a box. The list is
+    /// libsodium's; `tests/small_order.rs` derives it from curve arithmetic.
+    pub const SMALL_ORDER_ENCODINGS: [[u8; 32]; 7] = [
+        // u = 0: order 2
+        [0; 32],
+        // u = 1: order 4
+        [
+            0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+            0, 0, 0, 0,
+        ],
+        // order 8
+        [
+            0xe0, 0xeb, 0x7a, 0x7c, 0x3b, 0x41, 0xb8, 0xae, 0x16, 0x56, 0xe3, 0xfa, 0xf1, 0x9f,
+            0xc4, 0x6a, 0xda, 0x09, 0x8d, 0xeb, 0x9c, 0x32, 0xb1, 0xfd, 0x86, 0x62, 0x05, 0x16,
+            0x5f, 0x49, 0xb8, 0x00,
+        ],
+        // order 8
+        [
+            0x5f, 0x9c, 0x95, 0xbc, 0xa3, 0x50, 0x8c, 0x24, 0xb1, 0xd0, 0xb1, 0x55, 0x9c, 0x83,
+            0xef, 0x5b, 0x04, 0x44, 0x5c, 0xc4, 0x58, 0x1c, 0x8e, 0x86, 0xd8, 0x22, 0x4e, 0xdd,
+            0xd0, 0x9f, 0x11, 0x57,
+        ],
+        // u = p - 1 = -1: order 4, on the twist
+        [
+            0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0xff, 0xff, 0xff, 0x7f,
+        ],
+        // u = p (non-canonical 0)
+        [
+            0xed, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0xff, 0xff, 0xff, 0x7f,
+        ],
+        // u = p + 1 (non-canonical 1)
+        [
+            0xee, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0xff, 0xff, 0xff, 0x7f,
+        ],
+    ];
+
+    /// True when the key (top bit ignored) is one of
+    /// [`SMALL_ORDER_ENCODINGS`](Self::SMALL_ORDER_ENCODINGS): a key no box may be
+    /// sealed to or opened from. A byte comparison, no curve arithmetic; the key is
+    /// public, so its time may vary.
+    ///
+    /// ```
+    /// use stringphone_core::BoxPublicKey;
+    /// assert!(BoxPublicKey::from_bytes([0; 32]).has_small_order());
+    /// let mut zero_with_top_bit = [0; 32];
+    /// zero_with_top_bit[31] = 0x80;
+    /// assert!(BoxPublicKey::from_bytes(zero_with_top_bit).has_small_order());
+    /// assert!(!BoxPublicKey::from_bytes([9; 32]).has_small_order());
+    /// ```
+    pub fn has_small_order(&self) -> bool {
+        Self::SMALL_ORDER_ENCODINGS
+            .iter()
+            .any(|bad| bad[..31] == self.0[..31] && bad[31] == self.0[31] & 0x7f)
+    }
+}
+
 impl ParticipantId {
     /// A short fingerprint for comparing keys out of band (read aloud, or on two
     /// screens side by side): the first 8 bytes of the id as four groups of four hex
