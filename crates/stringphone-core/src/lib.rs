@@ -19,8 +19,10 @@
 //! - [`rule`]: the one Ed25519 verification rule (libsodium's).
 //!
 //! # Features
-//! - `alloc`: `Vec`-returning calls, [`MemoryTrustStore`], the cache of decompressed
-//!   keys of trusted participants, boxed [`StoreError`] sources.
+//! - `alloc`: `Vec`-returning calls, [`MemoryTrustStore`], a cache entry for the
+//!   decompressed key of every trusted participant (without `alloc`: four entries, a
+//!   fixed array inside the topic, taken by the participants trusted last), boxed
+//!   [`StoreError`] sources.
 //! - `std` (default; implies `alloc`): OS randomness for `generate()`, `encode()`,
 //!   `construct_intro()` and `construct_reply()`.
 //!
@@ -47,6 +49,7 @@ pub mod backend;
 pub mod batch;
 pub mod discovery;
 mod error;
+mod key_cache;
 pub mod keys;
 #[cfg(feature = "std")]
 pub mod rng;

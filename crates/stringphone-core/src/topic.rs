@@ -11,6 +11,7 @@ use rand_core::CryptoRngCore;
 use signature::Verifier;
 
 use crate::backend::{Backend, Identity};
+use crate::key_cache::KeyCache;
 use crate::wire::{self, Message, SimpleMessage, SIMPLE_OVERHEAD, SIMPLE_SIGNED_START};
 use crate::{rule, BoxSecret, Error, ParticipantId, PublicKey, SigningSeed, TopicKey, TrustStore};
 
@@ -243,8 +244,7 @@ pub struct Topic<B: Backend, S: TrustStore, I: Identity = <B as Backend>::Signin
     pub(crate) pending_intro: Option<BoxSecret>,
     /// Decompressed keys of trusted participants. The store stays the authority: an
     /// entry is used only while the store still maps its id to the same key.
-    #[cfg(feature = "alloc")]
-    verifiers: alloc::collections::BTreeMap<ParticipantId, PreparedKey<B>>,
+    verifiers: KeyCache<B>,
     /// Protocol v2: session, counter, epochs, admins, replay windows.
     #[cfg(feature = "alloc")]
     pub(crate) v2: crate::v2::state::V2State,
@@ -311,13 +311,14 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         let public_key = identity.public_key();
         // Warm the cache. A store that cannot be listed now is still asked on every
         // decode, so skipping the cache only costs speed.
-        #[cfg(feature = "alloc")]
-        let verifiers = match store.iter() {
-            Ok(entries) => entries
-                .filter_map(|(id, key)| Some((id, PreparedKey::new(&key).ok()?)))
-                .collect(),
-            Err(_) => alloc::collections::BTreeMap::new(),
-        };
+        let mut verifiers = KeyCache::new();
+        if let Ok(entries) = store.iter() {
+            for (id, key) in entries {
+                if let Ok(prepared) = PreparedKey::new(&key) {
+                    verifiers.insert(id, prepared);
+                }
+            }
+        }
         let id = B::participant_id(&public_key);
         Topic {
             id,
@@ -328,7 +329,6 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
             topic_key,
             store,
             pending_intro: None,
-            #[cfg(feature = "alloc")]
             verifiers,
             backend: PhantomData,
         }
@@ -384,10 +384,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         let prepared = PreparedKey::<B>::new(&key)?;
         let id = B::participant_id(&key);
         self.store.insert(id, key)?;
-        #[cfg(feature = "alloc")]
         self.verifiers.insert(id, prepared);
-        #[cfg(not(feature = "alloc"))]
-        let _ = prepared;
         Ok(id)
     }
 
@@ -398,7 +395,6 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         #[cfg(feature = "alloc")]
         self.remove_admin(id)?;
         let removed = self.store.remove(id)?;
-        #[cfg(feature = "alloc")]
         self.verifiers.remove(id);
         Ok(removed)
     }
@@ -531,6 +527,11 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
 
     /// Everything before decryption, in DESIGN.md's order: parse, own id, trust and
     /// signature (per `mode`), topic key.
+    ///
+    /// Never inlined: the signature's verification is the deepest stack of decoding,
+    /// and here it runs under this small frame instead of one that also holds the
+    /// cipher that opens the message.
+    #[inline(never)]
     fn gate(&self, bytes: &[u8], mode: DecodeMode) -> Result<Gate, Error> {
         match self.precheck(bytes, mode)? {
             Precheck::Done(gate) => Ok(gate),
@@ -627,7 +628,6 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     }
 
     /// The cached key of `sender`, if the store's `key` is still the one cached.
-    #[cfg(feature = "alloc")]
     pub(crate) fn cached_key(
         &self,
         sender: &ParticipantId,
@@ -646,11 +646,9 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         signed: &[u8],
         signature: &[u8; 64],
     ) -> Result<(), Error> {
-        #[cfg(feature = "alloc")]
         if let Some(cached) = self.cached_key(sender, key) {
             return cached.verify(signed, signature);
         }
-        let _ = sender;
         verify_signature::<B>(key, signed, signature)
     }
 
