@@ -20,7 +20,8 @@ use zeroize::Zeroizing;
 use crate::backend::{Backend, Identity};
 use crate::topic::sign;
 use crate::wire::{
-    DiscoveryBytes, Message, MessageType, Writer, INTRODUCTION_LEN, NONCE_LEN, REPLY_LEN,
+    prefix_mut, DiscoveryBytes, Message, MessageType, Writer, INTRODUCTION_LEN, NONCE_LEN,
+    REPLY_LEN,
 };
 use crate::{BoxPublicKey, BoxSecret, Error, PublicKey, Topic, TopicKey, TrustStore};
 
@@ -66,29 +67,43 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         &mut self,
         rng: &mut impl CryptoRngCore,
     ) -> Result<DiscoveryBytes, Error> {
+        DiscoveryBytes::fill(|out| self.construct_intro_into(rng, out))
+    }
+
+    /// [`construct_intro_with`](Self::construct_intro_with) into the first bytes of
+    /// `out`; returns their number ([`INTRODUCTION_LEN`], or v2's when the topic sends
+    /// v2). A buffer too short is refused first ([`Error::BufferTooSmall`]), before
+    /// anything is drawn or changed. For a device that keeps one buffer per message
+    /// instead of a [`DiscoveryBytes`] sized for every format.
+    ///
+    /// ```
+    /// # use stringphone_core::{FixedTrustStore, Message, SigningSeed, Topic};
+    /// # use stringphone_core::wire::INTRODUCTION_LEN;
+    /// # use stringphone_rustcrypto::RustCrypto;
+    /// let mut bob = Topic::<RustCrypto, _>::with_store(SigningSeed::from_bytes([3; 32]), None, FixedTrustStore::<4>::new());
+    /// let mut intro = [0u8; INTRODUCTION_LEN];
+    /// let n = bob.construct_intro_into(&mut rand_core::OsRng, &mut intro).unwrap();
+    /// assert_eq!(Message::parse(&intro[..n]).unwrap().sender_key(), Some(bob.public_key()));
+    /// assert!(bob.construct_intro_into(&mut rand_core::OsRng, &mut intro[..100]).is_err());
+    /// ```
+    pub fn construct_intro_into(
+        &mut self,
+        rng: &mut impl CryptoRngCore,
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
         #[cfg(feature = "alloc")]
         self.resume()?;
         #[cfg(feature = "alloc")]
         if self.v2.protocol.sends_v2() {
-            let intro = self.construct_intro_v2(rng)?;
-            return DiscoveryBytes::from_slice(&intro).ok_or(Error::EncryptFailed);
+            let out = prefix_mut(out, crate::v2::wire::INTRODUCTION_LEN)?;
+            out.copy_from_slice(&self.construct_intro_v2(rng)?);
+            return Ok(out.len());
         }
-        let intro = self.construct_intro_classic(rng)?;
-        DiscoveryBytes::from_slice(&intro).ok_or(Error::EncryptFailed)
-    }
-
-    fn construct_intro_classic(
-        &mut self,
-        rng: &mut impl CryptoRngCore,
-    ) -> Result<[u8; INTRODUCTION_LEN], Error> {
+        let out = prefix_mut(out, INTRODUCTION_LEN)?;
         let secret = BoxSecret::generate_with(rng)?;
         let encryption_key = B::box_public_key(&secret);
         let signature = sign(self.identity(), encryption_key.as_bytes())?;
-        let mut out = [0u8; INTRODUCTION_LEN];
-        let mut w = Writer {
-            out: &mut out,
-            pos: 0,
-        };
+        let mut w = Writer { out, pos: 0 };
         w.put(&[MessageType::Introduction.byte()]);
         w.put(self.public_key().as_bytes());
         w.put(&signature);
@@ -105,7 +120,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         {
             self.pending_intro = Some(secret);
         }
-        Ok(out)
+        Ok(INTRODUCTION_LEN)
     }
 
     /// [`construct_intro_with`](Self::construct_intro_with) with OS randomness: the
@@ -138,29 +153,108 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         introduction: &[u8],
     ) -> Result<DiscoveryBytes, Error> {
         #[cfg(feature = "alloc")]
-        self.resume()?;
-        #[cfg(feature = "alloc")]
         if introduction.first() == Some(&crate::v2::wire::VERSION) {
-            let intro = crate::v2::wire::V2Message::parse(introduction)?;
-            if !self.v2.protocol.accepts_v2() {
-                return Err(self.refusal(2));
-            }
             return self
-                .construct_reply_v2(rng, &intro)
+                .construct_reply_v2_checked(rng, introduction)
                 .map(DiscoveryBytes::from_vec);
         }
+        DiscoveryBytes::fill(|out| self.construct_reply_into(rng, introduction, out))
+    }
+
+    /// [`construct_reply_with`](Self::construct_reply_with) into the first bytes of
+    /// `out`; returns their number. For a classic introduction, a buffer shorter than
+    /// [`REPLY_LEN`] is refused first ([`Error::BufferTooSmall`]), before anything is
+    /// checked or drawn; then the same checks, in the same order.
+    ///
+    /// A v2 reply's length grows with the replay floors it carries
+    /// (`v2::wire::REPLY_FIXED_LEN` plus `v2::wire::FLOOR_ENTRY_LEN` each, one at
+    /// least): a buffer too short for one floor is refused first, one too short for
+    /// the reply once it is built is refused then, and the v2 counter the reply drew
+    /// stays spent (counters only move forward; nothing else changes).
+    ///
+    /// ```
+    /// # use stringphone_core::{FixedTrustStore, SigningSeed, Topic, TopicKey};
+    /// # use stringphone_core::wire::{INTRODUCTION_LEN, REPLY_LEN};
+    /// # use stringphone_rustcrypto::RustCrypto;
+    /// # let mut rng = rand_core::OsRng;
+    /// let mut alice = Topic::<RustCrypto, _>::with_store(SigningSeed::from_bytes([2; 32]), Some(TopicKey::from_bytes([1; 32])), FixedTrustStore::<4>::new());
+    /// let mut bob = Topic::<RustCrypto, _>::with_store(SigningSeed::from_bytes([3; 32]), None, FixedTrustStore::<4>::new());
+    /// alice.add_participant(bob.public_key()).unwrap();
+    /// let (mut intro, mut reply) = ([0u8; INTRODUCTION_LEN], [0u8; REPLY_LEN]);
+    /// bob.construct_intro_into(&mut rng, &mut intro).unwrap();
+    /// let n = alice.construct_reply_into(&mut rng, &intro, &mut reply).unwrap();
+    /// assert_eq!(bob.parse_reply(&reply[..n]).unwrap(), alice.public_key());
+    /// ```
+    pub fn construct_reply_into(
+        &mut self,
+        rng: &mut impl CryptoRngCore,
+        introduction: &[u8],
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        #[cfg(feature = "alloc")]
+        if introduction.first() == Some(&crate::v2::wire::VERSION) {
+            use crate::v2::wire::{FLOOR_ENTRY_LEN, REPLY_FIXED_LEN};
+            prefix_mut(out, REPLY_FIXED_LEN + FLOOR_ENTRY_LEN)?;
+            let reply = self.construct_reply_v2_checked(rng, introduction)?;
+            let out = prefix_mut(out, reply.len())?;
+            out.copy_from_slice(&reply);
+            return Ok(out.len());
+        }
+        let out = prefix_mut(out, REPLY_LEN)?;
+        #[cfg(feature = "alloc")]
+        self.resume()?;
         if !self.accepts_classic() {
             return Err(self.refusal(1));
         }
-        let reply = self.construct_reply_classic(rng, introduction)?;
-        DiscoveryBytes::from_slice(&reply).ok_or(Error::EncryptFailed)
+        let (newcomer_id, encryption_key) = self.check_introduction(introduction)?;
+        let topic_key = self.topic_key().ok_or(Error::MissingTopicKey)?;
+
+        let secret = BoxSecret::generate_with(rng)?;
+        let mut nonce = [0u8; NONCE_LEN];
+        rng.try_fill_bytes(&mut nonce).map_err(|_| Error::Rng)?;
+        let mut sealed = Zeroizing::new(*topic_key.expose_secret());
+        let tag = B::box_cipher(&encryption_key, &secret)
+            .encrypt_in_place_detached(&nonce.into(), b"", sealed.as_mut())
+            .map_err(|_| Error::EncryptFailed)?;
+
+        let mut w = Writer { out, pos: 0 };
+        w.put(&[MessageType::IntroductionReply.byte()]);
+        w.put(newcomer_id.as_bytes());
+        w.put(&nonce);
+        w.put(&tag);
+        w.put(sealed.as_ref());
+        w.put(B::box_public_key(&secret).as_bytes());
+        w.put(self.public_key().as_bytes());
+        Ok(REPLY_LEN)
     }
 
-    fn construct_reply_classic(
-        &self,
+    /// A v2 introduction's reply, after the protocol setting's check.
+    #[cfg(feature = "alloc")]
+    fn construct_reply_v2_checked(
+        &mut self,
         rng: &mut impl CryptoRngCore,
         introduction: &[u8],
-    ) -> Result<[u8; REPLY_LEN], Error> {
+    ) -> Result<alloc::vec::Vec<u8>, Error> {
+        self.resume()?;
+        let intro = crate::v2::wire::V2Message::parse(introduction)?;
+        if !self.v2.protocol.accepts_v2() {
+            return Err(self.refusal(2));
+        }
+        self.construct_reply_v2(rng, &intro)
+    }
+
+    /// The checks of a classic introduction before the topic key is used: type and
+    /// length, the newcomer's signature, its trust and membership, that the topic has
+    /// the key, and that the newcomer's X25519 key is not of small order. Gives the
+    /// newcomer's id and X25519 key.
+    ///
+    /// Never inlined: the signature's verification is the deepest stack of discovery,
+    /// and here it runs under this small frame instead of one holding the reply's box.
+    #[inline(never)]
+    fn check_introduction(
+        &self,
+        introduction: &[u8],
+    ) -> Result<(crate::ParticipantId, BoxPublicKey), Error> {
         let Message::Introduction(intro) = expect_type(introduction, MessageType::Introduction)?
         else {
             return Err(Error::Malformed {
@@ -184,32 +278,13 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         if !self.is_current_member(&newcomer_id) {
             return Err(Error::NotAMember(newcomer_id));
         }
-        let topic_key = self.topic_key().ok_or(Error::MissingTopicKey)?;
+        if self.topic_key().is_none() {
+            return Err(Error::MissingTopicKey);
+        }
         if box_key_has_small_order::<B>(&intro.encryption_key()) {
             return Err(Error::InvalidPublicKey);
         }
-
-        let secret = BoxSecret::generate_with(rng)?;
-        let mut nonce = [0u8; NONCE_LEN];
-        rng.try_fill_bytes(&mut nonce).map_err(|_| Error::Rng)?;
-        let mut sealed = Zeroizing::new(*topic_key.expose_secret());
-        let tag = B::box_cipher(&intro.encryption_key(), &secret)
-            .encrypt_in_place_detached(&nonce.into(), b"", sealed.as_mut())
-            .map_err(|_| Error::EncryptFailed)?;
-
-        let mut out = [0u8; REPLY_LEN];
-        let mut w = Writer {
-            out: &mut out,
-            pos: 0,
-        };
-        w.put(&[MessageType::IntroductionReply.byte()]);
-        w.put(newcomer_id.as_bytes());
-        w.put(&nonce);
-        w.put(&tag);
-        w.put(sealed.as_ref());
-        w.put(B::box_public_key(&secret).as_bytes());
-        w.put(self.public_key().as_bytes());
-        Ok(out)
+        Ok((newcomer_id, intro.encryption_key()))
     }
 
     /// [`construct_reply_with`](Self::construct_reply_with) with OS randomness: the

@@ -469,10 +469,19 @@ impl<'a> IntroductionReply<'a> {
     }
 }
 
-/// The longest introduction or reply [`DiscoveryBytes`] holds on the stack (a v2
-/// introduction); a v2 reply, whose length grows with its replay floors, is held on
-/// the heap.
+/// The longest introduction or reply [`DiscoveryBytes`] holds on the stack: with
+/// `alloc`, a v2 introduction (a v2 reply, whose length grows with its replay floors,
+/// is held on the heap); without `alloc` (v2 needs it), a classic reply.
+#[cfg(feature = "alloc")]
 pub const MAX_DISCOVERY_LEN: usize = crate::v2::wire::INTRODUCTION_LEN;
+/// The longest introduction or reply [`DiscoveryBytes`] holds on the stack: with
+/// `alloc`, a v2 introduction (a v2 reply, whose length grows with its replay floors,
+/// is held on the heap); without `alloc` (v2 needs it), a classic reply.
+#[cfg(not(feature = "alloc"))]
+pub const MAX_DISCOVERY_LEN: usize = REPLY_LEN;
+
+// Every classic message of discovery fits, whatever the features.
+const _: () = assert!(MAX_DISCOVERY_LEN >= REPLY_LEN && MAX_DISCOVERY_LEN >= INTRODUCTION_LEN);
 
 /// An introduction or a reply, classic or v2. Dereferences to its bytes. Classic
 /// messages and v2 introductions are held on the stack; a v2 reply, whose length grows
@@ -523,6 +532,17 @@ impl DiscoveryBytes {
     /// The bytes.
     pub fn as_bytes(&self) -> &[u8] {
         self
+    }
+
+    /// What `write` puts in the first bytes of a fresh buffer (it returns how many).
+    pub(crate) fn fill(
+        write: impl FnOnce(&mut [u8]) -> Result<usize, Error>,
+    ) -> Result<Self, Error> {
+        let mut buf = [0u8; MAX_DISCOVERY_LEN];
+        let len = write(&mut buf)?;
+        Ok(DiscoveryBytes {
+            inner: DiscoveryInner::Stack { buf, len },
+        })
     }
 }
 
