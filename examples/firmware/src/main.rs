@@ -22,6 +22,7 @@ use cortex_m_rt::entry;
 use cortex_m_semihosting::debug;
 use rand_core::{CryptoRng, RngCore};
 use salsa20::cipher::{KeyIvInit, StreamCipher};
+use stringphone_core::wire::{INTRODUCTION_LEN, REPLY_LEN};
 use stringphone_core::{
     DecodeMode, Decoded, Error, FixedTrustStore, Message, SigningSeed, Topic, TopicKey,
 };
@@ -156,16 +157,22 @@ fn session(run: &mut Run) -> Result<(), &'static str> {
         .map_err(|_| "trust: refused a valid key")?;
 
     // Discovery: Bob has no topic key.
-    let intro = run
-        .op("intro", || bob.construct_intro_with(&mut rng))
+    // Each message in a buffer of its own format's size (no buffer sized for every
+    // format).
+    let mut intro = [0u8; INTRODUCTION_LEN];
+    let len = run
+        .op("intro", || bob.construct_intro_into(&mut rng, &mut intro))
         .map_err(|_| "intro: failed")?;
+    check(len == INTRODUCTION_LEN, "intro: wrong length")?;
     check(
         matches!(Message::parse(&intro), Ok(Message::Introduction(i)) if i.sender_key() == bob_key),
         "intro: not an introduction from Bob",
     )?;
-    let reply = run
-        .op("reply", || alice.construct_reply_with(&mut rng, &intro))
+    let mut reply = [0u8; REPLY_LEN];
+    let len = run
+        .op("reply", || alice.construct_reply_into(&mut rng, &intro, &mut reply))
         .map_err(|_| "reply: failed")?;
+    check(len == REPLY_LEN, "reply: wrong length")?;
     check(
         matches!(Message::parse(&reply), Ok(Message::IntroductionReply(r)) if r.recipient_id() == bob.id()),
         "reply: not a reply to Bob",
@@ -214,22 +221,21 @@ fn session(run: &mut Run) -> Result<(), &'static str> {
         "parse_reply: accepted a reply twice",
     )?;
     let mut carol = carol;
-    let carol_intro = carol
-        .construct_intro_with(&mut rng)
+    let mut carol_intro = [0u8; INTRODUCTION_LEN];
+    carol
+        .construct_intro_into(&mut rng, &mut carol_intro)
         .map_err(|_| "intro: failed")?;
     check(
         matches!(
-            alice.construct_reply_with(&mut rng, &carol_intro),
+            alice.construct_reply_into(&mut rng, &carol_intro, &mut reply),
             Err(Error::UntrustedSender(_))
         ),
         "reply: answered an untrusted newcomer",
     )?;
-    let mut bad_intro = [0u8; 129];
-    bad_intro.copy_from_slice(&carol_intro);
-    bad_intro[40] ^= 1;
+    carol_intro[40] ^= 1;
     check(
         matches!(
-            alice.construct_reply_with(&mut rng, &bad_intro),
+            alice.construct_reply_into(&mut rng, &carol_intro, &mut reply),
             Err(Error::BadSignature)
         ),
         "reply: answered a forged introduction",
