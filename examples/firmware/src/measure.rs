@@ -46,7 +46,9 @@ pub fn flash_bytes() -> usize {
 pub fn stack_start() -> usize {
     // SAFETY: only the address is taken.
     #[allow(unused_unsafe)]
-    unsafe { core::ptr::addr_of!(_stack_start) as usize }
+    unsafe {
+        core::ptr::addr_of!(_stack_start) as usize
+    }
 }
 
 #[inline(never)]
