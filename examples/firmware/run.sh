@@ -22,7 +22,9 @@ for level in "${levels[@]}"; do
     echo "--- opt-level $level (cargo run --locked --profile $profile)"
     cargo run --locked --quiet --profile "$profile"
     # The linker's view, next to the firmware's own figure: flash is
-    # .vector_table + .text + .rodata + .data.
-    size -A "target/thumbv7em-none-eabihf/$profile/stringphone-firmware" |
-        awk '$1 ~ /^\.(vector_table|text|rodata|data|bss)$/ { print "  " $1, $2 }'
+    # .vector_table + .text + .rodata + .data. (`size` is binutils'; skipped without.)
+    if command -v size >/dev/null 2>&1; then
+        size -A "target/thumbv7em-none-eabihf/$profile/stringphone-firmware" |
+            awk '$1 ~ /^\.(vector_table|text|rodata|data|bss)$/ { print "  " $1, $2 }'
+    fi
 done
