@@ -25,17 +25,6 @@ use crate::wire::{
 };
 use crate::{BoxPublicKey, BoxSecret, Error, PublicKey, Topic, TopicKey, TrustStore};
 
-/// True when `key` is an X25519 point of small order (or on the twist with small
-/// order): every agreement with it gives the all-zero secret, so a box sealed to it can
-/// be opened by anyone. libsodium refuses to build such a box; so does stringphone.
-///
-/// A compare against the known encodings ([`BoxPublicKey::has_small_order`]), the
-/// same for every backend; `B` stays for the callers written when this asked the
-/// backend's box.
-pub(crate) fn box_key_has_small_order<B: Backend>(key: &BoxPublicKey) -> bool {
-    key.has_small_order()
-}
-
 fn expect_type(bytes: &[u8], expected: MessageType) -> Result<Message<'_>, Error> {
     // A message of another type is refused by its type byte before its length is
     // judged by the rules of the type we wanted.
@@ -281,7 +270,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         if self.topic_key().is_none() {
             return Err(Error::MissingTopicKey);
         }
-        if box_key_has_small_order::<B>(&intro.encryption_key()) {
+        if intro.encryption_key().has_small_order() {
             return Err(Error::InvalidPublicKey);
         }
         Ok((newcomer_id, intro.encryption_key()))
@@ -353,7 +342,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
             .as_ref()
             .ok_or(Error::NoPendingIntroduction)?;
         // libsodium cannot open a box from a small-order key (the agreement is zero).
-        if box_key_has_small_order::<B>(&reply.encryption_key()) {
+        if reply.encryption_key().has_small_order() {
             return Err(Error::DecryptFailed);
         }
         let mut key = Zeroizing::new(*reply.sealed_topic_key());

@@ -137,7 +137,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         }
         let topic_key = self.topic_key().ok_or(Error::MissingTopicKey)?.clone();
         let encryption_key = BoxPublicKey::from_bytes(*encryption_key);
-        if crate::discovery::box_key_has_small_order::<B>(&encryption_key) {
+        if encryption_key.has_small_order() {
             return Err(Error::InvalidPublicKey);
         }
 
@@ -270,7 +270,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         }
         let replier = check_self_signed::<B>(&topic, reply)?;
         let encryption_key = BoxPublicKey::from_bytes(*encryption_key);
-        if crate::discovery::box_key_has_small_order::<B>(&encryption_key) {
+        if encryption_key.has_small_order() {
             return Err(Error::DecryptFailed);
         }
         let mut key = Zeroizing::new(*sealed_key);

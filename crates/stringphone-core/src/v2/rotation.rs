@@ -299,7 +299,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
             .ok_or(Error::NotAMember(me))?;
         // An admin's small-order key would seal the epoch key under a zero secret.
         let encryption_key = crate::BoxPublicKey::from_bytes(*encryption_key);
-        if crate::discovery::box_key_has_small_order::<B>(&encryption_key) {
+        if encryption_key.has_small_order() {
             return Err(Error::DecryptFailed);
         }
         let secret = self
