@@ -12,44 +12,67 @@
 //! | 3 | a stranger nobody trusts | a stranger |
 //! | 4 | a trusted member, not an admin | the joiner under test (a new device) |
 //!
-//! Every message is made by the library's own API (`encode_with_rng`,
-//! `rotate_with`, `construct_intro_with`, `construct_reply_with`) from seeded
-//! deterministic randomness, and checked byte for byte against an independent
-//! implementation of the wire format in the README (HKDF-SHA256, ChaCha20-Poly1305,
-//! BLAKE3, crypto_box and ed25519-dalek called directly, never through the core).
+//! Every topic is named ([`TOPIC_NAMES`]): the topic id is bound into every
+//! signature, message key, associated data and the first epoch's id, and the
+//! harness computes each of them itself. Every message is made by the library's own
+//! API (`encode_with_rng`, `rotate_with`, `construct_intro_with`,
+//! `construct_reply_with`) from seeded deterministic randomness, and checked byte
+//! for byte against an independent implementation of the wire format
+//! (`stringphone_core::v2::wire`'s table; HKDF-SHA256, ChaCha20-Poly1305, BLAKE3,
+//! crypto_box and ed25519-dalek called directly, never through the core).
 //! Deliveries then pick any earlier message (so messages arrive reordered,
 //! duplicated and replayed), optionally mutate it field by field (version, type,
 //! suite, epoch, sender id, session, counter, ciphertext, tag, signature, the body
-//! fields of introductions, replies and rekeys: flip, set, overwrite, add to it as a
-//! number, put a cast member's id or key, shrink or grow the field, truncate,
-//! append), and optionally re-sign it as any cast member or re-seal it (a valid
-//! message with the chosen header fields, which reaches the replay window with any
-//! counter). Each delivery goes to a v2 decoder (`decode` in every mode and variant,
-//! `decode_batch`, `accept_rekey`, `construct_reply`, `parse_reply`).
+//! fields of introductions, replies and rekeys, a reply's replay floors: flip, set,
+//! overwrite, add to it as a number, put a cast member's id or key or an epoch id
+//! of the chain, shrink or grow the field, add a floor, truncate, append), and
+//! optionally re-sign it as any cast member, for its own topic or another, or
+//! re-seal it (a valid message with the chosen header fields, which reaches the
+//! replay window with any counter). Each delivery goes to a v2 decoder (`decode` in
+//! every mode and variant, `decode_batch`, `accept_rekey`, `construct_reply`,
+//! `parse_reply`). The receiver also introduces itself (a rejoin) and takes
+//! replies from the senders, answers their introductions, removes and trusts
+//! participants, changes its grace period and restarts on its store.
 //!
-//! A model of the receiver (epochs, keys, members, grace period, one replay window
-//! and stored mark per sender) predicts every outcome from the bytes, in the order
-//! of checks the core documents, with the cryptography done independently; a
-//! signature is valid exactly when the harness made it with the key the message
-//! names (Ed25519 under the rule is not malleable, so nobody else can make one).
-//! What is asserted, besides the prediction:
+//! A model of the receiver (the group state: epoch chain with parents, starters and
+//! members, previous epoch and grace, admins, pending introduction, replay floors,
+//! and what the store holds of it; one replay window and stored mark per sender)
+//! predicts every outcome from the bytes, in the order of checks the core
+//! documents, with the cryptography done independently; a signature is valid
+//! exactly when the harness made it with the key the message names for the topic
+//! that checks it (Ed25519 under the rule is not malleable, so nobody else can
+//! make one). The rules it follows (`stringphone_core::v2::rotation`,
+//! `v2::discovery`): rekeys only from a trusted admin who is a member of the epoch
+//! they follow; between two rekeys of one epoch the smaller admin id wins (then
+//! the smaller epoch id); a reply only from a member of the joiner's epoch, never
+//! lowering the epoch or moving sideways (unless to a tie-break winner with the same
+//! parent), naming the current epoch as parent when it is the next one; replies
+//! only to listed members; newcomers take the reply's replay floors;
+//! `remove_participant` removes admin rights. What is asserted, besides the
+//! prediction:
 //! - an unmutated message decodes to its original plaintext;
 //! - a mutated message that was not signed again is never accepted as verified,
 //!   and in naive mode only with its signature changed and the same plaintext;
 //! - a (sender, counter) accepted by a verified decode is never accepted again, in
 //!   any epoch or session, across receiver restarts too;
-//! - a failed call changes nothing: key, epoch, members, trust store, stored
-//!   marks, pending introduction, and the replay window (probed with a naive
-//!   decode of the original, which checks the window without moving it);
+//! - a failed call changes nothing: key, epoch and its id, members, admins, trust
+//!   store, replay floors, stored marks, the stored group state, pending
+//!   introduction, and the replay window (probed with a naive decode of the
+//!   original, which checks the window without moving it);
+//! - the group state in the store is the model's after every change, and a
+//!   restart resumes from it exactly (epoch, key, members, admins, previous epoch
+//!   and its remaining grace, pending introduction, floors);
 //! - every counter accepted lies below the sender's stored mark (what keeps replays
 //!   refused after a crash);
-//! - senders' counters only move forward, across restarts, and their stored mark
-//!   covers every counter they used;
+//! - senders' counters (the receiver's own too) only move forward, across
+//!   restarts, and their stored mark covers every counter they used;
+//! - with two topics ([`crate::v2_topics`]): nothing made for one topic is ever
+//!   accepted by the other's instance;
 //! - nothing panics.
 //!
 //! Histories that take several steps in a given order (two admins rotating at
-//! once, a member left out, two epochs, a restart) are [`Prelude`]s a case may
-//! start from; `fuzz/make-corpus.py` writes a seed for each.
+//! once, a member left out, two epochs, a restart, a rejoin, a fork) are
+//! [`Prelude`]s a case may start from; `fuzz/make-corpus.py` writes a seed for each.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -62,16 +85,16 @@ use ed25519_dalek::Signer;
 use rand_core::{CryptoRng, RngCore};
 use sha2::{Digest, Sha256, Sha512};
 use stringphone_core::v2::wire::V2Type;
-use stringphone_core::v2::{ProtocolVersion, RekeyOutcome};
+use stringphone_core::v2::{GroupState, ProtocolVersion, RekeyOutcome, TopicId};
 use stringphone_core::wire::MessageType;
 use stringphone_core::{
     Backend, DecodeMode, Error, MarkSlot, MemoryTrustStore, ParticipantId, PublicKey, SigningSeed,
     TopicKey, TrustStore,
 };
 
-use crate::raw::{err_str, outcome, snapshot, v2_framing, FixedRng, Outcome, B, T};
+use crate::raw::{err_str, outcome, v2_framing, FixedRng, Outcome, B, T};
 
-// ----- the wire format, written out from the README ------------------------------------
+// ----- the wire format, written out from the layout table ----------------------------
 
 const HEADER: usize = 47;
 const SIG: usize = 64;
@@ -79,12 +102,36 @@ const TAG: usize = 16;
 /// Header, tag and signature: a message's length is this plus its plaintext's.
 const OVERHEAD: usize = HEADER + TAG + SIG;
 const INTRO_LEN: usize = HEADER + 32 + 32 + SIG;
-const REPLY_LEN: usize = HEADER + 16 + 32 + 32 + 32 + 32 + 24 + 32 + 16 + SIG;
-const REKEY_FIXED: usize = HEADER + 32 + 32 + 2 + SIG;
+/// A reply: recipient 16, intro digest 32, epoch id 32, parent epoch id 32, starter
+/// 16, replier's Ed25519 key 32, its X25519 key 32, box nonce 24, sealed key 32, tag
+/// 16, floor count 2, then (id 16, floor 8) per floor, then the signature.
+const R_RECIPIENT: usize = HEADER;
+const R_DIGEST: usize = R_RECIPIENT + 16;
+const R_EPOCH_ID: usize = R_DIGEST + 32;
+const R_PARENT: usize = R_EPOCH_ID + 32;
+const R_STARTER: usize = R_PARENT + 32;
+const R_IDENTITY: usize = R_STARTER + 16;
+const R_EPH: usize = R_IDENTITY + 32;
+const R_NONCE: usize = R_EPH + 32;
+const R_SEALED: usize = R_NONCE + 24;
+const R_TAG: usize = R_SEALED + 32;
+const R_COUNT: usize = R_TAG + 16;
+const R_FLOORS: usize = R_COUNT + 2;
+const REPLY_FIXED: usize = R_FLOORS + SIG;
+const FLOOR: usize = 16 + 8;
+/// A rekey: previous epoch id 32, admin's X25519 key 32, member count 2, then (id
+/// 16, sealed key 32, tag 16) per member, then the signature.
+const K_PREVIOUS: usize = HEADER;
+const K_EPH: usize = K_PREVIOUS + 32;
+const K_COUNT: usize = K_EPH + 32;
+const K_ENTRIES: usize = K_COUNT + 2;
+const REKEY_FIXED: usize = K_ENTRIES + SIG;
 const ENTRY: usize = 16 + 32 + 16;
 const SIGNATURE_DOMAIN: [u8; 32] = *b"stringphone v2 signature\0\0\0\0\0\0\0\0";
 const DIGEST_CONTEXT: &str = "stringphone v2 message digest";
 const EPOCH_CONTEXT: &str = "stringphone v2 epoch id";
+const FIRST_EPOCH_CONTEXT: &str = "stringphone v2 first epoch";
+const TOPIC_ID_CONTEXT: &str = "stringphone v2 topic id";
 const INTRO_CONTEXT: &str = "stringphone v2 introduction";
 const MESSAGE_KEY_INFO: &[u8] = b"stringphone v2 message key";
 /// "each receiver keeps a 128-wide sliding window per sender".
@@ -100,9 +147,9 @@ const DEFAULT_GRACE: u32 = 256;
 /// (`counter + 1 + 256`) fits, so every accepted counter stays covered by its mark.
 const LAST_COUNTER: u64 = u64::MAX - 257;
 
-// ----- the cast ---------------------------------------------------------------------------
+// ----- the cast and the topics ------------------------------------------------------------
 
-const CAST: usize = 5;
+pub(crate) const CAST: usize = 5;
 const US: usize = 0;
 const MEMBER: usize = 4;
 /// Whom the `Traffic` receiver trusts, and which of them it takes rekeys from.
@@ -111,6 +158,11 @@ const ADMINS: [usize; 2] = [1, 2];
 const KEY: [u8; 32] = [0x6b; 32];
 /// A key the joiner may hold before discovery.
 const OLD_KEY: [u8; 32] = [0x0d; 32];
+
+/// The topics: X and Y have instances (Y only in the two-topic target); nobody
+/// joins the third, whose signatures stand for bytes made anywhere else.
+pub(crate) const TOPIC_NAMES: [&[u8]; 3] = [b"fuzz topic X", b"fuzz topic Y", b"fuzz elsewhere"];
+const ELSEWHERE: usize = 2;
 
 struct Member {
     seed: [u8; 32],
@@ -122,8 +174,12 @@ struct Member {
     static_secret: [u8; 32],
 }
 
-struct World {
+pub(crate) struct World {
     cast: Vec<Member>,
+    /// Each topic's id (BLAKE3 derive-key of its name) and its first epoch's id
+    /// (BLAKE3 derive-key of the topic id).
+    topics: [[u8; 32]; 3],
+    first: [[u8; 32]; 3],
 }
 
 impl World {
@@ -149,16 +205,40 @@ impl World {
                 }
             })
             .collect();
-        World { cast }
+        let topics = TOPIC_NAMES.map(|name| blake3::derive_key(TOPIC_ID_CONTEXT, name));
+        let first = topics.map(|t| blake3::derive_key(FIRST_EPOCH_CONTEXT, &t));
+        for (i, name) in TOPIC_NAMES.iter().enumerate() {
+            let core = TopicId::from_name(name);
+            assert_eq!(
+                core.as_bytes(),
+                &topics[i],
+                "core and harness topic ids agree"
+            );
+            assert_eq!(core.first_epoch_id(), first[i], "first epoch ids agree");
+        }
+        World {
+            cast,
+            topics,
+            first,
+        }
     }
 
     fn by_id(&self, id: &[u8]) -> Option<usize> {
         self.cast.iter().position(|m| m.id.as_bytes() == id)
     }
+
+    fn topic_id(&self, topic: usize) -> TopicId {
+        TopicId::from_bytes(self.topics[topic])
+    }
 }
 
 thread_local! {
     static WORLD: World = World::new();
+}
+
+/// Runs `f` with the cast and topics, made once per thread.
+pub(crate) fn with_world<R>(f: impl FnOnce(&World) -> R) -> R {
+    WORLD.with(f)
 }
 
 // ----- independent cryptography -----------------------------------------------------------
@@ -191,40 +271,62 @@ fn be_u64(bytes: &[u8]) -> u64 {
     u64::from_be_bytes(b)
 }
 
-/// The 64 bytes a v2 signature covers.
-fn signed_string(signed_part: &[u8]) -> [u8; 64] {
+/// The 64 bytes a v2 signature covers: the domain, then the digest of the topic id
+/// followed by the signed part.
+fn signed_string(topic: &[u8; 32], signed_part: &[u8]) -> [u8; 64] {
+    let mut h = blake3::Hasher::new_derive_key(DIGEST_CONTEXT);
+    h.update(topic);
+    h.update(signed_part);
     let mut s = [0u8; 64];
     s[..32].copy_from_slice(&SIGNATURE_DOMAIN);
-    s[32..].copy_from_slice(&blake3::derive_key(DIGEST_CONTEXT, signed_part));
+    s[32..].copy_from_slice(h.finalize().as_bytes());
     s
 }
 
-/// Signs `msg` (its last 64 bytes are the signature) as `member`.
-fn sign_as(member: &Member, msg: &mut [u8]) {
+/// Signs `msg` (its last 64 bytes are the signature) as `member`, for `topic`.
+fn sign_as(member: &Member, topic: &[u8; 32], msg: &mut [u8]) {
     let n = msg.len() - SIG;
-    let signature = member.signer.sign(&signed_string(&msg[..n])).to_bytes();
+    let signature = member
+        .signer
+        .sign(&signed_string(topic, &msg[..n]))
+        .to_bytes();
     msg[n..].copy_from_slice(&signature);
 }
 
-/// Whether `msg` carries `member`'s signature: Ed25519 signing is deterministic, so
-/// this is the one the harness would make (cheaper than verifying).
-fn signed_by(member: &Member, msg: &[u8]) -> bool {
+/// Whether `msg` carries `member`'s signature for `topic`: Ed25519 signing is
+/// deterministic, so this is the one the harness would make (cheaper than
+/// verifying).
+fn signed_by(member: &Member, topic: &[u8; 32], msg: &[u8]) -> bool {
     let mut copy = msg.to_vec();
-    sign_as(member, &mut copy);
+    sign_as(member, topic, &mut copy);
     copy == msg
 }
 
-/// The message cipher of a header: HKDF-SHA256(salt = session, ikm = topic key,
-/// info = prefix ‖ suite ‖ epoch ‖ sender id).
-fn message_cipher(topic_key: &[u8; 32], header: &[u8]) -> ChaCha20Poly1305 {
+/// The message cipher of a header: HKDF-SHA256(salt = session, ikm = epoch key,
+/// info = prefix ‖ suite ‖ topic id ‖ epoch id ‖ sender id).
+fn message_cipher(
+    topic: &[u8; 32],
+    key: &[u8; 32],
+    epoch_id: &[u8; 32],
+    header: &[u8],
+) -> ChaCha20Poly1305 {
     let mut info = MESSAGE_KEY_INFO.to_vec();
     info.push(0x01);
-    info.extend_from_slice(&header[3..23]);
+    info.extend_from_slice(topic);
+    info.extend_from_slice(epoch_id);
+    info.extend_from_slice(&header[7..23]);
     let mut okm = [0u8; 32];
-    hkdf::Hkdf::<Sha256>::new(Some(&header[23..39]), topic_key)
+    hkdf::Hkdf::<Sha256>::new(Some(&header[23..39]), key)
         .expand(&info, &mut okm)
         .expect("32 bytes of HKDF");
     ChaCha20Poly1305::new(GenericArray::from_slice(&okm))
+}
+
+/// The associated data: the topic id, then the header.
+fn associated_data(topic: &[u8; 32], header: &[u8]) -> Vec<u8> {
+    let mut ad = topic.to_vec();
+    ad.extend_from_slice(header);
+    ad
 }
 
 /// Four zero bytes, then the counter.
@@ -234,15 +336,20 @@ fn message_nonce(header: &[u8]) -> [u8; 12] {
     n
 }
 
-/// Opens a message of at least `OVERHEAD` bytes under `topic_key`.
-fn open_message(topic_key: &[u8; 32], msg: &[u8]) -> Option<Vec<u8>> {
+/// Opens a message of at least `OVERHEAD` bytes of `topic`, epoch `epoch_id`.
+fn open_message(
+    topic: &[u8; 32],
+    key: &[u8; 32],
+    epoch_id: &[u8; 32],
+    msg: &[u8],
+) -> Option<Vec<u8>> {
     let n = msg.len();
     let header = &msg[..HEADER];
     let mut body = msg[HEADER..n - SIG - TAG].to_vec();
-    message_cipher(topic_key, header)
+    message_cipher(topic, key, epoch_id, header)
         .decrypt_in_place_detached(
             GenericArray::from_slice(&message_nonce(header)),
-            header,
+            &associated_data(topic, header),
             &mut body,
             GenericArray::from_slice(&msg[n - SIG - TAG..n - SIG]),
         )
@@ -251,15 +358,21 @@ fn open_message(topic_key: &[u8; 32], msg: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// Seals `plaintext` into `msg` (header written, `OVERHEAD + plaintext.len()` long).
-fn seal_message(topic_key: &[u8; 32], msg: &mut [u8], plaintext: &[u8]) {
+fn seal_message(
+    topic: &[u8; 32],
+    key: &[u8; 32],
+    epoch_id: &[u8; 32],
+    msg: &mut [u8],
+    plaintext: &[u8],
+) {
     let n = msg.len();
     let (header, rest) = msg.split_at_mut(HEADER);
     let body = &mut rest[..plaintext.len()];
     body.copy_from_slice(plaintext);
-    let tag = message_cipher(topic_key, header)
+    let tag = message_cipher(topic, key, epoch_id, header)
         .encrypt_in_place_detached(
             GenericArray::from_slice(&message_nonce(header)),
-            header,
+            &associated_data(topic, header),
             body,
         )
         .expect("seal");
@@ -297,6 +410,11 @@ fn small_order(key: &[u8]) -> bool {
         == [0; 32]
 }
 
+/// The X25519 public key of a secret.
+fn x25519_public(secret: &[u8; 32]) -> [u8; 32] {
+    MontgomeryPoint::mul_base_clamped(*secret).to_bytes()
+}
+
 fn rekey_entry_nonce(epoch: u32, index: usize) -> [u8; 24] {
     let mut n = [0u8; 24];
     n[..4].copy_from_slice(&epoch.to_be_bytes());
@@ -314,6 +432,12 @@ impl StreamRng {
             h.update(p);
         }
         StreamRng(h.finalize_xof())
+    }
+
+    fn bytes<const N: usize>(&mut self) -> [u8; N] {
+        let mut b = [0u8; N];
+        self.0.fill(&mut b);
+        b
     }
 }
 
@@ -362,10 +486,20 @@ pub enum Field {
     IntroDigest,
     /// `r`: the epoch id; `k`: the previous epoch's id.
     EpochId,
+    /// `r`: the parent epoch's id.
+    Parent,
+    /// `r`: the admin who started the epoch.
+    Starter,
     /// `r`.
     BoxNonce,
     /// `r`.
     SealedKey,
+    /// `r`: the number of replay floors.
+    FloorCount,
+    /// `r`: floor `i % count`, its sender id.
+    FloorId(u8),
+    /// `r`: floor `i % count`, its counter.
+    FloorValue(u8),
     /// `k`.
     MemberCount,
     /// `k`: entry `i % count`, its member id.
@@ -379,7 +513,11 @@ fn field_range(field: Field, kind: V2Type, len: usize) -> Option<(usize, usize)>
     let sig = len.saturating_sub(SIG);
     let entry = |i: u8| {
         let count = (len.saturating_sub(REKEY_FIXED) / ENTRY).max(1);
-        HEADER + 66 + ENTRY * (usize::from(i) % count)
+        K_ENTRIES + ENTRY * (usize::from(i) % count)
+    };
+    let floor = |i: u8| {
+        let count = (len.saturating_sub(REPLY_FIXED) / FLOOR).max(1);
+        R_FLOORS + FLOOR * (usize::from(i) % count)
     };
     let r = match (field, kind) {
         (Field::Version, _) => (0, 1),
@@ -395,17 +533,22 @@ fn field_range(field: Field, kind: V2Type, len: usize) -> Option<(usize, usize)>
         (Field::Tag, V2Type::Message) => (sig.saturating_sub(TAG), sig),
         (Field::Identity, V2Type::Introduction) => (47, 79),
         (Field::EncryptionKey, V2Type::Introduction) => (79, 111),
-        (Field::Recipient, V2Type::Reply) => (47, 63),
-        (Field::IntroDigest, V2Type::Reply) => (63, 95),
-        (Field::EpochId, V2Type::Reply) => (95, 127),
-        (Field::Identity, V2Type::Reply) => (127, 159),
-        (Field::EncryptionKey, V2Type::Reply) => (159, 191),
-        (Field::BoxNonce, V2Type::Reply) => (191, 215),
-        (Field::SealedKey, V2Type::Reply) => (215, 247),
-        (Field::Tag, V2Type::Reply) => (247, 263),
-        (Field::EpochId, V2Type::Rekey) => (47, 79),
-        (Field::EncryptionKey, V2Type::Rekey) => (79, 111),
-        (Field::MemberCount, V2Type::Rekey) => (111, 113),
+        (Field::Recipient, V2Type::Reply) => (R_RECIPIENT, R_DIGEST),
+        (Field::IntroDigest, V2Type::Reply) => (R_DIGEST, R_EPOCH_ID),
+        (Field::EpochId, V2Type::Reply) => (R_EPOCH_ID, R_PARENT),
+        (Field::Parent, V2Type::Reply) => (R_PARENT, R_STARTER),
+        (Field::Starter, V2Type::Reply) => (R_STARTER, R_IDENTITY),
+        (Field::Identity, V2Type::Reply) => (R_IDENTITY, R_EPH),
+        (Field::EncryptionKey, V2Type::Reply) => (R_EPH, R_NONCE),
+        (Field::BoxNonce, V2Type::Reply) => (R_NONCE, R_SEALED),
+        (Field::SealedKey, V2Type::Reply) => (R_SEALED, R_TAG),
+        (Field::Tag, V2Type::Reply) => (R_TAG, R_COUNT),
+        (Field::FloorCount, V2Type::Reply) => (R_COUNT, R_FLOORS),
+        (Field::FloorId(i), V2Type::Reply) => (floor(i), floor(i) + 16),
+        (Field::FloorValue(i), V2Type::Reply) => (floor(i) + 16, floor(i) + FLOOR),
+        (Field::EpochId, V2Type::Rekey) => (K_PREVIOUS, K_EPH),
+        (Field::EncryptionKey, V2Type::Rekey) => (K_EPH, K_COUNT),
+        (Field::MemberCount, V2Type::Rekey) => (K_COUNT, K_ENTRIES),
         (Field::EntryId(i), V2Type::Rekey) => (entry(i), entry(i) + 16),
         (Field::EntrySealed(i), V2Type::Rekey) => (entry(i) + 16, entry(i) + ENTRY),
         _ => return None,
@@ -427,6 +570,11 @@ pub enum Edit {
     Add { field: Field, delta: i32 },
     /// Put cast member `% 5`'s id (a 16-byte field) or key (a 32-byte field).
     Cast { field: Field, member: u8 },
+    /// Put an epoch id of the chain into a 32-byte field: a topic's first epoch, or
+    /// the epoch a rekey of the pool started (`% count`, first epochs first).
+    Chain { field: Field, pick: u8 },
+    /// A reply gets one more replay floor: cast member `% 5`'s id and `value`.
+    AddFloor { member: u8, value: u64 },
     /// Drop up to `n` bytes from the end of a field (the message gets shorter).
     Shrink { field: Field, n: u8 },
     /// Insert bytes at the end of a field (the message gets longer).
@@ -442,11 +590,14 @@ pub enum Edit {
 pub enum Seal {
     /// Nothing: the signature is the original's.
     Keep,
-    /// Signed again as cast member `% 5`.
-    Resign(u8),
+    /// Signed again as cast member `% 5`, for the message's own topic (`topic % 3 ==
+    /// 0`), the other topic of a two-topic case (1; a topic nobody joins in a
+    /// one-topic case), or a topic nobody joins (2).
+    Resign { member: u8, topic: u8 },
     /// A message (`m`) is sealed again under its sender's key with the edited header
     /// and signed by the member its sender id names: a valid message with chosen
-    /// fields. Other types are signed again by their original signer.
+    /// fields. Other types are signed again by their original signer. Both for the
+    /// message's own topic.
     Reseal,
 }
 
@@ -457,18 +608,43 @@ pub struct Mutation {
     seal: Seal,
 }
 
-/// A message the harness holds: what it is and who made it.
+/// Whose valid signature a message carries, and for which topic.
+type Sig = Option<(usize, usize)>;
+
+/// A message the harness holds: what it is, who made it and for which topic.
 #[derive(Clone, Debug)]
 struct Pooled {
     bytes: Vec<u8>,
     kind: V2Type,
     signer: usize,
-    /// `m`: the topic key it is sealed under, and its plaintext.
+    topic: usize,
+    /// Made by a receiver under test (not by the sender of the same identity).
+    by_receiver: bool,
+    /// `m`: the epoch key and epoch id it is sealed under, and its plaintext.
     key: [u8; 32],
+    epoch_id: [u8; 32],
     plaintext: Vec<u8>,
+    /// `i`: the ephemeral X25519 secret of the introduction.
+    secret: Option<[u8; 32]>,
 }
 
-fn apply(world: &World, kind: V2Type, msg: &mut Vec<u8>, edit: &Edit) {
+impl Pooled {
+    fn new(bytes: Vec<u8>, kind: V2Type, signer: usize, topic: usize) -> Pooled {
+        Pooled {
+            bytes,
+            kind,
+            signer,
+            topic,
+            by_receiver: false,
+            key: [0; 32],
+            epoch_id: [0; 32],
+            plaintext: Vec::new(),
+            secret: None,
+        }
+    }
+}
+
+fn apply(world: &World, kind: V2Type, msg: &mut Vec<u8>, edit: &Edit, chain: &[[u8; 32]]) {
     let range = |field: Field, len: usize| field_range(field, kind, len);
     match edit {
         Edit::Flip { field, index, bit } => {
@@ -511,6 +687,26 @@ fn apply(world: &World, kind: V2Type, msg: &mut Vec<u8>, edit: &Edit) {
                 }
             }
         }
+        Edit::Chain { field, pick } => {
+            if let Some((s, e)) = range(*field, msg.len()).filter(|(s, e)| e - s == 32) {
+                if !chain.is_empty() {
+                    msg[s..e].copy_from_slice(&chain[usize::from(*pick) % chain.len()]);
+                }
+            }
+        }
+        Edit::AddFloor { member, value } => {
+            let n = msg.len();
+            if kind == V2Type::Reply && n >= REPLY_FIXED {
+                let count = u16::from_be_bytes([msg[R_COUNT], msg[R_COUNT + 1]]);
+                msg[R_COUNT..R_FLOORS].copy_from_slice(&count.wrapping_add(1).to_be_bytes());
+                let mut entry = world.cast[usize::from(*member) % CAST]
+                    .id
+                    .as_bytes()
+                    .to_vec();
+                entry.extend_from_slice(&value.to_be_bytes());
+                msg.splice(n - SIG..n - SIG, entry);
+            }
+        }
         Edit::Shrink { field, n } => {
             if let Some((s, e)) = range(*field, msg.len()) {
                 let n = usize::from(*n).min(e - s);
@@ -528,20 +724,37 @@ fn apply(world: &World, kind: V2Type, msg: &mut Vec<u8>, edit: &Edit) {
     }
 }
 
-/// The mutated bytes, and whose valid signature they carry, if anyone's.
-fn mutate(world: &World, orig: &Pooled, m: Option<&Mutation>) -> (Vec<u8>, Option<usize>) {
+/// The topic a `Seal::Resign` signs for.
+fn resign_topic(own: usize, choice: u8, lanes: usize) -> usize {
+    match choice % 3 {
+        0 => own,
+        1 if lanes == 2 && own < 2 => 1 - own,
+        _ => ELSEWHERE,
+    }
+}
+
+/// The mutated bytes, and whose valid signature (for which topic) they carry.
+fn mutate(
+    world: &World,
+    orig: &Pooled,
+    m: Option<&Mutation>,
+    lanes: usize,
+    chain: &[[u8; 32]],
+) -> (Vec<u8>, Sig) {
     let Some(m) = m else {
-        return (orig.bytes.clone(), Some(orig.signer));
+        return (orig.bytes.clone(), Some((orig.signer, orig.topic)));
     };
     let mut msg = orig.bytes.clone();
     for edit in m.edits.iter().take(4) {
-        apply(world, orig.kind, &mut msg, edit);
+        apply(world, orig.kind, &mut msg, edit, chain);
     }
+    let own = world.topics[orig.topic];
     match m.seal {
-        Seal::Resign(i) if msg.len() >= SIG => {
-            let i = usize::from(i) % CAST;
-            sign_as(&world.cast[i], &mut msg);
-            (msg, Some(i))
+        Seal::Resign { member, topic } if msg.len() >= SIG => {
+            let i = usize::from(member) % CAST;
+            let t = resign_topic(orig.topic, topic, lanes);
+            sign_as(&world.cast[i], &world.topics[t], &mut msg);
+            (msg, Some((i, t)))
         }
         Seal::Reseal if orig.kind == V2Type::Message && msg.len() >= OVERHEAD => {
             let n = msg.len();
@@ -552,36 +765,89 @@ fn mutate(world: &World, orig: &Pooled, m: Option<&Mutation>) -> (Vec<u8>, Optio
             } else {
                 msg[HEADER..n - SIG - TAG].to_vec()
             };
-            seal_message(&orig.key, &mut msg, &plaintext);
+            seal_message(&own, &orig.key, &orig.epoch_id, &mut msg, &plaintext);
             let signer = world.by_id(&msg[7..23]).unwrap_or(orig.signer);
-            sign_as(&world.cast[signer], &mut msg);
-            (msg, Some(signer))
+            sign_as(&world.cast[signer], &own, &mut msg);
+            (msg, Some((signer, orig.topic)))
         }
         Seal::Reseal if msg.len() >= SIG => {
-            sign_as(&world.cast[orig.signer], &mut msg);
-            (msg, Some(orig.signer))
+            sign_as(&world.cast[orig.signer], &own, &mut msg);
+            (msg, Some((orig.signer, orig.topic)))
         }
         _ => {
-            let signer = (msg == orig.bytes).then_some(orig.signer);
-            (msg, signer)
+            let sig = (msg == orig.bytes).then_some((orig.signer, orig.topic));
+            (msg, sig)
         }
     }
 }
 
 // ----- the receiver's model -----------------------------------------------------------------
 
+/// An epoch as a topic holds it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct EpochM {
     epoch: u32,
     id: [u8; 32],
     key: Option<[u8; 32]>,
+    /// Listed by the rekey that started it; `None` for the first epoch and for an
+    /// epoch entered through a reply.
     members: Option<BTreeSet<ParticipantId>>,
+    /// The epoch this one follows (kept after its key is gone).
+    parent: Option<[u8; 32]>,
+    parent_members: Option<BTreeSet<ParticipantId>>,
+    /// The admin whose rekey started it.
+    starter: Option<ParticipantId>,
 }
 
-#[derive(Clone, Debug)]
+impl EpochM {
+    fn first(world: &World, topic: usize, key: Option<[u8; 32]>) -> EpochM {
+        EpochM {
+            epoch: 0,
+            id: world.first[topic],
+            key,
+            members: None,
+            parent: None,
+            parent_members: None,
+            starter: None,
+        }
+    }
+
+    /// "The smaller admin id wins; one admin's two rekeys: the smaller epoch id."
+    /// An epoch without a starter (the first) never loses.
+    fn loses_to(&self, starter: &ParticipantId, id: &[u8; 32]) -> bool {
+        match &self.starter {
+            Some(s) => (starter.as_bytes(), id) < (s.as_bytes(), &self.id),
+            None => false,
+        }
+    }
+
+    fn lists(&self, id: &ParticipantId) -> bool {
+        self.members.as_ref().is_none_or(|m| m.contains(id))
+    }
+}
+
+/// The previous epoch during its grace period.
+#[derive(Clone, Debug, PartialEq, Eq)]
 struct PrevM {
-    e: EpochM,
+    epoch: u32,
+    id: [u8; 32],
+    key: [u8; 32],
+    members: Option<BTreeSet<ParticipantId>>,
     remaining: u32,
+}
+
+/// The group state: what a topic exports and its store keeps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct GroupM {
+    cur: EpochM,
+    prev: Option<PrevM>,
+    grace: u32,
+    admins: BTreeSet<ParticipantId>,
+    /// The digest of the pending v2 introduction and its ephemeral secret.
+    pending: Option<([u8; 32], [u8; 32])>,
+    /// A classic introduction is pending.
+    classic: bool,
+    floors: BTreeMap<ParticipantId, u64>,
 }
 
 /// One sender's replay window: counters below `floor` refused, the highest accepted,
@@ -616,18 +882,22 @@ impl WindowM {
     }
 }
 
-/// The receiver as the README describes it.
+/// A topic as the documentation describes it (the receiver, the joiner, the replier).
 struct Model {
+    /// The topic's protocol setting (V2, or Both for a replier to classic joiners).
+    protocol: ProtocolVersion,
+    /// Which topic, and its id.
+    topic: usize,
+    topic_id: [u8; 32],
+    /// Which cast member it is.
+    who: usize,
     me: ParticipantId,
     /// Participants trusted, by id.
     trusted: BTreeMap<ParticipantId, PublicKey>,
-    admins: BTreeSet<ParticipantId>,
-    cur: EpochM,
-    /// "A receiver recognises the competitor by the id of the epoch both follow, which
-    /// it keeps after the previous epoch's key is gone."
-    parent: Option<[u8; 32]>,
-    prev: Option<PrevM>,
-    grace: u32,
+    g: GroupM,
+    /// The group state in the store: `g` as it was at the last change, with each
+    /// sender's floor raised to one past the highest counter accepted then.
+    saved: GroupM,
     /// Windows in memory (a restart forgets them).
     windows: BTreeMap<ParticipantId, WindowM>,
     /// Marks in the trust store (a restart keeps them).
@@ -648,45 +918,181 @@ fn err(e: Error) -> Outcome {
     Outcome::Err(err_str(&e))
 }
 
+/// An id field that is all zero when absent.
+fn present<const N: usize>(bytes: &[u8]) -> Option<[u8; N]> {
+    let mut a = [0u8; N];
+    a.copy_from_slice(bytes);
+    (a != [0; N]).then_some(a)
+}
+
+/// The epoch a topic holding `cur` is in after a reply from `replier` offering
+/// `offered` (whose members are unknown), or the refusal.
+fn epoch_after_reply(
+    cur: &EpochM,
+    replier: &ParticipantId,
+    mut offered: EpochM,
+) -> Result<EpochM, Error> {
+    // A topic without a key has no epoch to protect: it takes what a trusted replier
+    // offers.
+    if cur.key.is_none() {
+        return Ok(offered);
+    }
+    if !cur.lists(replier) {
+        return Err(Error::NotAMember(*replier));
+    }
+    let mismatch = Error::EpochMismatch {
+        current: cur.epoch,
+        got: offered.epoch,
+    };
+    if offered.epoch == cur.epoch {
+        if offered.id == cur.id {
+            return Ok(cur.clone());
+        }
+        // Sideways only to the winner of the tie-break between two rekeys of the
+        // same parent.
+        let winner = offered.parent.is_some()
+            && offered.parent == cur.parent
+            && offered
+                .starter
+                .is_some_and(|s| cur.loses_to(&s, &offered.id));
+        if !winner {
+            return Err(mismatch);
+        }
+        offered.parent_members = cur.parent_members.clone();
+        return Ok(offered);
+    }
+    if offered.epoch < cur.epoch {
+        return Err(mismatch);
+    }
+    if Some(offered.epoch) == cur.epoch.checked_add(1) {
+        if offered.parent != Some(cur.id) {
+            return Err(mismatch);
+        }
+        offered.parent_members = cur.members.clone();
+    }
+    Ok(offered)
+}
+
 impl Model {
-    fn key_of(&self, epoch: u32) -> Option<[u8; 32]> {
-        if epoch == self.cur.epoch {
-            self.cur.key
+    fn new(
+        world: &World,
+        topic: usize,
+        who: usize,
+        key: Option<[u8; 32]>,
+        trusted: &[usize],
+        admins: &[usize],
+        grace: u32,
+    ) -> Model {
+        let mut admins: BTreeSet<ParticipantId> =
+            admins.iter().map(|&i| world.cast[i].id).collect();
+        if key.is_some() {
+            // Whoever starts with the key counts itself an admin.
+            admins.insert(world.cast[who].id);
+        }
+        let g = GroupM {
+            cur: EpochM::first(world, topic, key),
+            prev: None,
+            grace,
+            admins,
+            pending: None,
+            classic: false,
+            floors: BTreeMap::new(),
+        };
+        Model {
+            protocol: ProtocolVersion::V2,
+            topic,
+            topic_id: world.topics[topic],
+            who,
+            me: world.cast[who].id,
+            trusted: trusted
+                .iter()
+                .map(|&i| (world.cast[i].id, world.cast[i].public))
+                .collect(),
+            saved: g.clone(),
+            g,
+            windows: BTreeMap::new(),
+            marks: BTreeMap::new(),
+            ever: BTreeSet::new(),
+        }
+    }
+
+    /// The group's floors as an export shows them: each sender heard raised to one
+    /// past the highest counter accepted.
+    fn export_floors(&self) -> BTreeMap<ParticipantId, u64> {
+        let mut floors = self.g.floors.clone();
+        for (id, w) in &self.windows {
+            if let Some(top) = w.top {
+                let f = floors.entry(*id).or_insert(0);
+                *f = (*f).max(top.saturating_add(1));
+            }
+        }
+        floors
+    }
+
+    /// A change to the group state reaches the store.
+    fn save(&mut self) {
+        let mut s = self.g.clone();
+        s.floors = self.export_floors();
+        self.saved = s;
+    }
+
+    /// A restart on the store: the stored group state, no windows.
+    fn restart(&mut self) {
+        self.g = self.saved.clone();
+        self.windows.clear();
+    }
+
+    fn key_of(&self, epoch: u32) -> Option<([u8; 32], [u8; 32])> {
+        if epoch == self.g.cur.epoch {
+            self.g.cur.key.map(|k| (k, self.g.cur.id))
         } else {
-            self.prev
+            self.g
+                .prev
                 .as_ref()
-                .filter(|p| p.e.epoch == epoch)
-                .map(|p| p.e.key.expect("a previous epoch has a key"))
+                .filter(|p| p.epoch == epoch)
+                .map(|p| (p.key, p.id))
         }
     }
 
     fn members_of(&self, epoch: u32) -> Option<&BTreeSet<ParticipantId>> {
-        if epoch == self.cur.epoch {
-            self.cur.members.as_ref()
+        if epoch == self.g.cur.epoch {
+            self.g.cur.members.as_ref()
         } else {
-            self.prev
+            self.g
+                .prev
                 .as_ref()
-                .filter(|p| p.e.epoch == epoch)
-                .and_then(|p| p.e.members.as_ref())
+                .filter(|p| p.epoch == epoch)
+                .and_then(|p| p.members.as_ref())
         }
     }
 
+    /// A sender's window: the one in memory, or a fresh one from the higher of its
+    /// stored mark and its floor.
     fn window(&self, id: &ParticipantId) -> WindowM {
         self.windows.get(id).cloned().unwrap_or_else(|| WindowM {
-            floor: self.marks.get(id).copied().unwrap_or(0),
+            floor: self
+                .marks
+                .get(id)
+                .copied()
+                .unwrap_or(0)
+                .max(self.g.floors.get(id).copied().unwrap_or(0)),
             ..WindowM::default()
         })
     }
 
+    /// Whether `sig` is a valid signature of `key` for this topic.
+    fn signed(&self, world: &World, sig: Sig, key: &PublicKey) -> bool {
+        sig.is_some_and(|(s, t)| t == self.topic && world.cast[s].public == *key)
+    }
+
     /// What decoding `msg` gives, and the model moved as the receiver must move.
-    /// `signer`: whose valid signature `msg` carries; `short`: `decode_into` with a
-    /// buffer one byte short.
+    /// `short`: `decode_into` with a buffer one byte short.
     fn decode(
         &mut self,
         world: &World,
         msg: &[u8],
         mode: DecodeMode,
-        signer: Option<usize>,
+        sig: Sig,
         short: bool,
     ) -> Expect<Outcome> {
         if msg.first() != Some(&0x02) {
@@ -719,13 +1125,12 @@ impl Model {
             if self.members_of(epoch).is_some_and(|m| !m.contains(&sender)) {
                 return Expect::Exactly(err(Error::NotAMember(sender)));
             }
-            let valid = signer.is_some_and(|s| world.cast[s].public == *key);
-            if !valid {
+            if !self.signed(world, sig, key) {
                 return Expect::Exactly(err(Error::BadSignature));
             }
         }
-        let Some(topic_key) = self.key_of(epoch) else {
-            return Expect::Exactly(err(match self.cur.key {
+        let Some((epoch_key, epoch_id)) = self.key_of(epoch) else {
+            return Expect::Exactly(err(match self.g.cur.key {
                 None => Error::MissingTopicKey,
                 Some(_) => Error::UnknownEpoch(epoch),
             }));
@@ -748,7 +1153,7 @@ impl Model {
                 available: needed - 1,
             }));
         }
-        let Some(plaintext) = open_message(&topic_key, msg) else {
+        let Some(plaintext) = open_message(&self.topic_id, &epoch_key, &epoch_id, msg) else {
             return Expect::Exactly(err(Error::DecryptFailed));
         };
         // Once it opened, a verified message's mark is stored ahead if it reached
@@ -762,11 +1167,12 @@ impl Model {
             window.accept(counter);
             self.windows.insert(sender, window);
             self.ever.insert((sender, counter));
-            if epoch == self.cur.epoch {
-                if let Some(p) = &mut self.prev {
+            if epoch == self.g.cur.epoch {
+                if let Some(p) = &mut self.g.prev {
                     p.remaining = p.remaining.saturating_sub(1);
                     if p.remaining == 0 {
-                        self.prev = None;
+                        self.g.prev = None;
+                        self.save();
                     }
                 }
             }
@@ -778,12 +1184,52 @@ impl Model {
         })
     }
 
+    /// Moves to a new epoch started by `starter`; `from_current`: a normal rotation
+    /// (the current epoch becomes the previous one), else the winner of a tie-break
+    /// replaces the current epoch.
+    fn enter(
+        &mut self,
+        epoch: u32,
+        id: [u8; 32],
+        starter: ParticipantId,
+        key: [u8; 32],
+        members: BTreeSet<ParticipantId>,
+        from_current: bool,
+    ) {
+        let cur = &self.g.cur;
+        let (parent, parent_members) = if from_current {
+            self.g.prev = match cur.key {
+                Some(k) if self.g.grace > 0 => Some(PrevM {
+                    epoch: cur.epoch,
+                    id: cur.id,
+                    key: k,
+                    members: cur.members.clone(),
+                    remaining: self.g.grace,
+                }),
+                _ => None,
+            };
+            (Some(cur.id), cur.members.clone())
+        } else {
+            (cur.parent, cur.parent_members.clone())
+        };
+        self.g.cur = EpochM {
+            epoch,
+            id,
+            key: Some(key),
+            members: Some(members),
+            parent,
+            parent_members,
+            starter: Some(starter),
+        };
+        self.save();
+    }
+
     /// What `accept_rekey(msg)` gives, the model moved accordingly.
     fn accept_rekey(
         &mut self,
         world: &World,
         msg: &[u8],
-        signer: Option<usize>,
+        sig: Sig,
     ) -> Result<RekeyOutcome, String> {
         let e = |e: Error| Err(err_str(&e));
         match msg.first() {
@@ -807,80 +1253,227 @@ impl Model {
             });
         }
         let admin = id_at(msg, 7);
-        if !self.admins.contains(&admin) {
+        if !self.g.admins.contains(&admin) {
             return e(Error::NotAnAdmin(admin));
         }
         let Some(key) = self.trusted.get(&admin) else {
             return e(Error::UntrustedSender(admin));
         };
-        if !signer.is_some_and(|s| world.cast[s].public == *key) {
+        if !self.signed(world, sig, key) {
             return e(Error::BadSignature);
         }
         let epoch = be_u32(&msg[3..7]);
-        let previous = array32(&msg[47..79]);
+        let previous = array32(&msg[K_PREVIOUS..K_EPH]);
         let id = blake3::derive_key(EPOCH_CONTEXT, msg);
-        let from_current =
-            if Some(epoch) == self.cur.epoch.checked_add(1) && previous == self.cur.id {
-                true
-            } else if epoch == self.cur.epoch && self.parent == Some(previous) {
-                if id >= self.cur.id {
+        let cur = &self.g.cur;
+        if id == cur.id {
+            return Ok(RekeyOutcome::Superseded);
+        }
+        let (from_current, followed) =
+            if Some(epoch) == cur.epoch.checked_add(1) && previous == cur.id {
+                (true, cur.members.as_ref())
+            } else if epoch == cur.epoch && cur.parent == Some(previous) {
+                if !cur.loses_to(&admin, &id) {
                     return Ok(RekeyOutcome::Superseded);
                 }
-                false
+                (false, cur.parent_members.as_ref())
             } else {
                 return e(Error::EpochMismatch {
-                    current: self.cur.epoch,
+                    current: cur.epoch,
                     got: epoch,
                 });
             };
-        let entries: Vec<&[u8]> = msg[HEADER + 66..msg.len() - SIG].chunks(ENTRY).collect();
+        // "Rekeys only from an admin who is a member of the epoch they follow."
+        if followed.is_some_and(|m| !m.contains(&admin)) {
+            return e(Error::NotAMember(admin));
+        }
+        let entries: Vec<&[u8]> = msg[K_ENTRIES..msg.len() - SIG].chunks(ENTRY).collect();
         let Some(index) = entries.iter().position(|e| e[..16] == *self.me.as_bytes()) else {
             return e(Error::NotAMember(self.me));
         };
-        let eph = &msg[79..111];
+        let eph = &msg[K_EPH..K_COUNT];
         if small_order(eph) {
             return e(Error::DecryptFailed);
         }
         let Some(new_key) = box_open(
             eph,
-            &world.cast[US].static_secret,
+            &world.cast[self.who].static_secret,
             &rekey_entry_nonce(epoch, index),
             &entries[index][16..],
         ) else {
             return e(Error::DecryptFailed);
         };
         let members = entries.iter().map(|e| id_at(e, 0)).collect();
-        let next = EpochM {
-            epoch,
-            id,
-            key: Some(new_key),
-            members: Some(members),
-        };
-        if from_current {
-            self.parent = Some(self.cur.id);
-            self.prev = match self.cur.key {
-                Some(_) if self.grace > 0 => Some(PrevM {
-                    e: self.cur.clone(),
-                    remaining: self.grace,
-                }),
-                _ => None,
-            };
-        }
-        self.cur = next;
+        self.enter(epoch, id, admin, new_key, members, from_current);
         Ok(RekeyOutcome::Rotated { epoch })
+    }
+
+    /// What `construct_reply(intro)` gives (it changes nothing of the group).
+    fn construct_reply(&self, world: &World, intro: &[u8], sig: Sig) -> Expect<Result<(), String>> {
+        let e = |e: Error| Expect::Exactly(Err(err_str(&e)));
+        if intro.first() != Some(&0x02) {
+            return self.classic_refusal();
+        }
+        let t = match v2_framing(intro) {
+            Ok(t) => t,
+            Err(x) => return e(x),
+        };
+        if t != V2Type::Introduction {
+            return e(Error::WrongType {
+                expected: MessageType::V2(V2Type::Introduction),
+                found: MessageType::V2(t),
+            });
+        }
+        let key = PublicKey::from_bytes(array32(&intro[47..79]));
+        let id = id_at(intro, 7);
+        if participant_id(key.as_bytes()) != id || !self.signed(world, sig, &key) {
+            return e(Error::BadSignature);
+        }
+        if self.trusted.get(&id) != Some(&key) {
+            return e(Error::UntrustedSender(id));
+        }
+        // "Replies go only to listed members" (and come from one).
+        for x in [id, self.me] {
+            if !self.g.cur.lists(&x) {
+                return e(Error::NotAMember(x));
+            }
+        }
+        if self.g.cur.key.is_none() {
+            return e(Error::MissingTopicKey);
+        }
+        if small_order(&intro[79..111]) {
+            return e(Error::InvalidPublicKey);
+        }
+        Expect::Exactly(Ok(()))
+    }
+
+    /// What a discovery call gives for bytes that are not v2: a topic that takes
+    /// classic messages judges them as such (checked by the `discovery` target).
+    fn classic_refusal<X>(&self) -> Expect<Result<X, String>> {
+        if self.protocol.accepts_classic() {
+            Expect::AnyErr
+        } else {
+            Expect::Exactly(Err(err_str(&Error::ProtocolRefused {
+                version: 1,
+                accepts: self.protocol,
+            })))
+        }
+    }
+
+    /// The floors a reply of this topic carries when its counter is `counter`.
+    fn reply_floors(&self, counter: u64) -> Vec<([u8; 16], u64)> {
+        let mut floors: BTreeMap<[u8; 16], u64> = self
+            .g
+            .floors
+            .iter()
+            .map(|(id, f)| (*id.as_bytes(), *f))
+            .collect();
+        for (id, w) in &self.windows {
+            let next = w.top.map_or(0, |t| t.saturating_add(1));
+            let f = floors.entry(*id.as_bytes()).or_insert(0);
+            *f = (*f).max(next).max(w.floor);
+        }
+        floors.insert(*self.me.as_bytes(), counter + 1);
+        floors.into_iter().collect()
+    }
+
+    /// What `parse_reply(reply)` gives (the replier's key), the model moved
+    /// accordingly.
+    fn parse_reply(
+        &mut self,
+        world: &World,
+        reply: &[u8],
+        sig: Sig,
+    ) -> Expect<Result<PublicKey, String>> {
+        let e = |e: Error| Expect::Exactly(Err(err_str(&e)));
+        if reply.first() != Some(&0x02) {
+            return self.classic_refusal();
+        }
+        let t = match v2_framing(reply) {
+            Ok(t) => t,
+            Err(x) => return e(x),
+        };
+        if t != V2Type::Reply {
+            return e(Error::WrongType {
+                expected: MessageType::V2(V2Type::Reply),
+                found: MessageType::V2(t),
+            });
+        }
+        let recipient = id_at(reply, R_RECIPIENT);
+        if recipient != self.me {
+            return e(Error::NotForUs { recipient });
+        }
+        let Some((digest, secret)) = self.g.pending else {
+            return e(Error::NoPendingIntroduction);
+        };
+        if reply[R_DIGEST..R_EPOCH_ID] != digest {
+            return e(Error::StaleReply);
+        }
+        let key = PublicKey::from_bytes(array32(&reply[R_IDENTITY..R_EPH]));
+        let id = id_at(reply, 7);
+        if participant_id(key.as_bytes()) != id || !self.signed(world, sig, &key) {
+            return e(Error::BadSignature);
+        }
+        let eph = &reply[R_EPH..R_NONCE];
+        if small_order(eph) {
+            return e(Error::DecryptFailed);
+        }
+        let Some(topic_key) = box_open(
+            eph,
+            &secret,
+            &reply[R_NONCE..R_SEALED],
+            &reply[R_SEALED..R_COUNT],
+        ) else {
+            return e(Error::DecryptFailed);
+        };
+        if self.trusted.get(&id) != Some(&key) {
+            return e(Error::UntrustedReplier { key, id });
+        }
+        let offered = EpochM {
+            epoch: be_u32(&reply[3..7]),
+            id: array32(&reply[R_EPOCH_ID..R_PARENT]),
+            key: None,
+            members: None,
+            parent: present(&reply[R_PARENT..R_STARTER]),
+            parent_members: None,
+            starter: present(&reply[R_STARTER..R_IDENTITY]).map(ParticipantId::from_bytes),
+        };
+        let next = match epoch_after_reply(&self.g.cur, &id, offered) {
+            Ok(next) => next,
+            Err(x) => return e(x),
+        };
+        // Newcomers take the reply's floors.
+        for floor in reply[R_FLOORS..reply.len() - SIG].chunks_exact(FLOOR) {
+            let (sender, value) = (id_at(floor, 0), be_u64(&floor[16..]));
+            let f = self.g.floors.entry(sender).or_insert(0);
+            *f = (*f).max(value);
+            if let Some(w) = self.windows.get_mut(&sender) {
+                w.floor = w.floor.max(value);
+            }
+        }
+        if next.id != self.g.cur.id {
+            self.g.cur = next;
+            self.g.prev = None;
+        }
+        self.g.cur.key = Some(topic_key);
+        self.g.pending = None;
+        self.g.classic = false;
+        self.save();
+        Expect::Exactly(Ok(key))
     }
 
     /// A naive decode of a message, predicted without moving anything (naive
     /// decoding checks the window but moves nothing).
     fn probe(&self, world: &World, msg: &[u8]) -> Expect<Outcome> {
         let mut copy = Model {
+            protocol: self.protocol,
+            topic: self.topic,
+            topic_id: self.topic_id,
+            who: self.who,
             me: self.me,
             trusted: self.trusted.clone(),
-            admins: self.admins.clone(),
-            cur: self.cur.clone(),
-            parent: self.parent,
-            prev: self.prev.clone(),
-            grace: self.grace,
+            g: self.g.clone(),
+            saved: self.saved.clone(),
             windows: self.windows.clone(),
             marks: self.marks.clone(),
             ever: BTreeSet::new(),
@@ -889,15 +1482,47 @@ impl Model {
     }
 }
 
-/// The receiver's state that every call is checked against.
+/// A topic's state that every call is checked against.
 #[derive(Debug, PartialEq, Eq)]
 struct Observed {
     key: Option<[u8; 32]>,
     pending: bool,
     participants: Vec<([u8; 16], [u8; 32])>,
     epoch: u32,
+    epoch_id: [u8; 32],
     members: Option<BTreeSet<ParticipantId>>,
+    admins: BTreeSet<ParticipantId>,
+    floors: BTreeMap<ParticipantId, u64>,
     marks: BTreeMap<ParticipantId, u64>,
+    /// The group state in the trust store.
+    stored: Option<StoredM>,
+}
+
+/// What a stored group state shows.
+#[derive(Debug, PartialEq, Eq)]
+struct StoredM {
+    topic: Option<[u8; 32]>,
+    epoch: u32,
+    epoch_id: [u8; 32],
+    members: Option<BTreeSet<ParticipantId>>,
+    admins: BTreeSet<ParticipantId>,
+    pending: bool,
+    floors: BTreeMap<ParticipantId, u64>,
+}
+
+fn stored_of(s: &GroupState, ids: &[ParticipantId]) -> StoredM {
+    StoredM {
+        topic: s.topic_id().map(|t| *t.as_bytes()),
+        epoch: s.epoch(),
+        epoch_id: *s.epoch_id(),
+        members: s.members().map(|m| m.copied().collect()),
+        admins: s.admins().copied().collect(),
+        pending: s.has_pending_introduction(),
+        floors: ids
+            .iter()
+            .filter_map(|id| s.replay_floor(id).map(|f| (*id, f)))
+            .collect(),
+    }
 }
 
 fn observe(t: &T, ids: &[ParticipantId]) -> Observed {
@@ -908,12 +1533,23 @@ fn observe(t: &T, ids: &[ParticipantId]) -> Observed {
         .map(|(id, pk)| (*id.as_bytes(), pk.to_bytes()))
         .collect();
     participants.sort();
+    let state = t.group_state();
+    let stored = store
+        .load_group_state()
+        .expect("memory store")
+        .map(|bytes| {
+            let s = GroupState::from_bytes(&bytes).expect("the stored group state reads back");
+            stored_of(&s, ids)
+        });
     Observed {
         key: t.topic_key().map(|k| *k.expose_secret()),
         pending: t.has_pending_introduction(),
         participants,
         epoch: t.epoch(),
+        epoch_id: t.epoch_id(),
         members: t.members().map(|m| m.copied().collect()),
+        admins: state.admins().copied().collect(),
+        floors: stored_of(&state, ids).floors,
         marks: ids
             .iter()
             .filter_map(|id| {
@@ -923,25 +1559,94 @@ fn observe(t: &T, ids: &[ParticipantId]) -> Observed {
                 mark.map(|m| (*id, m))
             })
             .collect(),
+        stored,
     }
 }
 
+fn only(
+    floors: &BTreeMap<ParticipantId, u64>,
+    ids: &[ParticipantId],
+) -> BTreeMap<ParticipantId, u64> {
+    floors
+        .iter()
+        .filter(|(id, _)| ids.contains(id))
+        .map(|(id, f)| (*id, *f))
+        .collect()
+}
+
 /// What [`observe`] must give, from the model.
-fn expected(model: &Model) -> Observed {
+fn expected(model: &Model, ids: &[ParticipantId]) -> Observed {
     let mut participants: Vec<_> = model
         .trusted
         .iter()
         .map(|(id, pk)| (*id.as_bytes(), pk.to_bytes()))
         .collect();
     participants.sort();
+    let g = &model.g;
+    let s = &model.saved;
     Observed {
-        key: model.cur.key,
-        pending: false,
+        key: g.cur.key,
+        pending: g.pending.is_some() || g.classic,
         participants,
-        epoch: model.cur.epoch,
-        members: model.cur.members.clone(),
+        epoch: g.cur.epoch,
+        epoch_id: g.cur.id,
+        members: g.cur.members.clone(),
+        admins: g.admins.clone(),
+        floors: only(&model.export_floors(), ids),
         marks: model.marks.clone(),
+        stored: Some(StoredM {
+            topic: Some(model.topic_id),
+            epoch: s.cur.epoch,
+            epoch_id: s.cur.id,
+            members: s.cur.members.clone(),
+            admins: s.admins.clone(),
+            pending: s.pending.is_some() || s.classic,
+            floors: only(&s.floors, ids),
+        }),
     }
+}
+
+/// The ids whose marks and floors are watched: the cast, and any id the model holds
+/// a mark or floor for.
+fn watched(world: &World, model: &Model) -> Vec<ParticipantId> {
+    let mut ids: BTreeSet<ParticipantId> = world.cast.iter().map(|m| m.id).collect();
+    ids.extend(model.marks.keys().copied());
+    ids.extend(model.g.floors.keys().copied());
+    ids.extend(model.saved.floors.keys().copied());
+    ids.into_iter().collect()
+}
+
+/// The topic's state against the model's.
+fn check_model(world: &World, t: &T, model: &Model, what: &str) -> Observed {
+    let ids = watched(world, model);
+    let got = observe(t, &ids);
+    assert_eq!(got, expected(model, &ids), "after {what}");
+    // What keeps replays refused after a crash: every accepted counter is below
+    // its sender's stored mark.
+    for (id, counter) in &model.ever {
+        let mark = got.marks.get(id).copied().unwrap_or(0);
+        assert!(
+            *counter < mark,
+            "counter {counter} of {id} was accepted but the stored mark is {mark}: \
+             a restart would accept it again"
+        );
+    }
+    got
+}
+
+/// A new instance of cast member `i`'s topic on `store`: it resumes the stored group
+/// state (epoch, key, members, admins, pending introduction, floors).
+fn resume_topic(world: &World, i: usize, topic: usize, store: MemoryTrustStore) -> T {
+    let mut t = T::with_store(SigningSeed::from_bytes(world.cast[i].seed), None, store);
+    t.set_protocol(ProtocolVersion::V2);
+    t.set_topic_id(world.topic_id(topic))
+        .expect("the stored group state is this topic's");
+    t
+}
+
+/// Takes `t` out of its place, leaving a placeholder, to restart it on its store.
+fn take_store(t: &mut T) -> MemoryTrustStore {
+    std::mem::replace(t, T::new(SigningSeed::from_bytes([0; 32]), None)).into_trust_store()
 }
 
 // ----- senders ----------------------------------------------------------------------------------
@@ -949,7 +1654,8 @@ fn expected(model: &Model) -> Observed {
 /// A cast member's topic sending v2, with what the harness knows of it.
 struct Sender {
     index: usize,
-    topic: T,
+    topic: usize,
+    t: T,
     rng: StreamRng,
     /// (next counter, end of the reserved block), once the topic has loaded its mark.
     counter: Option<(u64, u64)>,
@@ -957,15 +1663,19 @@ struct Sender {
     /// The id of the epoch the topic is in.
     epoch_id: [u8; 32],
     restarts: u8,
+    /// The last counter it used, across restarts.
+    last: Option<u64>,
 }
 
-fn sender_topic(world: &World, i: usize, store: MemoryTrustStore) -> T {
+fn sender_topic(world: &World, i: usize, topic: usize, store: MemoryTrustStore) -> T {
     let mut t = T::with_store(
         SigningSeed::from_bytes(world.cast[i].seed),
         Some(TopicKey::from_bytes(KEY)),
         store,
     );
     t.set_protocol(ProtocolVersion::V2);
+    t.set_topic_id(world.topic_id(topic))
+        .expect("a fresh topic takes a topic id");
     for (j, m) in world.cast.iter().enumerate() {
         if j != i {
             t.add_participant(m.public).expect("cast keys are valid");
@@ -979,7 +1689,7 @@ fn sender_topic(world: &World, i: usize, store: MemoryTrustStore) -> T {
 }
 
 impl Sender {
-    fn new(world: &World, i: usize, seed: u8, start: Option<u64>) -> Sender {
+    fn new(world: &World, i: usize, topic: usize, seed: u8, start: Option<u64>) -> Sender {
         let mut store = MemoryTrustStore::new();
         if let Some(mark) = start {
             store
@@ -988,33 +1698,42 @@ impl Sender {
         }
         Sender {
             index: i,
-            topic: sender_topic(world, i, store),
-            rng: StreamRng::new(&[&[seed, i as u8, 0]]),
+            topic,
+            t: sender_topic(world, i, topic, store),
+            rng: StreamRng::new(&[&[seed, i as u8, 0, topic as u8]]),
             counter: None,
             session: None,
-            epoch_id: [0; 32],
+            epoch_id: world.first[topic],
             restarts: 0,
+            last: None,
         }
     }
 
-    /// A new instance on the same store (only at epoch 0: the epoch is not stored).
+    /// A new instance on the same store: it resumes its epoch, key and counters.
     fn restart(&mut self, world: &World, seed: u8) {
-        if self.topic.epoch() != 0 {
-            return;
-        }
-        let old = std::mem::replace(
-            &mut self.topic,
-            T::new(SigningSeed::from_bytes([0; 32]), None),
+        let key = self.t.topic_key().map(|k| *k.expose_secret());
+        let epoch = self.t.epoch();
+        let store = take_store(&mut self.t);
+        self.t = resume_topic(world, self.index, self.topic, store);
+        assert_eq!(self.t.epoch(), epoch, "a restart resumes the epoch");
+        assert_eq!(
+            self.t.epoch_id(),
+            self.epoch_id,
+            "a restart resumes the epoch id"
         );
-        self.topic = sender_topic(world, self.index, old.into_trust_store());
+        assert_eq!(
+            self.t.topic_key().map(|k| *k.expose_secret()),
+            key,
+            "a restart resumes the key"
+        );
         self.restarts = self.restarts.wrapping_add(1);
-        self.rng = StreamRng::new(&[&[seed, self.index as u8, self.restarts]]);
+        self.rng = StreamRng::new(&[&[seed, self.index as u8, self.restarts, self.topic as u8]]);
         self.counter = None;
         self.session = None;
     }
 
     fn stored_mark(&self) -> Option<u64> {
-        self.topic
+        self.t
             .trust_store()
             .load_mark(&MarkSlot::OwnCounter)
             .expect("memory store")
@@ -1044,14 +1763,7 @@ impl Sender {
     }
 
     /// Checks the header of a message this sender just made and moves the counter.
-    fn check_header(
-        &mut self,
-        world: &World,
-        msg: &[u8],
-        t: V2Type,
-        epoch: u32,
-        last: &mut [Option<u64>; CAST],
-    ) {
+    fn check_header(&mut self, world: &World, msg: &[u8], t: V2Type, epoch: u32) {
         let me = &world.cast[self.index];
         assert_eq!(msg[0], 0x02);
         assert_eq!(msg[1], t.byte());
@@ -1070,13 +1782,13 @@ impl Sender {
             counter, predicted,
             "counters are consecutive, starting at the stored mark"
         );
-        if let Some(previous) = last[self.index] {
+        if let Some(previous) = self.last {
             assert!(
                 counter > previous,
                 "a counter went backwards: {counter} after {previous}"
             );
         }
-        last[self.index] = Some(counter);
+        self.last = Some(counter);
         let (_, reserved) = self.counter.expect("set");
         assert_eq!(
             self.stored_mark(),
@@ -1084,6 +1796,10 @@ impl Sender {
             "the sender's stored mark"
         );
         assert!(counter < reserved, "a counter at or above the stored mark");
+        assert!(
+            signed_by(me, &world.topics[self.topic], msg),
+            "signed by its sender for its topic"
+        );
     }
 }
 
@@ -1092,7 +1808,7 @@ impl Sender {
 /// One fuzz case.
 #[derive(Arbitrary, Debug)]
 pub enum Scenario {
-    /// Messages and rekeys from the cast to participant 0.
+    /// Messages, rekeys, introductions and replies between the cast and participant 0.
     Traffic(TrafficCase),
     /// A joiner (participant 4) and a replier (participant 0).
     Discovery(DiscoveryCase),
@@ -1133,6 +1849,25 @@ pub enum Prelude {
     TwoEpochs,
     /// Chatter; the receiver restarts on its store; the first round is replayed.
     Restart,
+    /// Chatter; admin 1 rotates, the receiver misses it; chatter; the receiver
+    /// introduces itself, member 4 replies, the receiver takes the reply; chatter;
+    /// the first round is replayed.
+    Rejoin,
+    /// Admins 1 and 2 rotate at once; the receiver gets admin 1's rekey only, then
+    /// rejoins through member 4 (who holds the winner); chatter.
+    Fork,
+    /// Chatter; the receiver introduces itself; member 4's reply, re-signed with a
+    /// high floor for admin 1, is taken; chatter.
+    Floors,
+    /// Admin 2 rotates leaving admin 1 out; admin 1 rotates epoch 0 anyway (a
+    /// competing rekey); admin 1's rekey forged to follow admin 2's epoch, signed by
+    /// 1 (`NotAMember` when 2's epoch holds); chatter.
+    LeftOut,
+    /// The receiver removes admin 2 and trusts it again; admin 2 rotates; chatter.
+    RemovedAdmin,
+    /// Chatter; admin 1 rotates leaving 4 out; chatter; the receiver restarts with
+    /// exact marks; the rekey and the second round are replayed.
+    RestartRotated,
 }
 
 fn plain_delivery(pick: u8) -> Action {
@@ -1158,17 +1893,19 @@ fn chatter(actions: &mut Vec<Action>, round: u8) {
     }
 }
 
+const ALL: u8 = 0b11111;
+
+fn rotate(a: &mut Vec<Action>, admin: u8, members: u8, reach: u8) {
+    a.push(Action::Rotate {
+        admin,
+        members,
+        reach,
+    });
+}
+
 impl Prelude {
     fn actions(self) -> Vec<Action> {
-        const ALL: u8 = 0b11111;
         let mut a = Vec::new();
-        let rotate = |a: &mut Vec<Action>, admin, members, reach| {
-            a.push(Action::Rotate {
-                admin,
-                members,
-                reach,
-            });
-        };
         match self {
             Prelude::None => {}
             Prelude::Chatter => {
@@ -1224,6 +1961,102 @@ impl Prelude {
                     a.push(plain_delivery(pick));
                 }
             }
+            Prelude::Rejoin => {
+                chatter(&mut a, 0);
+                rotate(&mut a, 1, ALL, ALL);
+                chatter(&mut a, 1);
+                a.push(Action::Introduce);
+                a.push(Action::Reply {
+                    replier: MEMBER as u8,
+                    pick: 0,
+                });
+                a.push(plain_delivery(0));
+                chatter(&mut a, 2);
+                // Round 1, sent before the rejoin (the latest are round 2, the reply
+                // and the introduction): the replier's own message is below its floor.
+                for pick in (7..12).rev() {
+                    a.push(plain_delivery(pick));
+                }
+            }
+            Prelude::Fork => {
+                rotate(&mut a, 1, ALL, ALL & !(1 << 2));
+                rotate(&mut a, 2, ALL, ALL & !(1 << 1));
+                a.push(plain_delivery(1));
+                a.push(Action::Introduce);
+                a.push(Action::Reply {
+                    replier: MEMBER as u8,
+                    pick: 0,
+                });
+                a.push(plain_delivery(0));
+                chatter(&mut a, 0);
+            }
+            Prelude::Floors => {
+                chatter(&mut a, 0);
+                a.push(Action::Introduce);
+                a.push(Action::Reply {
+                    replier: MEMBER as u8,
+                    pick: 0,
+                });
+                a.push(Action::Deliver(Delivery {
+                    pick: 0,
+                    mode: 0,
+                    variant: Variant::Decode,
+                    swap: false,
+                    mutation: Some(Mutation {
+                        edits: vec![Edit::AddFloor {
+                            member: 1,
+                            value: 1 << 20,
+                        }],
+                        seal: Seal::Reseal,
+                    }),
+                }));
+                chatter(&mut a, 1);
+            }
+            Prelude::LeftOut => {
+                rotate(&mut a, 2, ALL & !(1 << 1), ALL);
+                a.push(plain_delivery(0));
+                rotate(&mut a, 1, ALL, 0);
+                a.push(plain_delivery(0));
+                // Admin 1's rekey made to follow admin 2's epoch (the first rekey of
+                // the pool, after the three first epochs), which left 1 out.
+                a.push(Action::Deliver(Delivery {
+                    pick: 0,
+                    mode: 0,
+                    variant: Variant::Decode,
+                    swap: false,
+                    mutation: Some(Mutation {
+                        edits: vec![
+                            Edit::Chain {
+                                field: Field::EpochId,
+                                pick: 3,
+                            },
+                            Edit::Add {
+                                field: Field::Epoch,
+                                delta: 1,
+                            },
+                        ],
+                        seal: Seal::Reseal,
+                    }),
+                }));
+                chatter(&mut a, 0);
+            }
+            Prelude::RemovedAdmin => {
+                a.push(Action::Remove(2));
+                a.push(Action::Trust(2));
+                rotate(&mut a, 2, ALL, ALL);
+                a.push(plain_delivery(0));
+                chatter(&mut a, 0);
+            }
+            Prelude::RestartRotated => {
+                chatter(&mut a, 0);
+                rotate(&mut a, 1, 0b00111, ALL);
+                a.push(plain_delivery(0));
+                chatter(&mut a, 1);
+                a.push(Action::RestartReceiver { exact: true });
+                for pick in (0..6).rev() {
+                    a.push(plain_delivery(pick));
+                }
+            }
         }
         a
     }
@@ -1238,13 +2071,27 @@ pub enum Action {
     /// Cast member `% 5` rotates, listing the members of bitmask `members`; the other
     /// senders of bitmask `reach` accept the rekey.
     Rotate { admin: u8, members: u8, reach: u8 },
-    /// A sender restarts on its store (new session, counter from its mark).
+    /// A sender restarts on its store (new session, counter from its mark, the group
+    /// state resumed).
     RestartSender(u8),
-    /// The receiver restarts on its store (at epoch 0 only: epochs are not stored),
-    /// after `save_replay_marks` if `exact`.
+    /// The receiver restarts on its store (the group state resumed), after
+    /// `save_replay_marks` if `exact`.
     RestartReceiver { exact: bool },
     /// The receiver forgets the previous epoch.
     ExpirePrevious,
+    /// The receiver introduces itself (a rejoin).
+    Introduce,
+    /// Cast member `% 5` introduces itself (for the receiver to answer).
+    SenderIntroduce(u8),
+    /// Cast member `% 5` answers the message `pick` (0 is the latest) if it is an
+    /// introduction it takes.
+    Reply { replier: u8, pick: u8 },
+    /// The receiver stops trusting cast member `% 5`.
+    Remove(u8),
+    /// The receiver trusts cast member `% 5`.
+    Trust(u8),
+    /// The receiver's grace period becomes `% 4` messages.
+    Grace(u8),
 }
 
 /// A delivery to the receiver.
@@ -1254,7 +2101,7 @@ pub struct Delivery {
     pick: u8,
     mode: u8,
     variant: Variant,
-    /// Feed a message to `accept_rekey`, a rekey to `decode`.
+    /// Feed a message to `accept_rekey`, and any other type to `decode`.
     swap: bool,
     mutation: Option<Mutation>,
 }
@@ -1276,25 +2123,38 @@ const MODES: [DecodeMode; 3] = [
     DecodeMode::Naive,
 ];
 
-struct Traffic<'w> {
-    world: &'w World,
+/// The entry point a delivery goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Route {
+    Decode,
+    Rekey,
+    ParseReply,
+    Answer,
+}
+
+/// One topic of a case: its receiver (participant 0), its model and its senders.
+struct Lane {
+    topic: usize,
     receiver: T,
     model: Model,
     senders: Vec<Option<Sender>>,
-    pool: Vec<Pooled>,
-    seed: u8,
-    starts: [Option<u64>; CAST],
-    /// The last counter each identity used, across restarts.
-    last: [Option<u64>; CAST],
+    /// The receiver instance's session value, once drawn.
+    session: Option<[u8; 16]>,
+    /// The last counter the receiver used, across restarts.
+    last: Option<u64>,
+    /// Randomness handed to the receiver so far (its draws are predicted).
+    draws: u32,
 }
 
-fn receiver_topic(world: &World, key: Option<[u8; 32]>, grace: u32, store: MemoryTrustStore) -> T {
+fn receiver_topic(world: &World, topic: usize, key: Option<[u8; 32]>, grace: u32) -> T {
     let mut r = T::with_store(
         SigningSeed::from_bytes(world.cast[US].seed),
         key.map(TopicKey::from_bytes),
-        store,
+        MemoryTrustStore::new(),
     );
     r.set_protocol(ProtocolVersion::V2);
+    r.set_topic_id(world.topic_id(topic))
+        .expect("a fresh topic takes a topic id");
     for i in TRUSTED {
         r.add_participant(world.cast[i].public)
             .expect("cast keys are valid");
@@ -1304,111 +2164,140 @@ fn receiver_topic(world: &World, key: Option<[u8; 32]>, grace: u32, store: Memor
             .expect("cast keys are valid");
     }
     if grace != DEFAULT_GRACE {
-        r.set_grace_messages(grace);
+        r.set_grace_messages(grace).expect("memory store");
     }
     r
 }
 
+/// Participant 0 in one topic or two, and the cast around it.
+pub(crate) struct Traffic<'w> {
+    world: &'w World,
+    lanes: Vec<Lane>,
+    pool: Vec<Pooled>,
+    seed: u8,
+    starts: [Option<u64>; CAST],
+}
+
 impl<'w> Traffic<'w> {
-    fn new(world: &'w World, case: &TrafficCase) -> Traffic<'w> {
-        let grace = case.grace.map_or(DEFAULT_GRACE, |g| u32::from(g % 4));
-        let key = case.receiver_has_key.then_some(KEY);
-        let receiver = receiver_topic(world, key, grace, MemoryTrustStore::new());
-        let mut admins: BTreeSet<ParticipantId> =
-            ADMINS.iter().map(|&i| world.cast[i].id).collect();
-        if case.receiver_has_key {
-            // Whoever starts with the key counts itself an admin.
-            admins.insert(world.cast[US].id);
-        }
-        let model = Model {
-            me: world.cast[US].id,
-            trusted: TRUSTED
-                .iter()
-                .map(|&i| (world.cast[i].id, world.cast[i].public))
-                .collect(),
-            admins,
-            cur: EpochM {
-                epoch: 0,
-                id: [0; 32],
-                key,
-                members: None,
-            },
-            parent: None,
-            prev: None,
-            grace,
-            windows: BTreeMap::new(),
-            marks: BTreeMap::new(),
-            ever: BTreeSet::new(),
-        };
-        Traffic {
+    /// The receiver in each of `topics` (indexes into [`TOPIC_NAMES`]).
+    pub(crate) fn new(
+        world: &'w World,
+        topics: &[usize],
+        has_key: bool,
+        grace: Option<u8>,
+        seed: u8,
+        starts: [Option<u64>; CAST],
+    ) -> Traffic<'w> {
+        let grace = grace.map_or(DEFAULT_GRACE, |g| u32::from(g % 4));
+        let key = has_key.then_some(KEY);
+        let lanes = topics
+            .iter()
+            .map(|&topic| Lane {
+                topic,
+                receiver: receiver_topic(world, topic, key, grace),
+                model: Model::new(world, topic, US, key, &TRUSTED, &ADMINS, grace),
+                senders: (0..CAST).map(|_| None).collect(),
+                session: None,
+                last: None,
+                draws: 0,
+            })
+            .collect();
+        let t = Traffic {
             world,
-            receiver,
-            model,
-            senders: (0..CAST).map(|_| None).collect(),
+            lanes,
             pool: Vec::new(),
-            seed: case.seed,
-            starts: case.starts,
-            last: [None; CAST],
+            seed,
+            starts,
+        };
+        for l in 0..t.lanes.len() {
+            t.check_state(l, "the start");
         }
+        t
     }
 
-    fn sender(&mut self, i: usize) -> &mut Sender {
+    fn sender(&mut self, l: usize, i: usize) -> &mut Sender {
         let (world, seed, start) = (self.world, self.seed, self.starts[i]);
-        self.senders[i].get_or_insert_with(|| Sender::new(world, i, seed, start))
+        let topic = self.lanes[l].topic;
+        self.lanes[l].senders[i].get_or_insert_with(|| Sender::new(world, i, topic, seed, start))
     }
 
-    fn send(&mut self, i: usize, plaintext: &[u8]) {
+    /// Fresh randomness for the receiver of lane `l`.
+    fn receiver_rng<const N: usize>(&mut self, l: usize) -> [u8; N] {
+        let lane = &mut self.lanes[l];
+        lane.draws += 1;
+        StreamRng::new(&[
+            &[self.seed, 0xee, lane.topic as u8],
+            &lane.draws.to_be_bytes(),
+        ])
+        .bytes()
+    }
+
+    fn check_state(&self, l: usize, what: &str) {
+        let lane = &self.lanes[l];
+        check_model(self.world, &lane.receiver, &lane.model, what);
+    }
+
+    fn observe(&self, l: usize) -> Observed {
+        let lane = &self.lanes[l];
+        observe(&lane.receiver, &watched(self.world, &lane.model))
+    }
+
+    fn push(&mut self, p: Pooled) {
+        self.pool.push(p);
+    }
+
+    fn send(&mut self, l: usize, i: usize, plaintext: &[u8]) {
         let world = self.world;
         let plaintext = &plaintext[..plaintext.len().min(256)];
-        let mut last = self.last;
-        let s = self.sender(i);
+        let s = self.sender(l, i);
+        let topic = s.topic;
         let available = s.next_counter(false).is_some();
-        let epoch = s.topic.epoch();
-        let key = *s
-            .topic
-            .topic_key()
-            .expect("senders hold a key")
-            .expose_secret();
-        let got = s.topic.encode_with_rng(&mut s.rng, plaintext);
+        let epoch = s.t.epoch();
+        let epoch_id = s.epoch_id;
+        let key = *s.t.topic_key().expect("senders hold a key").expose_secret();
+        let got = s.t.encode_with_rng(&mut s.rng, plaintext);
         let msg = match (got, available) {
             (Ok(msg), true) => msg,
             (Err(Error::CounterExhausted), false) => return,
             (got, _) => panic!("encode gave {got:?}; counters available: {available}"),
         };
-        s.check_header(world, &msg, V2Type::Message, epoch, &mut last);
-        // The rest, sealed independently.
+        s.check_header(world, &msg, V2Type::Message, epoch);
+        // The rest, sealed independently under the epoch id the harness tracks.
         let mut expected = msg.clone();
-        seal_message(&key, &mut expected, plaintext);
-        sign_as(&world.cast[i], &mut expected);
+        seal_message(
+            &world.topics[topic],
+            &key,
+            &epoch_id,
+            &mut expected,
+            plaintext,
+        );
+        sign_as(&world.cast[i], &world.topics[topic], &mut expected);
         assert_eq!(
             msg, expected,
-            "encode's output is the v2 layout, sealed and signed"
+            "encode's output is the v2 layout, sealed and signed for its topic and epoch"
         );
-        self.last = last;
-        self.pool.push(Pooled {
-            bytes: msg,
-            kind: V2Type::Message,
-            signer: i,
-            key,
-            plaintext: plaintext.to_vec(),
-        });
+        let mut p = Pooled::new(msg, V2Type::Message, i, topic);
+        p.key = key;
+        p.epoch_id = epoch_id;
+        p.plaintext = plaintext.to_vec();
+        self.push(p);
     }
 
-    fn rotate(&mut self, a: usize, members: u8, reach: u8) {
+    fn rotate(&mut self, l: usize, a: usize, members: u8, reach: u8) {
         let world = self.world;
-        let mut last = self.last;
         let listed: Vec<ParticipantId> = (0..CAST)
             .filter(|&j| j != a && members & (1 << j) != 0)
             .map(|j| world.cast[j].id)
             .collect();
-        let s = self.sender(a);
+        let s = self.sender(l, a);
+        let topic = s.topic;
         let available = s.next_counter(false).is_some();
-        let old_epoch = s.topic.epoch();
-        let rekey = match (s.topic.rotate_with(&mut s.rng, Some(&listed)), available) {
+        let old_epoch = s.t.epoch();
+        let rekey = match (s.t.rotate_with(&mut s.rng, Some(&listed)), available) {
             (Ok(rekey), true) => rekey,
             (Err(Error::CounterExhausted), false) => {
                 assert_eq!(
-                    s.topic.epoch(),
+                    s.t.epoch(),
                     old_epoch,
                     "a refused rotation changed the epoch"
                 );
@@ -1416,9 +2305,9 @@ impl<'w> Traffic<'w> {
             }
             (got, _) => panic!("rotate gave {got:?}; counters available: {available}"),
         };
-        s.check_header(world, &rekey, V2Type::Rekey, old_epoch + 1, &mut last);
-        assert_eq!(s.topic.epoch(), old_epoch + 1);
-        let new_key = *s.topic.topic_key().expect("a key").expose_secret();
+        s.check_header(world, &rekey, V2Type::Rekey, old_epoch + 1);
+        assert_eq!(s.t.epoch(), old_epoch + 1);
+        let new_key = *s.t.topic_key().expect("a key").expose_secret();
         // Body: the epoch it follows, the admin's X25519 key, the members in id order
         // (the admin included), each entry sealed to the member's static key.
         let mut ids: Vec<ParticipantId> = listed.clone();
@@ -1427,20 +2316,19 @@ impl<'w> Traffic<'w> {
         ids.dedup();
         assert_eq!(rekey.len(), REKEY_FIXED + ENTRY * ids.len());
         assert_eq!(
-            rekey[47..79],
+            rekey[K_PREVIOUS..K_EPH],
             s.epoch_id,
             "the rekey names the epoch it follows"
         );
         assert_eq!(
-            usize::from(u16::from_be_bytes([rekey[111], rekey[112]])),
+            usize::from(u16::from_be_bytes([rekey[K_COUNT], rekey[K_COUNT + 1]])),
             ids.len()
         );
-        assert!(signed_by(&world.cast[a], &rekey), "the admin's signature");
         // One entry, chosen by the counter, is opened here; the receiver's is opened
         // by the model when it is delivered, and the reached senders' by the core
         // (their new key is checked below).
         let pick = (be_u64(&rekey[39..47]) % ids.len() as u64) as usize;
-        for (index, (entry, id)) in rekey[HEADER + 66..rekey.len() - SIG]
+        for (index, (entry, id)) in rekey[K_ENTRIES..rekey.len() - SIG]
             .chunks(ENTRY)
             .zip(&ids)
             .enumerate()
@@ -1449,7 +2337,7 @@ impl<'w> Traffic<'w> {
             if index == pick {
                 let m = &world.cast[world.by_id(id.as_bytes()).expect("a cast member")];
                 let opened = box_open(
-                    &rekey[79..111],
+                    &rekey[K_EPH..K_COUNT],
                     &m.static_secret,
                     &rekey_entry_nonce(old_epoch + 1, index),
                     &entry[16..],
@@ -1459,149 +2347,363 @@ impl<'w> Traffic<'w> {
         }
         let id = blake3::derive_key(EPOCH_CONTEXT, &rekey);
         s.epoch_id = id;
-        self.last = last;
-        // The other senders that get it.
+        assert_eq!(s.t.epoch_id(), id, "the epoch id is the rekey's digest");
+        // The other senders of the lane that get it.
         for j in (0..CAST).filter(|&j| j != a && reach & (1 << j) != 0) {
-            let s = self.sender(j);
-            match s.topic.accept_rekey(&rekey) {
+            let s = self.sender(l, j);
+            match s.t.accept_rekey(&rekey) {
                 Ok(RekeyOutcome::Rotated { epoch }) => {
                     assert_eq!(epoch, old_epoch + 1);
-                    assert_eq!(s.topic.epoch(), epoch);
-                    assert_eq!(
-                        s.topic.topic_key().map(|k| *k.expose_secret()),
-                        Some(new_key)
-                    );
+                    assert_eq!(s.t.epoch(), epoch);
+                    assert_eq!(s.t.topic_key().map(|k| *k.expose_secret()), Some(new_key));
                     s.epoch_id = id;
                 }
                 Ok(RekeyOutcome::Superseded) | Err(_) => {}
             }
+            assert_eq!(s.t.epoch_id(), s.epoch_id);
         }
-        self.pool.push(Pooled {
-            bytes: rekey,
-            kind: V2Type::Rekey,
-            signer: a,
-            key: new_key,
-            plaintext: Vec::new(),
-        });
+        let mut p = Pooled::new(rekey, V2Type::Rekey, a, topic);
+        p.key = new_key;
+        p.epoch_id = id;
+        self.push(p);
     }
 
-    /// Every id whose mark the harness watches.
-    fn watched(&self) -> Vec<ParticipantId> {
-        let mut ids: BTreeSet<ParticipantId> = self.world.cast.iter().map(|m| m.id).collect();
-        ids.extend(self.model.marks.keys().copied());
-        ids.into_iter().collect()
+    /// The receiver introduces itself.
+    fn introduce(&mut self, l: usize) {
+        let world = self.world;
+        let bytes: [u8; 48] = self.receiver_rng(l);
+        let lane = &mut self.lanes[l];
+        let drawn = lane.session;
+        let intro = lane
+            .receiver
+            .construct_intro_with(&mut FixedRng::new(&bytes))
+            .expect("a v2 introduction")
+            .to_vec();
+        let (session, secret) = match drawn {
+            Some(s) => (s, array32(&bytes[..32])),
+            None => (bytes[..16].try_into().expect("16"), array32(&bytes[16..])),
+        };
+        lane.session = Some(session);
+        assert_eq!(intro.len(), INTRO_LEN);
+        check_own_header(lane, world, &intro, V2Type::Introduction);
+        assert_eq!(&intro[47..79], world.cast[US].public.as_bytes());
+        assert_eq!(intro[79..111], x25519_public(&secret));
+        let model = &mut lane.model;
+        model.g.pending = Some((blake3::derive_key(INTRO_CONTEXT, &intro), secret));
+        model.g.classic = false;
+        model.save();
+        let mut p = Pooled::new(intro, V2Type::Introduction, US, lane.topic);
+        p.by_receiver = true;
+        p.secret = Some(secret);
+        self.push(p);
+        self.check_state(l, "an introduction");
     }
 
-    fn check_state(&self, what: &str) {
-        let got = observe(&self.receiver, &self.watched());
-        assert_eq!(got, expected(&self.model), "after {what}");
-        // What keeps replays refused after a crash: every accepted counter is below
-        // its sender's stored mark.
-        for (id, counter) in &self.model.ever {
-            let mark = got.marks.get(id).copied().unwrap_or(0);
-            assert!(
-                *counter < mark,
-                "counter {counter} of {id} was accepted but the stored mark is {mark}: \
-                 a restart would accept it again"
-            );
-        }
+    /// Cast member `i` introduces itself.
+    fn sender_introduce(&mut self, l: usize, i: usize) {
+        let world = self.world;
+        let s = self.sender(l, i);
+        let bytes: [u8; 48] = s.rng.bytes();
+        let available = s.next_counter(false).is_some();
+        let intro = match (
+            s.t.construct_intro_with(&mut FixedRng::new(&bytes)),
+            available,
+        ) {
+            (Ok(intro), true) => intro.to_vec(),
+            (Err(Error::CounterExhausted), false) => return,
+            (got, _) => panic!("construct_intro gave {got:?}; counters available: {available}"),
+        };
+        // The session is drawn once per instance: the secret follows it, or comes first.
+        let secret = [array32(&bytes[16..]), array32(&bytes[..32])]
+            .into_iter()
+            .find(|s| intro[79..111] == x25519_public(s))
+            .expect("the intro's X25519 key is drawn from the randomness");
+        let epoch = s.t.epoch();
+        s.check_header(world, &intro, V2Type::Introduction, epoch);
+        let mut p = Pooled::new(intro, V2Type::Introduction, i, s.topic);
+        p.secret = Some(secret);
+        self.push(p);
     }
 
-    fn deliver(&mut self, d: &Delivery) {
+    /// Cast member `i` answers an introduction of the pool.
+    fn sender_reply(&mut self, l: usize, i: usize, pick: u8) {
         if self.pool.is_empty() {
             return;
         }
+        let world = self.world;
+        let intro = self.pool[self.pool.len() - 1 - usize::from(pick) % self.pool.len()].clone();
+        let s = self.sender(l, i);
+        let available = s.next_counter(false).is_some();
+        let got = s.t.construct_reply_with(&mut s.rng, &intro.bytes);
+        if intro.topic != s.topic {
+            // Nothing made for another topic is answered.
+            assert!(
+                got.is_err(),
+                "a sender answered another topic's introduction"
+            );
+        }
+        let reply = match got {
+            Ok(reply) => reply.to_vec(),
+            Err(e) => {
+                if available {
+                    assert!(!matches!(e, Error::CounterExhausted), "{e:?}");
+                }
+                return;
+            }
+        };
+        let epoch = s.t.epoch();
+        s.check_header(world, &reply, V2Type::Reply, epoch);
+        assert_eq!(&reply[R_RECIPIENT..R_DIGEST], &intro.bytes[7..23]);
+        let p = Pooled::new(reply, V2Type::Reply, i, s.topic);
+        self.push(p);
+    }
+
+    /// The epoch ids a `Chain` edit may put: the first epochs, then those the pool's
+    /// rekeys started.
+    fn chain(&self) -> Vec<[u8; 32]> {
+        let mut ids = self.world.first.to_vec();
+        ids.extend(
+            self.pool
+                .iter()
+                .filter(|p| p.kind == V2Type::Rekey)
+                .map(|p| blake3::derive_key(EPOCH_CONTEXT, &p.bytes)),
+        );
+        ids
+    }
+
+    fn deliver(&mut self, l: usize, d: &Delivery) {
+        if self.pool.is_empty() {
+            return;
+        }
+        let world = self.world;
         let orig = self.pool[self.pool.len() - 1 - usize::from(d.pick) % self.pool.len()].clone();
-        let (msg, signer) = mutate(self.world, &orig, d.mutation.as_ref());
+        let (msg, sig) = mutate(
+            world,
+            &orig,
+            d.mutation.as_ref(),
+            self.lanes.len(),
+            &self.chain(),
+        );
         let mutated = msg != orig.bytes;
         let resigned = d.mutation.as_ref().is_some_and(|m| m.seal != Seal::Keep);
-        let to_rekey = (orig.kind == V2Type::Rekey) != d.swap;
-        let before = observe(&self.receiver, &self.watched());
-        let failed = if to_rekey {
-            let expected = self.model.accept_rekey(self.world, &msg, signer);
-            let got = self.receiver.accept_rekey(&msg).map_err(|e| err_str(&e));
-            if mutated && !resigned {
-                assert!(got.is_err(), "a mutated rekey was accepted: {got:?}");
-            }
-            assert_eq!(got, expected, "accept_rekey");
-            got.is_err()
-        } else {
-            let mode = MODES[usize::from(d.mode) % 3];
-            // Whether this (sender, counter) was accepted before, asked before the
-            // model records this delivery.
-            let seen_before = msg.len() >= HEADER
-                && self
-                    .model
-                    .ever
-                    .contains(&(id_at(&msg, 7), be_u64(&msg[39..47])));
-            let got = self.decode(&msg, mode, d.variant, signer);
-            if let Outcome::Message {
-                sender,
-                verified,
-                plaintext,
-            } = &got
-            {
-                if !mutated {
-                    assert_eq!(plaintext, &orig.plaintext, "the original plaintext");
-                }
+        let topic = self.lanes[l].topic;
+        // Made for another topic, or signed for another.
+        let foreign = orig.topic != topic;
+        let signed_here = sig.is_some_and(|(_, t)| t == topic);
+        let route = match (orig.kind, d.swap) {
+            (V2Type::Message, false) | (V2Type::Rekey, true) => Route::Decode,
+            (V2Type::Rekey, false) | (V2Type::Message, true) => Route::Rekey,
+            (V2Type::Reply, false) => Route::ParseReply,
+            (V2Type::Introduction, false) => Route::Answer,
+            (V2Type::Reply | V2Type::Introduction, true) => Route::Decode,
+        };
+        let before = self.observe(l);
+        let (unchanged, batch) = match route {
+            Route::Rekey => {
+                let lane = &mut self.lanes[l];
+                let expected = lane.model.accept_rekey(world, &msg, sig);
+                let got = lane.receiver.accept_rekey(&msg).map_err(|e| err_str(&e));
                 if mutated && !resigned {
-                    assert!(!verified, "a mutated message was accepted as verified");
-                    let n = msg.len() - SIG;
-                    assert!(
-                        n + SIG == orig.bytes.len() && msg[..n] == orig.bytes[..n],
-                        "naive decoding accepted a message mutated before its signature"
-                    );
-                    assert_eq!(plaintext, &orig.plaintext);
+                    assert!(got.is_err(), "a mutated rekey was accepted: {got:?}");
                 }
-                if *verified {
+                if !signed_here {
+                    assert!(got.is_err(), "a rekey not signed for this topic: {got:?}");
+                }
+                if foreign && orig.kind == V2Type::Rekey {
                     assert!(
-                        !seen_before,
-                        "a replay was accepted: {sender} counter {}",
-                        be_u64(&msg[39..47])
+                        !matches!(got, Ok(RekeyOutcome::Rotated { .. })),
+                        "a rekey made for topic {} moved topic {topic}",
+                        orig.topic
                     );
                 }
+                assert_eq!(got, expected, "accept_rekey");
+                (!matches!(got, Ok(RekeyOutcome::Rotated { .. })), false)
             }
-            !matches!(got, Outcome::Message { .. })
+            Route::Decode => {
+                let mode = MODES[usize::from(d.mode) % 3];
+                // Whether this (sender, counter) was accepted before, asked before the
+                // model records this delivery.
+                let seen_before = msg.len() >= HEADER
+                    && self.lanes[l]
+                        .model
+                        .ever
+                        .contains(&(id_at(&msg, 7), be_u64(&msg[39..47])));
+                let got = self.decode(l, &msg, mode, d.variant, sig);
+                if let Outcome::Message {
+                    sender,
+                    verified,
+                    plaintext,
+                } = &got
+                {
+                    assert!(
+                        !(foreign && orig.kind == V2Type::Message),
+                        "a message sealed for topic {} was read in topic {topic}",
+                        orig.topic
+                    );
+                    if !mutated {
+                        assert_eq!(plaintext, &orig.plaintext, "the original plaintext");
+                    }
+                    if *verified {
+                        assert!(signed_here, "verified without a signature for this topic");
+                    }
+                    if mutated && !resigned {
+                        assert!(!verified, "a mutated message was accepted as verified");
+                        let n = msg.len() - SIG;
+                        assert!(
+                            n + SIG == orig.bytes.len() && msg[..n] == orig.bytes[..n],
+                            "naive decoding accepted a message mutated before its signature"
+                        );
+                        assert_eq!(plaintext, &orig.plaintext);
+                    }
+                    if *verified {
+                        assert!(
+                            !seen_before,
+                            "a replay was accepted: {sender} counter {}",
+                            be_u64(&msg[39..47])
+                        );
+                    }
+                }
+                (
+                    !matches!(got, Outcome::Message { .. }),
+                    matches!(d.variant, Variant::Batch(_)),
+                )
+            }
+            Route::ParseReply => {
+                let lane = &mut self.lanes[l];
+                let expected = lane.model.parse_reply(world, &msg, sig);
+                let got = lane.receiver.parse_reply(&msg);
+                if mutated && !resigned {
+                    assert!(got.is_err(), "a mutated reply was accepted: {got:?}");
+                }
+                if foreign || !signed_here {
+                    assert!(
+                        got.is_err(),
+                        "a reply made or signed for another topic was taken: {got:?}"
+                    );
+                }
+                match (&got, expected) {
+                    (Ok(key), Expect::Exactly(Ok(x))) => assert_eq!(*key, x, "parse_reply"),
+                    (Err(e), Expect::Exactly(Err(x))) => assert_eq!(err_str(e), x, "parse_reply"),
+                    (Err(_), Expect::AnyErr) => {}
+                    (got, x) => panic!("parse_reply gave {got:?}, expected {x:?}"),
+                }
+                (got.is_err(), false)
+            }
+            Route::Answer => {
+                self.answer(l, &orig, &msg, sig, mutated);
+                // Answering changes nothing of the group state.
+                (true, false)
+            }
         };
         // Whatever the outcome, the receiver is where the model is.
-        self.check_state("a delivery");
+        self.check_state(l, "a delivery");
         // (A batch's second message may change what its first did not.)
-        let batch = !to_rekey && matches!(d.variant, Variant::Batch(_));
-        if failed && !batch {
-            // A refusal changes nothing: key, epoch, members, trust, stored marks.
-            let after = observe(&self.receiver, &self.watched());
+        if unchanged && !batch {
+            // A refusal changes nothing: key, epoch, members, admins, trust, floors,
+            // stored marks, stored group state.
+            let after = self.observe(l);
             assert_eq!(before, after, "a refusal changed the topic");
             // The window did not move: the original message, probed with a naive
             // decode (which checks the window and moves nothing), gets what the
             // model says.
             if orig.kind == V2Type::Message {
-                let expected = self.model.probe(self.world, &orig.bytes);
-                let got = outcome(self.receiver.decode(&orig.bytes, DecodeMode::Naive));
+                let lane = &mut self.lanes[l];
+                let expected = lane.model.probe(world, &orig.bytes);
+                let got = outcome(lane.receiver.decode(&orig.bytes, DecodeMode::Naive));
                 match expected {
                     Expect::Exactly(x) => assert_eq!(got, x, "the window after a refusal"),
                     Expect::AnyErr => unreachable!("the pool holds v2 messages"),
                 }
-                self.check_state("a probe");
+                self.check_state(l, "a probe");
             }
         }
+    }
+
+    /// The receiver answers an introduction; a reply it makes is checked field by
+    /// field and joins the pool (and the sender who introduced itself takes it).
+    fn answer(&mut self, l: usize, orig: &Pooled, intro: &[u8], sig: Sig, mutated: bool) {
+        let world = self.world;
+        let bytes: [u8; 72] = self.receiver_rng(l);
+        let lane = &mut self.lanes[l];
+        let topic = lane.topic;
+        let expected = lane.model.construct_reply(world, intro, sig);
+        let got = lane
+            .receiver
+            .construct_reply_with(&mut FixedRng::new(&bytes), intro)
+            .map(|r| r.to_vec());
+        if !sig.is_some_and(|(_, t)| t == topic) {
+            assert!(
+                got.is_err(),
+                "an introduction not signed for this topic was answered"
+            );
+        }
+        let reply = match (got, expected) {
+            (Ok(reply), Expect::Exactly(Ok(()))) => reply,
+            (Err(e), Expect::Exactly(Err(x))) => {
+                return assert_eq!(err_str(&e), x, "construct_reply")
+            }
+            (Err(_), Expect::AnyErr) => return,
+            (got, x) => panic!("construct_reply gave {got:?}, expected {x:?}"),
+        };
+        // The randomness: the session (once per instance), the X25519 secret, the
+        // box nonce.
+        let (session, secret, nonce) = match lane.session {
+            Some(s) => (s, array32(&bytes[..32]), &bytes[32..56]),
+            None => (
+                bytes[..16].try_into().expect("16"),
+                array32(&bytes[16..48]),
+                &bytes[48..72],
+            ),
+        };
+        lane.session = Some(session);
+        check_own_header(lane, world, &reply, V2Type::Reply);
+        let intro_secret = orig.secret.filter(|s| intro[79..111] == x25519_public(s));
+        check_reply(
+            world,
+            &lane.model,
+            intro,
+            &reply,
+            &secret,
+            nonce,
+            intro_secret,
+        );
+        let mut p = Pooled::new(reply.clone(), V2Type::Reply, US, topic);
+        p.by_receiver = true;
+        // The sender that introduced itself takes the reply.
+        if !mutated && !orig.by_receiver && orig.topic == topic {
+            if let Some(s) = lane.senders[orig.signer].as_mut() {
+                if s.t.parse_reply(&reply).is_ok() {
+                    s.epoch_id = s.t.epoch_id();
+                }
+            }
+        }
+        self.push(p);
     }
 
     /// Decodes through one variant, predicting with the model.
     fn decode(
         &mut self,
+        l: usize,
         msg: &[u8],
         mode: DecodeMode,
         variant: Variant,
-        signer: Option<usize>,
+        sig: Sig,
     ) -> Outcome {
         let world = self.world;
         let ct_len = msg.len().saturating_sub(OVERHEAD);
         let short = matches!(variant, Variant::IntoShort) && ct_len > 0;
+        let other = match variant {
+            Variant::Batch(second) => {
+                Some(self.pool[self.pool.len() - 1 - usize::from(second) % self.pool.len()].clone())
+            }
+            _ => None,
+        };
+        let lane = &mut self.lanes[l];
         let got = match variant {
-            Variant::Decode => outcome(self.receiver.decode(msg, mode)),
+            Variant::Decode => outcome(lane.receiver.decode(msg, mode)),
             Variant::InPlace => {
                 let mut buf = msg.to_vec();
-                let got = outcome(self.receiver.decode_in_place(&mut buf, mode));
+                let got = outcome(lane.receiver.decode_in_place(&mut buf, mode));
                 if !matches!(got, Outcome::Message { .. }) {
                     assert_eq!(buf, msg, "a refused decode_in_place changed the buffer");
                 }
@@ -1609,98 +2711,294 @@ impl<'w> Traffic<'w> {
             }
             Variant::Into | Variant::IntoShort => {
                 let mut out = vec![0u8; if short { ct_len - 1 } else { msg.len() }];
-                outcome(self.receiver.decode_into(msg, mode, &mut out))
+                outcome(lane.receiver.decode_into(msg, mode, &mut out))
             }
-            Variant::Batch(second) => {
-                let other =
-                    self.pool[self.pool.len() - 1 - usize::from(second) % self.pool.len()].clone();
+            Variant::Batch(_) => {
+                let other = other.expect("a batch has a second message");
                 let mut batch = vec![msg.to_vec(), other.bytes.clone()];
-                let got: Vec<Outcome> = self
+                let got: Vec<Outcome> = lane
                     .receiver
                     .decode_batch(&mut batch, mode)
                     .into_iter()
                     .map(outcome)
                     .collect();
-                let first = self.model.decode(world, msg, mode, signer, false);
+                let first = lane.model.decode(world, msg, mode, sig, false);
                 compare(&got[0], first, "decode_batch, first");
-                let second =
-                    self.model
-                        .decode(world, &other.bytes, mode, Some(other.signer), false);
+                let second = lane.model.decode(
+                    world,
+                    &other.bytes,
+                    mode,
+                    Some((other.signer, other.topic)),
+                    false,
+                );
                 compare(&got[1], second, "decode_batch, second");
+                if other.topic != lane.topic && other.kind == V2Type::Message {
+                    assert!(
+                        !matches!(got[1], Outcome::Message { .. }),
+                        "batch: a foreign message"
+                    );
+                }
                 return got[0].clone();
             }
         };
-        let expected = self.model.decode(world, msg, mode, signer, short);
+        let expected = lane.model.decode(world, msg, mode, sig, short);
         compare(&got, expected, "decode");
         got
     }
 
-    fn restart_receiver(&mut self, exact: bool) {
-        if self.model.cur.epoch != 0 {
-            return;
+    fn remove(&mut self, l: usize, i: usize) {
+        let lane = &mut self.lanes[l];
+        let id = self.world.cast[i].id;
+        let got = lane.receiver.remove_participant(&id).expect("memory store");
+        let m = &mut lane.model;
+        assert_eq!(got, m.trusted.get(&id).copied(), "remove_participant");
+        // "remove_participant removes admin rights" (saved first).
+        if m.g.admins.remove(&id) {
+            m.save();
         }
+        m.trusted.remove(&id);
+        self.check_state(l, "remove_participant");
+    }
+
+    fn trust(&mut self, l: usize, i: usize) {
+        let lane = &mut self.lanes[l];
+        let member = &self.world.cast[i];
+        let got = lane.receiver.add_participant(member.public);
+        assert_eq!(got.ok(), Some(member.id), "add_participant");
+        lane.model.trusted.insert(member.id, member.public);
+        self.check_state(l, "add_participant");
+    }
+
+    fn set_grace(&mut self, l: usize, g: u8) {
+        let lane = &mut self.lanes[l];
+        let g = u32::from(g % 4);
+        lane.receiver.set_grace_messages(g).expect("memory store");
+        let m = &mut lane.model.g;
+        m.grace = g;
+        if let Some(p) = &mut m.prev {
+            p.remaining = p.remaining.min(g);
+            if p.remaining == 0 {
+                m.prev = None;
+            }
+        }
+        lane.model.save();
+        self.check_state(l, "set_grace_messages");
+    }
+
+    fn expire(&mut self, l: usize) {
+        let lane = &mut self.lanes[l];
+        lane.receiver.expire_previous_epoch().expect("memory store");
+        if lane.model.g.prev.take().is_some() {
+            lane.model.save();
+        }
+        self.check_state(l, "expire_previous_epoch");
+    }
+
+    fn restart_receiver(&mut self, l: usize, exact: bool) {
+        let world = self.world;
+        let lane = &mut self.lanes[l];
         if exact {
-            self.receiver.save_replay_marks().expect("memory store");
-            for (id, w) in &self.model.windows {
+            lane.receiver.save_replay_marks().expect("memory store");
+            for (id, w) in &lane.model.windows {
                 if let Some(top) = w.top {
-                    self.model.marks.insert(*id, top.saturating_add(1));
+                    lane.model.marks.insert(*id, top.saturating_add(1));
                 }
             }
-            self.check_state("save_replay_marks");
+            self.check_state(l, "save_replay_marks");
         }
-        let old = std::mem::replace(
-            &mut self.receiver,
-            T::new(SigningSeed::from_bytes([0; 32]), None),
-        );
-        self.receiver = receiver_topic(
-            self.world,
-            self.model.cur.key,
-            self.model.grace,
-            old.into_trust_store(),
-        );
-        self.model.windows.clear();
-        self.model.prev = None;
-        self.check_state("a restart");
+        let lane = &mut self.lanes[l];
+        let store = take_store(&mut lane.receiver);
+        lane.receiver = resume_topic(world, US, lane.topic, store);
+        lane.model.restart();
+        lane.session = None;
+        self.check_state(l, "a restart");
     }
 
     /// At the end: each trusted sender in step with the receiver sends once more,
     /// and the receiver reads it if the model says its window allows.
     fn finish(&mut self) {
-        for i in TRUSTED {
-            let Some(s) = &self.senders[i] else { continue };
-            let in_step = s.topic.epoch() == self.model.cur.epoch
-                && s.topic.topic_key().map(|k| *k.expose_secret()) == self.model.cur.key
-                && self
-                    .model
-                    .cur
-                    .members
-                    .as_ref()
-                    .is_none_or(|m| m.contains(&self.world.cast[i].id));
-            if !in_step {
-                continue;
-            }
-            let before = self.pool.len();
-            self.send(i, b"a fresh message");
-            if self.pool.len() == before {
-                continue;
-            }
-            let fresh = self.pool[before].clone();
-            let counter = be_u64(&fresh.bytes[39..47]);
-            let window_allows = self
-                .model
-                .window(&self.world.cast[i].id)
-                .check(counter)
-                .is_ok();
-            let got = self.decode(&fresh.bytes, DecodeMode::Strict, Variant::Decode, Some(i));
-            if window_allows {
-                assert!(
-                    matches!(&got, Outcome::Message { plaintext, .. } if plaintext == b"a fresh message"),
-                    "a fresh message from {i} was refused: {got:?}"
+        for l in 0..self.lanes.len() {
+            for i in 1..CAST {
+                let lane = &self.lanes[l];
+                let Some(s) = &lane.senders[i] else { continue };
+                let m = &lane.model;
+                let id = self.world.cast[i].id;
+                let in_step = s.t.epoch() == m.g.cur.epoch
+                    && s.epoch_id == m.g.cur.id
+                    && s.t.topic_key().map(|k| *k.expose_secret()) == m.g.cur.key
+                    && m.g.cur.lists(&id)
+                    && m.trusted.get(&id) == Some(&self.world.cast[i].public);
+                if !in_step {
+                    continue;
+                }
+                let before = self.pool.len();
+                self.send(l, i, b"a fresh message");
+                if self.pool.len() == before {
+                    continue;
+                }
+                let fresh = self.pool[before].clone();
+                let counter = be_u64(&fresh.bytes[39..47]);
+                let window_allows = self.lanes[l].model.window(&id).check(counter).is_ok();
+                let got = self.decode(
+                    l,
+                    &fresh.bytes,
+                    DecodeMode::Strict,
+                    Variant::Decode,
+                    Some((i, fresh.topic)),
                 );
+                if window_allows {
+                    assert!(
+                        matches!(&got, Outcome::Message { plaintext, .. } if plaintext == b"a fresh message"),
+                        "a fresh message from {i} was refused: {got:?}"
+                    );
+                }
+                self.check_state(l, "a fresh message");
             }
-            self.check_state("a fresh message");
         }
     }
+
+    /// Runs one action on lane `l`.
+    pub(crate) fn run(&mut self, l: usize, action: &Action) {
+        let l = l % self.lanes.len();
+        let world = self.world;
+        match action {
+            Action::Send { sender, plaintext } => {
+                self.send(l, usize::from(*sender) % CAST, plaintext)
+            }
+            Action::Deliver(d) => self.deliver(l, d),
+            Action::Rotate {
+                admin,
+                members,
+                reach,
+            } => self.rotate(l, usize::from(*admin) % CAST, *members, *reach),
+            Action::RestartSender(i) => {
+                let seed = self.seed;
+                self.sender(l, usize::from(*i) % CAST).restart(world, seed);
+            }
+            Action::RestartReceiver { exact } => self.restart_receiver(l, *exact),
+            Action::ExpirePrevious => self.expire(l),
+            Action::Introduce => self.introduce(l),
+            Action::SenderIntroduce(i) => self.sender_introduce(l, usize::from(*i) % CAST),
+            Action::Reply { replier, pick } => {
+                self.sender_reply(l, usize::from(*replier) % CAST, *pick)
+            }
+            Action::Remove(i) => self.remove(l, usize::from(*i) % CAST),
+            Action::Trust(i) => self.trust(l, usize::from(*i) % CAST),
+            Action::Grace(g) => self.set_grace(l, *g),
+        }
+    }
+
+    pub(crate) fn end(mut self) {
+        self.finish();
+    }
+}
+
+/// The header of a message the receiver made: its epoch, id and session, and a
+/// counter above the last one and below its stored mark.
+fn check_own_header(lane: &mut Lane, world: &World, msg: &[u8], t: V2Type) {
+    assert_eq!(msg[..3], [0x02, t.byte(), 0x01]);
+    assert_eq!(
+        be_u32(&msg[3..7]),
+        lane.model.g.cur.epoch,
+        "the epoch in the header"
+    );
+    assert_eq!(&msg[7..23], world.cast[US].id.as_bytes());
+    assert_eq!(Some(&msg[23..39]), lane.session.as_ref().map(|s| &s[..]));
+    let counter = be_u64(&msg[39..47]);
+    if let Some(last) = lane.last {
+        assert!(counter > last, "the receiver's counter went backwards");
+    }
+    lane.last = Some(counter);
+    let mark = lane
+        .receiver
+        .trust_store()
+        .load_mark(&MarkSlot::OwnCounter)
+        .expect("memory store")
+        .unwrap_or(0);
+    assert!(
+        counter < mark,
+        "the receiver's counter is not covered by its mark"
+    );
+    assert!(signed_by(&world.cast[US], &world.topics[lane.topic], msg));
+}
+
+/// A reply made by `model`'s topic to `intro`, field by field.
+fn check_reply(
+    world: &World,
+    model: &Model,
+    intro: &[u8],
+    reply: &[u8],
+    secret: &[u8; 32],
+    nonce: &[u8],
+    intro_secret: Option<[u8; 32]>,
+) {
+    let counter = be_u64(&reply[39..47]);
+    let floors = model.reply_floors(counter);
+    let cur = &model.g.cur;
+    assert_eq!(
+        reply.len(),
+        REPLY_FIXED + FLOOR * floors.len(),
+        "the reply's length"
+    );
+    assert_eq!(be_u32(&reply[3..7]), cur.epoch);
+    assert_eq!(
+        reply[R_RECIPIENT..R_DIGEST],
+        intro[7..23],
+        "for the newcomer"
+    );
+    assert_eq!(
+        reply[R_DIGEST..R_EPOCH_ID],
+        blake3::derive_key(INTRO_CONTEXT, intro),
+        "bound to the introduction"
+    );
+    assert_eq!(reply[R_EPOCH_ID..R_PARENT], cur.id, "the epoch id");
+    assert_eq!(
+        reply[R_PARENT..R_STARTER],
+        cur.parent.unwrap_or([0; 32]),
+        "the parent epoch"
+    );
+    assert_eq!(
+        reply[R_STARTER..R_IDENTITY],
+        cur.starter.map_or([0; 16], |s| *s.as_bytes()),
+        "the epoch's starter"
+    );
+    let me = &world.cast[model.who];
+    assert_eq!(&reply[R_IDENTITY..R_EPH], me.public.as_bytes());
+    assert_eq!(
+        reply[R_EPH..R_NONCE],
+        x25519_public(secret),
+        "the drawn X25519 key"
+    );
+    assert_eq!(&reply[R_NONCE..R_SEALED], nonce, "the drawn nonce");
+    if let Some(s) = intro_secret {
+        assert_eq!(
+            box_open(
+                &reply[R_EPH..R_NONCE],
+                &s,
+                &reply[R_NONCE..R_SEALED],
+                &reply[R_SEALED..R_COUNT]
+            ),
+            cur.key,
+            "the box opens to the replier's key"
+        );
+    }
+    assert_eq!(
+        reply[R_COUNT..R_FLOORS],
+        (floors.len() as u16).to_be_bytes(),
+        "the floor count"
+    );
+    for (i, (entry, (id, floor))) in reply[R_FLOORS..reply.len() - SIG]
+        .chunks(FLOOR)
+        .zip(&floors)
+        .enumerate()
+    {
+        assert_eq!(&entry[..16], id, "floor {i}'s sender");
+        assert_eq!(be_u64(&entry[16..]), *floor, "floor {i}");
+    }
+    assert!(
+        signed_by(me, &model.topic_id, reply),
+        "signed for its topic"
+    );
 }
 
 fn compare(got: &Outcome, expected: Expect<Outcome>, what: &str) {
@@ -1710,41 +3008,22 @@ fn compare(got: &Outcome, expected: Expect<Outcome>, what: &str) {
     }
 }
 
-impl Traffic<'_> {
-    fn run(&mut self, action: &Action) {
-        let t = self;
-        let world = t.world;
-        match action {
-            Action::Send { sender, plaintext } => t.send(usize::from(*sender) % CAST, plaintext),
-            Action::Deliver(d) => t.deliver(d),
-            Action::Rotate {
-                admin,
-                members,
-                reach,
-            } => t.rotate(usize::from(*admin) % CAST, *members, *reach),
-            Action::RestartSender(i) => {
-                let seed = t.seed;
-                t.sender(usize::from(*i) % CAST).restart(world, seed);
-            }
-            Action::RestartReceiver { exact } => t.restart_receiver(*exact),
-            Action::ExpirePrevious => {
-                t.receiver.expire_previous_epoch();
-                t.model.prev = None;
-            }
-        }
-    }
-}
-
 fn check_traffic(world: &World, case: &TrafficCase) {
-    let mut t = Traffic::new(world, case);
-    t.check_state("the start");
+    let mut t = Traffic::new(
+        world,
+        &[0],
+        case.receiver_has_key,
+        case.grace,
+        case.seed,
+        case.starts,
+    );
     for action in &case.prelude.actions() {
-        t.run(action);
+        t.run(0, action);
     }
     for action in case.actions.iter().take(32) {
-        t.run(action);
+        t.run(0, action);
     }
-    t.finish();
+    t.end();
 }
 
 // ----- the Discovery scenario -----------------------------------------------------------------
@@ -1754,8 +3033,12 @@ fn check_traffic(world: &World, case: &TrafficCase) {
 pub enum Pending {
     /// The one it sent.
     Sent,
-    /// A later one, with this ephemeral secret, replaced it.
+    /// A later v2 one, with this ephemeral secret, replaced it.
     Replaced([u8; 32]),
+    /// A later classic one, with this ephemeral secret, retired it.
+    ReplacedClassic([u8; 32]),
+    /// The one it sent, kept across a restart on its store.
+    Restarted,
     /// None: the reply reaches a fresh topic with the joiner's identity.
     Forgotten,
 }
@@ -1765,6 +3048,8 @@ pub enum Pending {
 pub struct DiscoveryCase {
     /// The replier rotates this many times (`% 3`) before answering.
     rotations: u8,
+    /// The rotations list admins 1 and 2 only (and the replier), not the joiner.
+    leave_joiner_out: bool,
     replier_has_key: bool,
     replier_trusts_joiner: bool,
     joiner_trusts_replier: bool,
@@ -1777,161 +3062,180 @@ pub struct DiscoveryCase {
     pending: Pending,
     /// After `UntrustedReplier`, trust the replier and parse again.
     trust_later: bool,
+    /// A classic joiner and a replier in `ProtocolVersion::Both`: the classic
+    /// introduction is answered only when membership allows.
+    classic: bool,
 }
 
-/// What the joiner is waiting on: the digest of its introduction and its secret.
-struct JoinerM {
-    pending: Option<([u8; 32], [u8; 32])>,
-    trusted: BTreeMap<ParticipantId, PublicKey>,
-}
-
-fn joiner_topic(world: &World, case: &DiscoveryCase) -> T {
+fn joiner_topic(world: &World, case: &DiscoveryCase) -> (T, Model) {
+    let key = case.joiner_has_key.then_some(OLD_KEY);
     let mut j = T::new(
         SigningSeed::from_bytes(world.cast[MEMBER].seed),
-        case.joiner_has_key.then(|| TopicKey::from_bytes(OLD_KEY)),
+        key.map(TopicKey::from_bytes),
     );
-    j.set_protocol(ProtocolVersion::V2);
-    for i in [1, 2] {
+    j.set_protocol(if case.classic {
+        ProtocolVersion::Classic
+    } else {
+        ProtocolVersion::V2
+    });
+    j.set_topic_id(world.topic_id(0))
+        .expect("a fresh topic takes a topic id");
+    let mut trusted = vec![1, 2];
+    if case.joiner_trusts_replier {
+        trusted.push(US);
+    }
+    for &i in &trusted {
         j.add_participant(world.cast[i].public)
             .expect("cast keys are valid");
     }
-    if case.joiner_trusts_replier {
-        j.add_participant(world.cast[US].public)
-            .expect("cast keys are valid");
-    }
-    j
+    let model = Model::new(world, 0, MEMBER, key, &trusted, &[], DEFAULT_GRACE);
+    (j, model)
 }
 
-/// What `construct_reply(intro)` gives on a replier trusting `trusted`.
-fn predict_construct_reply(
+/// The replier's rotations, each checked and followed by its model.
+fn replier_rotations(
     world: &World,
-    intro: &[u8],
-    signer: Option<usize>,
-    trusted: &BTreeMap<ParticipantId, PublicKey>,
-    has_key: bool,
-) -> Expect<Result<(), String>> {
-    let e = |e: Error| Expect::Exactly(Err(err_str(&e)));
-    if intro.first() != Some(&0x02) {
-        return Expect::AnyErr;
+    case: &DiscoveryCase,
+    replier: &mut T,
+    rm: &mut Model,
+    rng: &mut StreamRng,
+    chain: &mut Vec<[u8; 32]>,
+) -> bool {
+    let mut drawn = false;
+    let me = world.cast[US].id;
+    for _ in 0..case.rotations % 3 {
+        let members: Option<Vec<ParticipantId>> = case
+            .leave_joiner_out
+            .then(|| vec![world.cast[1].id, world.cast[2].id]);
+        match replier.rotate_with(rng, members.as_deref()) {
+            Ok(rekey) => {
+                assert!(case.replier_has_key, "rotated without being an admin");
+                drawn = true;
+                let mut listed: BTreeSet<ParticipantId> = match &members {
+                    Some(m) => m.iter().copied().collect(),
+                    None => rm.trusted.keys().copied().collect(),
+                };
+                listed.insert(me);
+                let epoch = rm.g.cur.epoch + 1;
+                assert_eq!(be_u32(&rekey[3..7]), epoch);
+                assert_eq!(rekey[K_PREVIOUS..K_EPH], rm.g.cur.id, "follows its epoch");
+                assert!(signed_by(&world.cast[US], &rm.topic_id, &rekey));
+                let entries: Vec<&[u8]> =
+                    rekey[K_ENTRIES..rekey.len() - SIG].chunks(ENTRY).collect();
+                let ids: BTreeSet<ParticipantId> = entries.iter().map(|e| id_at(e, 0)).collect();
+                assert_eq!(ids, listed, "the rekey lists the members");
+                let index = entries
+                    .iter()
+                    .position(|e| e[..16] == *me.as_bytes())
+                    .expect("the admin lists itself");
+                let key = box_open(
+                    &rekey[K_EPH..K_COUNT],
+                    &world.cast[US].static_secret,
+                    &rekey_entry_nonce(epoch, index),
+                    &entries[index][16..],
+                )
+                .expect("its own entry opens");
+                let id = blake3::derive_key(EPOCH_CONTEXT, &rekey);
+                rm.enter(epoch, id, me, key, listed, true);
+                chain.push(id);
+            }
+            Err(e) => {
+                assert!(!case.replier_has_key, "rotate: {e:?}");
+                assert!(
+                    matches!(e, Error::NotAnAdmin(id) if id == me),
+                    "rotate: {e:?}"
+                );
+            }
+        }
+        check_model(world, replier, rm, "a rotation");
     }
-    let t = match v2_framing(intro) {
-        Ok(t) => t,
-        Err(x) => return e(x),
-    };
-    if t != V2Type::Introduction {
-        return e(Error::WrongType {
-            expected: MessageType::V2(V2Type::Introduction),
-            found: MessageType::V2(t),
-        });
-    }
-    let key = array32(&intro[47..79]);
-    let id = id_at(intro, 7);
-    let self_signed = participant_id(&key) == id
-        && signer.is_some_and(|s| *world.cast[s].public.as_bytes() == key);
-    if !self_signed {
-        return e(Error::BadSignature);
-    }
-    if trusted.get(&id).map(|k| k.to_bytes()) != Some(key) {
-        return e(Error::UntrustedSender(id));
-    }
-    if !has_key {
-        return e(Error::MissingTopicKey);
-    }
-    if small_order(&intro[79..111]) {
-        return e(Error::InvalidPublicKey);
-    }
-    Expect::Exactly(Ok(()))
+    drawn
 }
 
-/// What `parse_reply(reply)` gives on the joiner: the replier's key and the topic
-/// key it installs.
-fn predict_parse_reply(
+/// A classic joiner and a replier in `Both`: membership applies to the classic
+/// introduction too.
+fn check_classic_discovery(
     world: &World,
-    reply: &[u8],
-    signer: Option<usize>,
-    j: &JoinerM,
-) -> Expect<Result<(PublicKey, [u8; 32]), String>> {
-    let e = |e: Error| Expect::Exactly(Err(err_str(&e)));
-    if reply.first() != Some(&0x02) {
-        return Expect::AnyErr;
-    }
-    let t = match v2_framing(reply) {
-        Ok(t) => t,
-        Err(x) => return e(x),
+    case: &DiscoveryCase,
+    replier: &mut T,
+    rm: &Model,
+    rng: &mut StreamRng,
+) {
+    let (mut joiner, _) = joiner_topic(world, case);
+    let intro = joiner
+        .construct_intro_with(&mut FixedRng::new(&case.intro_randomness))
+        .expect("a classic introduction")
+        .to_vec();
+    assert_eq!(
+        intro[0], b'i',
+        "a classic topic introduces itself in the classic format"
+    );
+    let joiner_id = world.cast[MEMBER].id;
+    let expected = if !case.replier_trusts_joiner {
+        Some(Error::UntrustedSender(joiner_id))
+    } else if !rm.g.cur.lists(&joiner_id) {
+        Some(Error::NotAMember(joiner_id))
+    } else if !case.replier_has_key {
+        Some(Error::MissingTopicKey)
+    } else {
+        None
     };
-    if t != V2Type::Reply {
-        return e(Error::WrongType {
-            expected: MessageType::V2(V2Type::Reply),
-            found: MessageType::V2(t),
-        });
-    }
-    let recipient = id_at(reply, 47);
-    if recipient != world.cast[MEMBER].id {
-        return e(Error::NotForUs { recipient });
-    }
-    let Some((digest, secret)) = j.pending else {
-        return e(Error::NoPendingIntroduction);
+    let got = replier
+        .construct_reply_with(rng, &intro)
+        .map(|r| r.to_vec());
+    let reply = match (got, expected) {
+        (Ok(reply), None) => reply,
+        (Err(e), Some(x)) => {
+            return assert_eq!(err_str(&e), err_str(&x), "classic construct_reply")
+        }
+        (got, x) => panic!("classic construct_reply gave {got:?}, expected {x:?}"),
     };
-    if reply[63..95] != digest {
-        return e(Error::StaleReply);
-    }
-    let key = array32(&reply[127..159]);
-    let id = id_at(reply, 7);
-    let self_signed = participant_id(&key) == id
-        && signer.is_some_and(|s| *world.cast[s].public.as_bytes() == key);
-    if !self_signed {
-        return e(Error::BadSignature);
-    }
-    if small_order(&reply[159..191]) {
-        return e(Error::DecryptFailed);
-    }
-    let Some(topic_key) = box_open(
-        &reply[159..191],
-        &secret,
-        &reply[191..215],
-        &reply[215..263],
-    ) else {
-        return e(Error::DecryptFailed);
-    };
-    let key = PublicKey::from_bytes(key);
-    if j.trusted.get(&id) != Some(&key) {
-        return e(Error::UntrustedReplier { key, id });
-    }
-    Expect::Exactly(Ok((key, topic_key)))
+    let got = joiner.parse_reply(&reply).expect("the classic reply opens");
+    assert_eq!(got, world.cast[US].public);
+    assert_eq!(
+        joiner.topic_key().map(|k| *k.expose_secret()),
+        rm.g.cur.key,
+        "the classic joiner holds the replier's key"
+    );
 }
 
 fn check_discovery(world: &World, case: &DiscoveryCase) {
     let mut rng = StreamRng::new(&[&[case.seed, 0xd1]]);
     // The replier: participant 0, trusting 1, 2 and perhaps the joiner.
+    let key = case.replier_has_key.then_some(KEY);
     let mut replier = T::new(
         SigningSeed::from_bytes(world.cast[US].seed),
-        case.replier_has_key.then(|| TopicKey::from_bytes(KEY)),
+        key.map(TopicKey::from_bytes),
     );
-    replier.set_protocol(ProtocolVersion::V2);
-    let mut trusted = BTreeMap::new();
-    let mut trust = |i: usize, r: &mut T| {
-        r.add_participant(world.cast[i].public)
-            .expect("cast keys are valid");
-        trusted.insert(world.cast[i].id, world.cast[i].public);
+    let protocol = if case.classic {
+        ProtocolVersion::Both
+    } else {
+        ProtocolVersion::V2
     };
-    trust(1, &mut replier);
-    trust(2, &mut replier);
+    replier.set_protocol(protocol);
+    replier
+        .set_topic_id(world.topic_id(0))
+        .expect("a fresh topic takes a topic id");
+    let mut trusted = vec![1, 2];
     if case.replier_trusts_joiner {
-        trust(MEMBER, &mut replier);
+        trusted.push(MEMBER);
     }
-    let mut epoch_id = [0u8; 32];
-    for _ in 0..case.rotations % 3 {
-        match replier.rotate_with(&mut rng, None) {
-            Ok(rekey) => epoch_id = blake3::derive_key(EPOCH_CONTEXT, &rekey),
-            Err(e) => {
-                assert!(!case.replier_has_key, "rotate: {e:?}");
-                assert!(matches!(e, Error::NotAnAdmin(_)), "rotate: {e:?}");
-            }
-        }
+    for &i in &trusted {
+        replier
+            .add_participant(world.cast[i].public)
+            .expect("cast keys are valid");
+    }
+    let mut rm = Model::new(world, 0, US, key, &trusted, &[], DEFAULT_GRACE);
+    rm.protocol = protocol;
+    check_model(world, &replier, &rm, "the replier's start");
+    let mut chain = world.first.to_vec();
+    let mut drawn = replier_rotations(world, case, &mut replier, &mut rm, &mut rng, &mut chain);
+    if case.classic {
+        return check_classic_discovery(world, case, &mut replier, &rm, &mut rng);
     }
 
     // The joiner's introduction, checked independently.
-    let mut joiner = joiner_topic(world, case);
+    let (mut joiner, mut jm) = joiner_topic(world, case);
     let intro = joiner
         .construct_intro_with(&mut FixedRng::new(&case.intro_randomness))
         .expect("intro")
@@ -1945,28 +3249,40 @@ fn check_discovery(world: &World, case: &DiscoveryCase) {
     assert_eq!(&intro[23..39], session);
     assert_eq!(intro[39..47], [0; 8], "the joiner's first counter");
     assert_eq!(&intro[47..79], world.cast[MEMBER].public.as_bytes());
-    assert_eq!(
-        intro[79..111],
-        MontgomeryPoint::mul_base_clamped(secret).to_bytes()
-    );
-    assert!(signed_by(&world.cast[MEMBER], &intro));
-    let mut jm = JoinerM {
-        pending: Some((blake3::derive_key(INTRO_CONTEXT, &intro), secret)),
-        trusted: joiner.participants().expect("memory store").collect(),
-    };
+    assert_eq!(intro[79..111], x25519_public(&secret));
+    assert!(signed_by(&world.cast[MEMBER], &world.topics[0], &intro));
+    jm.g.pending = Some((blake3::derive_key(INTRO_CONTEXT, &intro), secret));
+    jm.save();
+    check_model(world, &joiner, &jm, "the introduction");
     match &case.pending {
         Pending::Sent => {}
         Pending::Replaced(s) => {
             let second = joiner
                 .construct_intro_with(&mut FixedRng::new(s))
                 .expect("intro");
-            jm.pending = Some((blake3::derive_key(INTRO_CONTEXT, &second), *s));
+            jm.g.pending = Some((blake3::derive_key(INTRO_CONTEXT, &second), *s));
+            jm.save();
         }
-        Pending::Forgotten => {
-            joiner = joiner_topic(world, case);
-            jm.pending = None;
+        Pending::ReplacedClassic(s) => {
+            joiner.set_protocol(ProtocolVersion::Classic);
+            let classic = joiner
+                .construct_intro_with(&mut FixedRng::new(s))
+                .expect("a classic intro");
+            assert_eq!(classic[0], b'i');
+            joiner.set_protocol(ProtocolVersion::V2);
+            // "A new introduction of either format retires the older pending one."
+            jm.g.pending = None;
+            jm.g.classic = true;
+            jm.save();
         }
+        Pending::Restarted => {
+            let store = take_store(&mut joiner);
+            joiner = resume_topic(world, MEMBER, 0, store);
+            jm.restart();
+        }
+        Pending::Forgotten => (joiner, jm) = joiner_topic(world, case),
     }
+    check_model(world, &joiner, &jm, "the joiner's pending introduction");
     // Decode hands an introduction back.
     assert!(matches!(
         replier.decode(&intro, DecodeMode::Strict),
@@ -1974,171 +3290,129 @@ fn check_discovery(world: &World, case: &DiscoveryCase) {
     ));
 
     // The replier answers the (mutated) introduction.
-    let orig = Pooled {
-        bytes: intro.clone(),
-        kind: V2Type::Introduction,
-        signer: MEMBER,
-        key: [0; 32],
-        plaintext: Vec::new(),
-    };
-    let (edited, signer) = mutate(world, &orig, case.intro_mutation.as_ref());
-    let answer = |replier: &mut T, rng: &mut StreamRng, intro: &[u8], signer: Option<usize>| {
-        let before = (snapshot(replier), replier.epoch());
-        let expected =
-            predict_construct_reply(world, intro, signer, &trusted, case.replier_has_key);
-        let got = replier.construct_reply_with(rng, intro);
-        match (&got, expected) {
-            (Ok(_), Expect::Exactly(Ok(()))) => {}
-            (Err(_), Expect::AnyErr) => {}
-            (Err(e), Expect::Exactly(Err(x))) => assert_eq!(err_str(e), x, "construct_reply"),
+    let mut orig = Pooled::new(intro.clone(), V2Type::Introduction, MEMBER, 0);
+    orig.secret = Some(secret);
+    let (edited, sig) = mutate(world, &orig, case.intro_mutation.as_ref(), 1, &chain);
+    let mut answer = |replier: &mut T, rng: &mut StreamRng, intro: &[u8], sig: Sig| {
+        let bytes: [u8; 72] = rng.bytes();
+        let before = observe(replier, &watched(world, &rm));
+        let expected = rm.construct_reply(world, intro, sig);
+        let got = replier
+            .construct_reply_with(&mut FixedRng::new(&bytes), intro)
+            .map(|r| r.to_vec());
+        assert_eq!(
+            observe(replier, &watched(world, &rm)),
+            before,
+            "construct_reply changed the replier's group state"
+        );
+        let reply = match (got, expected) {
+            (Ok(reply), Expect::Exactly(Ok(()))) => reply,
+            (Err(e), Expect::Exactly(Err(x))) => {
+                assert_eq!(err_str(&e), x, "construct_reply");
+                return None;
+            }
+            (Err(_), Expect::AnyErr) => return None,
             (got, x) => panic!("construct_reply gave {got:?}, expected {x:?}"),
-        }
-        if got.is_err() {
-            assert_eq!(
-                (snapshot(replier), replier.epoch()),
-                before,
-                "a refused intro changed the replier"
-            );
-        }
-        got.ok().map(|r| r.to_vec())
+        };
+        let (secret, nonce) = if drawn {
+            (array32(&bytes[..32]), &bytes[32..56])
+        } else {
+            (array32(&bytes[16..48]), &bytes[48..72])
+        };
+        drawn = true;
+        assert_eq!(reply[..3], [0x02, b'r', 0x01]);
+        assert_eq!(&reply[7..23], world.cast[US].id.as_bytes());
+        let intro_secret = orig.secret.filter(|s| intro[79..111] == x25519_public(s));
+        check_reply(world, &rm, intro, &reply, &secret, nonce, intro_secret);
+        Some(reply)
     };
-    let mut reply = answer(&mut replier, &mut rng, &edited, signer);
-    let mut answered = edited.clone();
+    let mut reply = answer(&mut replier, &mut rng, &edited, sig);
     if reply.is_none() && edited != intro {
-        reply = answer(&mut replier, &mut rng, &intro, Some(MEMBER));
-        answered = intro.clone();
+        reply = answer(&mut replier, &mut rng, &intro, Some((MEMBER, 0)));
     }
     let Some(reply) = reply else { return };
-
-    // The reply, checked independently.
-    let replier_key = replier
-        .topic_key()
-        .map(|k| *k.expose_secret())
-        .expect("a key");
-    assert_eq!(reply.len(), REPLY_LEN);
-    assert_eq!(reply[..3], [0x02, b'r', 0x01]);
-    assert_eq!(be_u32(&reply[3..7]), replier.epoch());
-    assert_eq!(&reply[7..23], world.cast[US].id.as_bytes());
-    assert_eq!(
-        reply[47..63],
-        answered[7..23],
-        "the reply is for the newcomer"
-    );
-    assert_eq!(reply[63..95], blake3::derive_key(INTRO_CONTEXT, &answered));
-    assert_eq!(reply[95..127], epoch_id, "the replier's epoch id");
-    assert_eq!(&reply[127..159], world.cast[US].public.as_bytes());
-    assert!(signed_by(&world.cast[US], &reply));
-    if answered[79..111] == intro[79..111] {
-        assert_eq!(
-            box_open(
-                &reply[159..191],
-                &secret,
-                &reply[191..215],
-                &reply[215..263]
-            ),
-            Some(replier_key),
-            "the box opens to the replier's key"
-        );
-    }
     assert!(matches!(
         joiner.decode(&reply, DecodeMode::Naive),
         Err(Error::IntroductionReply)
     ));
 
     // The joiner opens the (mutated) reply.
-    let orig = Pooled {
-        bytes: reply.clone(),
-        kind: V2Type::Reply,
-        signer: US,
-        key: [0; 32],
-        plaintext: Vec::new(),
-    };
-    let (edited, signer) = mutate(world, &orig, case.reply_mutation.as_ref());
+    let orig = Pooled::new(reply.clone(), V2Type::Reply, US, 0);
+    let (edited, sig) = mutate(world, &orig, case.reply_mutation.as_ref(), 1, &chain);
     let mutated = edited != reply
         && case
             .reply_mutation
             .as_ref()
             .is_some_and(|m| m.seal == Seal::Keep);
-    let mut accepted = parse(&mut joiner, &mut jm, world, &edited, signer, mutated);
-    if accepted.is_none() && edited != reply {
+    let mut accepted = parse(&mut joiner, &mut jm, world, &edited, sig, mutated);
+    if !accepted && edited != reply {
         // A refusal changed nothing: the reply as sent is judged as if first.
-        accepted = parse(&mut joiner, &mut jm, world, &reply, Some(US), false);
+        accepted = parse(&mut joiner, &mut jm, world, &reply, Some((US, 0)), false);
     }
-    if accepted.is_none() && case.trust_later {
+    if !accepted && case.trust_later {
         let key = world.cast[US].public;
         if jm.trusted.get(&world.cast[US].id) != Some(&key) {
             joiner.add_participant(key).expect("cast keys are valid");
             jm.trusted.insert(world.cast[US].id, key);
-            accepted = parse(&mut joiner, &mut jm, world, &reply, Some(US), false);
+            accepted = parse(&mut joiner, &mut jm, world, &reply, Some((US, 0)), false);
         }
     }
-    let Some((epoch, topic_key)) = accepted else {
+    if !accepted {
         return;
-    };
+    }
 
-    // The joiner reads the replier's messages in the epoch the reply named.
+    // The joiner reads the replier's messages in the epoch it is in now.
     let wire = replier
         .encode_with_rng(&mut rng, b"welcome")
         .expect("encode");
+    // (A floor the reply carries for the replier itself, re-signed by it, may be
+    // above the message's counter.)
+    let window_allows = jm
+        .window(&world.cast[US].id)
+        .check(be_u64(&wire[39..47]))
+        .is_ok();
+    let expected = jm.decode(world, &wire, DecodeMode::Naive, Some((US, 0)), false);
     let got = outcome(joiner.decode(&wire, DecodeMode::Naive));
-    if epoch == replier.epoch() && topic_key == replier_key {
+    compare(&got, expected, "the replier's message to the joiner");
+    if jm.g.cur.id == rm.g.cur.id && jm.g.cur.key == rm.g.cur.key && window_allows {
         assert!(
             matches!(&got, Outcome::Message { plaintext, .. } if plaintext == b"welcome"),
             "the joiner cannot read the replier: {got:?}"
         );
-    } else {
-        assert!(matches!(got, Outcome::Err(_)), "{got:?}");
     }
 }
 
-/// `parse_reply` on the joiner against the prediction: `Some((epoch, key))` when
-/// accepted.
+/// `parse_reply` on the joiner against the prediction: whether it was accepted.
 fn parse(
     joiner: &mut T,
-    jm: &mut JoinerM,
+    jm: &mut Model,
     world: &World,
     reply: &[u8],
-    signer: Option<usize>,
+    sig: Sig,
     mutated: bool,
-) -> Option<(u32, [u8; 32])> {
-    let before = (snapshot(joiner), joiner.epoch());
-    let expected = predict_parse_reply(world, reply, signer, jm);
+) -> bool {
+    let before = observe(joiner, &watched(world, jm));
+    let expected = jm.parse_reply(world, reply, sig);
     let got = joiner.parse_reply(reply);
     if mutated {
         assert!(got.is_err(), "a mutated reply was accepted: {got:?}");
     }
-    match (got, expected) {
-        (Ok(key), Expect::Exactly(Ok((x, topic_key)))) => {
-            assert_eq!(key, x);
-            assert_eq!(
-                joiner.topic_key().map(|k| *k.expose_secret()),
-                Some(topic_key)
-            );
-            assert_eq!(joiner.epoch(), be_u32(&reply[3..7]));
-            assert!(!joiner.has_pending_introduction());
-            jm.pending = None;
-            Some((joiner.epoch(), topic_key))
-        }
-        (Err(e), x) => {
-            match x {
-                Expect::Exactly(Err(x)) => assert_eq!(err_str(&e), x, "parse_reply"),
-                Expect::AnyErr => {}
-                x => panic!("parse_reply gave {e:?}, expected {x:?}"),
-            }
-            assert_eq!(
-                (snapshot(joiner), joiner.epoch()),
-                before,
-                "a refused reply changed the joiner"
-            );
-            None
-        }
+    match (&got, expected) {
+        (Ok(key), Expect::Exactly(Ok(x))) => assert_eq!(*key, x, "parse_reply"),
+        (Err(e), Expect::Exactly(Err(x))) => assert_eq!(err_str(e), x, "parse_reply"),
+        (Err(_), Expect::AnyErr) => {}
         (got, x) => panic!("parse_reply gave {got:?}, expected {x:?}"),
     }
+    let after = check_model(world, joiner, jm, "parse_reply");
+    if got.is_err() {
+        assert_eq!(after, before, "a refused reply changed the joiner");
+    }
+    got.is_ok()
 }
 
 /// Runs one fuzz case.
 pub fn check(scenario: &Scenario) {
-    WORLD.with(|world| match scenario {
+    with_world(|world| match scenario {
         Scenario::Traffic(case) => check_traffic(world, case),
         Scenario::Discovery(case) => check_discovery(world, case),
     });
