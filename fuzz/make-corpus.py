@@ -22,6 +22,8 @@ is generated, never committed (/fuzz/corpus is git-ignored). Standard library on
   with and without the receiver's key and with a grace period of 0, and a few
   `Discovery` cases; `arbitrary` reads integers little-endian and picks variant
   `(u32 * count) >> 32`.
+- v2_topics: a case for each of its preludes (fuzz/src/v2_topics.rs), with and
+  without the receivers' key and with a grace period of 0.
 """
 
 import argparse
@@ -84,6 +86,26 @@ def v2_structured_seeds():
     return seeds
 
 
+# fuzz/src/v2_topics.rs: `TopicsPrelude` has 5 variants.
+V2T_PRELUDES = 5
+
+
+def v2_topics_seeds():
+    seeds = []
+    for prelude in range(V2T_PRELUDES):
+        for has_key, grace in ((1, b"\x00"), (0, b"\x00"), (1, b"\x01\x00")):
+            # prelude, receiver_has_key, grace, starts (5 x None), seed, no steps.
+            seeds.append(
+                variant(prelude, V2T_PRELUDES)
+                + bytes([has_key])
+                + grace
+                + b"\x00" * 5
+                + b"\x07"
+                + b"\x00"
+            )
+    return seeds
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=HERE / "corpus")
@@ -138,6 +160,8 @@ def main():
 
     for seed in v2_structured_seeds():
         write(args.out / "v2_structured", seed)
+    for seed in v2_topics_seeds():
+        write(args.out / "v2_topics", seed)
 
     structured = args.out / "structured"
     for variant in (b"\x00\x00\x00\x00", b"\xff\xff\xff\xff"):

@@ -10,7 +10,9 @@
 //!   messages;
 //! - [`v2_structured`]: valid v2 traffic between a cast whose keys the harness
 //!   holds, delivered reordered, replayed and mutated field by field, against a
-//!   model of the receiver.
+//!   model of the receiver;
+//! - [`v2_topics`]: the same, with participant 0 in two topics and bytes relayed
+//!   between them.
 #![forbid(unsafe_code)]
 
 pub mod agreement;
@@ -18,3 +20,4 @@ pub mod raw;
 pub mod structured;
 pub mod v2;
 pub mod v2_structured;
+pub mod v2_topics;

@@ -13,6 +13,10 @@
 //! in-place buffer as it was; a strict decode gives only verified messages from
 //! trusted senders and a naive one only unverified ones; a message accepted once
 //! is refused as replayed the second time; the unedited messages are accepted.
+//! The same cast in another topic (same keys, topic key and randomness) takes
+//! nothing of it: no message read in any mode, no introduction answered, no reply
+//! or rekey taken. A topic without a topic id refuses every v2 message that parses
+//! with `NoTopicId`.
 //!
 //! Like `raw.rs`, this file depends on the core and the RustCrypto backend only, so
 //! `tests/fuzz_regressions.rs` includes it and replays saved inputs on stable.
@@ -60,35 +64,74 @@ fn hex(key: &PublicKey) -> String {
     key.to_string()
 }
 
-fn v2_topic(seed: [u8; 32], key: Option<[u8; 32]>, trusted: &[PublicKey]) -> T {
+/// Which topic a v2 topic of the cast names itself (every v2 operation needs it).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Named {
+    /// The topic the templates are made for.
+    Fuzz,
+    /// Another topic, with the same cast, keys and randomness: nothing made for
+    /// the first may be taken here.
+    Other,
+    /// No topic id: every v2 operation refuses with `NoTopicId`.
+    Unnamed,
+}
+
+fn v2_topic(seed: [u8; 32], key: Option<[u8; 32]>, trusted: &[PublicKey], named: Named) -> T {
     let names: Vec<String> = trusted.iter().map(hex).collect();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let mut t = topic(seed, key, &names);
     t.set_protocol(ProtocolVersion::V2);
-    t.set_topic_id(stringphone_core::v2::TopicId::from_name(b"fuzz topic"))
+    let name: &[u8] = match named {
+        Named::Fuzz => b"fuzz topic",
+        Named::Other => b"another fuzz topic",
+        Named::Unnamed => return t,
+    };
+    t.set_topic_id(stringphone_core::v2::TopicId::from_name(name))
         .expect("a fresh topic takes a topic id");
     t
 }
 
 /// The receiver: the key, trusting the sender and the joiner.
-fn receiver() -> T {
-    v2_topic(RECEIVER, Some(KEY), &[public(SENDER), public(JOINER)])
+fn receiver_in(named: Named) -> T {
+    v2_topic(
+        RECEIVER,
+        Some(KEY),
+        &[public(SENDER), public(JOINER)],
+        named,
+    )
 }
 
-/// The joiner, its introduction pending, trusting the receiver (v2 replies are
-/// signed, and a joiner takes the key only from a replier it trusts).
-fn joiner() -> T {
-    let mut j = v2_topic(JOINER, None, &[public(RECEIVER)]);
-    j.construct_intro_with(&mut FixedRng::new(&JOINER_RNG))
-        .expect("v2 intro");
+fn receiver() -> T {
+    receiver_in(Named::Fuzz)
+}
+
+/// The joiner, its introduction pending (none without a topic id), trusting the
+/// receiver (v2 replies are signed, and a joiner takes the key only from a replier
+/// it trusts).
+fn joiner_in(named: Named) -> T {
+    let mut j = v2_topic(JOINER, None, &[public(RECEIVER)], named);
+    let intro = j.construct_intro_with(&mut FixedRng::new(&JOINER_RNG));
+    if named == Named::Unnamed {
+        assert!(matches!(intro, Err(stringphone_core::Error::NoTopicId)));
+    } else {
+        intro.expect("v2 intro");
+    }
     j
 }
 
+fn joiner() -> T {
+    joiner_in(Named::Fuzz)
+}
+
 /// The sender as a member: trusts the receiver as admin, for rekeys.
-fn member() -> T {
-    let mut m = v2_topic(SENDER, Some(KEY), &[public(RECEIVER)]);
+fn member_in(named: Named) -> T {
+    let mut m = v2_topic(SENDER, Some(KEY), &[public(RECEIVER)], named);
     m.add_admin(public(RECEIVER)).expect("admin key");
     m
+}
+
+fn member() -> T {
+    member_in(Named::Fuzz)
 }
 
 /// The four valid v2 messages the `0xff` inputs start from.
@@ -105,11 +148,11 @@ pub struct Templates {
 
 impl Templates {
     fn new() -> Templates {
-        let mut sender = v2_topic(SENDER, Some(KEY), &[]);
+        let mut sender = v2_topic(SENDER, Some(KEY), &[], Named::Fuzz);
         let message = sender
             .encode_with_rng(&mut FixedRng::new(&RNG), PLAINTEXT)
             .expect("v2 encode");
-        let mut j = v2_topic(JOINER, None, &[]);
+        let mut j = v2_topic(JOINER, None, &[], Named::Fuzz);
         let intro = j
             .construct_intro_with(&mut FixedRng::new(&JOINER_RNG))
             .expect("v2 intro")
@@ -291,6 +334,74 @@ fn check_accept_rekey(data: &[u8], unchanged: Option<u8>) {
     }
 }
 
+/// A topic without a topic id refuses every v2 message that parses with
+/// `NoTopicId` (after the parse and the protocol check), in every entry point, and
+/// changes nothing.
+fn check_unnamed(data: &[u8]) {
+    if data.first() != Some(&0x02) {
+        return;
+    }
+    let expected = err_str(&match crate::raw::v2_framing(data) {
+        Ok(_) => stringphone_core::Error::NoTopicId,
+        Err(e) => e,
+    });
+    let mut t = receiver_in(Named::Unnamed);
+    let before = state(&t);
+    for mode in MODES {
+        assert_eq!(
+            outcome(t.decode(data, mode)),
+            Outcome::Err(expected.clone()),
+            "{mode:?}"
+        );
+    }
+    let reply = t.construct_reply_with(&mut FixedRng::new(&RNG), data);
+    assert_eq!(reply.err().map(|e| err_str(&e)), Some(expected.clone()));
+    assert_eq!(state(&t), before, "an unnamed topic changed");
+    let mut j = joiner_in(Named::Unnamed);
+    assert_eq!(
+        j.parse_reply(data).err().map(|e| err_str(&e)),
+        Some(expected.clone())
+    );
+    let mut m = member_in(Named::Unnamed);
+    let before = state(&m);
+    assert_eq!(
+        m.accept_rekey(data).err().map(|e| err_str(&e)),
+        Some(expected)
+    );
+    assert_eq!(state(&m), before, "an unnamed topic changed");
+}
+
+/// Nothing made for the fuzz topic is taken by the same cast in another topic (the
+/// same keys, topic key and randomness: only the topic id differs), whatever the
+/// bytes: no message is read in any mode, no introduction answered, no reply
+/// installed, no rekey followed; and a refusal changes nothing.
+fn check_other_topic(data: &[u8]) {
+    let mut t = receiver_in(Named::Other);
+    let before = state(&t);
+    for mode in MODES {
+        let got = outcome(t.decode(data, mode));
+        assert!(
+            !matches!(got, Outcome::Message { .. }),
+            "{mode:?}: read in another topic: {got:?}"
+        );
+    }
+    let reply = t.construct_reply_with(&mut FixedRng::new(&RNG), data);
+    assert!(reply.is_err(), "answered in another topic");
+    assert_eq!(state(&t), before, "another topic changed");
+    let mut j = joiner_in(Named::Other);
+    let before = state(&j);
+    assert!(
+        j.parse_reply(data).is_err(),
+        "a reply taken in another topic"
+    );
+    assert_eq!(state(&j), before, "another topic's joiner changed");
+    let mut m = member_in(Named::Other);
+    let before = state(&m);
+    let got = m.accept_rekey(data);
+    assert!(got.is_err(), "a rekey taken in another topic: {got:?}");
+    assert_eq!(state(&m), before, "another topic's member changed");
+}
+
 /// Every v2 entry point on `data` (see the module docs).
 pub fn check_v2(data: &[u8]) {
     TEMPLATES.with(|t| {
@@ -301,5 +412,7 @@ pub fn check_v2(data: &[u8]) {
         check_construct_reply(&message, unchanged);
         check_parse_reply(&message, unchanged);
         check_accept_rekey(&message, unchanged);
+        check_unnamed(&message);
+        check_other_topic(&message);
     });
 }
