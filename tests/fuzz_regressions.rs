@@ -378,3 +378,50 @@ fn concurrent_rekeys_converge_after_the_previous_epoch_is_gone() {
         "the receiver stayed on the losing rekey: {stuck:?}"
     );
 }
+
+/// Found while writing the `v2_structured` model of discovery (by reading, not by a
+/// fuzzer run). Issue 11: the group state (topic key, pending introductions of
+/// either format) "is saved to the trust store on every change", so that a restart
+/// resumes exactly where the topic was. Classic `parse_reply` changes both (it
+/// installs the key and retires the classic pending introduction) without saving
+/// them: a topic with a topic id set (any protocol) that joins through a classic
+/// reply comes back after a restart without the key and with the answered classic
+/// introduction pending again, so a second (unsigned, classic) reply to it is
+/// taken again.
+#[test]
+fn a_classic_reply_is_saved_with_the_group_state() {
+    use stringphone_core::v2::ProtocolVersion;
+    use stringphone_core::{MemoryTrustStore, SigningSeed, Topic, TopicKey};
+    use stringphone_rustcrypto::RustCrypto;
+
+    let joiner = |store: MemoryTrustStore| {
+        let mut j =
+            Topic::<RustCrypto, _>::with_store(SigningSeed::from_bytes([3; 32]), None, store);
+        j.set_protocol(ProtocolVersion::Classic);
+        j.set_topic_id(regression_topic()).unwrap();
+        j
+    };
+    let mut replier = Topic::<RustCrypto, _>::new(
+        SigningSeed::from_bytes([2; 32]),
+        Some(TopicKey::from_bytes([9; 32])),
+    );
+    let mut j = joiner(MemoryTrustStore::new());
+    replier.add_participant(j.public_key()).unwrap();
+    let intro = j
+        .construct_intro_with(&mut raw::FixedRng::new(&[7; 32]))
+        .unwrap();
+    let reply = replier
+        .construct_reply_with(&mut raw::FixedRng::new(&[8; 56]), &intro)
+        .unwrap();
+    j.parse_reply(&reply).unwrap();
+    assert!(!j.has_pending_introduction());
+    let restarted = joiner(j.into_trust_store());
+    let mut lost = Vec::new();
+    if restarted.topic_key().map(|k| *k.expose_secret()) != Some([9; 32]) {
+        lost.push("the key the classic reply installed");
+    }
+    if restarted.has_pending_introduction() {
+        lost.push("the end of the answered classic introduction (pending again)");
+    }
+    assert!(lost.is_empty(), "lost on restart: {lost:?}");
+}
