@@ -3210,6 +3210,18 @@ fn check_classic_discovery(
         rm.g.cur.key,
         "the classic joiner holds the replier's key"
     );
+    // The key and the end of the introduction are group state: a restart keeps them.
+    let store = take_store(&mut joiner);
+    let restarted = resume_topic(world, MEMBER, 0, store);
+    assert_eq!(
+        restarted.topic_key().map(|k| *k.expose_secret()),
+        rm.g.cur.key,
+        "a restart lost the key a classic reply installed"
+    );
+    assert!(
+        !restarted.has_pending_introduction(),
+        "a restart reopened an answered classic introduction"
+    );
 }
 
 fn check_discovery(world: &World, case: &DiscoveryCase) {
