@@ -425,3 +425,79 @@ fn a_classic_reply_is_saved_with_the_group_state() {
     }
     assert!(lost.is_empty(), "lost on restart: {lost:?}");
 }
+
+/// Found while writing the `v2_structured` model of replies and exports (by
+/// reading, then checked here). Issue 11, class 5: "a newcomer refuses messages
+/// sent before it joined"; `v2::discovery`: "the reply carries, signed, a replay
+/// floor for every sender the replier has heard"; `restore_group_state`: "a
+/// restored state never reopens a replay this topic knows of". After a restart,
+/// what a topic accepted before it lives only in the store's marks, and neither the
+/// floors a reply hands over nor the exported group state include them: a newcomer
+/// joining through a replier that restarted accepts a message sent (and accepted by
+/// the replier) long before it joined, and a backup exported after a restart and
+/// restored on a new store accepts that message again.
+#[test]
+fn floors_cover_what_was_accepted_before_a_restart() {
+    use stringphone_core::v2::{GroupState, ProtocolVersion};
+    use stringphone_core::{
+        Backend, DecodeMode, Identity, MemoryTrustStore, SigningSeed, Topic, TopicKey,
+    };
+    use stringphone_rustcrypto::RustCrypto;
+
+    let named = |seed: u8, key: Option<[u8; 32]>, store: MemoryTrustStore| {
+        let mut t = Topic::<RustCrypto, _>::with_store(
+            SigningSeed::from_bytes([seed; 32]),
+            key.map(TopicKey::from_bytes),
+            store,
+        );
+        t.set_protocol(ProtocolVersion::V2);
+        t.set_topic_id(regression_topic()).unwrap();
+        t
+    };
+    let sender = RustCrypto::signing_key(&SigningSeed::from_bytes([2; 32])).public_key();
+    let newcomer = RustCrypto::signing_key(&SigningSeed::from_bytes([4; 32])).public_key();
+    let mut s = named(2, Some([9; 32]), MemoryTrustStore::new());
+    let old = s
+        .encode_with_rng(&mut raw::FixedRng::new(&[1; 16]), b"before")
+        .unwrap();
+    let mut r = named(1, Some([9; 32]), MemoryTrustStore::new());
+    r.add_participant(sender).unwrap();
+    r.add_participant(newcomer).unwrap();
+    assert!(r.decode(&old, DecodeMode::Strict).is_ok());
+    // The replier restarts on its store: it refuses the old message itself.
+    let mut r = named(1, None, r.into_trust_store());
+    assert!(r.decode(&old, DecodeMode::Strict).is_err());
+
+    let mut accepted_again = Vec::new();
+    // A newcomer joins through it.
+    let mut j = named(4, None, MemoryTrustStore::new());
+    j.add_participant(r.public_key()).unwrap();
+    j.add_participant(sender).unwrap();
+    let intro = j
+        .construct_intro_with(&mut raw::FixedRng::new(&[5; 48]))
+        .unwrap();
+    let reply = r
+        .construct_reply_with(&mut raw::FixedRng::new(&[6; 72]), &intro)
+        .unwrap();
+    j.parse_reply(&reply).unwrap();
+    if j.decode(&old, DecodeMode::Strict).is_ok() {
+        accepted_again.push("by a newcomer that joined through the restarted replier");
+    }
+    // Its group state, exported and restored on a new store.
+    let state = GroupState::from_bytes(&r.group_state().to_bytes()).unwrap();
+    let mut restored = Topic::<RustCrypto, _>::with_store(
+        SigningSeed::from_bytes([1; 32]),
+        None,
+        MemoryTrustStore::new(),
+    );
+    restored.set_protocol(ProtocolVersion::V2);
+    restored.add_participant(sender).unwrap();
+    restored.restore_group_state(state).unwrap();
+    if restored.decode(&old, DecodeMode::Strict).is_ok() {
+        accepted_again.push("by the state exported after the restart, restored on a new store");
+    }
+    assert!(
+        accepted_again.is_empty(),
+        "a message accepted before a restart was accepted again: {accepted_again:?}"
+    );
+}
