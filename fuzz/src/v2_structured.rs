@@ -2681,7 +2681,8 @@ impl<'w> Traffic<'w> {
             .receiver
             .construct_reply_with(&mut FixedRng::new(&bytes), intro)
             .map(|r| r.to_vec());
-        if !sig.is_some_and(|(_, t)| t == topic) {
+        let signed_here = sig.is_some_and(|(_, t)| t == topic);
+        if !signed_here {
             assert!(
                 got.is_err(),
                 "an introduction not signed for this topic was answered"
