@@ -61,9 +61,9 @@ def variant(index, count):
     return (-(-index * 2**32 // count)).to_bytes(4, "little")
 
 
-# fuzz/src/v2_structured.rs: `Scenario` has 2 variants, `Prelude` 13.
+# fuzz/src/v2_structured.rs: `Scenario` has 2 variants, `Prelude` 14.
 V2S_SCENARIOS = 2
-V2S_PRELUDES = 13
+V2S_PRELUDES = 14
 
 
 def v2_structured_seeds():

@@ -902,8 +902,12 @@ struct Model {
     windows: BTreeMap<ParticipantId, WindowM>,
     /// Marks in the trust store (a restart keeps them).
     marks: BTreeMap<ParticipantId, u64>,
-    /// Every (sender, counter) a verified decode accepted, across restarts.
+    /// Every (sender, counter) a verified decode accepted with the current store,
+    /// across restarts (each must lie below its stored mark).
     ever: BTreeSet<(ParticipantId, u64)>,
+    /// Every (sender, counter) a verified decode accepted, across restarts and
+    /// restores on a new store (none may be accepted again).
+    history: BTreeSet<(ParticipantId, u64)>,
     /// Senders whose earlier counters the floors need not cover (see `restart`).
     uncovered: BTreeSet<ParticipantId>,
 }
@@ -1015,6 +1019,7 @@ impl Model {
             windows: BTreeMap::new(),
             marks: BTreeMap::new(),
             ever: BTreeSet::new(),
+            history: BTreeSet::new(),
             uncovered: BTreeSet::new(),
         }
     }
@@ -1054,7 +1059,7 @@ impl Model {
         // A sender accepted before but not trusted at the restart has no floor of
         // its mark (the store cannot list marks): left out of the coverage checks.
         let untrusted: Vec<ParticipantId> = self
-            .ever
+            .history
             .iter()
             .map(|(id, _)| *id)
             .filter(|id| !self.trusted.contains_key(id))
@@ -1062,10 +1067,61 @@ impl Model {
         self.uncovered.extend(untrusted);
     }
 
+    /// `restore_group_state(state)` (the export `state` of this topic, made earlier),
+    /// on this instance or on a new one with an empty store (trusting the same).
+    fn restore(&mut self, state: &GroupM, fresh: bool) -> Result<(), Error> {
+        if fresh {
+            // A new instance without a topic id takes any state.
+            self.windows.clear();
+            self.marks.clear();
+            self.ever.clear();
+            // What the floors do not cover is not protected on a new store (see
+            // `restart`): left out of the replay checks too.
+            let uncovered = &self.uncovered;
+            self.history.retain(|(id, _)| !uncovered.contains(id));
+        } else {
+            let cur = &self.g.cur;
+            if state.cur.epoch < cur.epoch
+                || (state.cur.epoch == cur.epoch && state.cur.id != cur.id)
+            {
+                return Err(Error::EpochMismatch {
+                    current: cur.epoch,
+                    got: state.cur.epoch,
+                });
+            }
+        }
+        let mut floors = state.floors.clone();
+        for id in self.trusted.keys() {
+            if self.windows.contains_key(id) {
+                continue;
+            }
+            if let Some(mark) = self.marks.get(id) {
+                let f = floors.entry(*id).or_insert(0);
+                *f = (*f).max(*mark);
+            }
+        }
+        for (id, f) in &state.floors {
+            if let Some(w) = self.windows.get_mut(id) {
+                w.floor = w.floor.max(*f);
+            }
+        }
+        self.g = state.clone();
+        self.g.floors = floors;
+        self.save();
+        Ok(())
+    }
+
+    /// The group state as `group_state()` exports it.
+    fn export(&self) -> GroupM {
+        let mut g = self.g.clone();
+        g.floors = self.export_floors();
+        g
+    }
+
     /// Every counter accepted from a trusted sender lies below `floors`' floor for it
     /// (newcomers and restored backups do not accept the past).
     fn check_covered(&self, floors: &BTreeMap<ParticipantId, u64>, what: &str) {
-        for (id, counter) in &self.ever {
+        for (id, counter) in &self.history {
             if !self.trusted.contains_key(id) || self.uncovered.contains(id) {
                 continue;
             }
@@ -1202,6 +1258,7 @@ impl Model {
             window.accept(counter);
             self.windows.insert(sender, window);
             self.ever.insert((sender, counter));
+            self.history.insert((sender, counter));
             if epoch == self.g.cur.epoch {
                 if let Some(p) = &mut self.g.prev {
                     p.remaining = p.remaining.saturating_sub(1);
@@ -1512,6 +1569,7 @@ impl Model {
             windows: self.windows.clone(),
             marks: self.marks.clone(),
             ever: BTreeSet::new(),
+            history: BTreeSet::new(),
             uncovered: BTreeSet::new(),
         };
         copy.decode(world, msg, DecodeMode::Naive, None, false)
@@ -1619,7 +1677,6 @@ fn expected(model: &Model, ids: &[ParticipantId]) -> Observed {
         .collect();
     participants.sort();
     let g = &model.g;
-    let s = &model.saved;
     Observed {
         key: g.cur.key,
         pending: g.pending.is_some() || g.classic,
@@ -1630,15 +1687,20 @@ fn expected(model: &Model, ids: &[ParticipantId]) -> Observed {
         admins: g.admins.clone(),
         floors: only(&model.export_floors(), ids),
         marks: model.marks.clone(),
-        stored: Some(StoredM {
-            topic: Some(model.topic_id),
-            epoch: s.cur.epoch,
-            epoch_id: s.cur.id,
-            members: s.cur.members.clone(),
-            admins: s.admins.clone(),
-            pending: s.pending.is_some() || s.classic,
-            floors: only(&s.floors, ids),
-        }),
+        stored: Some(stored_m(&model.topic_id, &model.saved, ids)),
+    }
+}
+
+/// What a group state `s` of topic `topic` shows.
+fn stored_m(topic: &[u8; 32], s: &GroupM, ids: &[ParticipantId]) -> StoredM {
+    StoredM {
+        topic: Some(*topic),
+        epoch: s.cur.epoch,
+        epoch_id: s.cur.id,
+        members: s.cur.members.clone(),
+        admins: s.admins.clone(),
+        pending: s.pending.is_some() || s.classic,
+        floors: only(&s.floors, ids),
     }
 }
 
@@ -1905,6 +1967,10 @@ pub enum Prelude {
     /// Chatter; admin 1 rotates leaving 4 out; chatter; the receiver restarts with
     /// exact marks; the rekey and the second round are replayed.
     RestartRotated,
+    /// Chatter; an export; admin 1 rotates, the receiver follows; the export is
+    /// restored (refused: a lower epoch); a restart; an export restored on a new
+    /// store; both rounds replayed; chatter.
+    Backup,
 }
 
 pub(crate) fn plain_delivery(pick: u8) -> Action {
@@ -2108,6 +2174,27 @@ impl Prelude {
                     a.push(plain_delivery(pick));
                 }
             }
+            Prelude::Backup => {
+                chatter(&mut a, 0);
+                a.push(Action::Backup);
+                rotate(&mut a, 1, ALL, ALL);
+                a.push(plain_delivery(0));
+                chatter(&mut a, 1);
+                a.push(Action::Restore {
+                    pick: 0,
+                    fresh: false,
+                });
+                a.push(Action::RestartReceiver { exact: false });
+                a.push(Action::Backup);
+                a.push(Action::Restore {
+                    pick: 0,
+                    fresh: true,
+                });
+                for pick in (0..11).rev() {
+                    a.push(plain_delivery(pick));
+                }
+                chatter(&mut a, 2);
+            }
         }
         a
     }
@@ -2143,6 +2230,11 @@ pub enum Action {
     Trust(u8),
     /// The receiver's grace period becomes `% 4` messages.
     Grace(u8),
+    /// The receiver's group state is exported (`group_state().to_bytes()`) and kept.
+    Backup,
+    /// An export kept earlier (`pick`: 0 is the latest) is restored, on the running
+    /// receiver or (`fresh`) on a new instance with an empty store trusting the same.
+    Restore { pick: u8, fresh: bool },
 }
 
 /// A delivery to the receiver.
@@ -2195,6 +2287,8 @@ struct Lane {
     last: Option<u64>,
     /// Randomness handed to the receiver so far (its draws are predicted).
     draws: u32,
+    /// Exports of the receiver's group state, with the model's.
+    backups: Vec<(Vec<u8>, GroupM)>,
 }
 
 fn receiver_topic(world: &World, topic: usize, key: Option<[u8; 32]>, grace: u32) -> T {
@@ -2251,6 +2345,7 @@ impl<'w> Traffic<'w> {
                 session: None,
                 last: None,
                 draws: 0,
+                backups: Vec::new(),
             })
             .collect();
         let t = Traffic {
@@ -2576,7 +2671,7 @@ impl<'w> Traffic<'w> {
                 let seen_before = msg.len() >= HEADER
                     && self.lanes[l]
                         .model
-                        .ever
+                        .history
                         .contains(&(id_at(&msg, 7), be_u64(&msg[39..47])));
                 let got = self.decode(l, &msg, mode, d.variant, sig);
                 if let Outcome::Message {
@@ -2845,6 +2940,72 @@ impl<'w> Traffic<'w> {
         self.check_state(l, "expire_previous_epoch");
     }
 
+    fn backup(&mut self, l: usize) {
+        let world = self.world;
+        let lane = &mut self.lanes[l];
+        let bytes = lane.receiver.group_state().to_bytes().to_vec();
+        let state = GroupState::from_bytes(&bytes).expect("an export reads back");
+        assert_eq!(*state.to_bytes(), bytes, "an export reads back as itself");
+        let exported = lane.model.export();
+        let ids = watched(world, &lane.model);
+        assert_eq!(
+            stored_of(&state, &ids),
+            stored_m(&lane.model.topic_id, &exported, &ids),
+            "the export"
+        );
+        lane.backups.push((bytes, exported));
+    }
+
+    fn restore(&mut self, l: usize, pick: u8, fresh: bool) {
+        let world = self.world;
+        let lane = &mut self.lanes[l];
+        if lane.backups.is_empty() {
+            return;
+        }
+        let (bytes, exported) =
+            lane.backups[lane.backups.len() - 1 - usize::from(pick) % lane.backups.len()].clone();
+        let state = GroupState::from_bytes(&bytes).expect("an export reads back");
+        if fresh {
+            let mut t = T::with_store(
+                SigningSeed::from_bytes(world.cast[US].seed),
+                None,
+                MemoryTrustStore::new(),
+            );
+            t.set_protocol(ProtocolVersion::V2);
+            for key in lane.model.trusted.values() {
+                t.add_participant(*key).expect("cast keys are valid");
+            }
+            t.restore_group_state(state)
+                .expect("a topic without a topic id takes any state");
+            lane.receiver = t;
+            lane.session = None;
+            lane.model
+                .restore(&exported, true)
+                .expect("a new instance takes any state");
+            self.check_state(l, "a restore on a new store");
+        } else {
+            let before = self.observe(l);
+            let lane = &mut self.lanes[l];
+            let expected = lane
+                .model
+                .restore(&exported, false)
+                .map_err(|e| err_str(&e));
+            let got = lane
+                .receiver
+                .restore_group_state(state)
+                .map_err(|e| err_str(&e));
+            assert_eq!(got, expected, "restore_group_state");
+            self.check_state(l, "a restore");
+            if got.is_err() {
+                assert_eq!(
+                    self.observe(l),
+                    before,
+                    "a refused restore changed the topic"
+                );
+            }
+        }
+    }
+
     fn restart_receiver(&mut self, l: usize, exact: bool) {
         let world = self.world;
         let lane = &mut self.lanes[l];
@@ -2936,6 +3097,8 @@ impl<'w> Traffic<'w> {
             Action::Remove(i) => self.remove(l, usize::from(*i) % CAST),
             Action::Trust(i) => self.trust(l, usize::from(*i) % CAST),
             Action::Grace(g) => self.set_grace(l, *g),
+            Action::Backup => self.backup(l),
+            Action::Restore { pick, fresh } => self.restore(l, *pick, *fresh),
         }
     }
 
