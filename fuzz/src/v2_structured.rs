@@ -1775,14 +1775,13 @@ fn sender_topic(world: &World, i: usize, topic: usize, store: MemoryTrustStore) 
     t.set_protocol(ProtocolVersion::V2);
     t.set_topic_id(world.topic_id(topic))
         .expect("a fresh topic takes a topic id");
+    // (`add_admin` trusts the key too: each key is prepared once.)
     for (j, m) in world.cast.iter().enumerate() {
-        if j != i {
+        if ADMINS.contains(&j) {
+            t.add_admin(m.public).expect("cast keys are valid");
+        } else if j != i {
             t.add_participant(m.public).expect("cast keys are valid");
         }
-    }
-    for a in ADMINS {
-        t.add_admin(world.cast[a].public)
-            .expect("cast keys are valid");
     }
     t
 }
@@ -2301,12 +2300,12 @@ fn receiver_topic(world: &World, topic: usize, key: Option<[u8; 32]>, grace: u32
     r.set_topic_id(world.topic_id(topic))
         .expect("a fresh topic takes a topic id");
     for i in TRUSTED {
-        r.add_participant(world.cast[i].public)
-            .expect("cast keys are valid");
-    }
-    for i in ADMINS {
-        r.add_admin(world.cast[i].public)
-            .expect("cast keys are valid");
+        if ADMINS.contains(&i) {
+            r.add_admin(world.cast[i].public)
+        } else {
+            r.add_participant(world.cast[i].public)
+        }
+        .expect("cast keys are valid");
     }
     if grace != DEFAULT_GRACE {
         r.set_grace_messages(grace).expect("memory store");
