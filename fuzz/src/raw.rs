@@ -353,13 +353,22 @@ pub fn v2_framing(data: &[u8]) -> Result<V2Type, Error> {
         V2Type::Reply => {
             // recipient 16, intro digest 32, epoch id 32, parent epoch id 32, starter
             // 16, replier's key 32, its X25519 key 32, box nonce 24, sealed key 32, tag
-            // 16, then the number of replay floors (2) and 24 bytes per floor.
+            // 16, then the number of members (2) and 16 bytes per member, then the
+            // number of replay floors (2) and 24 bytes per floor.
             let fixed = header + 16 + 32 + 32 + 32 + 16 + 32 + 32 + 24 + 32 + 16;
-            let Some(count) = data.get(fixed..fixed + 2) else {
+            let count = |at: usize| {
+                data.get(at..at + 2)
+                    .map(|c| usize::from(u16::from_be_bytes([c[0], c[1]])))
+            };
+            let Some(members) = count(fixed) else {
                 return Err(malformed(Some(t)));
             };
-            let count = usize::from(u16::from_be_bytes([count[0], count[1]]));
-            count <= 16384 && len == fixed + 2 + count * (16 + 8) + signature
+            let Some(floors) = count(fixed + 2 + members * 16) else {
+                return Err(malformed(Some(t)));
+            };
+            members <= 1024
+                && floors <= 16384
+                && len == fixed + 2 + members * 16 + 2 + floors * (16 + 8) + signature
         }
         V2Type::Rekey => {
             let Some(count) = data.get(header + 64..header + 66) else {
