@@ -387,7 +387,7 @@ fn concurrent_rekeys_converge_after_the_previous_epoch_is_gone() {
 /// them: a topic with a topic id set (any protocol) that joins through a classic
 /// reply comes back after a restart without the key and with the answered classic
 /// introduction pending again, so a second (unsigned, classic) reply to it is
-/// taken again.
+/// taken again. Fixed in the core by `9709153` meanwhile (found there by review too).
 #[test]
 fn a_classic_reply_is_saved_with_the_group_state() {
     use stringphone_core::v2::ProtocolVersion;
@@ -426,19 +426,20 @@ fn a_classic_reply_is_saved_with_the_group_state() {
     assert!(lost.is_empty(), "lost on restart: {lost:?}");
 }
 
-/// Found while writing the `v2_structured` model of replies and exports (by
-/// reading, then checked here). Issue 11, class 5: "a newcomer refuses messages
-/// sent before it joined"; `v2::discovery`: "the reply carries, signed, a replay
-/// floor for every sender the replier has heard"; `restore_group_state`: "a
-/// restored state never reopens a replay this topic knows of". After a restart,
-/// what a topic accepted before it lives only in the store's marks, and neither the
-/// floors a reply hands over nor the exported group state include them: a newcomer
-/// joining through a replier that restarted accepts a message sent (and accepted by
-/// the replier) long before it joined, and a backup exported after a restart and
-/// restored on a new store accepts that message again.
-#[test]
-fn floors_cover_what_was_accepted_before_a_restart() {
-    use stringphone_core::v2::{GroupState, ProtocolVersion};
+/// A restarted topic, what it accepted before its restart, and a message sent then.
+struct Restarted {
+    replier: stringphone_core::Topic<
+        stringphone_rustcrypto::RustCrypto,
+        stringphone_core::MemoryTrustStore,
+    >,
+    sender: stringphone_core::PublicKey,
+    old: Vec<u8>,
+}
+
+/// Receiver 1 accepts a message of sender 2, then restarts on its store (it refuses
+/// the message itself afterwards).
+fn restarted_after_a_message() -> Restarted {
+    use stringphone_core::v2::ProtocolVersion;
     use stringphone_core::{
         Backend, DecodeMode, Identity, MemoryTrustStore, SigningSeed, Topic, TopicKey,
     };
@@ -455,36 +456,82 @@ fn floors_cover_what_was_accepted_before_a_restart() {
         t
     };
     let sender = RustCrypto::signing_key(&SigningSeed::from_bytes([2; 32])).public_key();
-    let newcomer = RustCrypto::signing_key(&SigningSeed::from_bytes([4; 32])).public_key();
     let mut s = named(2, Some([9; 32]), MemoryTrustStore::new());
     let old = s
         .encode_with_rng(&mut raw::FixedRng::new(&[1; 16]), b"before")
         .unwrap();
     let mut r = named(1, Some([9; 32]), MemoryTrustStore::new());
     r.add_participant(sender).unwrap();
-    r.add_participant(newcomer).unwrap();
     assert!(r.decode(&old, DecodeMode::Strict).is_ok());
-    // The replier restarts on its store: it refuses the old message itself.
-    let mut r = named(1, None, r.into_trust_store());
-    assert!(r.decode(&old, DecodeMode::Strict).is_err());
+    let mut replier = named(1, None, r.into_trust_store());
+    assert!(replier.decode(&old, DecodeMode::Strict).is_err());
+    Restarted {
+        replier,
+        sender,
+        old,
+    }
+}
 
-    let mut accepted_again = Vec::new();
-    // A newcomer joins through it.
-    let mut j = named(4, None, MemoryTrustStore::new());
-    j.add_participant(r.public_key()).unwrap();
+/// Issue 11, class 5: "a newcomer refuses messages sent before it joined". Found
+/// while writing the `v2_structured` model of replies (and fixed in the core by
+/// `9709153` meanwhile): after a restart, what a topic accepted before lives only in
+/// the store's marks, and the floors a reply handed over left it out, so a newcomer
+/// joining through a replier that had restarted accepted a message sent (and
+/// accepted by the replier) long before it joined.
+#[test]
+fn a_reply_after_a_restart_covers_what_was_accepted_before_it() {
+    use stringphone_core::v2::ProtocolVersion;
+    use stringphone_core::{Backend, DecodeMode, Identity, SigningSeed, Topic};
+    use stringphone_rustcrypto::RustCrypto;
+
+    let Restarted {
+        mut replier,
+        sender,
+        old,
+    } = restarted_after_a_message();
+    let newcomer = RustCrypto::signing_key(&SigningSeed::from_bytes([4; 32])).public_key();
+    replier.add_participant(newcomer).unwrap();
+    let mut j = Topic::<RustCrypto, _>::new(SigningSeed::from_bytes([4; 32]), None);
+    j.set_protocol(ProtocolVersion::V2);
+    j.set_topic_id(regression_topic()).unwrap();
+    j.add_participant(replier.public_key()).unwrap();
     j.add_participant(sender).unwrap();
     let intro = j
         .construct_intro_with(&mut raw::FixedRng::new(&[5; 48]))
         .unwrap();
-    let reply = r
+    let reply = replier
         .construct_reply_with(&mut raw::FixedRng::new(&[6; 72]), &intro)
         .unwrap();
     j.parse_reply(&reply).unwrap();
-    if j.decode(&old, DecodeMode::Strict).is_ok() {
-        accepted_again.push("by a newcomer that joined through the restarted replier");
-    }
-    // Its group state, exported and restored on a new store.
-    let state = GroupState::from_bytes(&r.group_state().to_bytes()).unwrap();
+    assert!(
+        j.decode(&old, DecodeMode::Strict).is_err(),
+        "a newcomer that joined through a restarted replier accepted a message sent before it joined"
+    );
+}
+
+/// OPEN (ignored until the core decides): `restore_group_state` says "a restored
+/// state never reopens a replay this topic knows of", and `group_state` that "the
+/// replay floors include, for every sender heard, one past the highest counter
+/// accepted". After a restart, what the topic accepted before it is in the store's
+/// marks only: `group_state()` exports no floor for a sender not heard since the
+/// restart, so that export restored on a new store (a backup moved to another device,
+/// or restored after losing the store) accepts the old message again. Replies read
+/// the marks since `9709153`; the export does not (it cannot fail, and reading the
+/// marks can). Found while writing the `v2_structured` model of exports; that target
+/// leaves such senders out of its export checks (`Model::gap`).
+#[test]
+#[ignore = "open: the group state exported after a restart has no floor for what was accepted before it"]
+fn an_export_after_a_restart_covers_what_was_accepted_before_it() {
+    use stringphone_core::v2::{GroupState, ProtocolVersion};
+    use stringphone_core::{DecodeMode, MemoryTrustStore, SigningSeed, Topic};
+    use stringphone_rustcrypto::RustCrypto;
+
+    let Restarted {
+        replier,
+        sender,
+        old,
+    } = restarted_after_a_message();
+    let state = GroupState::from_bytes(&replier.group_state().to_bytes()).unwrap();
     let mut restored = Topic::<RustCrypto, _>::with_store(
         SigningSeed::from_bytes([1; 32]),
         None,
@@ -493,11 +540,8 @@ fn floors_cover_what_was_accepted_before_a_restart() {
     restored.set_protocol(ProtocolVersion::V2);
     restored.add_participant(sender).unwrap();
     restored.restore_group_state(state).unwrap();
-    if restored.decode(&old, DecodeMode::Strict).is_ok() {
-        accepted_again.push("by the state exported after the restart, restored on a new store");
-    }
     assert!(
-        accepted_again.is_empty(),
-        "a message accepted before a restart was accepted again: {accepted_again:?}"
+        restored.decode(&old, DecodeMode::Strict).is_err(),
+        "the state exported after a restart, restored on a new store, accepted a message accepted before the restart"
     );
 }

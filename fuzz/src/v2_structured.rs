@@ -104,7 +104,8 @@ const OVERHEAD: usize = HEADER + TAG + SIG;
 const INTRO_LEN: usize = HEADER + 32 + 32 + SIG;
 /// A reply: recipient 16, intro digest 32, epoch id 32, parent epoch id 32, starter
 /// 16, replier's Ed25519 key 32, its X25519 key 32, box nonce 24, sealed key 32, tag
-/// 16, floor count 2, then (id 16, floor 8) per floor, then the signature.
+/// 16, member count 2, then 16 per member, floor count 2, then (id 16, floor 8) per
+/// floor, then the signature.
 const R_RECIPIENT: usize = HEADER;
 const R_DIGEST: usize = R_RECIPIENT + 16;
 const R_EPOCH_ID: usize = R_DIGEST + 32;
@@ -115,9 +116,9 @@ const R_EPH: usize = R_IDENTITY + 32;
 const R_NONCE: usize = R_EPH + 32;
 const R_SEALED: usize = R_NONCE + 24;
 const R_TAG: usize = R_SEALED + 32;
-const R_COUNT: usize = R_TAG + 16;
-const R_FLOORS: usize = R_COUNT + 2;
-const REPLY_FIXED: usize = R_FLOORS + SIG;
+const R_MEMBER_COUNT: usize = R_TAG + 16;
+const R_MEMBERS: usize = R_MEMBER_COUNT + 2;
+const REPLY_FIXED: usize = R_MEMBERS + 2 + SIG;
 const FLOOR: usize = 16 + 8;
 /// A rekey: previous epoch id 32, admin's X25519 key 32, member count 2, then (id
 /// 16, sealed key 32, tag 16) per member, then the signature.
@@ -415,6 +416,29 @@ fn x25519_public(secret: &[u8; 32]) -> [u8; 32] {
     MontgomeryPoint::mul_base_clamped(*secret).to_bytes()
 }
 
+/// Where a reply's floor count lies: after its member list (as long as its member
+/// count says; past the end of a reply too short for it).
+fn reply_floor_count_at(msg: &[u8]) -> usize {
+    let members = msg
+        .get(R_MEMBER_COUNT..R_MEMBERS)
+        .map_or(0, |c| usize::from(u16::from_be_bytes([c[0], c[1]])));
+    R_MEMBERS + 16 * members
+}
+
+/// A reply's member list and floors (a reply that parsed).
+fn reply_lists(msg: &[u8]) -> (Vec<ParticipantId>, Vec<(ParticipantId, u64)>) {
+    let at = reply_floor_count_at(msg);
+    let members = msg[R_MEMBERS..at]
+        .chunks_exact(16)
+        .map(|m| id_at(m, 0))
+        .collect();
+    let floors = msg[at + 2..msg.len() - SIG]
+        .chunks_exact(FLOOR)
+        .map(|f| (id_at(f, 0), be_u64(&f[16..])))
+        .collect();
+    (members, floors)
+}
+
 fn rekey_entry_nonce(epoch: u32, index: usize) -> [u8; 24] {
     let mut n = [0u8; 24];
     n[..4].copy_from_slice(&epoch.to_be_bytes());
@@ -500,24 +524,30 @@ pub enum Field {
     FloorId(u8),
     /// `r`: floor `i % count`, its counter.
     FloorValue(u8),
-    /// `k`.
+    /// `k`, `r`: the number of members.
     MemberCount,
-    /// `k`: entry `i % count`, its member id.
+    /// `k`: entry `i % count`, its member id; `r`: member `i % count`.
     EntryId(u8),
     /// `k`: entry `i % count`, its sealed key and tag.
     EntrySealed(u8),
 }
 
-/// Where `field` lies in a message of `kind` that is now `len` bytes long.
-fn field_range(field: Field, kind: V2Type, len: usize) -> Option<(usize, usize)> {
+/// Where `field` lies in `msg`, a message of `kind` (as edited so far).
+fn field_range(field: Field, kind: V2Type, msg: &[u8]) -> Option<(usize, usize)> {
+    let len = msg.len();
     let sig = len.saturating_sub(SIG);
     let entry = |i: u8| {
         let count = (len.saturating_sub(REKEY_FIXED) / ENTRY).max(1);
         K_ENTRIES + ENTRY * (usize::from(i) % count)
     };
+    let floor_count = reply_floor_count_at(msg);
+    let member = |i: u8| {
+        let count = ((floor_count - R_MEMBERS) / 16).max(1);
+        R_MEMBERS + 16 * (usize::from(i) % count)
+    };
     let floor = |i: u8| {
-        let count = (len.saturating_sub(REPLY_FIXED) / FLOOR).max(1);
-        R_FLOORS + FLOOR * (usize::from(i) % count)
+        let count = (sig.saturating_sub(floor_count + 2) / FLOOR).max(1);
+        floor_count + 2 + FLOOR * (usize::from(i) % count)
     };
     let r = match (field, kind) {
         (Field::Version, _) => (0, 1),
@@ -542,8 +572,10 @@ fn field_range(field: Field, kind: V2Type, len: usize) -> Option<(usize, usize)>
         (Field::EncryptionKey, V2Type::Reply) => (R_EPH, R_NONCE),
         (Field::BoxNonce, V2Type::Reply) => (R_NONCE, R_SEALED),
         (Field::SealedKey, V2Type::Reply) => (R_SEALED, R_TAG),
-        (Field::Tag, V2Type::Reply) => (R_TAG, R_COUNT),
-        (Field::FloorCount, V2Type::Reply) => (R_COUNT, R_FLOORS),
+        (Field::Tag, V2Type::Reply) => (R_TAG, R_MEMBER_COUNT),
+        (Field::MemberCount, V2Type::Reply) => (R_MEMBER_COUNT, R_MEMBERS),
+        (Field::EntryId(i), V2Type::Reply) => (member(i), member(i) + 16),
+        (Field::FloorCount, V2Type::Reply) => (floor_count, floor_count + 2),
         (Field::FloorId(i), V2Type::Reply) => (floor(i), floor(i) + 16),
         (Field::FloorValue(i), V2Type::Reply) => (floor(i) + 16, floor(i) + FLOOR),
         (Field::EpochId, V2Type::Rekey) => (K_PREVIOUS, K_EPH),
@@ -575,6 +607,8 @@ pub enum Edit {
     Chain { field: Field, pick: u8 },
     /// A reply gets one more replay floor: cast member `% 5`'s id and `value`.
     AddFloor { member: u8, value: u64 },
+    /// A reply lists one more member: cast member `% 5`.
+    AddMember(u8),
     /// Drop up to `n` bytes from the end of a field (the message gets shorter).
     Shrink { field: Field, n: u8 },
     /// Insert bytes at the end of a field (the message gets longer).
@@ -645,10 +679,10 @@ impl Pooled {
 }
 
 fn apply(world: &World, kind: V2Type, msg: &mut Vec<u8>, edit: &Edit, chain: &[[u8; 32]]) {
-    let range = |field: Field, len: usize| field_range(field, kind, len);
+    let range = |field: Field, msg: &[u8]| field_range(field, kind, msg);
     match edit {
         Edit::Flip { field, index, bit } => {
-            if let Some((s, e)) = range(*field, msg.len()).filter(|(s, e)| s < e) {
+            if let Some((s, e)) = range(*field, msg).filter(|(s, e)| s < e) {
                 msg[s + usize::from(*index) % (e - s)] ^= 1 << (bit % 8);
             }
         }
@@ -657,18 +691,18 @@ fn apply(world: &World, kind: V2Type, msg: &mut Vec<u8>, edit: &Edit, chain: &[[
             index,
             value,
         } => {
-            if let Some((s, e)) = range(*field, msg.len()).filter(|(s, e)| s < e) {
+            if let Some((s, e)) = range(*field, msg).filter(|(s, e)| s < e) {
                 msg[s + usize::from(*index) % (e - s)] = *value;
             }
         }
         Edit::Overwrite { field, bytes } => {
-            if let Some((s, e)) = range(*field, msg.len()) {
+            if let Some((s, e)) = range(*field, msg) {
                 let n = bytes.len().min(e - s);
                 msg[s..s + n].copy_from_slice(&bytes[..n]);
             }
         }
         Edit::Add { field, delta } => {
-            if let Some((s, e)) = range(*field, msg.len()).filter(|(s, e)| s < e) {
+            if let Some((s, e)) = range(*field, msg).filter(|(s, e)| s < e) {
                 let s = s.max(e.saturating_sub(16));
                 let width = e - s;
                 let mut n = [0u8; 16];
@@ -678,7 +712,7 @@ fn apply(world: &World, kind: V2Type, msg: &mut Vec<u8>, edit: &Edit, chain: &[[
             }
         }
         Edit::Cast { field, member } => {
-            if let Some((s, e)) = range(*field, msg.len()) {
+            if let Some((s, e)) = range(*field, msg) {
                 let m = &world.cast[usize::from(*member) % CAST];
                 match e - s {
                     16 => msg[s..e].copy_from_slice(m.id.as_bytes()),
@@ -688,7 +722,7 @@ fn apply(world: &World, kind: V2Type, msg: &mut Vec<u8>, edit: &Edit, chain: &[[
             }
         }
         Edit::Chain { field, pick } => {
-            if let Some((s, e)) = range(*field, msg.len()).filter(|(s, e)| e - s == 32) {
+            if let Some((s, e)) = range(*field, msg).filter(|(s, e)| e - s == 32) {
                 if !chain.is_empty() {
                     msg[s..e].copy_from_slice(&chain[usize::from(*pick) % chain.len()]);
                 }
@@ -696,9 +730,10 @@ fn apply(world: &World, kind: V2Type, msg: &mut Vec<u8>, edit: &Edit, chain: &[[
         }
         Edit::AddFloor { member, value } => {
             let n = msg.len();
-            if kind == V2Type::Reply && n >= REPLY_FIXED {
-                let count = u16::from_be_bytes([msg[R_COUNT], msg[R_COUNT + 1]]);
-                msg[R_COUNT..R_FLOORS].copy_from_slice(&count.wrapping_add(1).to_be_bytes());
+            let at = reply_floor_count_at(msg);
+            if kind == V2Type::Reply && n >= at + 2 + SIG {
+                let count = u16::from_be_bytes([msg[at], msg[at + 1]]);
+                msg[at..at + 2].copy_from_slice(&count.wrapping_add(1).to_be_bytes());
                 let mut entry = world.cast[usize::from(*member) % CAST]
                     .id
                     .as_bytes()
@@ -707,14 +742,24 @@ fn apply(world: &World, kind: V2Type, msg: &mut Vec<u8>, edit: &Edit, chain: &[[
                 msg.splice(n - SIG..n - SIG, entry);
             }
         }
+        Edit::AddMember(member) => {
+            let at = reply_floor_count_at(msg);
+            if kind == V2Type::Reply && msg.len() >= at + 2 + SIG {
+                let count = u16::from_be_bytes([msg[R_MEMBER_COUNT], msg[R_MEMBER_COUNT + 1]]);
+                msg[R_MEMBER_COUNT..R_MEMBERS]
+                    .copy_from_slice(&count.wrapping_add(1).to_be_bytes());
+                let id = world.cast[usize::from(*member) % CAST].id;
+                msg.splice(at..at, id.as_bytes().iter().copied());
+            }
+        }
         Edit::Shrink { field, n } => {
-            if let Some((s, e)) = range(*field, msg.len()) {
+            if let Some((s, e)) = range(*field, msg) {
                 let n = usize::from(*n).min(e - s);
                 msg.drain(e - n..e);
             }
         }
         Edit::Grow { field, bytes } => {
-            if let Some((_, e)) = range(*field, msg.len()) {
+            if let Some((_, e)) = range(*field, msg) {
                 let bytes = &bytes[..bytes.len().min(64)];
                 msg.splice(e..e, bytes.iter().copied());
             }
@@ -812,13 +857,16 @@ impl EpochM {
         }
     }
 
-    /// "The smaller admin id wins; one admin's two rekeys: the smaller epoch id."
-    /// An epoch without a starter (the first) never loses.
-    fn loses_to(&self, starter: &ParticipantId, id: &[u8; 32]) -> bool {
-        match &self.starter {
-            Some(s) => (starter.as_bytes(), id) < (s.as_bytes(), &self.id),
-            None => false,
-        }
+    /// The ranking of two rekeys of one epoch: "fewer members first, then the smaller
+    /// admin id, then (one admin's two rekeys) the smaller epoch id". An epoch
+    /// without a starter (the first) never loses; one whose list is unknown ranks
+    /// last on members.
+    fn loses_to(&self, starter: &ParticipantId, id: &[u8; 32], members: usize) -> bool {
+        let Some(s) = &self.starter else {
+            return false;
+        };
+        let ours = self.members.as_ref().map_or(usize::MAX, BTreeSet::len);
+        (members, starter.as_bytes(), id) < (ours, s.as_bytes(), &self.id)
     }
 
     fn lists(&self, id: &ParticipantId) -> bool {
@@ -839,6 +887,8 @@ struct PrevM {
 /// The group state: what a topic exports and its store keeps.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct GroupM {
+    /// One more with each change (an older state of the same epoch is refused).
+    generation: u64,
     cur: EpochM,
     prev: Option<PrevM>,
     grace: u32,
@@ -908,8 +958,11 @@ struct Model {
     /// Every (sender, counter) a verified decode accepted, across restarts and
     /// restores on a new store (none may be accepted again).
     history: BTreeSet<(ParticipantId, u64)>,
-    /// Senders whose earlier counters the floors need not cover (see `restart`).
-    uncovered: BTreeSet<ParticipantId>,
+    /// Senders accepted before a restart and not heard since: the group state
+    /// exported after it does not cover their earlier counters (an open finding, see
+    /// `floors_cover_what_was_accepted_before_a_restart` in
+    /// `tests/fuzz_regressions.rs`), so the export checks leave them out.
+    gap: BTreeSet<ParticipantId>,
 }
 
 /// A prediction: exactly this, or some error (a classic message on a v2 topic, whose
@@ -932,54 +985,41 @@ fn present<const N: usize>(bytes: &[u8]) -> Option<[u8; N]> {
 }
 
 /// The epoch a topic holding `cur` is in after a reply from `replier` offering
-/// `offered` (whose members are unknown), or the refusal.
+/// `offered` (with the member list the reply carries, if any), or the refusal.
 fn epoch_after_reply(
     cur: &EpochM,
     replier: &ParticipantId,
-    mut offered: EpochM,
+    offered: EpochM,
 ) -> Result<EpochM, Error> {
-    // A topic without a key has no epoch to protect: it takes what a trusted replier
-    // offers.
-    if cur.key.is_none() {
-        return Ok(offered);
-    }
-    if !cur.lists(replier) {
-        return Err(Error::NotAMember(*replier));
-    }
     let mismatch = Error::EpochMismatch {
         current: cur.epoch,
         got: offered.epoch,
     };
-    if offered.epoch == cur.epoch {
-        if offered.id == cur.id {
-            return Ok(cur.clone());
-        }
-        // Sideways only to the winner of the tie-break between two rekeys of the
-        // same parent.
-        let winner = offered.parent.is_some()
-            && offered.parent == cur.parent
-            && offered
-                .starter
-                .is_some_and(|s| cur.loses_to(&s, &offered.id));
-        if !winner {
+    // A topic without a key has no key to protect: it takes what a trusted replier
+    // offers, never below the epoch it last held.
+    if cur.key.is_none() {
+        if offered.epoch < cur.epoch {
             return Err(mismatch);
         }
-        offered.parent_members = cur.parent_members.clone();
         return Ok(offered);
     }
-    if offered.epoch < cur.epoch {
+    // One holding a key moves only through rekeys: a reply of its own epoch, from a
+    // member of it, and nothing else.
+    if !cur.lists(replier) {
+        return Err(Error::NotAMember(*replier));
+    }
+    if offered.epoch != cur.epoch || offered.id != cur.id {
         return Err(mismatch);
     }
-    if Some(offered.epoch) == cur.epoch.checked_add(1) {
-        if offered.parent != Some(cur.id) {
-            return Err(mismatch);
-        }
-        offered.parent_members = cur.members.clone();
+    let mut kept = cur.clone();
+    if kept.members.is_none() {
+        kept.members = offered.members;
     }
-    Ok(offered)
+    Ok(kept)
 }
 
 impl Model {
+    #[allow(clippy::too_many_arguments)] // a topic's starting state, named at each call
     fn new(
         world: &World,
         topic: usize,
@@ -988,6 +1028,7 @@ impl Model {
         trusted: &[usize],
         admins: &[usize],
         grace: u32,
+        generation: u64,
     ) -> Model {
         let mut admins: BTreeSet<ParticipantId> =
             admins.iter().map(|&i| world.cast[i].id).collect();
@@ -996,6 +1037,7 @@ impl Model {
             admins.insert(world.cast[who].id);
         }
         let g = GroupM {
+            generation,
             cur: EpochM::first(world, topic, key),
             prev: None,
             grace,
@@ -1020,7 +1062,7 @@ impl Model {
             marks: BTreeMap::new(),
             ever: BTreeSet::new(),
             history: BTreeSet::new(),
-            uncovered: BTreeSet::new(),
+            gap: BTreeSet::new(),
         }
     }
 
@@ -1037,34 +1079,25 @@ impl Model {
         floors
     }
 
-    /// A change to the group state reaches the store.
+    /// A change to the group state: one generation more, saved to the store.
     fn save(&mut self) {
-        let mut s = self.g.clone();
-        s.floors = self.export_floors();
-        self.saved = s;
+        self.g.generation += 1;
+        self.store();
     }
 
-    /// A restart on the store: the stored group state, no windows; the store's marks
-    /// of trusted senders join the floors (what was accepted before is covered by
-    /// the floors a reply hands over and the state exported).
+    /// The group state reaches the store as it is.
+    fn store(&mut self) {
+        self.saved = self.export();
+    }
+
+    /// A restart on the store: the stored group state, no windows. What the senders
+    /// heard so far sent is covered by the store's marks (and by a reply's floors,
+    /// which read them), not by the group state.
     fn restart(&mut self) {
         self.g = self.saved.clone();
         self.windows.clear();
-        for id in self.trusted.keys() {
-            if let Some(mark) = self.marks.get(id) {
-                let f = self.g.floors.entry(*id).or_insert(0);
-                *f = (*f).max(*mark);
-            }
-        }
-        // A sender accepted before but not trusted at the restart has no floor of
-        // its mark (the store cannot list marks): left out of the coverage checks.
-        let untrusted: Vec<ParticipantId> = self
-            .history
-            .iter()
-            .map(|(id, _)| *id)
-            .filter(|id| !self.trusted.contains_key(id))
-            .collect();
-        self.uncovered.extend(untrusted);
+        let heard: Vec<ParticipantId> = self.history.iter().map(|(id, _)| *id).collect();
+        self.gap.extend(heard);
     }
 
     /// `restore_group_state(state)` (the export `state` of this topic, made earlier),
@@ -1075,10 +1108,15 @@ impl Model {
             self.windows.clear();
             self.marks.clear();
             self.ever.clear();
-            // What the floors do not cover is not protected on a new store (see
-            // `restart`): left out of the replay checks too.
-            let uncovered = &self.uncovered;
-            self.history.retain(|(id, _)| !uncovered.contains(id));
+            // A new store has no marks: what the state's floors cover stays refused,
+            // what was accepted after the export (or what its floors leave out, see
+            // `gap`) is not protected any more, and left out of the replay checks.
+            self.history
+                .retain(|(id, c)| *c < state.floors.get(id).copied().unwrap_or(0));
+            self.gap.clear();
+            self.g.floors.clear();
+            self.g.generation = 0;
+            self.g.cur.key = None;
         } else {
             let cur = &self.g.cur;
             if state.cur.epoch < cur.epoch
@@ -1089,26 +1127,40 @@ impl Model {
                     got: state.cur.epoch,
                 });
             }
-        }
-        let mut floors = state.floors.clone();
-        for id in self.trusted.keys() {
-            if self.windows.contains_key(id) {
-                continue;
-            }
-            if let Some(mark) = self.marks.get(id) {
-                let f = floors.entry(*id).or_insert(0);
-                *f = (*f).max(*mark);
+            if state.cur.id == cur.id && state.generation < self.g.generation {
+                return Err(Error::StaleState {
+                    current: self.g.generation,
+                    got: state.generation,
+                });
             }
         }
-        for (id, f) in &state.floors {
+        let mut g = state.clone();
+        g.generation = g.generation.max(self.g.generation);
+        // The replay floors of both are kept.
+        for (id, f) in &self.g.floors {
+            let kept = g.floors.entry(*id).or_insert(0);
+            *kept = (*kept).max(*f);
+        }
+        for (id, f) in &g.floors {
             if let Some(w) = self.windows.get_mut(id) {
                 w.floor = w.floor.max(*f);
             }
         }
-        self.g = state.clone();
-        self.g.floors = floors;
-        self.save();
+        // In the first epoch the key the application started with is the authority.
+        if g.cur.epoch == 0 && self.g.cur.key.is_some() {
+            g.cur.key = self.g.cur.key;
+        }
+        self.g = g;
+        self.store();
         Ok(())
+    }
+
+    /// `forget_epoch()`: the key, the member list and the previous epoch go.
+    fn forget(&mut self) {
+        self.g.cur.key = None;
+        self.g.cur.members = None;
+        self.g.prev = None;
+        self.save();
     }
 
     /// The group state as `group_state()` exports it.
@@ -1119,10 +1171,11 @@ impl Model {
     }
 
     /// Every counter accepted from a trusted sender lies below `floors`' floor for it
-    /// (newcomers and restored backups do not accept the past).
-    fn check_covered(&self, floors: &BTreeMap<ParticipantId, u64>, what: &str) {
+    /// (newcomers and restored backups do not accept the past); `export`: the floors
+    /// of an exported state, which leave out the senders of `gap`.
+    fn check_covered(&self, floors: &BTreeMap<ParticipantId, u64>, export: bool, what: &str) {
         for (id, counter) in &self.history {
-            if !self.trusted.contains_key(id) || self.uncovered.contains(id) {
+            if !self.trusted.contains_key(id) || (export && self.gap.contains(id)) {
                 continue;
             }
             let floor = floors.get(id).copied().unwrap_or(0);
@@ -1259,6 +1312,8 @@ impl Model {
             self.windows.insert(sender, window);
             self.ever.insert((sender, counter));
             self.history.insert((sender, counter));
+            // Heard again: its window covers what it sent before (above the mark).
+            self.gap.remove(&sender);
             if epoch == self.g.cur.epoch {
                 if let Some(p) = &mut self.g.prev {
                     p.remaining = p.remaining.saturating_sub(1);
@@ -1279,10 +1334,12 @@ impl Model {
     /// Moves to a new epoch started by `starter`; `from_current`: a normal rotation
     /// (the current epoch becomes the previous one), else the winner of a tie-break
     /// replaces the current epoch.
+    #[allow(clippy::too_many_arguments)] // one rekey's fields
     fn enter(
         &mut self,
         epoch: u32,
         id: [u8; 32],
+        parent: [u8; 32],
         starter: ParticipantId,
         key: [u8; 32],
         members: BTreeSet<ParticipantId>,
@@ -1300,7 +1357,7 @@ impl Model {
                 }),
                 _ => None,
             };
-            (Some(cur.id), cur.members.clone())
+            (Some(parent), cur.members.clone())
         } else {
             (cur.parent, cur.parent_members.clone())
         };
@@ -1357,29 +1414,32 @@ impl Model {
         let epoch = be_u32(&msg[3..7]);
         let previous = array32(&msg[K_PREVIOUS..K_EPH]);
         let id = blake3::derive_key(EPOCH_CONTEXT, msg);
+        let entries: Vec<&[u8]> = msg[K_ENTRIES..msg.len() - SIG].chunks(ENTRY).collect();
+        let members: BTreeSet<ParticipantId> = entries.iter().map(|e| id_at(e, 0)).collect();
         let cur = &self.g.cur;
         if id == cur.id {
             return Ok(RekeyOutcome::Superseded);
         }
-        let (from_current, followed) =
-            if Some(epoch) == cur.epoch.checked_add(1) && previous == cur.id {
-                (true, cur.members.as_ref())
-            } else if epoch == cur.epoch && cur.parent == Some(previous) {
-                if !cur.loses_to(&admin, &id) {
-                    return Ok(RekeyOutcome::Superseded);
-                }
-                (false, cur.parent_members.as_ref())
-            } else {
-                return e(Error::EpochMismatch {
-                    current: cur.epoch,
-                    got: epoch,
-                });
-            };
+        let (from_current, followed) = if cur.key.is_none() && epoch > cur.epoch {
+            // A keyless topic takes a rekey listing it, never below its epoch.
+            (true, None)
+        } else if Some(epoch) == cur.epoch.checked_add(1) && previous == cur.id {
+            (true, cur.members.as_ref())
+        } else if epoch == cur.epoch && cur.parent == Some(previous) {
+            if !cur.loses_to(&admin, &id, members.len()) {
+                return Ok(RekeyOutcome::Superseded);
+            }
+            (false, cur.parent_members.as_ref())
+        } else {
+            return e(Error::EpochMismatch {
+                current: cur.epoch,
+                got: epoch,
+            });
+        };
         // "Rekeys only from an admin who is a member of the epoch they follow."
         if followed.is_some_and(|m| !m.contains(&admin)) {
             return e(Error::NotAMember(admin));
         }
-        let entries: Vec<&[u8]> = msg[K_ENTRIES..msg.len() - SIG].chunks(ENTRY).collect();
         let Some(index) = entries.iter().position(|e| e[..16] == *self.me.as_bytes()) else {
             return e(Error::NotAMember(self.me));
         };
@@ -1395,8 +1455,7 @@ impl Model {
         ) else {
             return e(Error::DecryptFailed);
         };
-        let members = entries.iter().map(|e| id_at(e, 0)).collect();
-        self.enter(epoch, id, admin, new_key, members, from_current);
+        self.enter(epoch, id, previous, admin, new_key, members, from_current);
         Ok(RekeyOutcome::Rotated { epoch })
     }
 
@@ -1460,6 +1519,17 @@ impl Model {
             .iter()
             .map(|(id, f)| (*id.as_bytes(), *f))
             .collect();
+        // Every participant it trusts and every sender it heard: a trusted sender not
+        // heard by this instance gets its mark in the store.
+        for id in self.trusted.keys() {
+            if self.windows.contains_key(id) {
+                continue;
+            }
+            if let Some(mark) = self.marks.get(id) {
+                let f = floors.entry(*id.as_bytes()).or_insert(0);
+                *f = (*f).max(*mark);
+            }
+        }
         for (id, w) in &self.windows {
             let next = w.top.map_or(0, |t| t.saturating_add(1));
             let f = floors.entry(*id.as_bytes()).or_insert(0);
@@ -1514,18 +1584,20 @@ impl Model {
             eph,
             &secret,
             &reply[R_NONCE..R_SEALED],
-            &reply[R_SEALED..R_COUNT],
+            &reply[R_SEALED..R_MEMBER_COUNT],
         ) else {
             return e(Error::DecryptFailed);
         };
         if self.trusted.get(&id) != Some(&key) {
             return e(Error::UntrustedReplier { key, id });
         }
+        let (listed, floors) = reply_lists(reply);
+        let listed: BTreeSet<ParticipantId> = listed.into_iter().collect();
         let offered = EpochM {
             epoch: be_u32(&reply[3..7]),
             id: array32(&reply[R_EPOCH_ID..R_PARENT]),
             key: None,
-            members: None,
+            members: (!listed.is_empty()).then_some(listed),
             parent: present(&reply[R_PARENT..R_STARTER]),
             parent_members: None,
             starter: present(&reply[R_STARTER..R_IDENTITY]).map(ParticipantId::from_bytes),
@@ -1535,8 +1607,7 @@ impl Model {
             Err(x) => return e(x),
         };
         // Newcomers take the reply's floors.
-        for floor in reply[R_FLOORS..reply.len() - SIG].chunks_exact(FLOOR) {
-            let (sender, value) = (id_at(floor, 0), be_u64(&floor[16..]));
+        for (sender, value) in floors {
             let f = self.g.floors.entry(sender).or_insert(0);
             *f = (*f).max(value);
             if let Some(w) = self.windows.get_mut(&sender) {
@@ -1544,9 +1615,9 @@ impl Model {
             }
         }
         if next.id != self.g.cur.id {
-            self.g.cur = next;
             self.g.prev = None;
         }
+        self.g.cur = next;
         self.g.cur.key = Some(topic_key);
         self.g.pending = None;
         self.g.classic = false;
@@ -1570,7 +1641,7 @@ impl Model {
             marks: self.marks.clone(),
             ever: BTreeSet::new(),
             history: BTreeSet::new(),
-            uncovered: BTreeSet::new(),
+            gap: BTreeSet::new(),
         };
         copy.decode(world, msg, DecodeMode::Naive, None, false)
     }
@@ -1587,6 +1658,7 @@ struct Observed {
     members: Option<BTreeSet<ParticipantId>>,
     admins: BTreeSet<ParticipantId>,
     floors: BTreeMap<ParticipantId, u64>,
+    generation: u64,
     marks: BTreeMap<ParticipantId, u64>,
     /// The group state in the trust store.
     stored: Option<StoredM>,
@@ -1602,6 +1674,7 @@ struct StoredM {
     admins: BTreeSet<ParticipantId>,
     pending: bool,
     floors: BTreeMap<ParticipantId, u64>,
+    generation: u64,
 }
 
 fn stored_of(s: &GroupState, ids: &[ParticipantId]) -> StoredM {
@@ -1616,6 +1689,7 @@ fn stored_of(s: &GroupState, ids: &[ParticipantId]) -> StoredM {
             .iter()
             .filter_map(|id| s.replay_floor(id).map(|f| (*id, f)))
             .collect(),
+        generation: s.generation(),
     }
 }
 
@@ -1644,6 +1718,7 @@ fn observe(t: &T, ids: &[ParticipantId]) -> Observed {
         members: t.members().map(|m| m.copied().collect()),
         admins: state.admins().copied().collect(),
         floors: stored_of(&state, ids).floors,
+        generation: state.generation(),
         marks: ids
             .iter()
             .filter_map(|id| {
@@ -1686,6 +1761,7 @@ fn expected(model: &Model, ids: &[ParticipantId]) -> Observed {
         members: g.cur.members.clone(),
         admins: g.admins.clone(),
         floors: only(&model.export_floors(), ids),
+        generation: g.generation,
         marks: model.marks.clone(),
         stored: Some(stored_m(&model.topic_id, &model.saved, ids)),
     }
@@ -1701,6 +1777,7 @@ fn stored_m(topic: &[u8; 32], s: &GroupM, ids: &[ParticipantId]) -> StoredM {
         admins: s.admins.clone(),
         pending: s.pending.is_some() || s.classic,
         floors: only(&s.floors, ids),
+        generation: s.generation,
     }
 }
 
@@ -1719,7 +1796,7 @@ fn check_model(world: &World, t: &T, model: &Model, what: &str) -> Observed {
     let ids = watched(world, model);
     let got = observe(t, &ids);
     assert_eq!(got, expected(model, &ids), "after {what}");
-    model.check_covered(&got.floors, "the exported floors");
+    model.check_covered(&got.floors, true, "the exported floors");
     // What keeps replays refused after a crash: every accepted counter is below
     // its sender's stored mark.
     for (id, counter) in &model.ever {
@@ -1948,11 +2025,13 @@ pub enum Prelude {
     /// Chatter; the receiver restarts on its store; the first round is replayed.
     Restart,
     /// Chatter; admin 1 rotates, the receiver misses it; chatter; the receiver
-    /// introduces itself, member 4 replies, the receiver takes the reply; chatter;
-    /// the first round is replayed.
+    /// introduces itself and member 4's reply (of epoch 1) is refused; the receiver
+    /// forgets its epoch, introduces itself again and takes member 4's reply;
+    /// chatter; the round sent before the rejoin is replayed.
     Rejoin,
-    /// Admins 1 and 2 rotate at once; the receiver gets admin 1's rekey only, then
-    /// rejoins through member 4 (who holds the winner); chatter.
+    /// Admin 1 rotates leaving member 4 out, admin 2 at once keeping everyone; the
+    /// receiver gets admin 2's rekey, then admin 1's (fewer members: the winner);
+    /// member 4, on admin 2's epoch, answers the receiver's introduction; chatter.
     Fork,
     /// Chatter; the receiver introduces itself; member 4's reply, re-signed with a
     /// high floor for admin 1, is taken; chatter.
@@ -1967,8 +2046,9 @@ pub enum Prelude {
     /// exact marks; the rekey and the second round are replayed.
     RestartRotated,
     /// Chatter; an export; admin 1 rotates, the receiver follows; the export is
-    /// restored (refused: a lower epoch); a restart; an export restored on a new
-    /// store; both rounds replayed; chatter.
+    /// restored (refused: a lower epoch); an export, a change, the export restored
+    /// (refused: an older generation); a restart; an export restored on a new store;
+    /// both rounds replayed; chatter.
     Backup,
 }
 
@@ -2081,6 +2161,14 @@ impl Prelude {
                 chatter(&mut a, 0);
                 rotate(&mut a, 1, ALL, ALL);
                 chatter(&mut a, 1);
+                // A reply of another epoch is refused to a topic that holds a key.
+                a.push(Action::Introduce);
+                a.push(Action::Reply {
+                    replier: MEMBER as u8,
+                    pick: 0,
+                });
+                a.push(plain_delivery(0));
+                a.push(Action::Forget);
                 a.push(Action::Introduce);
                 a.push(Action::Reply {
                     replier: MEMBER as u8,
@@ -2095,8 +2183,9 @@ impl Prelude {
                 }
             }
             Prelude::Fork => {
-                rotate(&mut a, 1, ALL, ALL & !(1 << 2));
+                rotate(&mut a, 1, ALL & !(1 << MEMBER), ALL & !(1 << 2));
                 rotate(&mut a, 2, ALL, ALL & !(1 << 1));
+                a.push(plain_delivery(0));
                 a.push(plain_delivery(1));
                 a.push(Action::Introduce);
                 a.push(Action::Reply {
@@ -2183,6 +2272,12 @@ impl Prelude {
                     pick: 0,
                     fresh: false,
                 });
+                a.push(Action::Backup);
+                a.push(Action::Grace(1));
+                a.push(Action::Restore {
+                    pick: 0,
+                    fresh: false,
+                });
                 a.push(Action::RestartReceiver { exact: false });
                 a.push(Action::Backup);
                 a.push(Action::Restore {
@@ -2234,6 +2329,9 @@ pub enum Action {
     /// An export kept earlier (`pick`: 0 is the latest) is restored, on the running
     /// receiver or (`fresh`) on a new instance with an empty store trusting the same.
     Restore { pick: u8, fresh: bool },
+    /// The receiver forgets its epoch's key (`forget_epoch`), to come back as a
+    /// newcomer through a reply or a rekey listing it.
+    Forget,
 }
 
 /// A delivery to the receiver.
@@ -2339,7 +2437,17 @@ impl<'w> Traffic<'w> {
             .map(|&topic| Lane {
                 topic,
                 receiver: receiver_topic(world, topic, key, grace),
-                model: Model::new(world, topic, US, key, &TRUSTED, &ADMINS, grace),
+                // Changes so far: the topic id, each admin, the grace period.
+                model: Model::new(
+                    world,
+                    topic,
+                    US,
+                    key,
+                    &TRUSTED,
+                    &ADMINS,
+                    grace,
+                    1 + ADMINS.len() as u64 + u64::from(grace != DEFAULT_GRACE),
+                ),
                 senders: (0..CAST).map(|_| None).collect(),
                 session: None,
                 last: None,
@@ -3097,6 +3205,12 @@ impl<'w> Traffic<'w> {
             Action::Trust(i) => self.trust(l, usize::from(*i) % CAST),
             Action::Grace(g) => self.set_grace(l, *g),
             Action::Backup => self.backup(l),
+            Action::Forget => {
+                let lane = &mut self.lanes[l];
+                lane.receiver.forget_epoch().expect("memory store");
+                lane.model.forget();
+                self.check_state(l, "forget_epoch");
+            }
             Action::Restore { pick, fresh } => self.restore(l, *pick, *fresh),
         }
     }
@@ -3147,16 +3261,21 @@ fn check_reply(
 ) {
     let counter = be_u64(&reply[39..47]);
     let floors = model.reply_floors(counter);
-    let handed: BTreeMap<ParticipantId, u64> = reply
-        [R_FLOORS.min(reply.len())..reply.len().saturating_sub(SIG)]
-        .chunks_exact(FLOOR)
-        .map(|f| (id_at(f, 0), be_u64(&f[16..])))
-        .collect();
-    model.check_covered(&handed, "the floors a reply hands over");
+    let (listed, handed) = reply_lists(reply);
+    let handed_map: BTreeMap<ParticipantId, u64> = handed.iter().copied().collect();
+    model.check_covered(&handed_map, false, "the floors a reply hands over");
     let cur = &model.g.cur;
+    // The epoch's member list as the replier holds it, in id order.
+    let mut members: Vec<[u8; 16]> = cur
+        .members
+        .iter()
+        .flatten()
+        .map(|m| *m.as_bytes())
+        .collect();
+    members.sort();
     assert_eq!(
         reply.len(),
-        REPLY_FIXED + FLOOR * floors.len(),
+        REPLY_FIXED + 16 * members.len() + FLOOR * floors.len(),
         "the reply's length"
     );
     assert_eq!(be_u32(&reply[3..7]), cur.epoch);
@@ -3195,24 +3314,28 @@ fn check_reply(
                 &reply[R_EPH..R_NONCE],
                 &s,
                 &reply[R_NONCE..R_SEALED],
-                &reply[R_SEALED..R_COUNT]
+                &reply[R_SEALED..R_MEMBER_COUNT]
             ),
             cur.key,
             "the box opens to the replier's key"
         );
     }
     assert_eq!(
-        reply[R_COUNT..R_FLOORS],
+        reply[R_MEMBER_COUNT..R_MEMBERS],
+        (members.len() as u16).to_be_bytes(),
+        "the member count"
+    );
+    let listed: Vec<[u8; 16]> = listed.iter().map(|m| *m.as_bytes()).collect();
+    assert_eq!(listed, members, "the member list");
+    let at = reply_floor_count_at(reply);
+    assert_eq!(
+        reply[at..at + 2],
         (floors.len() as u16).to_be_bytes(),
         "the floor count"
     );
-    for (i, (entry, (id, floor))) in reply[R_FLOORS..reply.len() - SIG]
-        .chunks(FLOOR)
-        .zip(&floors)
-        .enumerate()
-    {
-        assert_eq!(&entry[..16], id, "floor {i}'s sender");
-        assert_eq!(be_u64(&entry[16..]), *floor, "floor {i}");
+    for (i, ((id, floor), (x_id, x_floor))) in handed.iter().zip(&floors).enumerate() {
+        assert_eq!(id.as_bytes(), x_id, "floor {i}'s sender");
+        assert_eq!(floor, x_floor, "floor {i}");
     }
     assert!(
         signed_by(me, &model.topic_id, reply),
@@ -3307,7 +3430,7 @@ fn joiner_topic(world: &World, case: &DiscoveryCase) -> (T, Model) {
         j.add_participant(world.cast[i].public)
             .expect("cast keys are valid");
     }
-    let model = Model::new(world, 0, MEMBER, key, &trusted, &[], DEFAULT_GRACE);
+    let model = Model::new(world, 0, MEMBER, key, &trusted, &[], DEFAULT_GRACE, 1);
     (j, model)
 }
 
@@ -3355,7 +3478,8 @@ fn replier_rotations(
                 )
                 .expect("its own entry opens");
                 let id = blake3::derive_key(EPOCH_CONTEXT, &rekey);
-                rm.enter(epoch, id, me, key, listed, true);
+                let parent = rm.g.cur.id;
+                rm.enter(epoch, id, parent, me, key, listed, true);
                 chain.push(id);
             }
             Err(e) => {
@@ -3456,7 +3580,7 @@ fn check_discovery(world: &World, case: &DiscoveryCase) {
             .add_participant(world.cast[i].public)
             .expect("cast keys are valid");
     }
-    let mut rm = Model::new(world, 0, US, key, &trusted, &[], DEFAULT_GRACE);
+    let mut rm = Model::new(world, 0, US, key, &trusted, &[], DEFAULT_GRACE, 1);
     rm.protocol = protocol;
     check_model(world, &replier, &rm, "the replier's start");
     let mut chain = world.first.to_vec();

@@ -59,9 +59,9 @@ pub enum TopicsPrelude {
     /// Chatter in X and Y; admin 1 rotates X, X's receiver takes it, Y's gets it as
     /// made and signed again by admin 1 for Y; chatter in X; X's messages to Y.
     Relay,
-    /// Admin 1 rotates both topics, both receivers miss it; both introduce
-    /// themselves; member 4 replies in each; each reply goes to both receivers;
-    /// chatter in both; X's messages to Y.
+    /// Admin 1 rotates both topics, both receivers miss it; both forget their epoch
+    /// and introduce themselves; member 4 replies in each; each reply goes to both
+    /// receivers; chatter in both; X's messages to Y.
     Rejoin,
     /// Member 4 introduces itself in X and in Y; each introduction goes to both
     /// receivers (and, signed again for Y, X's to Y).
@@ -109,6 +109,10 @@ impl TopicsPrelude {
                     rotate(&mut a, 1, ALL, ALL);
                     in_topic(&mut s, lane, a);
                 }
+                // A topic holding a key moves only through rekeys: both forget their
+                // epoch to rejoin through a reply.
+                s.push((X, Action::Forget));
+                s.push((Y, Action::Forget));
                 s.push((X, Action::Introduce));
                 s.push((Y, Action::Introduce));
                 // Pool: rekey X, rekey Y, intro X, intro Y, then each reply.
