@@ -12,7 +12,7 @@
 //! | 3 | a stranger nobody trusts | a stranger |
 //! | 4 | a trusted member, not an admin | the joiner under test (a new device) |
 //!
-//! Every topic is named ([`TOPIC_NAMES`]): the topic id is bound into every
+//! Every topic is named (`TOPIC_NAMES`): the topic id is bound into every
 //! signature, message key, associated data and the first epoch's id, and the
 //! harness computes each of them itself. Every message is made by the library's own
 //! API (`encode_with_rng`, `rotate_with`, `construct_intro_with`,
@@ -30,9 +30,10 @@
 //! re-seal it (a valid message with the chosen header fields, which reaches the
 //! replay window with any counter). Each delivery goes to a v2 decoder (`decode` in
 //! every mode and variant, `decode_batch`, `accept_rekey`, `construct_reply`,
-//! `parse_reply`). The receiver also introduces itself (a rejoin) and takes
-//! replies from the senders, answers their introductions, removes and trusts
-//! participants, changes its grace period and restarts on its store.
+//! `parse_reply`). The receiver also introduces itself (a rejoin, after
+//! `forget_epoch` when it holds a key) and takes replies from the senders, answers
+//! their introductions, removes and trusts participants, changes its grace period,
+//! exports and restores its group state, and restarts on its store.
 //!
 //! A model of the receiver (the group state: epoch chain with parents, starters and
 //! members, previous epoch and grace, admins, pending introduction, replay floors,
@@ -42,13 +43,17 @@
 //! exactly when the harness made it with the key the message names for the topic
 //! that checks it (Ed25519 under the rule is not malleable, so nobody else can
 //! make one). The rules it follows (`stringphone_core::v2::rotation`,
-//! `v2::discovery`): rekeys only from a trusted admin who is a member of the epoch
-//! they follow; between two rekeys of one epoch the smaller admin id wins (then
-//! the smaller epoch id); a reply only from a member of the joiner's epoch, never
-//! lowering the epoch or moving sideways (unless to a tie-break winner with the same
-//! parent), naming the current epoch as parent when it is the next one; replies
-//! only to listed members; newcomers take the reply's replay floors;
-//! `remove_participant` removes admin rights. What is asserted, besides the
+//! `v2::discovery`, `docs/protocol-v2.md`): rekeys only from a trusted admin who is a
+//! member of the epoch they follow (a keyless topic takes any later rekey listing
+//! it); two rekeys of one epoch ranked by fewer members, then the smaller admin id,
+//! then the smaller epoch id; a topic holding a key takes a reply only for its own
+//! epoch, from a member of it (the key again, the member list, the floors), a keyless
+//! one any reply not below its epoch; replies only to listed members, carrying the
+//! member list and a floor for every trusted participant (its mark in the store when
+//! not heard since a restart) and every sender heard; newcomers take the floors;
+//! `remove_participant` removes admin rights; every change of the group state is one
+//! generation more and is saved; an older state of the same epoch is refused;
+//! `forget_epoch` drops the key to rejoin. What is asserted, besides the
 //! prediction:
 //! - an unmutated message decodes to its original plaintext;
 //! - a mutated message that was not signed again is never accepted as verified,
@@ -59,9 +64,14 @@
 //!   store, replay floors, stored marks, the stored group state, pending
 //!   introduction, and the replay window (probed with a naive decode of the
 //!   original, which checks the window without moving it);
-//! - the group state in the store is the model's after every change, and a
-//!   restart resumes from it exactly (epoch, key, members, admins, previous epoch
-//!   and its remaining grace, pending introduction, floors);
+//! - the group state in the store is the model's after every change (generation
+//!   included), a restart resumes from it exactly (epoch, key, members, admins,
+//!   previous epoch and its remaining grace, pending introduction, floors), and an
+//!   export reads back as itself and restores (on the running topic or a new store)
+//!   as the model says;
+//! - the floors a reply hands over cover every counter the replier accepted from a
+//!   trusted sender, restarts included, and so do the exported floors (except, after
+//!   a restart, for senders not heard since: an open finding, see `Model::gap`);
 //! - every counter accepted lies below the sender's stored mark (what keeps replays
 //!   refused after a crash);
 //! - senders' counters (the receiver's own too) only move forward, across
@@ -71,7 +81,8 @@
 //! - nothing panics.
 //!
 //! Histories that take several steps in a given order (two admins rotating at
-//! once, a member left out, two epochs, a restart, a rejoin, a fork) are
+//! once, a member left out, two epochs, restarts, a rejoin after forgetting the
+//! epoch, a fork, floors, an admin left out or removed, backups) are
 //! [`Prelude`]s a case may start from; `fuzz/make-corpus.py` writes a seed for each.
 
 use std::collections::{BTreeMap, BTreeSet};
