@@ -140,11 +140,12 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         })
     }
 
-    /// A snapshot of the group state, to keep or hand to
-    /// [`restore_group_state`](Self::restore_group_state) (see [`GroupState`]). The
-    /// replay floors include, for every sender heard, one past the highest counter
-    /// accepted; the counter reservation is the end of the block this identity
-    /// reserved.
+    /// A snapshot of the group state as this instance holds it (see [`GroupState`]):
+    /// the replay floors include, for every sender this instance heard, one past the
+    /// highest counter accepted; the counter reservation is the end of the block this
+    /// identity reserved. What an earlier process accepted is in the trust store's
+    /// marks, not here: to move the state to another store, use
+    /// [`export_group_state`](Self::export_group_state).
     pub fn group_state(&self) -> GroupState {
         let mut group = self.v2.group.clone();
         for (id, record) in &self.v2.senders {
@@ -159,6 +160,27 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
             classic_pending: self.pending_intro.clone(),
             own_counter: self.v2.next_counter.max(self.v2.reserved.unwrap_or(0)),
         }
+    }
+
+    /// The group state to move elsewhere (another store, another device, a backup):
+    /// [`group_state`](Self::group_state), with a replay floor for every trusted
+    /// participant taken from its mark in the trust store, so that what an earlier
+    /// process accepted is covered too (the snapshot only knows what this instance
+    /// heard). Fails if the store cannot be read.
+    pub fn export_group_state(&self) -> Result<GroupState, Error> {
+        let mut state = self.group_state();
+        let trusted: alloc::vec::Vec<ParticipantId> =
+            self.participants()?.map(|(id, _)| id).collect();
+        for id in trusted {
+            let mark = self
+                .trust_store()
+                .load_mark(&crate::trust::MarkSlot::Received(id))?;
+            if let Some(mark) = mark {
+                let floor = state.group.floors.entry(id).or_insert(0);
+                *floor = (*floor).max(mark);
+            }
+        }
+        Ok(state)
     }
 
     /// Takes `state` as this topic's group state (and topic key), and saves it to the
