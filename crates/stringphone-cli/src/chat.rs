@@ -47,10 +47,13 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use rand_core::{OsRng, RngCore};
 use rumqttc::{Client, Connection, MqttOptions, Outgoing as MqttOutgoing, Packet, QoS};
+use stringphone::v2::wire::V2Type;
+use stringphone::v2::{digest, RekeyOutcome, EPOCH_CONTEXT};
 use stringphone::{DecodeMode, Decoded, Error, Message, ParticipantId, PublicKey, Topic};
 use stringphone_store_file::FileTrustStore;
 
 use crate::files::KeyKind;
+use crate::group::{self, Found};
 use crate::proto::{
     self, from_hex, hex_message, id_of, introduction_key, parse_public_key, printable, to_hex, who,
     Discovery, Protocol,
@@ -120,9 +123,14 @@ pub struct ChatArgs {
     #[arg(long, value_name = "SECONDS", default_value = "1", value_parser = parse_seconds)]
     linger: Duration,
     /// Wire format: classic, v2 (refuses classic messages and replays; signed
-    /// discovery), or both (reads both, sends v2)
+    /// discovery; rotations), or both (reads both, sends v2)
     #[arg(long, value_enum, default_value_t = Protocol::Classic, value_name = "VERSION")]
     protocol: Protocol,
+    /// v2: trust this public key (64 hex digits) as an admin of the topic, whose
+    /// rotations of the topic key this chat accepts (kept in the state directory);
+    /// repeatable. A chat that starts a topic with its key is an admin itself
+    #[arg(long = "admin", value_name = "PUBKEY_HEX")]
+    admins: Vec<String>,
 }
 
 fn parse_seconds(s: &str) -> std::result::Result<Duration, String> {
@@ -133,7 +141,7 @@ fn parse_seconds(s: &str) -> std::result::Result<Duration, String> {
 }
 
 /// `mqtt://HOST:PORT` (or `tcp://`, or a bare `HOST[:PORT]`) to host and port.
-fn parse_broker(url: &str) -> Result<(String, u16)> {
+pub(crate) fn parse_broker(url: &str) -> Result<(String, u16)> {
     let bad = |why: &str| Failure::new(format!("broker {url:?}: {why}"));
     let rest = match url.split_once("://") {
         Some(("mqtt" | "tcp", rest)) => rest,
@@ -193,6 +201,9 @@ enum Approval {
     Newcomer {
         key: PublicKey,
         intro: Vec<u8>,
+        /// v2, in an epoch that lists its members: approving rotates the newcomer in
+        /// (replies go only to listed members).
+        rotate_in: bool,
     },
     /// `reply`: a v2 reply, whose key is installed only once its replier is trusted.
     Replier {
@@ -213,9 +224,19 @@ impl Approval {
         let id = id_of(self.key());
         let fp = id.fingerprint();
         match self {
-            Approval::Newcomer { .. } => format!(
+            Approval::Newcomer {
+                rotate_in: false, ..
+            } => format!(
                 "approve? newcomer {} wants the topic key: compare its fingerprint out of \
                  band, then /approve {fp} to trust it and send the key, or /refuse {fp}",
+                who(&id)
+            ),
+            Approval::Newcomer {
+                rotate_in: true, ..
+            } => format!(
+                "approve? newcomer {} wants to join: the epoch lists its members, so \
+                 approving trusts it and rotates the topic key to include it; compare its \
+                 fingerprint out of band, then /approve {fp}, or /refuse {fp}",
                 who(&id)
             ),
             Approval::Replier { .. } => format!(
@@ -234,6 +255,8 @@ struct Outgoing {
     payload: Vec<u8>,
     /// A typed line: its number and text (discovery messages have none).
     line: Option<(u64, String)>,
+    /// Kept by the broker for whoever subscribes later (a rekey: see `Chat::publish_rekey`).
+    retain: bool,
 }
 
 /// Everything we publish, from the moment it is made until the broker acknowledges it.
@@ -264,7 +287,7 @@ impl Outbox {
     }
 
     /// Adds a publish; false (nothing added) when the queue is full.
-    fn push(&mut self, payload: Vec<u8>, line: Option<(u64, String)>) -> bool {
+    fn push(&mut self, payload: Vec<u8>, line: Option<(u64, String)>, retain: bool) -> bool {
         if self.len() >= QUEUE_MAX {
             return false;
         }
@@ -273,6 +296,7 @@ impl Outbox {
             order: self.next_order,
             payload,
             line,
+            retain,
         });
         true
     }
@@ -360,6 +384,9 @@ struct Chat {
     /// Lines printed since the pending questions were last shown.
     since_questions: usize,
     seed: stringphone::SigningSeed,
+    /// Rekeys refused because their sender was not (yet) an admin or trusted here:
+    /// tried again when `/admin` or `/trust` names it (the last one per sender).
+    held_rekeys: VecDeque<(ParticipantId, Vec<u8>)>,
 }
 
 /// One line on stdout (errors ignored: a closed terminal must not stop the chat
@@ -370,15 +397,20 @@ fn say(line: &str) {
     let _ = stdout.flush();
 }
 
+/// Refuses a `--topic` that is no MQTT topic name one can publish to.
+pub(crate) fn check_topic_name(topic: &str) -> Result<()> {
+    if topic.is_empty() || topic.contains(['+', '#', '\0']) {
+        return Err(Failure::new(format!(
+            "--topic {topic:?}: an MQTT topic name must be non-empty, without '+', '#' or NUL"
+        )));
+    }
+    Ok(())
+}
+
 /// Runs the chat until stdin ends.
 pub fn run(args: ChatArgs, state: &Path) -> Result<()> {
     let (host, port) = parse_broker(&args.broker)?;
-    if args.topic.is_empty() || args.topic.contains(['+', '#', '\0']) {
-        return Err(Failure::new(format!(
-            "--topic {:?}: an MQTT topic name must be non-empty, without '+', '#' or NUL",
-            args.topic
-        )));
-    }
+    check_topic_name(&args.topic)?;
     let seed = read_seed(&args.seed_file)?;
     let (key, save_key_to) = match &args.key_file {
         Some(path) if std::fs::symlink_metadata(path).is_ok() => {
@@ -388,13 +420,36 @@ pub fn run(args: ChatArgs, state: &Path) -> Result<()> {
         None => (None, None),
     };
     let started_with_key = key.is_some();
+    let admins = args
+        .admins
+        .iter()
+        .map(|k| parse_public_key(k, "--admin"))
+        .collect::<Result<Vec<_>>>()?;
+    if !admins.is_empty() && args.protocol == Protocol::Classic {
+        return Err(Failure::new(
+            "--admin is for v2 topics (admins rotate the topic key): add --protocol v2 (or both)",
+        ));
+    }
     let store = FileTrustStore::open(state)?;
     let mut topic = Topic::with_store(seed.clone(), key, store);
     topic.set_protocol(args.protocol.version());
     if args.protocol != Protocol::Classic {
+        // A chat sends: it takes the right to send as this identity from this state
+        // directory first, so that a second process of the same identity is refused
+        // with one line before it joins.
+        group::claim_sending(&mut topic)?;
         // Everything v2 signs and derives names the MQTT topic, so nothing made for
-        // one topic is accepted on another.
+        // one topic is accepted on another. This also resumes the group state kept in
+        // the state directory: after a rotation its epoch and key, never the key file's.
         topic.set_topic_id(proto::topic_id(&args.topic))?;
+    }
+    let mut named = Vec::new();
+    for key in admins {
+        let id = id_of(&key);
+        if !topic.is_admin(&id) || !matches!(topic.trusted_key(&id), Ok(Some(k)) if k == key) {
+            topic.add_admin(key)?;
+            named.push(id);
+        }
     }
 
     let mut nonce = [0u8; 8];
@@ -443,7 +498,11 @@ pub fn run(args: ChatArgs, state: &Path) -> Result<()> {
         format_hinted: false,
         since_questions: 0,
         seed,
+        held_rekeys: VecDeque::new(),
     };
+    for id in named {
+        chat.show(&format!("admin {}", who(&id)));
+    }
 
     let start = Instant::now();
     let mut stdin_ended: Option<Instant> = None;
@@ -611,10 +670,17 @@ enum Picked<'k> {
 const HELP: &str = "\
 commands (a line that starts with / is never sent; start it with // to send it):
   /approve [FINGERPRINT]   trust the newcomer (or replier) asked about; send it the key
+                           (v2, once the epoch lists its members: an admin rotates it in)
   /refuse [FINGERPRINT]    do not
   /trust PUBLIC_KEY        trust this key (or the fingerprint of one that introduced itself)
   /intro                   introduce ourselves again: whoever approves us then trusts us
   /pending                 show the questions waiting for an answer
+  v2:
+  /rotate                  (admins) a new topic key for every trusted participant
+  /remove WHO              stop trusting WHO; an admin also rotates it out of the topic
+  /admin WHO               accept the rotations of WHO (a public key, or a fingerprint)
+  /group                   show the epoch, its members and the admins
+  /rejoin                  forget our epoch's key and ask a member for the current one
   /help                    this
   Ctrl-D                   leave";
 
@@ -712,7 +778,7 @@ impl Chat {
             match self.client.try_publish(
                 self.mqtt_topic.clone(),
                 QoS::AtLeastOnce,
-                false,
+                outgoing.retain,
                 outgoing.payload.clone(),
             ) {
                 Ok(()) => self.outbox.handed(outgoing),
@@ -729,13 +795,27 @@ impl Chat {
 
     /// Publishes a wire message (as hex text with `--hex`); `line` for a typed line.
     fn publish(&mut self, wire: &[u8], line: Option<(u64, String)>) {
+        self.publish_as(wire, line, false);
+    }
+
+    /// Publishes a rekey, retained: the broker keeps the last one on the topic and hands
+    /// it to whoever subscribes later, so a member whose chat was not running during a
+    /// rotation gets it when it comes back (or a newcomer added while away), and takes
+    /// it as it would have then. A member already there ignores it (the very rekey of
+    /// the epoch it holds); a member more than one rotation behind cannot follow it
+    /// and is told to `/rejoin`.
+    fn publish_rekey(&mut self, wire: &[u8]) {
+        self.publish_as(wire, None, true);
+    }
+
+    fn publish_as(&mut self, wire: &[u8], line: Option<(u64, String)>, retain: bool) {
         let payload = if self.hex {
             to_hex(wire).into_bytes()
         } else {
             wire.to_vec()
         };
         let typed = line.clone();
-        if !self.outbox.push(payload, line) {
+        if !self.outbox.push(payload, line, retain) {
             match typed {
                 Some((n, text)) => self.show(&format!("not-sent {n} {}", printable(text.as_bytes()))),
                 None => eprintln!("warning: {QUEUE_MAX} messages wait for the broker: a discovery message was dropped"),
@@ -760,6 +840,15 @@ impl Chat {
             "no-key"
         };
         self.show(&format!("ready {} {has_key}", who(&id)));
+        if self.topic.protocol().sends_v2() {
+            // The epoch resumed from the state directory (0 for a new topic).
+            let admin = if self.topic.is_admin(&id) {
+                " admin"
+            } else {
+                ""
+            };
+            self.show(&format!("epoch {}{admin}", self.topic.epoch()));
+        }
         if let Some(secs) = self.pair_for {
             self.pairing_until = Some(Instant::now() + Duration::from_secs(secs));
             self.show(&format!("pairing-open {secs}"));
@@ -823,6 +912,11 @@ impl Chat {
             "refuse" | "r" => self.answer(arg, false),
             "trust" => self.trust_command(arg),
             "intro" => self.reintroduce(),
+            "rotate" => self.rotate_command(arg),
+            "remove" => self.remove_command(arg),
+            "admin" => self.admin_command(arg),
+            "group" => self.group_command(),
+            "rejoin" => self.rejoin_command(),
             "pending" => {
                 if self.approvals.is_empty() {
                     eprintln!("no question is waiting for an answer");
@@ -896,9 +990,9 @@ impl Chat {
             return;
         }
         match approval {
-            Approval::Newcomer { key, intro } => {
-                if self.trust(key, "newcomer") {
-                    self.reply_to(&intro, &key);
+            Approval::Newcomer { key, intro, .. } => {
+                if self.is_trusted(&key) || self.trust(key, "newcomer") {
+                    self.welcome(&intro, &key);
                 }
             }
             Approval::Replier { key, reply } => {
@@ -987,6 +1081,7 @@ impl Chat {
                 for (_, message) in earlier {
                     self.on_message(&message);
                 }
+                self.retry_rekeys(&id);
                 true
             }
             Err(e) => {
@@ -1039,6 +1134,10 @@ impl Chat {
     /// Everything that arrives, once out of its transport form: decoded by the topic
     /// and routed by kind.
     fn on_message(&mut self, bytes: &[u8]) {
+        if let Some(why) = self.rotated_out(bytes) {
+            let sender = sender_of(bytes);
+            return self.show(&format!("refused {sender} {why}"));
+        }
         match self.topic.decode(bytes, DecodeMode::Strict) {
             Ok(Decoded::Message {
                 sender, plaintext, ..
@@ -1046,10 +1145,21 @@ impl Chat {
             Ok(_) => {} // our own echo: nothing to show
             Err(Error::Introduction) => self.on_intro(bytes),
             Err(Error::IntroductionReply) => self.on_reply(bytes),
+            Err(Error::Rekey) => self.on_rekey(bytes),
             Err(Error::UntrustedSender(sender)) => self.on_untrusted(sender, bytes),
             Err(e) => {
                 let why = match &e {
                     Error::MissingTopicKey => "no topic key yet".to_string(),
+                    Error::UnknownEpoch(n) if *n > self.topic.epoch() => format!(
+                        "sealed under epoch {n}, whose key we do not hold: we missed a \
+                         rotation, or were left out of it (/rejoin asks a member for the \
+                         current key)"
+                    ),
+                    Error::UnknownEpoch(n) => format!(
+                        "sealed under epoch {n}, whose key was rotated away here (we hold \
+                         epoch {})",
+                        self.topic.epoch()
+                    ),
                     other => explain(other),
                 };
                 let sender = sender_of(bytes);
@@ -1118,29 +1228,80 @@ impl Chat {
             return;
         }
         self.remember(key);
-        if !self.is_trusted(&key) {
-            if self.pairing() && self.admits_newcomers {
-                if !self.trust(key, "newcomer") {
-                    return;
-                }
-            } else if self.interactive {
+        let rotate_in = self.joins_by_rotation(&id);
+        if rotate_in && group::rotation_refusal(&self.topic).is_some() {
+            // Not ours to add: only an admin's rotation lets it in.
+            self.show(&format!(
+                "intro-ignored {} not a member of epoch {}: replies go only to listed \
+                 members, and only an admin adds a newcomer (by trusting it and rotating)",
+                who(&id),
+                self.topic.epoch()
+            ));
+            return;
+        }
+        let trusted = self.is_trusted(&key);
+        if !trusted && self.pairing() && self.admits_newcomers {
+            if !self.trust(key, "newcomer") {
+                return;
+            }
+        } else if !trusted || rotate_in {
+            // A trusted participant the epoch does not list may have been rotated out
+            // by another admin: it is rotated back in only on a decision made here.
+            if self.interactive {
                 self.ask(Approval::Newcomer {
                     key,
                     intro: payload.to_vec(),
+                    rotate_in,
                 });
                 return;
-            } else {
-                let why = if self.pairing() {
-                    "not approved (this pairing window trusts only who answers our \
-                     introduction; --admit-newcomers trusts newcomers too)"
-                } else {
-                    "not approved (no pairing window, no terminal)"
-                };
-                self.show(&format!("intro-ignored {} {why}", who(&id)));
-                return;
             }
+            let why = if trusted {
+                format!(
+                    "trusted, but not a member of epoch {}: /rotate rotates every trusted \
+                     participant in (or /approve, at a terminal)",
+                    self.topic.epoch()
+                )
+            } else if self.pairing() {
+                "not approved (this pairing window trusts only who answers our \
+                 introduction; --admit-newcomers trusts newcomers too)"
+                    .to_string()
+            } else {
+                "not approved (no pairing window, no terminal)".to_string()
+            };
+            self.show(&format!("intro-ignored {} {why}", who(&id)));
+            return;
         }
-        self.reply_to(payload, &key);
+        self.welcome(payload, &key);
+    }
+
+    /// Whether a newcomer gets in only through a rotation: the topic speaks v2 and its
+    /// epoch lists its members, without it (replies go only to listed members).
+    fn joins_by_rotation(&self, id: &ParticipantId) -> bool {
+        self.topic.protocol().accepts_v2()
+            && group::lists_members(&self.topic)
+            && !group::is_listed(&self.topic, id)
+    }
+
+    /// Lets an approved newcomer in: a reply with the key, or, when the epoch lists its
+    /// members, a rotation that lists it too (it takes the rekey as it names us admin).
+    fn welcome(&mut self, intro: &[u8], key: &PublicKey) {
+        let id = id_of(key);
+        if !self.joins_by_rotation(&id) {
+            return self.reply_to(intro, key);
+        }
+        if let Some(why) = group::rotation_refusal(&self.topic) {
+            return self.show(&format!(
+                "intro-ignored {} not a member of epoch {}, and {why}",
+                who(&id),
+                self.topic.epoch()
+            ));
+        }
+        let (mut kept, untrusted) = match group::kept_members(&self.topic, &[]) {
+            Ok(found) => found,
+            Err(e) => return eprintln!("cannot rotate: {}", explain(&e)),
+        };
+        kept.push(id);
+        self.rotate_to(Some(kept), &untrusted);
     }
 
     fn reply_to(&mut self, intro: &[u8], key: &PublicKey) {
@@ -1218,6 +1379,15 @@ impl Chat {
     /// The topic key is installed: says so, and saves it if a key file was named.
     fn key_received(&mut self, claimed: &ParticipantId) {
         self.show(&format!("key-received {}", who(claimed)));
+        self.save_first_key();
+    }
+
+    /// Writes the first key this chat gets (from a reply, or from a rekey that lets a
+    /// newcomer in) to the `--key-file` named, once: the chat never writes it again. In
+    /// v2, after a rotation the state directory's group state holds the current key and
+    /// is the authority (the key file then only tells a restart that this participant
+    /// joined; it never takes the topic back to the key it holds).
+    fn save_first_key(&mut self) {
         let key = self.topic.topic_key().cloned();
         if let (Some(path), Some(key)) = (self.save_key_to.take(), key) {
             match files::write_key(&path, KeyKind::TopicKey, key.expose_secret(), false) {
@@ -1260,6 +1430,286 @@ impl Chat {
             Ok(_) => self.key_received(replier),
             Err(Error::NoPendingIntroduction) if self.topic.topic_key().is_some() => {}
             Err(e) => self.show(&format!("reply-ignored {} {}", who(replier), explain(&e))),
+        }
+    }
+
+    /// A v2 rekey from the topic: the topic accepts it or says why not, and saves an
+    /// accepted one to the state directory itself (nothing is saved here).
+    fn on_rekey(&mut self, bytes: &[u8]) {
+        let Ok(Message::V2(m)) = Message::parse(bytes) else {
+            return;
+        };
+        let admin = m.header().sender_id();
+        if admin == self.topic.id() {
+            return; // our own rotation, echoed (or kept by the broker)
+        }
+        let had_key = self.topic.topic_key().is_some();
+        match self.topic.accept_rekey(bytes) {
+            Ok(RekeyOutcome::Rotated { .. }) => {
+                self.held_rekeys.retain(|(sender, _)| *sender != admin);
+                self.show(&group::rotated_line(&self.topic, &admin));
+                if !had_key {
+                    self.save_first_key();
+                }
+            }
+            Ok(RekeyOutcome::Superseded) => {
+                if digest(EPOCH_CONTEXT, bytes) == self.topic.epoch_id() {
+                    return; // the rekey of the epoch we hold, again
+                }
+                self.show(&format!(
+                    "rekey-superseded {} a competing rotation of epoch {} won (the one \
+                     listing fewer members, then the smaller admin id)",
+                    who(&admin),
+                    self.topic.epoch()
+                ));
+            }
+            Err(e) => {
+                if matches!(e, Error::NotAnAdmin(_) | Error::UntrustedSender(_)) {
+                    self.held_rekeys.retain(|(sender, _)| *sender != admin);
+                    if self.held_rekeys.len() >= HELD_MAX {
+                        self.held_rekeys.pop_front();
+                    }
+                    self.held_rekeys.push_back((admin, bytes.to_vec()));
+                }
+                let why = self.why_rekey_refused(&e, &admin, had_key);
+                self.show(&format!("rekey-refused {} {why}", who(&admin)));
+            }
+        }
+    }
+
+    /// A refused rekey, said for the person at the chat.
+    fn why_rekey_refused(&self, e: &Error, admin: &ParticipantId, had_key: bool) -> String {
+        let me = self.topic.id();
+        let current = self.topic.epoch();
+        let fp = admin.fingerprint();
+        match e {
+            Error::NotAnAdmin(_) | Error::UntrustedSender(_) => format!(
+                "not an admin here: its rotations are not accepted (if you trust it to \
+                 rotate the topic key, /admin {fp}, or /admin PUBLIC_KEY if it is not \
+                 trusted yet; this rekey is then taken)"
+            ),
+            Error::NotAMember(id) if *id == me && had_key => {
+                "this rotation leaves us out: we were removed, and read nothing of the new \
+                 epoch (an admin can add us back by trusting us and rotating)"
+                    .into()
+            }
+            Error::NotAMember(id) if *id == me => "we are not listed in this rotation (not a \
+                 member yet: an admin adds us by trusting us and rotating)"
+                .into(),
+            Error::NotAMember(_) => "it was left out of the epoch it rotates: it may no \
+                 longer rotate"
+                .into(),
+            Error::EpochMismatch { got, .. } if *got <= current => format!(
+                "a rotation to epoch {got}, which does not follow our epoch {current}: an \
+                 old or competing rekey, ignored"
+            ),
+            Error::EpochMismatch { got, .. } => format!(
+                "a rotation to epoch {got}, which does not follow our epoch {current}: we \
+                 missed a rotation; /rejoin asks a member for the current key"
+            ),
+            other => explain(other),
+        }
+    }
+
+    /// A v2 message of an earlier epoch (one still read during its grace period) from
+    /// a sender the current epoch does not list: a participant rotated out. The core
+    /// reads the previous epoch for messages still in flight; a participant left out
+    /// of the new epoch is refused from the rotation on, in either epoch. Returns why.
+    fn rotated_out(&self, bytes: &[u8]) -> Option<String> {
+        let Ok(Message::V2(m)) = Message::parse(bytes) else {
+            return None;
+        };
+        let header = m.header();
+        let sender = header.sender_id();
+        let current = self.topic.epoch();
+        if header.message_type() != V2Type::Message
+            || sender == self.topic.id()
+            || header.epoch() >= current
+            || group::is_listed(&self.topic, &sender)
+        {
+            return None;
+        }
+        Some(format!(
+            "left out of epoch {current} by its rotation: its messages of epoch {} are \
+             refused too",
+            header.epoch()
+        ))
+    }
+
+    /// Takes again the rekeys held from `sender`, once it is an admin here.
+    fn retry_rekeys(&mut self, sender: &ParticipantId) {
+        if !self.topic.is_admin(sender) {
+            return;
+        }
+        let (theirs, others): (Vec<_>, Vec<_>) = self
+            .held_rekeys
+            .drain(..)
+            .partition(|(held, _)| held == sender);
+        self.held_rekeys = others.into();
+        for (_, rekey) in theirs {
+            self.on_rekey(&rekey);
+        }
+    }
+
+    /// Rotates to `members` (every trusted participant when `None`), publishes the
+    /// rekey and says so; `untrusted`: listed members left out for not being trusted.
+    fn rotate_to(&mut self, members: Option<Vec<ParticipantId>>, untrusted: &[ParticipantId]) {
+        if let Some(why) = group::rotation_refusal(&self.topic) {
+            return eprintln!("cannot rotate: {why}");
+        }
+        for id in untrusted {
+            eprintln!(
+                "note: {} is a member of epoch {} but not trusted here: left out",
+                who(id),
+                self.topic.epoch()
+            );
+        }
+        match self.topic.rotate(members.as_deref()) {
+            Ok(rekey) => {
+                self.publish_rekey(&rekey);
+                let me = self.topic.id();
+                self.show(&group::rotated_line(&self.topic, &me));
+            }
+            Err(e) => eprintln!("cannot rotate: {}", explain(&e)),
+        }
+    }
+
+    /// `/rotate`: a new topic key for every trusted participant (admins).
+    fn rotate_command(&mut self, arg: Option<&str>) {
+        if arg.is_some() {
+            return eprintln!("/rotate takes no argument (/remove WHO leaves someone out)");
+        }
+        self.rotate_to(None, &[]);
+    }
+
+    /// `/remove WHO`: stops trusting WHO (and its admin right); an admin of a v2 topic
+    /// also rotates to the remaining members, so that WHO reads nothing new.
+    fn remove_command(&mut self, name: Option<&str>) {
+        let Some(name) = name else {
+            return eprintln!("/remove needs a participant: its fingerprint, id or public key");
+        };
+        let known = match group::known_ids(&self.topic) {
+            Ok(ids) => ids,
+            Err(e) => return eprintln!("/remove: {}", explain(&e)),
+        };
+        let id = match group::find(name, known.iter().copied()) {
+            Found::One(id) if known.contains(&id) => id,
+            Found::Several => {
+                return eprintln!("/remove: {name} matches several participants: give more of it")
+            }
+            _ => return eprintln!("/remove: nobody trusted here, nor any member, is {name}"),
+        };
+        if id == self.topic.id() {
+            return eprintln!("/remove: that is this very identity");
+        }
+        let v2 = self.topic.protocol().sends_v2();
+        let rotation = if v2 && group::rotation_refusal(&self.topic).is_none() {
+            match group::kept_members(&self.topic, &[id]) {
+                Ok(kept) => Some(kept),
+                Err(e) => return eprintln!("/remove: {}", explain(&e)),
+            }
+        } else {
+            None
+        };
+        match self.topic.remove_participant(&id) {
+            Ok(Some(_)) => self.show(&format!("removed {}", who(&id))),
+            Ok(None) => {}
+            Err(e) => return eprintln!("/remove: {}", explain(&e)),
+        }
+        match rotation {
+            Some((kept, untrusted)) => self.rotate_to(Some(kept), &untrusted),
+            None if v2 => eprintln!(
+                "/remove: {} is no longer trusted here, but still holds the topic key \
+                 until an admin rotates it out (/remove in an admin's chat, or \
+                 `stringphone rotate --remove`)",
+                who(&id)
+            ),
+            None => eprintln!(
+                "/remove: {} is no longer trusted here, but still holds the topic key: a \
+                 classic topic shuts someone out only with a new topic key",
+                who(&id)
+            ),
+        }
+    }
+
+    /// `/admin WHO`: accepts the rotations of WHO from now on (and trusts it).
+    fn admin_command(&mut self, name: Option<&str>) {
+        if !self.topic.protocol().accepts_v2() {
+            return eprintln!("/admin: admins rotate v2 topics: chat with --protocol v2 (or both)");
+        }
+        let Some(name) = name else {
+            return eprintln!(
+                "/admin needs a public key (64 hex digits), or the fingerprint of a trusted \
+                 participant (or of one that introduced itself here)"
+            );
+        };
+        let key = if name.trim().len() == 64 {
+            match parse_public_key(name, "/admin") {
+                Ok(key) => key,
+                Err(e) => return eprintln!("{e}"),
+            }
+        } else {
+            let mut keys: Vec<PublicKey> = match self.topic.participants() {
+                Ok(entries) => entries.map(|(_, key)| key).collect(),
+                Err(e) => return eprintln!("/admin: {}", explain(&e)),
+            };
+            keys.extend(self.seen.values().copied());
+            match pick(name, keys.iter()) {
+                Picked::One(key) => *key,
+                Picked::Several => {
+                    return eprintln!("/admin: {name} matches several keys: give its public key")
+                }
+                Picked::None => {
+                    return eprintln!(
+                        "/admin: nobody trusted here (nor any participant that introduced \
+                         itself) has fingerprint {name}: give its public key"
+                    )
+                }
+            }
+        };
+        let id = id_of(&key);
+        if self.topic.is_admin(&id) && self.is_trusted(&key) {
+            return eprintln!("/admin: {} is already an admin", who(&id));
+        }
+        if !self.is_trusted(&key) && !self.trust(key, "by-command") {
+            return;
+        }
+        match self.topic.add_admin(key) {
+            Ok(_) => {
+                self.show(&format!("admin {}", who(&id)));
+                self.retry_rekeys(&id);
+            }
+            Err(e) => eprintln!("/admin: {}", explain(&e)),
+        }
+    }
+
+    /// `/group`: the epoch, its members and the admins.
+    fn group_command(&mut self) {
+        if !self.topic.protocol().accepts_v2() {
+            return eprintln!("/group: a classic topic has no group (v2: --protocol v2 or both)");
+        }
+        let me = self.topic.id();
+        for line in group::describe(&self.topic.group_state(), Some(&me)) {
+            self.show(&line);
+        }
+    }
+
+    /// `/rejoin`: forgets the key of the epoch we hold and introduces us again, for a
+    /// member that can no longer follow the rotations (it missed one): a member of the
+    /// current epoch answers with its key, or an admin's rotation lists us.
+    fn rejoin_command(&mut self) {
+        if !self.topic.protocol().sends_v2() {
+            return eprintln!("/rejoin is for v2 topics (classic: /intro)");
+        }
+        if let Err(e) = self.topic.forget_epoch() {
+            return eprintln!("/rejoin: {}", explain(&e));
+        }
+        match self.topic.construct_intro() {
+            Ok(intro) => {
+                self.publish(&intro, None);
+                self.show("intro-sent");
+            }
+            Err(e) => eprintln!("/rejoin: {}", explain(&e)),
         }
     }
 }

@@ -10,7 +10,9 @@
 
 mod chat;
 mod files;
+mod group;
 mod proto;
+mod rotate;
 
 use std::fmt;
 use std::io::{self, IsTerminal, Read, Write};
@@ -110,6 +112,25 @@ pub fn explain(e: &Error) -> String {
             who(id)
         ),
         Error::Store(e) => e.to_string(),
+        Error::NotAnAdmin(id) => format!(
+            "{} is not an admin of this topic: only admins rotate the topic key, and only \
+             their rotations are accepted",
+            who(id)
+        ),
+        Error::NotAMember(id) => format!(
+            "{} is not a member of this epoch: the rotation that started it left it out",
+            who(id)
+        ),
+        Error::EpochMismatch { current, got } => format!(
+            "epoch {got} does not follow this topic's epoch {current}: refused (epochs \
+             only move forward, one rotation at a time)"
+        ),
+        Error::UnknownEpoch(n) => {
+            format!("sealed under epoch {n}, whose key this topic does not hold")
+        }
+        Error::TopicMismatch => "the state directory holds the group of another topic: one \
+             state directory serves one topic (use another --state-dir)"
+            .into(),
         other => other.to_string(),
     }
 }
@@ -172,6 +193,8 @@ enum Command {
     /// with / is a command, never sent: /approve and /refuse answer the questions asked
     /// about newcomers, /trust trusts a key, /help lists them all.
     Chat(chat::ChatArgs),
+    /// Rotate the topic key of a v2 topic (admins): a new epoch for the members kept
+    Rotate(rotate::RotateArgs),
     /// Print a completion script for a shell to stdout
     ///
     /// bash: `stringphone completions bash > ~/.local/share/bash-completion/completions/stringphone`;
@@ -318,13 +341,15 @@ enum TrustCommand {
         #[arg(required = true, value_name = "PUBKEY_HEX")]
         keys: Vec<String>,
     },
-    /// Stop trusting participants, named by public key, id or fingerprint
+    /// Stop trusting participants, named by public key, id or fingerprint (an admin of a
+    /// v2 topic loses that right too; the topic key is not taken back: see `rotate`)
     Remove {
         /// Public keys (64 hex), ids (32 hex) or fingerprints (xxxx-xxxx-xxxx-xxxx)
         #[arg(required = true, value_name = "WHO")]
         who: Vec<String>,
     },
-    /// List trusted participants: id, fingerprint, public key
+    /// List trusted participants: id, fingerprint, public key (and, for a v2 topic,
+    /// who is an admin or a member, and the epoch)
     List,
 }
 
@@ -392,11 +417,12 @@ fn run(cli: Cli) -> Result<()> {
         Command::AcceptReply(a) => accept_reply(a, &state()?),
         Command::Trust(t) => trust(t, &state()?),
         Command::Chat(a) => chat::run(a, &state()?),
+        Command::Rotate(a) => rotate::run(a, &state()?),
     }
 }
 
 /// Writes one line to stdout.
-fn out(line: &str) -> Result<()> {
+pub(crate) fn out(line: &str) -> Result<()> {
     let mut stdout = io::stdout().lock();
     writeln!(stdout, "{line}")
         .and_then(|()| stdout.flush())
@@ -466,11 +492,11 @@ fn read_wire(hex: bool, what: &str) -> Result<Vec<u8>> {
     })
 }
 
-fn read_seed(path: &Path) -> Result<SigningSeed> {
+pub(crate) fn read_seed(path: &Path) -> Result<SigningSeed> {
     files::read_key(path, KeyKind::Seed, SigningSeed::from_hex)
 }
 
-fn read_topic_key(path: &Path) -> Result<TopicKey> {
+pub(crate) fn read_topic_key(path: &Path) -> Result<TopicKey> {
     files::read_key(path, KeyKind::TopicKey, TopicKey::from_hex)
 }
 
@@ -805,28 +831,82 @@ fn trust(command: TrustCommand, state: &Path) -> Result<()> {
                     if unknown.len() == 1 { "is" } else { "are" }
                 )));
             }
-            remove_all(&mut store, &ids)?;
+            let group = group::stored_state(&store)?;
+            remove_all(store, &ids)?;
             for id in &ids {
                 out(&format!("removed {}", who(id)))?;
+            }
+            if let Some(group) = group {
+                for id in &ids {
+                    eprintln!(
+                        "note: {} still holds the key of epoch {}: an admin shuts it out by \
+                         rotating (`stringphone rotate --remove`, or /remove in a chat)",
+                        who(id),
+                        group.epoch()
+                    );
+                }
             }
             Ok(())
         }
         TrustCommand::List => {
+            let group = group::stored_state(&store)?;
+            let entries = store.entries()?;
+            let admins: Vec<ParticipantId> = group
+                .iter()
+                .flat_map(|g| g.admins().copied().collect::<Vec<_>>())
+                .collect();
+            let members: Option<Vec<ParticipantId>> = group
+                .as_ref()
+                .and_then(|g| g.members().map(|m| m.copied().collect()));
+            let roles = |id: &ParticipantId| {
+                let mut roles = String::new();
+                if admins.contains(id) {
+                    roles.push_str(" admin");
+                }
+                if members.as_ref().is_some_and(|m| m.contains(id)) {
+                    roles.push_str(" member");
+                }
+                roles
+            };
             let mut text = String::new();
-            for (id, key) in store.entries()? {
-                text.push_str(&format!("{} {key}\n", who(&id)));
+            for (id, key) in &entries {
+                text.push_str(&format!("{} {key}{}\n", who(id), roles(id)));
+            }
+            if let Some(group) = &group {
+                // The v2 group: its epoch, then the members and admins the trust store
+                // does not hold (this identity, typically).
+                match &members {
+                    Some(m) => {
+                        text.push_str(&format!("epoch {} members {}\n", group.epoch(), m.len()))
+                    }
+                    None => text.push_str(&format!("epoch {} members unlisted\n", group.epoch())),
+                }
+                let trusted = |id: &ParticipantId| entries.iter().any(|(t, _)| t == id);
+                for id in members.iter().flatten().filter(|id| !trusted(id)) {
+                    let admin = if admins.contains(id) { " admin" } else { "" };
+                    text.push_str(&format!("member {}{admin}\n", who(id)));
+                }
+                let listed = |id: &ParticipantId| members.as_ref().is_some_and(|m| m.contains(id));
+                for id in admins.iter().filter(|id| !trusted(id) && !listed(id)) {
+                    text.push_str(&format!("admin {}\n", who(id)));
+                }
             }
             out_bytes(text.as_bytes(), false)
         }
     }
 }
 
-/// Removes every one of `ids`, or (putting back what it had removed) none.
-fn remove_all(store: &mut FileTrustStore, ids: &[ParticipantId]) -> Result<()> {
+/// Removes every one of `ids`, or (putting back what it had removed) none. Goes
+/// through a topic, so that an admin of the v2 group kept in the directory loses that
+/// right too (the core saves the group state first): trusting it again later does not
+/// give the right back. The group state does not depend on whose identity edits it, so
+/// a scratch one does (it sends nothing, and keeps the stored counter reservation).
+fn remove_all(store: FileTrustStore, ids: &[ParticipantId]) -> Result<()> {
+    let mut topic = Topic::with_store(SigningSeed::generate(), None, store);
     let mut removed: Vec<(ParticipantId, PublicKey)> = Vec::new();
     let mut failure = None;
     for id in ids {
-        match store.remove(id) {
+        match topic.remove_participant(id) {
             Ok(Some(key)) => removed.push((*id, key)),
             Ok(None) => {
                 failure = Some(format!(
@@ -836,7 +916,7 @@ fn remove_all(store: &mut FileTrustStore, ids: &[ParticipantId]) -> Result<()> {
                 break;
             }
             Err(e) => {
-                failure = Some(format!("{e}: nothing removed"));
+                failure = Some(format!("{}: nothing removed", explain(&e)));
                 break;
             }
         }
@@ -845,7 +925,7 @@ fn remove_all(store: &mut FileTrustStore, ids: &[ParticipantId]) -> Result<()> {
         return Ok(());
     };
     for (id, key) in &removed {
-        if let Err(e) = store.insert(*id, *key) {
+        if let Err(e) = topic.trust_store_mut().insert(*id, *key) {
             return Err(Failure::new(format!(
                 "{failure}, but {} could not be trusted again ({e}): add it back with \
                  `stringphone trust add {key}`",
