@@ -352,6 +352,27 @@ fn an_admins_remove_rotates_a_member_out() {
         "{bob}"
     );
     assert!(bob.contains("epoch 1 members 2"), "{bob}");
+
+    // `trust remove` in Bob's directory takes Alice's admin right too: trusting her
+    // again does not give it back (her rotations would be refused).
+    let bob_state = b.state.to_str().unwrap();
+    let out = run(
+        home,
+        &["--state-dir", bob_state, "trust", "remove", &a.fp],
+        b"",
+    );
+    assert_eq!(ok(&out), format!("removed {}\n", a.who()));
+    b.trust(home, &[&a]);
+    let bob = b.trust_list(home);
+    let alice_line = bob.lines().find(|l| l.starts_with(&a.who())).unwrap_or("");
+    assert!(
+        !alice_line.contains(" admin"),
+        "Alice is an admin again after removal and re-trust: {bob}"
+    );
+    assert!(
+        !bob.lines().any(|l| l == format!("admin {}", a.who())),
+        "{bob}"
+    );
 }
 
 /// A member restarted again and again resumes the epoch it was rotated to (the key
@@ -392,6 +413,12 @@ fn a_restarted_chat_resumes_its_epoch_and_refuses_replays() {
     finish_all(&mut [&mut pa]);
     let mut pa = a.chat(home, port, &[]);
     pa.expect(STEP, "Alice resumes epoch 1", |l| l == "epoch 1 admin");
+    // Bob, who has run since the rotation, reads her: she seals with the epoch-1 key
+    // from the state directory, not her key file's.
+    pa.send("after Alice's restart");
+    pb.expect(STEP, "Alice's line after her restart", |l| {
+        l == format!("msg {} after Alice's restart", a.who())
+    });
 
     let restarts = 6;
     for round in 0..restarts {
