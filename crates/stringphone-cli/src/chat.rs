@@ -21,6 +21,13 @@
 //! | `sent <n> <text>` | the broker acknowledged our line number `<n>` |
 //! | `queued <n> <text>` | line `<n>` waits for the broker to be back |
 //! | `not-sent <n> <text>` | line `<n>` never reached the broker (said on leaving) |
+//! | `epoch <n>` / `epoch <n> admin` | (v2, after `ready`) the epoch resumed; whether we are an admin |
+//! | `rotated <n> <id> <fp> <k> members` | (v2) we moved to epoch `<n>`, started by admin `<id>` (us, for our own rotation), listing `<k>` members |
+//! | `rekey-superseded <id> <fp> <why>` | (v2) a competing rotation of our epoch that lost the tie-break |
+//! | `rekey-refused <id> <fp> <why>` | (v2) a rotation not taken, and why |
+//! | `removed <id> <fp>` | `/remove`: no longer trusted |
+//! | `admin <id> <fp>` | (v2) named an admin (`--admin`, `/admin`) |
+//! | `epoch <n> members <k>`, `member ...`, `admin ...` | (v2) `/group` |
 //!
 //! Text from others is printed on one line, control and bidirectional formatting
 //! characters escaped. A line typed that starts with `/` is a command (`/help`), never
@@ -30,6 +37,18 @@
 //! replay marks in the state directory, exact ones stored on a clean exit), and runs
 //! v2 discovery: introductions and replies are signed, and a joiner installs the key
 //! only from a replier it trusts or approves (otherwise `replier-untrusted`, no key).
+//!
+//! v2 rotations: every rekey received goes to `Topic::accept_rekey`, which checks it
+//! (an admin named here, a member of the epoch it follows, the epoch chain) and saves
+//! the new epoch to the state directory itself; admins rotate with `/rotate` and
+//! `/remove` (or the one-shot `stringphone rotate`), and rekeys are published
+//! retained, so a member offline during a rotation gets it when it next subscribes. A
+//! restarted chat resumes the group state (epoch, key, members, admins) from the state
+//! directory when it names the topic; the `--key-file` key counts only in the first
+//! epoch, and the chat writes that file only with the first key it gets. Once an epoch
+//! lists its members, a newcomer gets in through an admin's rotation (replies go only
+//! to listed members). A chat takes the state directory's sender lease at start: one
+//! process sends as one identity from one state directory.
 //!
 //! Inbound traffic goes through one function, `Chat::on_message`, which routes by
 //! message kind; outbound traffic through one queue, `Outbox`, which knows what the
@@ -92,6 +111,11 @@ const REMIND_AFTER: usize = 4;
 /// unreachable lines are queued and sent on reconnection. Lines starting with `/` are
 /// commands (`/help`). Without a terminal on stdin nothing is ever asked, and the
 /// command leaves once stdin ends and --linger has passed.
+///
+/// v2 (--protocol v2 or both): rotations of the topic key are taken from the admins
+/// named (--admin, /admin); an admin rotates with /rotate, and /remove WHO rotates WHO
+/// out. The epoch, its key and members are kept in the state directory, and a restart
+/// resumes them (the key file then counts no more).
 #[derive(Args, Debug)]
 pub struct ChatArgs {
     /// The broker, as mqtt://HOST:PORT (plain TCP; the port defaults to 1883)

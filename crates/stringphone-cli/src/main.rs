@@ -191,9 +191,20 @@ enum Command {
     /// Each line typed is confirmed (`sent N`) once the broker has it; lines typed while
     /// the broker is unreachable are queued and sent on reconnection. A line that starts
     /// with / is a command, never sent: /approve and /refuse answer the questions asked
-    /// about newcomers, /trust trusts a key, /help lists them all.
+    /// about newcomers, /trust trusts a key, /help lists them all. With --protocol v2,
+    /// admins rotate the topic key (/rotate, /remove WHO), rotations are taken from the
+    /// admins named (--admin, /admin), and the epoch is kept in the state directory.
     Chat(chat::ChatArgs),
     /// Rotate the topic key of a v2 topic (admins): a new epoch for the members kept
+    ///
+    /// Without --remove, the new epoch lists every trusted participant (as /rotate in a
+    /// chat); with it, the current epoch's members but those named, who are also removed
+    /// from the trust store (as /remove). Connects first, then rotates (the new epoch is
+    /// saved in the state directory), publishes the rekey (retained: members offline now
+    /// get it when they next join) and waits for the broker's acknowledgement; prints
+    /// `rotated <epoch> <id> <fingerprint> <n> members`. A chat of the same identity
+    /// running on the same state directory holds the right to send: this command is then
+    /// refused, and /rotate or /remove in that chat does the same.
     Rotate(rotate::RotateArgs),
     /// Print a completion script for a shell to stdout
     ///

@@ -24,13 +24,7 @@ use crate::{out, read_seed, read_topic_key, Failure, Result};
 /// How long to wait for the broker to accept us, then to acknowledge the rekey.
 const BROKER_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Rotate the topic key of a v2 topic (admins): a fresh key for the members it keeps
-///
-/// Without --remove, the new epoch lists every trusted participant (as /rotate in a
-/// chat); with it, the current members but those named, who are also removed from the
-/// trust store (as /remove). Publishes the rekey and updates the state directory. A
-/// chat of the same identity running on the same state directory holds the right to
-/// send: this command is then refused, and /rotate or /remove in that chat does it.
+/// `stringphone rotate`'s arguments (its help is on the `Rotate` command).
 #[derive(Args, Debug)]
 pub struct RotateArgs {
     /// The broker, as mqtt://HOST:PORT (plain TCP; the port defaults to 1883)
