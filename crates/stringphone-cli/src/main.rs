@@ -112,6 +112,9 @@ pub fn explain(e: &Error) -> String {
             who(id)
         ),
         Error::Store(e) => e.to_string(),
+        Error::Rekey => "this is a v2 rekey (a rotation of the topic key), not a message: \
+             a chat with --protocol v2 takes it"
+            .into(),
         Error::NotAnAdmin(id) => format!(
             "{} is not an admin of this topic: only admins rotate the topic key, and only \
              their rotations are accepted",

@@ -614,3 +614,62 @@ fn a_newcomer_joins_a_listed_epoch_through_an_admins_rotation() {
     assert!(d.key.exists());
     assert!(d.trust_list(home).contains("epoch 2 members 3"));
 }
+
+/// A member whose chat was away for two rotations cannot follow the one rekey the
+/// broker kept (it follows an epoch the member never saw): its chat says so, and
+/// `/rejoin` gets it the current key from a member.
+#[test]
+fn a_member_that_missed_two_rotations_rejoins() {
+    let dir = TempDir::new("rot-rejoin");
+    let home = dir.path();
+    let (_broker, port) = start_broker(home);
+    let (a, b, c) = three(&dir);
+    ok(&run(
+        home,
+        &[
+            "--state-dir",
+            a.state.to_str().unwrap(),
+            "trust",
+            "remove",
+            &c.fp,
+        ],
+        b"",
+    ));
+
+    let mut pb = b.chat(home, port, &["--admin", &a.pk]);
+    pb.expect(STEP, "ready", starts(format!("ready {} key", b.who())));
+    finish_all(&mut [&mut pb]);
+    for epoch in 1..=2 {
+        let out = ok(&a.rotate(home, port, &[]));
+        assert_eq!(out, format!("rotated {epoch} {} 2 members\n", a.who()));
+    }
+
+    let mut pa = a.chat(home, port, &[]);
+    pa.expect(STEP, "Alice at epoch 2", |l| l == "epoch 2 admin");
+    let mut pb = b.chat(home, port, &[]);
+    pb.expect(STEP, "Bob still at epoch 0", |l| l.starts_with("epoch 0"));
+    pb.expect(
+        STEP,
+        "the kept rekey refused",
+        starts(format!(
+            "rekey-refused {} a rotation to epoch 2, which does not follow our epoch 0: we \
+             missed a rotation; /rejoin",
+            a.who()
+        )),
+    );
+    pb.send("/rejoin");
+    pb.expect(STEP, "an introduction", |l| l == "intro-sent");
+    pa.expect(STEP, "Alice answers", |l| {
+        l == format!("reply-sent {}", b.who())
+    });
+    pb.expect(STEP, "the current key", |l| {
+        l == format!("key-received {}", a.who())
+    });
+    pb.send("/group");
+    pb.expect(STEP, "Bob at epoch 2", |l| l == "epoch 2 members 2");
+    pa.send("after the rejoin");
+    pb.expect(STEP, "Alice's line", |l| {
+        l == format!("msg {} after the rejoin", a.who())
+    });
+    finish_all(&mut [&mut pa, &mut pb]);
+}
