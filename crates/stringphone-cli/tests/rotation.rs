@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{cmd, keygen, ok, refused, run, start_broker, Proc, TempDir};
+use common::{cmd, keygen, ok, on_terminal, refused, run, start_broker, Proc, TempDir};
 use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
 use stringphone::v2::wire::V2Type;
 use stringphone::Message;
@@ -55,6 +55,10 @@ impl Who {
 
     /// `chat --protocol v2` with this participant's key file, and `extra` arguments.
     fn chat(&self, home: &Path, port: u16, extra: &[&str]) -> Proc {
+        Proc::spawn(self.name, self.chat_command(home, port, extra))
+    }
+
+    fn chat_command(&self, home: &Path, port: u16, extra: &[&str]) -> Command {
         let mut c: Command = cmd(home);
         c.arg("--state-dir")
             .arg(&self.state)
@@ -66,7 +70,7 @@ impl Who {
             .arg("--key-file")
             .arg(&self.key)
             .args(extra);
-        Proc::spawn(self.name, c)
+        c
     }
 
     fn trust(&self, home: &Path, others: &[&Who]) {
@@ -550,10 +554,11 @@ fn stringphone_rotate_is_refused_beside_a_chat_and_rotates_alone() {
 }
 
 /// Once an epoch lists its members, replies go only to listed members: a newcomer gets
-/// in through an admin's rotation. Bob joined by discovery and is no admin: he says an
-/// admin must add Dave. Alice, an admin with a pairing window open, trusts Dave and
-/// rotates him in; Dave, keyless and naming Alice an admin, takes the rekey that lists
-/// him, saves the key, and reads Alice.
+/// in through an admin's rotation. Alice, an admin at a terminal, approves Bob (who
+/// names her an admin) and hands him the key, then rotates. Dave asks to join: Bob,
+/// who joined by discovery and is no admin, says an admin must add him; Alice's chat
+/// asks her, and her `/approve` trusts Dave and rotates him in. Dave, keyless and
+/// naming Alice an admin, takes the rekey that lists him, saves the key, reads Alice.
 #[test]
 fn a_newcomer_joins_a_listed_epoch_through_an_admins_rotation() {
     let dir = TempDir::new("rot-newcomer");
@@ -568,12 +573,20 @@ fn a_newcomer_joins_a_listed_epoch_through_an_admins_rotation() {
         b"",
     ));
 
-    let mut pa = a.chat(home, port, &["--pair-for", "120"]);
+    let pa = Proc::spawn(
+        "alice (terminal)",
+        on_terminal(&a.chat_command(home, port, &[])),
+    );
     pa.expect(STEP, "ready", starts(format!("ready {} key", a.who())));
-    // Bob joins by discovery (Alice's window admits him), naming Alice an admin.
     let mut pb = b.chat(home, port, &["--admin", &a.pk]);
     pb.expect(STEP, "ready", starts(format!("ready {} no-key", b.who())));
     pb.expect(STEP, "not an admin himself", |l| l == "epoch 0");
+    pa.expect(
+        STEP,
+        "the question about Bob",
+        starts(format!("approve? newcomer {} wants the topic key", b.who())),
+    );
+    pa.send(&format!("/approve {}", b.fp));
     pb.expect(STEP, "the key", starts(format!("key-received {}", a.who())));
     pa.send("/rotate");
     let rotated = format!("rotated 1 {} 2 members", a.who());
@@ -591,6 +604,16 @@ fn a_newcomer_joins_a_listed_epoch_through_an_admins_rotation() {
             d.who()
         )),
     );
+    pa.expect(
+        STEP,
+        "the question about Dave",
+        starts(format!(
+            "approve? newcomer {} wants to join: the epoch lists its members, so approving \
+             trusts it and rotates the topic key to include it",
+            d.who()
+        )),
+    );
+    pa.send(&format!("/approve {}", d.fp));
     pa.expect(STEP, "Dave trusted", |l| {
         l == format!("trusted {} newcomer", d.who())
     });
@@ -604,7 +627,7 @@ fn a_newcomer_joins_a_listed_epoch_through_an_admins_rotation() {
             l == format!("msg {} welcome Dave", a.who())
         });
     }
-    finish_all(&mut [&mut pa, &mut pb, &mut pd]);
+    finish_all(&mut [&mut pb, &mut pd]);
     assert!(
         !pa.has_line(|l| l.starts_with(&format!("reply-sent {}", d.who()))),
         "{}",
