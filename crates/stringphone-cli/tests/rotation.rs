@@ -323,6 +323,25 @@ fn an_admins_remove_rotates_a_member_out() {
         starts(format!("refused {}", c.who())),
     );
 
+    // Carol asks to come back: Bob still trusts her, but his chat does not rotate a
+    // participant the epoch does not list back in on its introduction alone; Alice no
+    // longer trusts her.
+    pc.send("/rejoin");
+    pc.expect(STEP, "Carol's introduction", |l| l == "intro-sent");
+    pb.expect(
+        STEP,
+        "Bob ignores it",
+        starts(format!(
+            "intro-ignored {} trusted, but not a member of epoch 1",
+            c.who()
+        )),
+    );
+    pa.expect(
+        STEP,
+        "Alice ignores it",
+        starts(format!("intro-ignored {} not approved", c.who())),
+    );
+
     pa.send("/group");
     pa.expect(STEP, "the group", |l| l == "epoch 1 members 2");
     pa.expect(STEP, "Bob listed", |l| l == format!("member {}", b.who()));
@@ -330,6 +349,11 @@ fn an_admins_remove_rotates_a_member_out() {
     finish_all(&mut [&mut pa, &mut pb, &mut pc]);
 
     // Carol read nothing of epoch 1, and nobody read Carol after her removal.
+    assert!(
+        !pc.has_line(|l| l.starts_with("key-received") || l.starts_with("rotated")),
+        "{}",
+        pc.transcript()
+    );
     for line in ["after the removal", "bob after the removal"] {
         assert!(
             !pc.has_line(|l| l.starts_with("msg ") && l.ends_with(line)),
@@ -513,6 +537,15 @@ fn stringphone_rotate_is_refused_beside_a_chat_and_rotates_alone() {
     assert!(second.out.snapshot().is_empty(), "{}", second.transcript());
 
     finish_all(&mut [&mut pa, &mut pb]);
+    // An unreachable broker: refused before anything changed.
+    let out = a.rotate(home, common::free_port(), &[&c]);
+    refused(&out, "cannot connect to broker");
+    let alice = a.trust_list(home);
+    assert!(
+        alice.contains(&c.id) && alice.contains("epoch 0 "),
+        "{alice}"
+    );
+
     let out = ok(&a.rotate(home, port, &[&c]));
     assert_eq!(
         out,
@@ -593,7 +626,8 @@ fn a_newcomer_joins_a_listed_epoch_through_an_admins_rotation() {
     pa.expect(STEP, "the rotation", |l| l == rotated);
     pb.expect(STEP, "Bob follows", |l| l == rotated);
 
-    let mut pd = d.chat(home, port, &["--admin", &a.pk]);
+    // Dave has not named Alice an admin (yet).
+    let mut pd = d.chat(home, port, &[]);
     pd.expect(STEP, "ready", starts(format!("ready {} no-key", d.who())));
     pb.expect(
         STEP,
@@ -620,6 +654,16 @@ fn a_newcomer_joins_a_listed_epoch_through_an_admins_rotation() {
     let rotated = format!("rotated 2 {} 3 members", a.who());
     pa.expect(STEP, "Dave rotated in", |l| l == rotated);
     pb.expect(STEP, "Bob follows", |l| l == rotated);
+    pd.expect(
+        STEP,
+        "Dave refuses a rotation from someone he did not name admin",
+        starts(format!("rekey-refused {} not an admin here", a.who())),
+    );
+    assert!(!pd.has_line(|l| l == rotated), "{}", pd.transcript());
+    pd.send(&format!("/admin {}", a.pk));
+    pd.expect(STEP, "Alice named admin", |l| {
+        l == format!("admin {}", a.who())
+    });
     pd.expect(STEP, "Dave takes the rekey listing him", |l| l == rotated);
     pa.send("welcome Dave");
     for p in [&pb, &pd] {
@@ -636,6 +680,28 @@ fn a_newcomer_joins_a_listed_epoch_through_an_admins_rotation() {
     // Dave saved the first key he got; the state directory holds the epoch.
     assert!(d.key.exists());
     assert!(d.trust_list(home).contains("epoch 2 members 3"));
+
+    // Bob, who joined by discovery, is no admin: his rotation is refused, and so is
+    // one without any topic key.
+    refused(&b.rotate(home, port, &[]), "is not an admin of this topic");
+    let erin = Who::new(&dir, "erin");
+    let broker = format!("mqtt://127.0.0.1:{port}");
+    let out = run(
+        home,
+        &[
+            "--state-dir",
+            erin.state.to_str().unwrap(),
+            "rotate",
+            "--broker",
+            &broker,
+            "--topic",
+            TOPIC,
+            "--seed-file",
+            erin.seed.to_str().unwrap(),
+        ],
+        b"",
+    );
+    refused(&out, "no topic key");
 }
 
 /// A member whose chat was away for two rotations cannot follow the one rekey the
@@ -667,7 +733,7 @@ fn a_member_that_missed_two_rotations_rejoins() {
         assert_eq!(out, format!("rotated {epoch} {} 2 members\n", a.who()));
     }
 
-    let mut pa = a.chat(home, port, &[]);
+    let mut pa = a.chat(home, port, &["--pair-for", "60"]);
     pa.expect(STEP, "Alice at epoch 2", |l| l == "epoch 2 admin");
     let mut pb = b.chat(home, port, &[]);
     pb.expect(STEP, "Bob still at epoch 0", |l| l.starts_with("epoch 0"));
@@ -694,5 +760,18 @@ fn a_member_that_missed_two_rotations_rejoins() {
     pb.expect(STEP, "Alice's line", |l| {
         l == format!("msg {} after the rejoin", a.who())
     });
-    finish_all(&mut [&mut pa, &mut pb]);
+
+    // A newcomer in Alice's pairing window (she started with the key, so it admits
+    // newcomers): trusted and rotated in at once.
+    let e = Who::new(&dir, "erin");
+    let mut pe = e.chat(home, port, &["--admin", &a.pk]);
+    pe.expect(STEP, "ready", starts(format!("ready {} no-key", e.who())));
+    pa.expect(STEP, "Erin trusted", |l| {
+        l == format!("trusted {} newcomer", e.who())
+    });
+    let rotated = format!("rotated 3 {} 3 members", a.who());
+    for p in [&pa, &pb, &pe] {
+        p.expect(STEP, "Erin rotated in", |l| l == rotated);
+    }
+    finish_all(&mut [&mut pa, &mut pb, &mut pe]);
 }
