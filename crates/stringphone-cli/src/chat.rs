@@ -359,10 +359,12 @@ impl Outbox {
         }
     }
 
-    /// The typed lines never acknowledged, in order.
-    fn unsent_lines(&mut self) -> Vec<(u64, String)> {
+    /// The typed lines never acknowledged, in order, and how many rekeys were not.
+    fn unsent(&mut self) -> (Vec<(u64, String)>, usize) {
         self.take_back();
-        self.queued.drain(..).filter_map(|o| o.line).collect()
+        let rekeys = self.queued.iter().filter(|o| o.retain).count();
+        let lines = self.queued.drain(..).filter_map(|o| o.line).collect();
+        (lines, rekeys)
     }
 }
 
@@ -564,9 +566,17 @@ pub fn run(args: ChatArgs, state: &Path) -> Result<()> {
         chat.remind();
     }
 
-    let unsent = chat.outbox.unsent_lines();
+    let (unsent, rekeys) = chat.outbox.unsent();
     for (n, text) in &unsent {
         say(&format!("not-sent {n} {}", printable(text.as_bytes())));
+    }
+    if rekeys > 0 {
+        eprintln!(
+            "warning: the rekey of our rotation to epoch {} never reached the broker: \
+             members stay at the epoch before it until they /rejoin (a member of the new \
+             epoch answers them)",
+            chat.topic.epoch()
+        );
     }
     // A clean exit: exact v2 marks, so that a restart refuses nothing that had not
     // arrived yet (what runs ahead is only for crashes). Nothing to do for classic.
@@ -842,6 +852,7 @@ impl Chat {
         if !self.outbox.push(payload, line, retain) {
             match typed {
                 Some((n, text)) => self.show(&format!("not-sent {n} {}", printable(text.as_bytes()))),
+                None if retain => eprintln!("warning: {QUEUE_MAX} messages wait for the broker: the rekey of epoch {} was dropped (members /rejoin to follow)", self.topic.epoch()),
                 None => eprintln!("warning: {QUEUE_MAX} messages wait for the broker: a discovery message was dropped"),
             }
             return;
