@@ -109,8 +109,8 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     }
 
     /// The checks of a v2 message before decryption, in order: own id; trust (per
-    /// `mode`); membership of the message's epoch; signature (for this topic); the
-    /// epoch's key; the replay window. Changes nothing.
+    /// `mode`); membership of the message's epoch and of the current one; signature
+    /// (for this topic); the epoch's key; the replay window. Changes nothing.
     pub(crate) fn gate_v2(&self, m: &V2Message<'_>, mode: DecodeMode) -> Result<Gate2, Error> {
         let topic = self.v2.topic_id()?;
         let h = m.header();
@@ -138,6 +138,12 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
                     if !members.contains(&sender) {
                         return Err(Error::NotAMember(sender));
                     }
+                }
+                // The grace period is for members still in flight on the previous
+                // epoch, not for a participant the current epoch left out: once
+                // rotated out, it is not heard in any epoch.
+                if !self.is_current_member(&sender) {
+                    return Err(Error::NotAMember(sender));
                 }
                 self.verify_trusted(
                     &sender,
