@@ -1,11 +1,11 @@
 //! Batch decoding gives every message the verdict per-message decoding gives it:
 //! honest, tampered, forged, untrusted, own, wrong-type and malformed messages in every
-//! mode, and each Ed25519 edge case of `../shared/vectors/ed25519-edge.json` (or
+//! mode, and each Ed25519 edge case of `vectors/ed25519-edge.json` (or
 //! `$STRINGPHONE_ED25519_VECTORS`) batched among honest signatures. The root package's
 //! tests build the RustCrypto backend with its `batch` feature, so the batch path runs
 //! for real; a backend without batch verification runs the per-message fallback.
 //!
-//! The one verdict batching can change (DESIGN.md, `stringphone::core::batch`) is shown
+//! The one verdict batching can change (docs/DESIGN.md, `stringphone::protocol::batch`) is shown
 //! at the end: a signature whose signer gave its `R` a small-order component.
 
 mod common;
@@ -273,7 +273,7 @@ mod edge_cases_batched_ {
 // ----- the documented difference --------------------------------------------------------
 
 /// A signature made with the private key `a` whose `R` carries the order-2 point: the
-/// rule refuses it, a batch may accept it (DESIGN.md's "signer's own R with a
+/// rule refuses it, a batch may accept it (docs/DESIGN.md's "signer's own R with a
 /// small-order component").
 fn torsioned_signature(a: Scalar, message: &[u8], salt: u8) -> ([u8; 32], [u8; 64]) {
     let public = (ED25519_BASEPOINT_POINT * a).compress();

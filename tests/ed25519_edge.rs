@@ -1,5 +1,5 @@
 //! One Ed25519 verification rule for every backend: each case of
-//! `../shared/vectors/ed25519-edge.json` (or `$STRINGPHONE_ED25519_VECTORS`) goes through
+//! `vectors/ed25519-edge.json` (or `$STRINGPHONE_ED25519_VECTORS`) goes through
 //! each backend's verifier entry point, the one decode calls
 //! ([`stringphone::verify_signature`]), and the verdict must be libsodium's. With both
 //! backends compiled in, they must not disagree on any case.

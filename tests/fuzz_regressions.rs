@@ -6,7 +6,7 @@
 //! failed on is kept under `tests/fuzz_regressions/TARGET/` and replayed, and
 //! so is every wire message of the classic vectors (the targets' seed corpus), so a
 //! drift between the harness and the protocol shows up in the ordinary test run.
-//! See docs/fuzzing.md.
+//! See the README's "Fuzzing" section.
 #![cfg(feature = "rustcrypto")]
 
 mod common;

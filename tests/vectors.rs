@@ -1,5 +1,5 @@
 //! The classic wire format against the vectors the original Python implementation
-//! produced (`../shared/vectors/classic.json`, or `$STRINGPHONE_VECTORS`).
+//! produced (`vectors/classic.json`, or `$STRINGPHONE_VECTORS`).
 
 mod common;
 

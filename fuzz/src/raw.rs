@@ -2,14 +2,14 @@
 //!
 //! Each `check_*` function takes arbitrary bytes, runs one entry point that takes
 //! bytes from the network, and asserts what must hold whatever the bytes are: no
-//! panic, the outcome the wire format and DESIGN.md's order of checks predict, the
+//! panic, the outcome the wire format and docs/DESIGN.md's order of checks predict, the
 //! same answer from every variant of a call, and no change of state on failure.
 //!
 //! This file depends on `stringphone-core`, `stringphone-rustcrypto` and
 //! `rand_core` only, so that `tests/fuzz_regressions.rs` in the main workspace
 //! includes it as it is (`#[path]`) and replays saved inputs on stable Rust.
 //!
-//! The topics are built from `../shared/vectors/classic.json`, so the seed corpus
+//! The topics are built from `vectors/classic.json`, so the seed corpus
 //! made from those vectors (`fuzz/make-corpus.py`) starts on the success paths:
 //! - decode: the receiver is the joiner of the first `reply` vector (its id is in
 //!   the file, so the corpus has an "own message" seed), holds the topic key of the
@@ -42,7 +42,7 @@ pub const MODES: [DecodeMode; 3] = [
     DecodeMode::Naive,
 ];
 
-/// Values copied from `../shared/vectors/classic.json` (named by section and field).
+/// Values copied from `vectors/classic.json` (named by section and field).
 pub mod fixture {
     /// `reply[0].joiner_seed` (also the receiver of two `invalid` cases).
     pub const JOINER0_SEED: &str =
@@ -190,7 +190,7 @@ pub fn err_str(e: &Error) -> String {
 // ----- parse -------------------------------------------------------------------------
 
 /// The length rule of each type, written out from the layout in
-/// `../shared/vectors/README.md` rather than taken from the parser's constants.
+/// `vectors/README.md` rather than taken from the parser's constants.
 fn length_fits(t: MessageType, len: usize) -> bool {
     match t {
         // The ciphertext may be empty.

@@ -13,7 +13,7 @@
 //! Where things happen:
 //! - [`wire`]: the layout and the zero-copy parser ([`Message::parse`]).
 //! - [`topic`]: sealing and signing ([`Topic::encode_into`]), verifying and opening
-//!   ([`Topic::decode_in_place`]), in the order DESIGN.md fixes.
+//!   ([`Topic::decode_in_place`]), in the order the design notes (`docs/DESIGN.md`) fix.
 //! - [`discovery`]: introductions and replies.
 //! - [`trust`]: who is trusted.
 //! - [`rule`]: the one Ed25519 verification rule (libsodium's).

@@ -14,7 +14,7 @@
 //! encoding byte for byte with `R`. Both checks here are byte comparisons: no point
 //! is decompressed twice for them.
 //!
-//! `../shared/vectors/ed25519-edge.json` holds 163 edge cases with libsodium's verdict;
+//! `vectors/ed25519-edge.json` holds 163 edge cases with libsodium's verdict;
 //! `tests/ed25519_edge.rs` runs each backend through [`crate::verify_signature`], the
 //! same call decode makes.
 

@@ -525,7 +525,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
 
     // ----- decoding -----------------------------------------------------------------
 
-    /// Everything before decryption, in DESIGN.md's order: parse, own id, trust and
+    /// Everything before decryption, in docs/DESIGN.md's order: parse, own id, trust and
     /// signature (per `mode`), topic key.
     ///
     /// Never inlined: the signature's verification is the deepest stack of decoding,
