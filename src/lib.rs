@@ -44,9 +44,9 @@
 //! | off | off | none: no `DefaultBackend`, no `Topic` alias |
 //!
 //! Without a backend feature the missing alias is a compile error where it is used,
-//! never a runtime panic, and the core's generic `stringphone::core::Topic<B, S>`
+//! never a runtime panic, and the core's generic `stringphone::protocol::Topic<B, S>`
 //! takes any backend. With both features on, both backends stay reachable by name
-//! (`stringphone::RustCrypto`, `stringphone::Ring`, each in `stringphone::core::Topic<B, S>`).
+//! (`stringphone::RustCrypto`, `stringphone::Ring`, each in `stringphone::protocol::Topic<B, S>`).
 //! Backends interoperate: they sign byte-identically and verify by the same rule
 //! ([`rule`]), so participants on different backends accept exactly the same
 //! messages. To use ring alone, turn the default features off:

@@ -16,8 +16,8 @@ use curve25519_dalek::scalar::Scalar;
 use serde_json::Value;
 use sha2::{Digest, Sha512};
 use signature::Signer;
-use stringphone::core::batch::verify_batch;
-use stringphone::core::{PreparedKey, Topic};
+use stringphone::protocol::batch::verify_batch;
+use stringphone::protocol::{PreparedKey, Topic};
 use stringphone::{
     verify_signature, Backend, DecodeMode, Error, Identity, MemoryTrustStore, PublicKey,
     SigningSeed, TopicKey,

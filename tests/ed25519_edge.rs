@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use curve25519_dalek::edwards::CompressedEdwardsY;
 use serde_json::Value;
-use stringphone::core::Topic;
+use stringphone::protocol::Topic;
 use stringphone::{
     rule, verify_signature, Backend, Error, MemoryTrustStore, PublicKey, SigningSeed,
 };

@@ -4,7 +4,7 @@
 mod common;
 
 use common::ReplayRng;
-use stringphone::core::Topic as GenericTopic;
+use stringphone::protocol::Topic as GenericTopic;
 use stringphone::{
     Backend, DecodeMode, Decoded, DefaultBackend, Error, FixedTrustStore, Identity, Message,
     ParticipantId, PublicKey, SigningSeed, StoreError, Topic, TopicKey, TrustStore,

@@ -5,7 +5,7 @@ mod common;
 
 use common::{category, topic_key, unhex, unhex32, ReplayRng};
 use serde_json::Value;
-use stringphone::core::Topic;
+use stringphone::protocol::Topic;
 use stringphone::wire::Introduction;
 use stringphone::{
     Backend, DecodeMode, Decoded, Error, MemoryTrustStore, Message, ParticipantId, PublicKey,
