@@ -111,7 +111,8 @@ macro_rules! secret_key_type {
                 decode_hex(hex).map(Self)
             }
 
-            /// Draws a fresh value from `rng` (exactly 32 bytes, one `try_fill_bytes` call).
+            /// Draws a fresh value from `rng` (exactly 32 bytes, one `try_fill_bytes` call):
+            /// any `rand_core` 0.6 `CryptoRngCore` ([Randomness](crate#randomness)).
             pub fn generate_with(rng: &mut impl CryptoRngCore) -> Result<Self, Error> {
                 random_bytes(rng).map(Self)
             }

@@ -463,6 +463,8 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     /// assert_eq!(n, 5 + 121);
     /// assert!(t.encode_into(&mut rand_core::OsRng, b"hello", &mut out[..100]).is_err());
     /// ```
+    ///
+    /// `rng` is any `rand_core` 0.6 `CryptoRngCore` ([Randomness](crate#randomness)).
     pub fn encode_into(
         &mut self,
         rng: &mut impl CryptoRngCore,
@@ -494,6 +496,8 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     }
 
     /// [`encode_into`](Self::encode_into) into a new `Vec`, with randomness from `rng`.
+    ///
+    /// `rng` is any `rand_core` 0.6 `CryptoRngCore` ([Randomness](crate#randomness)).
     #[cfg(feature = "alloc")]
     pub fn encode_with_rng(
         &mut self,

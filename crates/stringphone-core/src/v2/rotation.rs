@@ -94,6 +94,8 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     /// counts itself an admin, [`Error::NotAMember`] when this admin was left out of
     /// the current epoch, [`Error::UntrustedSender`] for a listed id it does not trust,
     /// [`Error::NoStaticKey`] when a member's key has no X25519 form.
+    ///
+    /// `rng` is any `rand_core` 0.6 `CryptoRngCore` ([Randomness](crate#randomness)).
     pub fn rotate_with(
         &mut self,
         rng: &mut impl CryptoRngCore,
