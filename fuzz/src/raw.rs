@@ -199,6 +199,8 @@ fn length_fits(t: MessageType, len: usize) -> bool {
         MessageType::IntroductionReply => len == 1 + 16 + 24 + 16 + 32 + 32 + 32,
         // `from_byte` names classic types only; v2 starts with 0x02.
         MessageType::V2(_) => false,
+        // A new kind of message needs its rule here first (`#[non_exhaustive]`).
+        other => panic!("the oracle has no length rule for {other:?}"),
     }
 }
 
@@ -231,6 +233,7 @@ pub fn rebuild(m: &Message<'_>) -> Vec<u8> {
             v.extend_from_slice(r.sender_key().as_bytes());
         }
         Message::V2(_) => {}
+        other => panic!("rebuild does not know {other:?}"),
     }
     v
 }
@@ -314,6 +317,7 @@ fn rebuild_v2(m: &stringphone_core::v2::wire::V2Message<'_>) -> Vec<u8> {
                 v.extend_from_slice(e.tag);
             }
         }
+        other => panic!("rebuild does not know {other:?}"),
     }
     v.extend_from_slice(m.signature());
     v
@@ -359,6 +363,7 @@ pub fn v2_framing(data: &[u8]) -> Result<V2Type, Error> {
             (1..=1024).contains(&count)
                 && len == header + 32 + 32 + 2 + count * (16 + 32 + 16) + signature
         }
+        other => panic!("the oracle has no length rule for {other:?}"),
     };
     if fits {
         Ok(t)
@@ -504,6 +509,7 @@ pub fn check_parse(data: &[u8]) {
             assert_eq!(m.encryption_key(), Some(r.encryption_key()));
         }
         Message::V2(_) => unreachable!("0x02 goes to check_parse_v2"),
+        other => panic!("the oracle does not know {other:?}"),
     }
 }
 
@@ -544,6 +550,8 @@ pub fn outcome<P: AsRef<[u8]>>(r: Result<Decoded<P>, Error>) -> Outcome {
             plaintext: plaintext.as_ref().to_vec(),
         },
         Err(e) => Outcome::Err(err_str(&e)),
+        // A new kind of outcome needs its own case above (`#[non_exhaustive]`).
+        Ok(_) => panic!("a decode outcome this oracle does not know"),
     }
 }
 
@@ -576,6 +584,7 @@ fn predicted(t: &T, data: &[u8], mode: DecodeMode) -> Result<(ParticipantId, boo
             })))
         }
         Ok(Message::Simple(m)) => m,
+        Ok(other) => panic!("the oracle does not know {other:?}"),
     };
     let sender = m.sender_id();
     if sender == t.id() {
@@ -1015,6 +1024,7 @@ pub fn check_discovery(data: &[u8]) {
                         assert!(matches!(got, Err(Error::IntroductionReply)), "{got:?}")
                     }
                     MessageType::Simple | MessageType::V2(_) => {}
+                    other => panic!("the oracle does not know {other:?}"),
                 }
             }
             if accepted {

@@ -125,6 +125,7 @@ macro_rules! secret_key_type {
             #[doc = concat!("[`", stringify!($name), "::generate_with`]")]
             /// to handle that case yourself.
             #[cfg(feature = "std")]
+            #[must_use = "a fresh secret that is dropped is gone: keep it or do not generate it"]
             pub fn generate() -> Self {
                 Self::generate_with(&mut rand_core::OsRng)
                     .expect("the operating system's random number generator failed")
@@ -388,6 +389,7 @@ impl ParticipantId {
     /// let id = ParticipantId::from_bytes(bytes);
     /// assert_eq!(id.fingerprint().to_string(), "0123-4567-89ab-cdef");
     /// ```
+    #[must_use]
     pub fn fingerprint(&self) -> Fingerprint {
         let mut f = [0u8; 8];
         f.copy_from_slice(&self.0[..8]);

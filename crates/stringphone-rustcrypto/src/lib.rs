@@ -68,6 +68,7 @@ pub struct SigningKey(ed25519_dalek::SigningKey);
 
 impl SigningKey {
     /// The dalek key inside.
+    #[must_use]
     pub fn as_dalek(&self) -> &ed25519_dalek::SigningKey {
         &self.0
     }

@@ -60,6 +60,7 @@ use crate::{BoxSecret, Error, ParticipantId, Topic, TopicKey, TrustStore};
 
 /// What [`Topic::accept_rekey`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RekeyOutcome {
     /// The topic moved to the rekey's epoch.
     Rotated {
