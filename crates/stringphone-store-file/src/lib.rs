@@ -1443,7 +1443,10 @@ mod tests {
         let dir = temp_dir("chain");
         fs::create_dir_all(dir.join(FILE_NAME)).unwrap(); // the trust file is a directory
         let err = FileTrustStore::open(&dir).unwrap_err();
-        assert!(matches!(err, FileStoreError::Io { action: "read", .. }), "{err:?}");
+        assert!(
+            matches!(err, FileStoreError::Io { action: "read", .. }),
+            "{err:?}"
+        );
         let os = match &err {
             FileStoreError::Io { source, .. } => source.to_string(),
             _ => unreachable!(),
