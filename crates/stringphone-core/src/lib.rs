@@ -143,3 +143,8 @@ pub mod reexports {
     pub use subtle;
     pub use zeroize;
 }
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

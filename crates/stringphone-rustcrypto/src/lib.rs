@@ -236,3 +236,8 @@ impl Backend for RustCrypto {
         ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok()
     }
 }
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -2169,3 +2169,8 @@ mod tests {
         fs::remove_dir_all(&dir).unwrap();
     }
 }
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
