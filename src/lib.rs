@@ -133,10 +133,11 @@
 //!   has it (RustCrypto); opt-in, see [`protocol::batch`] for the one verdict it can
 //!   change.
 //! - `wasm-js`: OS randomness on `wasm32-unknown-unknown` (browsers, and serverless
-//!   runtimes with Web Crypto), through `getrandom` 0.2's `js` feature. Without it,
-//!   `std` builds for that target but every call that draws randomness fails at
-//!   compile time of the final binary (getrandom: "target is not supported"); the
-//!   `_with(&mut rng)` calls never need it.
+//!   runtimes with Web Crypto), through `getrandom` 0.2's `js` feature; it does
+//!   nothing on other targets. Without it, `std` does not build for that target
+//!   (getrandom's "not supported by default" error); without `std` (features
+//!   `alloc` and a backend) nothing needs it, and the `_with(&mut rng)` calls take
+//!   your RNG.
 //!
 //! # Randomness
 //! Calls that draw randomness come in two forms: `encode()`, `generate()`, ... use the
