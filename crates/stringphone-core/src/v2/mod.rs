@@ -222,6 +222,7 @@ pub fn message_key<B: Backend>(
 }
 
 /// The associated data of a v2 message's cipher: the topic id, then the header.
+#[must_use]
 pub fn associated_data(
     topic: &TopicId,
     header: &[u8; wire::HEADER_LEN],
