@@ -86,6 +86,7 @@
 //! your threat model, use the RustCrypto backend, whose signing key is zeroized.
 #![no_std]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
 use core::fmt;

@@ -198,6 +198,7 @@
 //! `tests/v2_attacks.rs` runs two senders and a one-shot beside a running sender on
 //! one directory, and `tests/sender_lease.rs` a second real process and a fork.
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
 use std::collections::BTreeMap;
