@@ -21,6 +21,8 @@ fn show(step: &str, result: Result<Decoded<Vec<u8>>, Error>) {
             )
         }
         Ok(Decoded::Own) => println!("{step}\n    -> nothing: our own message"),
+        // `Decoded` grows with the protocol (`#[non_exhaustive]`).
+        Ok(other) => println!("{step}\n    -> {other:?}"),
         Err(e) => println!("{step}\n    -> refused as expected: {e}"),
     }
 }

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Writes the seed corpus of every fuzz target from the shared test vectors.
+"""Writes the seed corpus of every fuzz target from the test vectors in vectors/.
 
     python3 fuzz/make-corpus.py [--out fuzz/corpus]
 
-Reads ../shared/vectors/classic.json and ed25519-edge.json (or the files named by
+Reads vectors/classic.json and ed25519-edge.json (or the files named by
 STRINGPHONE_VECTORS and STRINGPHONE_ED25519_VECTORS, as the tests do). The corpus
 is generated, never committed (/fuzz/corpus is git-ignored). Standard library only.
 
@@ -42,7 +42,7 @@ OWN_ID_FROM = ("reply", 0, "joiner_id")
 
 def vectors_path(env, name):
     named = os.environ.get(env)
-    return Path(named) if named else ROOT.parent / "shared" / "vectors" / name
+    return Path(named) if named else ROOT / "vectors" / name
 
 
 def write(directory, data):

@@ -6,7 +6,7 @@
 #   fuzz/run.sh TARGET [SECONDS]   one target (default 600 s)
 #
 # Every run uses -rss_limit_mb=512 -timeout=5 and the dictionary; the seed corpus
-# is (re)made from ../shared/vectors by make-corpus.py. A crash, hang, leak or
+# is (re)made from ../vectors by make-corpus.py. A crash, hang, leak or
 # out-of-memory in any target makes the script exit non-zero; libFuzzer leaves
 # the input in fuzz/artifacts/TARGET/ and the log in fuzz/artifacts/logs/.
 # Environment: JOBS (targets at once, default 2).

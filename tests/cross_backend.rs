@@ -11,7 +11,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use rand_core::{OsRng, RngCore};
 use signature::Signer;
-use stringphone::core::Topic;
+use stringphone::protocol::Topic;
 use stringphone::wire::Message;
 use stringphone::{
     verify_signature, Backend, BoxSecret, DecodeMode, Decoded, Error, Identity, MemoryTrustStore,

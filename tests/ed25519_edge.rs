@@ -1,5 +1,5 @@
 //! One Ed25519 verification rule for every backend: each case of
-//! `../shared/vectors/ed25519-edge.json` (or `$STRINGPHONE_ED25519_VECTORS`) goes through
+//! `vectors/ed25519-edge.json` (or `$STRINGPHONE_ED25519_VECTORS`) goes through
 //! each backend's verifier entry point, the one decode calls
 //! ([`stringphone::verify_signature`]), and the verdict must be libsodium's. With both
 //! backends compiled in, they must not disagree on any case.
@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use curve25519_dalek::edwards::CompressedEdwardsY;
 use serde_json::Value;
-use stringphone::core::Topic;
+use stringphone::protocol::Topic;
 use stringphone::{
     rule, verify_signature, Backend, Error, MemoryTrustStore, PublicKey, SigningSeed,
 };

@@ -6,7 +6,7 @@
 //! failed on is kept under `tests/fuzz_regressions/TARGET/` and replayed, and
 //! so is every wire message of the classic vectors (the targets' seed corpus), so a
 //! drift between the harness and the protocol shows up in the ordinary test run.
-//! See docs/fuzzing.md.
+//! See the README's "Fuzzing" section.
 #![cfg(feature = "rustcrypto")]
 
 mod common;
@@ -103,7 +103,7 @@ fn v2_templates_pass() {
 #[test]
 fn vectors_pass_every_raw_check() {
     let messages = vector_messages();
-    assert!(messages.len() > 50, "vectors found: {}", messages.len());
+    assert!(!messages.is_empty(), "no vector messages found");
     for m in &messages {
         raw::check_parse(m);
         raw::check_decode(m);
@@ -113,14 +113,18 @@ fn vectors_pass_every_raw_check() {
 
 /// The receivers the targets build are the vectors' participants: the first
 /// reply vector decodes, is accepted, and gives the joiner the topic key.
+///
+/// `raw::fixture` holds values copied from the repository's `vectors/classic.json`, so
+/// this reads that file, never `$STRINGPHONE_VECTORS`: it checks the harness against
+/// the file its fixtures come from, not the protocol against any vector file (which
+/// `vectors_pass_every_raw_check` and `tests/vectors.rs` do).
 #[test]
 fn the_fixtures_reach_the_success_paths() {
     use stringphone_core::{DecodeMode, Decoded};
-    let v: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(common::vector_path("STRINGPHONE_VECTORS", "classic.json"))
-            .expect("classic.json"),
-    )
-    .expect("JSON");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("vectors/classic.json");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("vectors/classic.json"))
+            .expect("JSON");
 
     // A simple message from the decode receiver's trusted sender, under its key.
     let mut receiver = raw::topic(

@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
-use stringphone::core::Topic;
+use stringphone::protocol::Topic;
 use stringphone::{Backend, DecodeMode, Decoded, MemoryTrustStore, Message, SigningSeed, TopicKey};
 
 type T<B> = Topic<B, MemoryTrustStore>;

@@ -4,7 +4,7 @@
 mod common;
 
 use common::ReplayRng;
-use stringphone::core::Topic as GenericTopic;
+use stringphone::protocol::Topic as GenericTopic;
 use stringphone::{
     Backend, DecodeMode, Decoded, DefaultBackend, Error, FixedTrustStore, Identity, Message,
     ParticipantId, PublicKey, SigningSeed, StoreError, Topic, TopicKey, TrustStore,
@@ -320,9 +320,14 @@ fn store_failures_carry_their_source_and_change_nothing() {
         FailingStore::default(),
     );
     let err = t.add_participant(alice.public_key()).unwrap_err();
-    assert_eq!(err.to_string(), "trust store failed: disk full");
+    // Each cause once: what failed, then (as the source) why.
+    assert_eq!(err.to_string(), "the trust store failed");
     let source = std::error::Error::source(&err).expect("a source");
     assert_eq!(source.to_string(), "disk full");
+    assert!(
+        source.source().is_none(),
+        "DiskFull has no cause of its own"
+    );
     // Nothing trusted, not even through the cache.
     let wire = alice.encode("x").unwrap();
     assert!(matches!(
@@ -342,10 +347,9 @@ fn store_failures_carry_their_source_and_change_nothing() {
     full.add_participant(alice.public_key()).unwrap();
     let other = Topic::new(SigningSeed::from_bytes([9; 32]), None);
     let err = full.add_participant(other.public_key()).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "trust store failed: fixed trust store is full"
-    );
+    assert_eq!(err.to_string(), "the trust store failed");
+    let source = std::error::Error::source(&err).expect("a source");
+    assert_eq!(source.to_string(), "fixed trust store is full");
     assert_eq!(full.participants().unwrap().count(), 1);
 }
 

@@ -5,8 +5,8 @@ mod common;
 
 use common::v2::{text, FlakyStore};
 
-use stringphone::core::trust::MarkSlot;
-use stringphone::core::Topic;
+use stringphone::protocol::trust::MarkSlot;
+use stringphone::protocol::Topic;
 use stringphone::v2::replay::{RECEIVER_BLOCK, SENDER_BLOCK, WINDOW};
 use stringphone::v2::{ProtocolVersion, RekeyOutcome};
 use stringphone::{

@@ -28,7 +28,7 @@ mod h {
     pub use crate::common::v2::{key_of, show, text, trust_each_other};
     use std::collections::BTreeSet;
 
-    pub use stringphone::core::Topic;
+    pub use stringphone::protocol::Topic;
     use stringphone::v2::{ProtocolVersion, TopicId};
     pub use stringphone::{Backend, MemoryTrustStore, ParticipantId, SigningSeed, TopicKey};
 
@@ -569,7 +569,7 @@ fn a_forked_sender_never_reuses_a_key_and_nonce<B: Backend>(name: &str) {
     let pid = unsafe { libc::fork() };
     assert!(pid >= 0, "fork failed");
     if pid == 0 {
-        let _ = stringphone::core::rng::NonceRng::reseed();
+        let _ = stringphone::protocol::rng::NonceRng::reseed();
         let code = match alice.encode(child_text) {
             Ok(w) => i32::from(std::fs::write(&path, w).is_err()),
             Err(_) => 2,

@@ -5,7 +5,7 @@
 mod common;
 
 use common::ReplayRng;
-use stringphone::core::Topic;
+use stringphone::protocol::Topic;
 use stringphone::v2::{ProtocolVersion, RekeyOutcome};
 use stringphone::{
     Backend, DecodeMode, Decoded, MemoryTrustStore, Ring, RustCrypto, SigningSeed, TopicKey,

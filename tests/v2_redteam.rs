@@ -19,8 +19,8 @@ use common::v2::{key_of, show, trust_each_other};
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use stringphone::core::trust::MarkSlot;
-use stringphone::core::Topic;
+use stringphone::protocol::trust::MarkSlot;
+use stringphone::protocol::Topic;
 use stringphone::v2::{ProtocolVersion, RekeyOutcome, TopicId};
 use stringphone::{
     Backend, DecodeMode, Error, MemoryTrustStore, ParticipantId, PublicKey, SigningSeed,
@@ -347,7 +347,8 @@ impl TrustStore for Shared {
     }
     fn load_group_state(
         &self,
-    ) -> Result<Option<stringphone::core::reexports::zeroize::Zeroizing<Vec<u8>>>, StoreError> {
+    ) -> Result<Option<stringphone::protocol::reexports::zeroize::Zeroizing<Vec<u8>>>, StoreError>
+    {
         self.0.borrow().load_group_state()
     }
     fn save_group_state(&mut self, state: &[u8]) -> Result<(), StoreError> {

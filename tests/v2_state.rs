@@ -7,7 +7,7 @@ mod common;
 use common::v2::FlakyStore;
 
 use proptest::prelude::*;
-use stringphone::core::Topic;
+use stringphone::protocol::Topic;
 use stringphone::v2::{GroupState, ProtocolVersion, TopicId};
 use stringphone::{
     Backend, DecodeMode, Error, MemoryTrustStore, SigningSeed, TopicKey, TrustStore,

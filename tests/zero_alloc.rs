@@ -5,7 +5,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use stringphone::core::rng::NonceRng;
+use stringphone::protocol::rng::NonceRng;
 use stringphone::{
     DecodeMode, Decoded, FixedTrustStore, MemoryTrustStore, SigningSeed, Topic, TopicKey,
 };

@@ -265,7 +265,7 @@ pub fn reference(key: &[u8; 32], message: &[u8], sig: &[u8; 64]) -> bool {
 }
 
 /// ed25519-dalek's `verify_strict` plus the canonical-key check
-/// (`../shared/vectors/README.md`: it matches libsodium on every edge case).
+/// (`vectors/README.md`: it matches libsodium on every edge case).
 pub fn dalek_strict(key: &[u8; 32], message: &[u8], sig: &[u8; 64]) -> bool {
     let Ok(vk) = ed25519_dalek::VerifyingKey::from_bytes(key) else {
         return false;

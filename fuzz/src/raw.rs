@@ -2,14 +2,14 @@
 //!
 //! Each `check_*` function takes arbitrary bytes, runs one entry point that takes
 //! bytes from the network, and asserts what must hold whatever the bytes are: no
-//! panic, the outcome the wire format and DESIGN.md's order of checks predict, the
+//! panic, the outcome the wire format and docs/DESIGN.md's order of checks predict, the
 //! same answer from every variant of a call, and no change of state on failure.
 //!
 //! This file depends on `stringphone-core`, `stringphone-rustcrypto` and
 //! `rand_core` only, so that `tests/fuzz_regressions.rs` in the main workspace
 //! includes it as it is (`#[path]`) and replays saved inputs on stable Rust.
 //!
-//! The topics are built from `../shared/vectors/classic.json`, so the seed corpus
+//! The topics are built from `vectors/classic.json`, so the seed corpus
 //! made from those vectors (`fuzz/make-corpus.py`) starts on the success paths:
 //! - decode: the receiver is the joiner of the first `reply` vector (its id is in
 //!   the file, so the corpus has an "own message" seed), holds the topic key of the
@@ -42,7 +42,7 @@ pub const MODES: [DecodeMode; 3] = [
     DecodeMode::Naive,
 ];
 
-/// Values copied from `../shared/vectors/classic.json` (named by section and field).
+/// Values copied from `vectors/classic.json` (named by section and field).
 pub mod fixture {
     /// `reply[0].joiner_seed` (also the receiver of two `invalid` cases).
     pub const JOINER0_SEED: &str =
@@ -190,7 +190,7 @@ pub fn err_str(e: &Error) -> String {
 // ----- parse -------------------------------------------------------------------------
 
 /// The length rule of each type, written out from the layout in
-/// `../shared/vectors/README.md` rather than taken from the parser's constants.
+/// `vectors/README.md` rather than taken from the parser's constants.
 fn length_fits(t: MessageType, len: usize) -> bool {
     match t {
         // The ciphertext may be empty.
@@ -199,6 +199,8 @@ fn length_fits(t: MessageType, len: usize) -> bool {
         MessageType::IntroductionReply => len == 1 + 16 + 24 + 16 + 32 + 32 + 32,
         // `from_byte` names classic types only; v2 starts with 0x02.
         MessageType::V2(_) => false,
+        // A new kind of message needs its rule here first (`#[non_exhaustive]`).
+        other => panic!("the oracle has no length rule for {other:?}"),
     }
 }
 
@@ -231,6 +233,7 @@ pub fn rebuild(m: &Message<'_>) -> Vec<u8> {
             v.extend_from_slice(r.sender_key().as_bytes());
         }
         Message::V2(_) => {}
+        other => panic!("rebuild does not know {other:?}"),
     }
     v
 }
@@ -314,6 +317,7 @@ fn rebuild_v2(m: &stringphone_core::v2::wire::V2Message<'_>) -> Vec<u8> {
                 v.extend_from_slice(e.tag);
             }
         }
+        other => panic!("rebuild does not know {other:?}"),
     }
     v.extend_from_slice(m.signature());
     v
@@ -378,6 +382,7 @@ pub fn v2_framing(data: &[u8]) -> Result<V2Type, Error> {
             (1..=1024).contains(&count)
                 && len == header + 32 + 32 + 2 + count * (16 + 32 + 16) + signature
         }
+        other => panic!("the oracle has no length rule for {other:?}"),
     };
     if fits {
         Ok(t)
@@ -523,6 +528,7 @@ pub fn check_parse(data: &[u8]) {
             assert_eq!(m.encryption_key(), Some(r.encryption_key()));
         }
         Message::V2(_) => unreachable!("0x02 goes to check_parse_v2"),
+        other => panic!("the oracle does not know {other:?}"),
     }
 }
 
@@ -563,6 +569,8 @@ pub fn outcome<P: AsRef<[u8]>>(r: Result<Decoded<P>, Error>) -> Outcome {
             plaintext: plaintext.as_ref().to_vec(),
         },
         Err(e) => Outcome::Err(err_str(&e)),
+        // A new kind of outcome needs its own case above (`#[non_exhaustive]`).
+        Ok(_) => panic!("a decode outcome this oracle does not know"),
     }
 }
 
@@ -595,6 +603,7 @@ fn predicted(t: &T, data: &[u8], mode: DecodeMode) -> Result<(ParticipantId, boo
             })))
         }
         Ok(Message::Simple(m)) => m,
+        Ok(other) => panic!("the oracle does not know {other:?}"),
     };
     let sender = m.sender_id();
     if sender == t.id() {
@@ -1034,6 +1043,7 @@ pub fn check_discovery(data: &[u8]) {
                         assert!(matches!(got, Err(Error::IntroductionReply)), "{got:?}")
                     }
                     MessageType::Simple | MessageType::V2(_) => {}
+                    other => panic!("the oracle does not know {other:?}"),
                 }
             }
             if accepted {

@@ -1262,6 +1262,8 @@ impl Model {
             V2Type::Reply => return Expect::Exactly(err(Error::IntroductionReply)),
             V2Type::Rekey => return Expect::Exactly(err(Error::Rekey)),
             V2Type::Message => {}
+            // A new kind of message needs its prediction here first (`#[non_exhaustive]`).
+            other => panic!("the oracle does not know {other:?}"),
         }
         let sender = id_at(msg, 7);
         if sender == self.me {
@@ -2623,6 +2625,7 @@ impl<'w> Traffic<'w> {
                     s.epoch_id = id;
                 }
                 Ok(RekeyOutcome::Superseded) | Err(_) => {}
+                Ok(other) => panic!("the oracle does not know {other:?}"),
             }
             assert_eq!(s.t.epoch_id(), s.epoch_id);
         }

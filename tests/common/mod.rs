@@ -87,12 +87,13 @@ pub fn topic_key(s: &str) -> TopicKey {
     TopicKey::from_bytes(unhex32(s))
 }
 
-/// `../shared/vectors/NAME`, or the file named by the environment variable `var`.
+/// `vectors/NAME` in this repository (see `vectors/README.md`), or the file named by
+/// the environment variable `var`.
 pub fn vector_path(var: &str, name: &str) -> PathBuf {
     match std::env::var_os(var) {
         Some(p) => PathBuf::from(p),
         None => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/vectors")
+            .join("vectors")
             .join(name),
     }
 }

@@ -1,9 +1,9 @@
 //! Shared by the v2 scenario tests: a store that can be made to fail, and the small
 //! helpers every scenario uses.
 
-use stringphone::core::reexports::zeroize::Zeroizing;
-use stringphone::core::trust::MarkSlot;
-use stringphone::core::Topic;
+use stringphone::protocol::reexports::zeroize::Zeroizing;
+use stringphone::protocol::trust::MarkSlot;
+use stringphone::protocol::Topic;
 use stringphone::{
     Backend, Decoded, Error, MemoryTrustStore, ParticipantId, PublicKey, StoreError, TrustStore,
 };

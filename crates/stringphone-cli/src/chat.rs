@@ -1498,6 +1498,8 @@ impl Chat {
                     self.topic.epoch()
                 ));
             }
+            // An outcome this version does not know: said as it is.
+            Ok(other) => self.show(&format!("rekey {} {other:?}", who(&admin))),
             Err(e) => {
                 if matches!(e, Error::NotAnAdmin(_) | Error::UntrustedSender(_)) {
                     self.held_rekeys.retain(|(sender, _)| *sender != admin);

@@ -7,7 +7,7 @@
 //! on every change before the change takes effect: nothing here saves it by hand. All
 //! store access goes through the [`TrustStore`] trait.
 
-use stringphone::core::MarkSlot;
+use stringphone::protocol::MarkSlot;
 use stringphone::v2::GroupState;
 use stringphone::{Error, ParticipantId, PublicKey, Topic, TrustStore};
 

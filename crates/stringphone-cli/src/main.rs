@@ -111,7 +111,7 @@ pub fn explain(e: &Error) -> String {
              band and trust it",
             who(id)
         ),
-        Error::Store(e) => e.to_string(),
+        Error::Store(e) => chain(e),
         Error::Rekey => "this is a v2 rekey (a rotation of the topic key), not a message: \
              a chat with --protocol v2 takes it"
             .into(),
@@ -134,8 +134,26 @@ pub fn explain(e: &Error) -> String {
         Error::TopicMismatch => "the state directory holds the group of another topic: one \
              state directory serves one topic (use another --state-dir)"
             .into(),
-        other => other.to_string(),
+        other => chain(other),
     }
+}
+
+/// An error and each of its causes (`source()`), once each: "what: why: why". An OS
+/// error is said without Rust's " (os error N)".
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = String::new();
+    let mut next = Some(e);
+    while let Some(cause) = next {
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        match cause.downcast_ref::<io::Error>() {
+            Some(os) => out.push_str(&files::io_reason(os)),
+            None => out.push_str(&cause.to_string()),
+        }
+        next = cause.source();
+    }
+    out
 }
 
 impl From<Error> for Failure {
@@ -146,7 +164,7 @@ impl From<Error> for Failure {
 
 impl From<stringphone_store_file::FileStoreError> for Failure {
     fn from(e: stringphone_store_file::FileStoreError) -> Self {
-        Failure::new(e.to_string())
+        Failure::new(chain(&e))
     }
 }
 
@@ -957,6 +975,6 @@ pub fn stdin_is_terminal() -> bool {
 
 impl From<stringphone::StoreError> for Failure {
     fn from(e: stringphone::StoreError) -> Self {
-        Failure::new(e.to_string())
+        Failure::new(chain(&e))
     }
 }

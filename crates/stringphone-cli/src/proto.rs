@@ -2,7 +2,7 @@
 //! the commands use, the pending introduction kept across processes, and text helpers.
 
 use rand_core::{CryptoRng, RngCore};
-use stringphone::core::MarkSlot;
+use stringphone::protocol::MarkSlot;
 use stringphone::v2::wire::V2Type;
 use stringphone::v2::{ProtocolVersion, TopicId};
 use stringphone::{

@@ -1228,3 +1228,33 @@ fn completions_for_every_shell() {
         "invalid value 'tcsh'",
     );
 }
+
+#[test]
+fn a_store_that_cannot_be_read_is_refused_with_each_cause_once() {
+    let w = World::new("unreadable");
+    let state = w.p("st");
+    // The trust file is a directory: opening works, reading fails ("Is a directory").
+    fs::create_dir_all(w.dir.join("st/trust")).unwrap();
+    let wire = w.encode("alice.seed", b"x");
+    let (seed, key) = (w.p("bob.seed"), w.p("topic.key"));
+    let decode = [
+        "--state-dir",
+        &state,
+        "decode",
+        "--seed-file",
+        &seed,
+        "--key-file",
+        &key,
+    ];
+    for out in [
+        run(w.home(), &["--state-dir", &state, "trust", "list"], b""),
+        run(w.home(), &decode, &wire),
+    ] {
+        let line = refused(&out, "cannot read");
+        let path = w.dir.join("st/trust");
+        let path = path.to_str().unwrap();
+        assert_eq!(line.matches(path).count(), 1, "{line}");
+        assert_eq!(line.matches("directory").count(), 1, "{line}");
+        assert!(!line.contains("os error"), "{line}");
+    }
+}

@@ -134,6 +134,7 @@ pub trait Backend: 'static {
     /// The core calls it only with entries whose keys are
     /// [`batch_eligible`](Self::batch_eligible) and whose signatures passed the rule's
     /// byte checks ([`crate::rule::signature_passes`]) and have a canonical `R`.
+    #[must_use]
     fn verify_batch(entries: &[BatchEntry<'_, Self::VerifyingKey>]) -> bool {
         let _ = entries;
         false

@@ -69,6 +69,7 @@ pub type BatchItem<'a, B> = (&'a PreparedKey<B>, &'a [u8], &'a [u8; 64]);
 /// let verdicts = verify_batch(&[(&key, b"one", &good), (&key, b"two", &good), (&key, b"two", &other)]);
 /// assert!(verdicts[0].is_ok() && verdicts[1].is_err() && verdicts[2].is_ok());
 /// ```
+#[must_use = "each signature's verdict is in the returned vector"]
 pub fn verify_batch<B: Backend>(items: &[BatchItem<'_, B>]) -> Vec<Result<(), Error>> {
     let mut verdicts: Vec<Option<Result<(), Error>>> = (0..items.len()).map(|_| None).collect();
     let mut candidates = Vec::with_capacity(items.len());
@@ -143,6 +144,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     /// assert!(matches!(&results[0], Ok(Decoded::Message { plaintext, .. }) if &plaintext[..] == b"one"));
     /// assert!(matches!(results[1], Err(Error::BadSignature)));
     /// ```
+    #[must_use = "each message's result (refusals included) is in the returned vector"]
     pub fn decode_batch<'m, M: AsMut<[u8]>>(
         &mut self,
         messages: &'m mut [M],

@@ -52,6 +52,8 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     ///
     /// A topic that sends v2 builds a v2 introduction instead (175 bytes, signed as a
     /// whole; draws the session value if not drawn yet, then the 32-byte secret).
+    ///
+    /// `rng` is any `rand_core` 0.6 `CryptoRngCore` ([Randomness](crate#randomness)).
     pub fn construct_intro_with(
         &mut self,
         rng: &mut impl CryptoRngCore,
@@ -136,6 +138,8 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     /// bound to the introduction and to the newcomer's id; the checks are the same.
     /// Each format is answered only if the topic's protocol setting accepts it
     /// ([`Error::ProtocolRefused`]).
+    ///
+    /// `rng` is any `rand_core` 0.6 `CryptoRngCore` ([Randomness](crate#randomness)).
     pub fn construct_reply_with(
         &mut self,
         rng: &mut impl CryptoRngCore,

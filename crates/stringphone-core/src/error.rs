@@ -23,6 +23,24 @@ use crate::{ParticipantId, PublicKey};
 /// assert!(matches!(err, Error::UnknownType(b'x')));
 /// assert_eq!(err.to_string(), "unknown message type byte 0x78");
 /// ```
+///
+/// Each cause is said once: an error that has a cause ([`Error::Store`]) says what
+/// failed in its `Display` and hands the cause on as its `source()`, so a program
+/// that prints the chain (as `anyhow` and `eyre` do) prints every part once:
+///
+/// ```
+/// use std::error::Error as _;
+/// use stringphone_core::{Error, StoreError};
+/// let disk = std::io::Error::new(std::io::ErrorKind::Other, "disk full");
+/// let err = Error::from(StoreError::new(disk));
+/// let mut chain = vec![err.to_string()];
+/// let mut cause = err.source();
+/// while let Some(c) = cause {
+///     chain.push(c.to_string());
+///     cause = c.source();
+/// }
+/// assert_eq!(chain.join(": "), "the trust store failed: disk full");
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
@@ -213,7 +231,8 @@ impl fmt::Display for Error {
             ),
             Error::SigningFailed => f.write_str("the signer failed to sign"),
             Error::Rng => f.write_str("the random number generator failed"),
-            Error::Store(e) => write!(f, "trust store failed: {e}"),
+            // The store's own error is the source, printed by whoever walks the chain.
+            Error::Store(_) => f.write_str("the trust store failed"),
             Error::UnknownSuite(s) => write!(f, "unknown v2 cipher suite 0x{s:02x}"),
             Error::ProtocolRefused { version, accepts } => {
                 write!(f, "a {accepts:?} topic refuses wire format v{version}")

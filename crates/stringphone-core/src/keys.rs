@@ -111,7 +111,8 @@ macro_rules! secret_key_type {
                 decode_hex(hex).map(Self)
             }
 
-            /// Draws a fresh value from `rng` (exactly 32 bytes, one `try_fill_bytes` call).
+            /// Draws a fresh value from `rng` (exactly 32 bytes, one `try_fill_bytes` call):
+            /// any `rand_core` 0.6 `CryptoRngCore` ([Randomness](crate#randomness)).
             pub fn generate_with(rng: &mut impl CryptoRngCore) -> Result<Self, Error> {
                 random_bytes(rng).map(Self)
             }
@@ -124,6 +125,7 @@ macro_rules! secret_key_type {
             #[doc = concat!("[`", stringify!($name), "::generate_with`]")]
             /// to handle that case yourself.
             #[cfg(feature = "std")]
+            #[must_use = "a fresh secret that is dropped is gone: keep it or do not generate it"]
             pub fn generate() -> Self {
                 Self::generate_with(&mut rand_core::OsRng)
                     .expect("the operating system's random number generator failed")
@@ -387,6 +389,7 @@ impl ParticipantId {
     /// let id = ParticipantId::from_bytes(bytes);
     /// assert_eq!(id.fingerprint().to_string(), "0123-4567-89ab-cdef");
     /// ```
+    #[must_use]
     pub fn fingerprint(&self) -> Fingerprint {
         let mut f = [0u8; 8];
         f.copy_from_slice(&self.0[..8]);

@@ -13,7 +13,7 @@
 //! Where things happen:
 //! - [`wire`]: the layout and the zero-copy parser ([`Message::parse`]).
 //! - [`topic`]: sealing and signing ([`Topic::encode_into`]), verifying and opening
-//!   ([`Topic::decode_in_place`]), in the order DESIGN.md fixes.
+//!   ([`Topic::decode_in_place`]), in the order the design notes (`docs/DESIGN.md`) fix.
 //! - [`discovery`]: introductions and replies.
 //! - [`trust`]: who is trusted.
 //! - [`rule`]: the one Ed25519 verification rule (libsodium's).
@@ -30,6 +30,58 @@
 //! ([`Topic::encode_into`], [`Topic::decode_into`], [`Topic::decode_in_place`]; the
 //! discovery messages are fixed-size arrays) with a [`FixedTrustStore`].
 //!
+//! # Randomness
+//! Every call that draws randomness takes `rng: &mut impl CryptoRngCore`, from
+//! **`rand_core` 0.6** (re-exported as [`reexports::rand_core`]), or has a twin that
+//! uses the OS with `std` (`generate()`, `encode()`, `construct_intro()`, ...). An RNG
+//! that works as it is:
+//! - [`reexports::rand_core::OsRng`] (with `std`, which turns on rand_core's
+//!   `getrandom`), or `rand` 0.8's `thread_rng()` and `rand_chacha` 0.3's generators:
+//!   they implement rand_core 0.6.
+//!
+//! Today's `rand` (0.9, 0.10) implements a later `rand_core`, whose traits are
+//! different traits to the compiler even though they have the same names. Handing
+//! `rand::rng()` to the API then fails to compile with "the trait bound `ThreadRng:
+//! CryptoRngCore` is not satisfied", and a note that "there are multiple different
+//! versions of crate `rand_core` in the dependency graph":
+//!
+//! ```compile_fail,E0277
+//! let key = stringphone_core::TopicKey::generate_with(&mut rand::rng());
+//! ```
+//!
+//! The fix is not to downgrade `rand`, but to wrap its generator in rand_core 0.6's
+//! traits; a few lines, shown here for `rand` 0.10:
+//!
+//! ```
+//! use stringphone_core::reexports::rand_core::{self as rand_core_06, CryptoRng, RngCore};
+//! use stringphone_core::TopicKey;
+//!
+//! /// A `rand` 0.10 generator seen through rand_core 0.6's traits.
+//! struct Rand06<R>(R);
+//!
+//! impl<R: rand::CryptoRng> RngCore for Rand06<R> {
+//!     fn next_u32(&mut self) -> u32 {
+//!         self.0.next_u32()
+//!     }
+//!     fn next_u64(&mut self) -> u64 {
+//!         self.0.next_u64()
+//!     }
+//!     fn fill_bytes(&mut self, dest: &mut [u8]) {
+//!         self.0.fill_bytes(dest)
+//!     }
+//!     fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core_06::Error> {
+//!         self.0.fill_bytes(dest);
+//!         Ok(())
+//!     }
+//! }
+//! // Sound because `R` is itself a cryptographic generator.
+//! impl<R: rand::CryptoRng> CryptoRng for Rand06<R> {}
+//!
+//! let key = TopicKey::generate_with(&mut Rand06(rand::rng()))?;
+//! assert_ne!(key.expose_secret(), TopicKey::generate_with(&mut Rand06(rand::rng()))?.expose_secret());
+//! # Ok::<(), stringphone_core::Error>(())
+//! ```
+//!
 //! # Security notes (the classic format)
 //! - Replies are not signed: a man in the middle can answer an introduction with a
 //!   topic key of its own and anyone's public key.
@@ -38,6 +90,7 @@
 #![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "alloc")]
 extern crate alloc;
@@ -70,11 +123,28 @@ pub use trust::MemoryTrustStore;
 pub use trust::{FixedTrustStore, MarkSlot, StoreError, TrustStore};
 pub use wire::Message;
 
-/// The crates the backend traits come from, so implementers use the same versions.
+/// The crates the API's traits come from, so that callers and backend implementers
+/// use the same versions: `rand_core` 0.6 (every RNG taken; see
+/// [Randomness](crate#randomness)), `signature` 2.2 and `ed25519` 2.2 (identities and
+/// verifiers), `aead` 0.5 (the ciphers), `zeroize` 1 and `subtle` 2.6 (the secret
+/// types implement `ZeroizeOnDrop` and `ConstantTimeEq`).
+///
+/// ```
+/// use stringphone_core::reexports::subtle::ConstantTimeEq;
+/// use stringphone_core::TopicKey;
+/// let (a, b) = (TopicKey::from_bytes([1; 32]), TopicKey::from_bytes([2; 32]));
+/// assert!(bool::from(a.ct_eq(&a.clone())) && !bool::from(a.ct_eq(&b)));
+/// ```
 pub mod reexports {
     pub use aead;
     pub use ed25519;
     pub use rand_core;
     pub use signature;
+    pub use subtle;
     pub use zeroize;
 }
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -117,7 +117,7 @@ impl RngCore for NonceRng {
         STATE
             .try_with(|cell| {
                 let mut slot = cell.try_borrow_mut().map_err(|_| unavailable())?;
-                if slot.as_ref().map_or(true, |s| s.left < dest.len()) {
+                if slot.as_ref().is_none_or(|s| s.left < dest.len()) {
                     *slot = Some(from_os()?);
                 }
                 let state = slot.as_mut().ok_or_else(unavailable)?;

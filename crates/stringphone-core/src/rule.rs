@@ -14,7 +14,7 @@
 //! encoding byte for byte with `R`. Both checks here are byte comparisons: no point
 //! is decompressed twice for them.
 //!
-//! `../shared/vectors/ed25519-edge.json` holds 163 edge cases with libsodium's verdict;
+//! `vectors/ed25519-edge.json` holds 163 edge cases with libsodium's verdict;
 //! `tests/ed25519_edge.rs` runs each backend through [`crate::verify_signature`], the
 //! same call decode makes.
 
@@ -74,6 +74,7 @@ pub const SMALL_ORDER_ENCODINGS: [[u8; 32]; 7] = [
 /// assert!(scalar_is_canonical(&[0; 32]));
 /// assert!(!scalar_is_canonical(&[0xff; 32]));
 /// ```
+#[must_use]
 pub fn scalar_is_canonical(s: &[u8; 32]) -> bool {
     // Compare from the most significant byte down; signatures are public, so a
     // variable-time comparison leaks nothing.
@@ -96,6 +97,7 @@ pub fn scalar_is_canonical(s: &[u8; 32]) -> bool {
 /// p[0] = 0xec; // y = p - 1
 /// assert!(point_is_canonical(&p));
 /// ```
+#[must_use]
 pub fn point_is_canonical(encoding: &[u8; 32]) -> bool {
     let top_all_ones = encoding[31] & 0x7f == 0x7f && encoding[1..31].iter().all(|&b| b == 0xff);
     !(top_all_ones && encoding[0] >= 0xed)
@@ -111,6 +113,7 @@ pub fn point_is_canonical(encoding: &[u8; 32]) -> bool {
 /// identity[31] |= 0x80; // the sign bit does not matter
 /// assert!(has_small_order(&identity));
 /// ```
+#[must_use]
 pub fn has_small_order(encoding: &[u8; 32]) -> bool {
     SMALL_ORDER_ENCODINGS
         .iter()
@@ -119,11 +122,13 @@ pub fn has_small_order(encoding: &[u8; 32]) -> bool {
 
 /// The key half of the rule: a canonical encoding of a point that is not of small order.
 /// (Whether it decompresses at all is the backend's part.)
+#[must_use]
 pub fn public_key_passes(key: &[u8; 32]) -> bool {
     point_is_canonical(key) && !has_small_order(key)
 }
 
 /// The signature half of the rule: `S < L` and `R` not of small order.
+#[must_use]
 pub fn signature_passes(signature: &[u8; 64]) -> bool {
     let (r, s) = signature.split_at(32);
     let (Ok(r), Ok(s)) = (<&[u8; 32]>::try_from(r), <&[u8; 32]>::try_from(s)) else {

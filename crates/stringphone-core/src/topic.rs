@@ -17,6 +17,7 @@ use crate::{rule, BoxSecret, Error, ParticipantId, PublicKey, SigningSeed, Topic
 
 /// How [`Topic::decode`] treats the sender of a simple message.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum DecodeMode {
     /// The sender must be trusted and its signature must verify
     /// ([`Error::UntrustedSender`], [`Error::BadSignature`]). The default.
@@ -36,6 +37,7 @@ pub enum DecodeMode {
 /// `P` is the plaintext: a `Vec<u8>` from [`Topic::decode`], a slice of the caller's
 /// buffer from [`Topic::decode_into`] and [`Topic::decode_in_place`].
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Decoded<P> {
     /// A message, decrypted.
     Message {
@@ -61,6 +63,7 @@ pub enum Decoded<P> {
 
 impl<P> Decoded<P> {
     /// The plaintext, if this is a decrypted message.
+    #[must_use]
     pub fn plaintext(self) -> Option<P> {
         match self {
             Decoded::Message { plaintext, .. } => Some(plaintext),
@@ -127,6 +130,7 @@ impl<B: Backend> PreparedKey<B> {
     }
 
     /// The public key this was made from.
+    #[must_use]
     pub fn public_key(&self) -> &PublicKey {
         &self.public
     }
@@ -263,6 +267,7 @@ impl<B: Backend> Topic<B, crate::MemoryTrustStore> {
     /// let mut t = Topic::<RustCrypto, _>::new(SigningSeed::from_bytes([2; 32]), Some(TopicKey::from_bytes([1; 32])));
     /// assert_eq!(t.participants().unwrap().count(), 0);
     /// ```
+    #[must_use]
     pub fn new(seed: SigningSeed, topic_key: Option<TopicKey>) -> Self {
         Self::with_store(seed, topic_key, crate::MemoryTrustStore::new())
     }
@@ -276,6 +281,7 @@ impl<B: Backend> Topic<B, crate::MemoryTrustStore> {
     /// assert!(t.topic_key().is_none());
     /// ```
     #[cfg(feature = "std")]
+    #[must_use]
     pub fn generate(topic_key: Option<TopicKey>) -> Self {
         Self::new(SigningSeed::generate(), topic_key)
     }
@@ -291,6 +297,7 @@ impl<B: Backend, S: TrustStore> Topic<B, S> {
     /// let mut t = Topic::<RustCrypto, _>::with_store(SigningSeed::from_bytes([2; 32]), None, FixedTrustStore::<8>::new());
     /// assert!(t.topic_key().is_none());
     /// ```
+    #[must_use]
     pub fn with_store(seed: SigningSeed, topic_key: Option<TopicKey>, store: S) -> Self {
         Self::from_identity(B::signing_key(&seed), topic_key, store)
     }
@@ -307,6 +314,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     /// let t: Topic<RustCrypto, _> = Topic::from_identity(key, None, MemoryTrustStore::new());
     /// # let _ = t;
     /// ```
+    #[must_use]
     pub fn from_identity(identity: I, topic_key: Option<TopicKey>, store: S) -> Self {
         let public_key = identity.public_key();
         // Warm the cache. A store that cannot be listed now is still asked on every
@@ -335,21 +343,25 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     }
 
     /// This participant's id (first 16 bytes of SHA-256 of its public key).
+    #[must_use]
     pub fn id(&self) -> ParticipantId {
         self.id
     }
 
     /// This participant's Ed25519 public key: what others trust.
+    #[must_use]
     pub fn public_key(&self) -> PublicKey {
         self.public_key
     }
 
     /// The signing identity.
+    #[must_use]
     pub fn identity(&self) -> &I {
         &self.identity
     }
 
     /// The topic key, if this participant has it.
+    #[must_use]
     pub fn topic_key(&self) -> Option<&TopicKey> {
         self.topic_key.as_ref()
     }
@@ -366,6 +378,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     }
 
     /// True while an introduction awaits its reply (see [`Topic::parse_reply`]).
+    #[must_use]
     pub fn has_pending_introduction(&self) -> bool {
         #[cfg(feature = "alloc")]
         if self.v2.group.pending.is_some() {
@@ -410,6 +423,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     }
 
     /// The trust store.
+    #[must_use]
     pub fn trust_store(&self) -> &S {
         &self.store
     }
@@ -434,6 +448,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
 
     /// Bytes the wire message for a plaintext of `plaintext_len` bytes takes in the
     /// format this topic sends: `+ 121` classic, `+ 127` v2.
+    #[must_use]
     pub fn encoded_len(&self, plaintext_len: usize) -> usize {
         #[cfg(feature = "alloc")]
         if self.v2.protocol.sends_v2() {
@@ -463,6 +478,8 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     /// assert_eq!(n, 5 + 121);
     /// assert!(t.encode_into(&mut rand_core::OsRng, b"hello", &mut out[..100]).is_err());
     /// ```
+    ///
+    /// `rng` is any `rand_core` 0.6 `CryptoRngCore` ([Randomness](crate#randomness)).
     pub fn encode_into(
         &mut self,
         rng: &mut impl CryptoRngCore,
@@ -494,6 +511,8 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     }
 
     /// [`encode_into`](Self::encode_into) into a new `Vec`, with randomness from `rng`.
+    ///
+    /// `rng` is any `rand_core` 0.6 `CryptoRngCore` ([Randomness](crate#randomness)).
     #[cfg(feature = "alloc")]
     pub fn encode_with_rng(
         &mut self,
@@ -525,7 +544,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
 
     // ----- decoding -----------------------------------------------------------------
 
-    /// Everything before decryption, in DESIGN.md's order: parse, own id, trust and
+    /// Everything before decryption, in docs/DESIGN.md's order: parse, own id, trust and
     /// signature (per `mode`), topic key.
     ///
     /// Never inlined: the signature's verification is the deepest stack of decoding,

@@ -33,6 +33,7 @@ enum StoreErrorInner {
 
 impl StoreError {
     /// An error described by a static message.
+    #[must_use]
     pub const fn msg(message: &'static str) -> Self {
         StoreError {
             inner: StoreErrorInner::Msg(message),
@@ -67,6 +68,7 @@ impl StoreError {
     /// assert_eq!(back.kind(), std::io::ErrorKind::PermissionDenied);
     /// assert!(StoreError::msg("full").downcast_ref::<std::io::Error>().is_none());
     /// ```
+    #[must_use]
     pub fn downcast_ref<E: core::error::Error + 'static>(&self) -> Option<&E> {
         match &self.inner {
             StoreErrorInner::Msg(_) => None,
@@ -227,16 +229,19 @@ impl fmt::Debug for StateBytes {
 #[cfg(feature = "alloc")]
 impl MemoryTrustStore {
     /// An empty store.
+    #[must_use]
     pub fn new() -> Self {
         Self::default()
     }
 
     /// How many participants are trusted.
+    #[must_use]
     pub fn len(&self) -> usize {
         self.keys.len()
     }
 
     /// True when nobody is trusted.
+    #[must_use]
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }
@@ -298,6 +303,7 @@ pub struct FixedTrustStore<const N: usize> {
 
 impl<const N: usize> FixedTrustStore<N> {
     /// An empty store.
+    #[must_use]
     pub const fn new() -> Self {
         Self { slots: [None; N] }
     }

@@ -47,6 +47,7 @@ pub const REPLY_LEN: usize = 1 + 16 + NONCE_LEN + MAC_LEN + 32 + 32 + 32;
 
 /// The kinds of message the classic format has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum MessageType {
     /// `s`: a message sealed with the topic key and signed by its sender.
     Simple,
@@ -65,6 +66,7 @@ impl MessageType {
     /// use stringphone_core::wire::MessageType;
     /// assert_eq!(MessageType::Simple.byte(), b's');
     /// ```
+    #[must_use]
     pub const fn byte(self) -> u8 {
         match self {
             MessageType::Simple => SIMPLE_TYPE,
@@ -81,6 +83,7 @@ impl MessageType {
     /// assert_eq!(MessageType::from_byte(b'r'), Some(MessageType::IntroductionReply));
     /// assert_eq!(MessageType::from_byte(b'x'), None);
     /// ```
+    #[must_use]
     pub const fn from_byte(byte: u8) -> Option<Self> {
         match byte {
             SIMPLE_TYPE => Some(MessageType::Simple),
@@ -145,6 +148,7 @@ fn take<'a, const N: usize>(rest: &mut &'a [u8]) -> Option<&'a [u8; N]> {
 /// assert!(Message::parse(&intro[..128]).is_err());
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Message<'a> {
     /// `s`: see [`SimpleMessage`].
     Simple(SimpleMessage<'a>),
@@ -223,6 +227,7 @@ impl<'a> Message<'a> {
     }
 
     /// Which type this message is.
+    #[must_use]
     pub fn message_type(&self) -> MessageType {
         match self {
             Message::Simple(_) => MessageType::Simple,
@@ -236,6 +241,7 @@ impl<'a> Message<'a> {
     /// message (a classic introduction carries the key, whose id
     /// [`Introduction::sender_id`] computes; a classic reply names its recipient, not
     /// its sender).
+    #[must_use]
     pub fn sender_id(&self) -> Option<ParticipantId> {
         match self {
             Message::Simple(m) => Some(m.sender_id()),
@@ -245,6 +251,7 @@ impl<'a> Message<'a> {
     }
 
     /// The sender's Ed25519 public key: introductions and replies carry it.
+    #[must_use]
     pub fn sender_key(&self) -> Option<PublicKey> {
         match self {
             Message::Simple(_) => None,
@@ -255,6 +262,7 @@ impl<'a> Message<'a> {
     }
 
     /// The recipient's id: replies only.
+    #[must_use]
     pub fn recipient_id(&self) -> Option<ParticipantId> {
         match self {
             Message::IntroductionReply(m) => Some(m.recipient_id()),
@@ -264,6 +272,7 @@ impl<'a> Message<'a> {
     }
 
     /// The sender's ephemeral X25519 key: introductions and replies carry it.
+    #[must_use]
     pub fn encryption_key(&self) -> Option<BoxPublicKey> {
         match self {
             Message::Simple(_) => None,
@@ -274,6 +283,7 @@ impl<'a> Message<'a> {
     }
 
     /// Bytes this message occupies on the wire.
+    #[must_use]
     pub fn encoded_len(&self) -> usize {
         match self {
             Message::Simple(m) => SIMPLE_OVERHEAD + m.ciphertext.len(),
@@ -331,6 +341,7 @@ impl<'a> Message<'a> {
 
     /// The message rebuilt from its typed fields, as a new `Vec`.
     #[cfg(feature = "alloc")]
+    #[must_use]
     pub fn to_vec(&self) -> alloc::vec::Vec<u8> {
         let mut out = alloc::vec![0u8; self.encoded_len()];
         // The buffer has exactly `encoded_len` bytes, so this cannot fail.
@@ -375,26 +386,32 @@ pub struct SimpleMessage<'a> {
 
 impl<'a> SimpleMessage<'a> {
     /// The Ed25519 signature over [`signed_part`](Self::signed_part).
+    #[must_use]
     pub fn signature(&self) -> &'a [u8; SIGNATURE_LEN] {
         self.signature
     }
     /// Everything after the signature: sender id, nonce, mac and ciphertext.
+    #[must_use]
     pub fn signed_part(&self) -> &'a [u8] {
         self.signed
     }
     /// The sender's participant id.
+    #[must_use]
     pub fn sender_id(&self) -> ParticipantId {
         ParticipantId::from_bytes(*self.sender_id)
     }
     /// The XSalsa20 nonce.
+    #[must_use]
     pub fn nonce(&self) -> &'a [u8; NONCE_LEN] {
         self.nonce
     }
     /// The Poly1305 tag.
+    #[must_use]
     pub fn mac(&self) -> &'a [u8; MAC_LEN] {
         self.mac
     }
     /// The ciphertext (as long as the plaintext).
+    #[must_use]
     pub fn ciphertext(&self) -> &'a [u8] {
         self.ciphertext
     }
@@ -410,19 +427,23 @@ pub struct Introduction<'a> {
 
 impl<'a> Introduction<'a> {
     /// The newcomer's Ed25519 public key.
+    #[must_use]
     pub fn sender_key(&self) -> PublicKey {
         PublicKey::from_bytes(*self.sender_key)
     }
     /// The newcomer's participant id, computed with the backend's SHA-256.
+    #[must_use]
     pub fn sender_id<B: crate::Backend>(&self) -> ParticipantId {
         B::participant_id(&self.sender_key())
     }
     /// The signature of [`encryption_key`](Self::encryption_key) under
     /// [`sender_key`](Self::sender_key).
+    #[must_use]
     pub fn signature(&self) -> &'a [u8; SIGNATURE_LEN] {
         self.signature
     }
     /// The newcomer's ephemeral X25519 key, to seal the topic key to.
+    #[must_use]
     pub fn encryption_key(&self) -> BoxPublicKey {
         BoxPublicKey::from_bytes(*self.encryption_key)
     }
@@ -444,26 +465,32 @@ pub struct IntroductionReply<'a> {
 
 impl<'a> IntroductionReply<'a> {
     /// The id of the newcomer the reply is for.
+    #[must_use]
     pub fn recipient_id(&self) -> ParticipantId {
         ParticipantId::from_bytes(*self.recipient_id)
     }
     /// The crypto_box nonce.
+    #[must_use]
     pub fn nonce(&self) -> &'a [u8; NONCE_LEN] {
         self.nonce
     }
     /// The Poly1305 tag of the box.
+    #[must_use]
     pub fn mac(&self) -> &'a [u8; MAC_LEN] {
         self.mac
     }
     /// The topic key, encrypted.
+    #[must_use]
     pub fn sealed_topic_key(&self) -> &'a [u8; 32] {
         self.sealed_topic_key
     }
     /// The replier's ephemeral X25519 key.
+    #[must_use]
     pub fn encryption_key(&self) -> BoxPublicKey {
         BoxPublicKey::from_bytes(*self.encryption_key)
     }
     /// The Ed25519 public key the replier claims (unsigned).
+    #[must_use]
     pub fn sender_key(&self) -> PublicKey {
         PublicKey::from_bytes(*self.sender_key)
     }
@@ -510,6 +537,7 @@ enum DiscoveryInner {
 
 impl DiscoveryBytes {
     /// Copies `bytes` (`None` if longer than [`MAX_DISCOVERY_LEN`]).
+    #[must_use]
     pub fn from_slice(bytes: &[u8]) -> Option<Self> {
         let mut buf = [0u8; MAX_DISCOVERY_LEN];
         buf.get_mut(..bytes.len())?.copy_from_slice(bytes);
@@ -530,6 +558,7 @@ impl DiscoveryBytes {
     }
 
     /// The bytes.
+    #[must_use]
     pub fn as_bytes(&self) -> &[u8] {
         self
     }

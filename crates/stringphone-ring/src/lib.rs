@@ -86,6 +86,7 @@
 //! your threat model, use the RustCrypto backend, whose signing key is zeroized.
 #![no_std]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
 use core::fmt;
@@ -156,6 +157,7 @@ impl SigningKey {
     /// let key = SigningKey::from_seed(&SigningSeed::from_bytes([7; 32]));
     /// assert_ne!(key.public_key().to_bytes(), [0; 32]);
     /// ```
+    #[must_use]
     pub fn from_seed(seed: &SigningSeed) -> Self {
         let pair = Ed25519KeyPair::from_seed_unchecked(seed.expose_secret()).ok();
         let mut public_key = [0u8; 32];
@@ -188,6 +190,7 @@ impl SigningKey {
     /// let pair = key.as_ring().unwrap();
     /// assert_eq!(pair.public_key().as_ref(), key.public_key().as_bytes());
     /// ```
+    #[must_use]
     pub fn as_ring(&self) -> Option<&Ed25519KeyPair> {
         self.pair.as_ref()
     }
@@ -272,6 +275,7 @@ impl VerifyingKey {
     /// let key = Ring::signing_key(&SigningSeed::from_bytes([7; 32])).public_key();
     /// assert_eq!(VerifyingKey::new(&key).unwrap().public_key().as_bytes(), key.as_bytes());
     /// ```
+    #[must_use]
     pub fn public_key(&self) -> PublicKey {
         self.0
     }
@@ -388,6 +392,7 @@ impl RingRng<SystemRandom> {
     /// let mut buf = [0u8; 32];
     /// stringphone_ring::RingRng::system().try_fill_bytes(&mut buf).unwrap();
     /// ```
+    #[must_use]
     pub fn system() -> Self {
         RingRng(SystemRandom::new())
     }
@@ -672,3 +677,8 @@ mod tests {
         hex(s)
     }
 }
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

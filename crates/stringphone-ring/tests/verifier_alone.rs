@@ -15,8 +15,7 @@ use stringphone_ring::VerifyingKey;
 fn cases() -> Vec<Value> {
     let path = match std::env::var_os("STRINGPHONE_ED25519_VECTORS") {
         Some(p) => PathBuf::from(p),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/vectors/ed25519-edge.json"),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../vectors/ed25519-edge.json"),
     };
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));

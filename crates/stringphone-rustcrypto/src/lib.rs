@@ -32,6 +32,7 @@
 //! ```
 #![no_std]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
 #[cfg(feature = "batch")]
@@ -68,6 +69,7 @@ pub struct SigningKey(ed25519_dalek::SigningKey);
 
 impl SigningKey {
     /// The dalek key inside.
+    #[must_use]
     pub fn as_dalek(&self) -> &ed25519_dalek::SigningKey {
         &self.0
     }
@@ -235,3 +237,8 @@ impl Backend for RustCrypto {
         ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok()
     }
 }
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

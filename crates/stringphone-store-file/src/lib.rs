@@ -198,6 +198,7 @@
 //! `tests/v2_attacks.rs` runs two senders and a one-shot beside a running sender on
 //! one directory, and `tests/sender_lease.rs` a second real process and a fork.
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
 use std::collections::BTreeMap;
@@ -240,6 +241,7 @@ pub const SENDER_LOCK_NAME: &str = "sender.lock";
 
 /// A participant id as the protocol computes it: the first 16 bytes of SHA-256 of the
 /// public key. The store checks every entry against it when loading.
+#[must_use]
 pub fn participant_id(key: &PublicKey) -> ParticipantId {
     let digest = Sha256::digest(key.as_bytes());
     let mut id = [0u8; 16];
@@ -347,11 +349,10 @@ pub enum FileStoreError {
 impl fmt::Display for FileStoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            FileStoreError::Io {
-                action,
-                path,
-                source,
-            } => write!(f, "cannot {action} {}: {source}", path.display()),
+            // The OS error is the source, printed by whoever walks the chain.
+            FileStoreError::Io { action, path, .. } => {
+                write!(f, "cannot {action} {}", path.display())
+            }
             FileStoreError::Corrupt { path, line, reason } => write!(
                 f,
                 "trust store {} is corrupt at line {line} ({reason}); refusing to use it: \
@@ -1069,6 +1070,7 @@ impl TrustStore for FileTrustStore {
 }
 
 /// The file's text for `entries`.
+#[must_use]
 pub fn serialize(entries: &BTreeMap<ParticipantId, PublicKey>) -> String {
     let mut out = String::with_capacity(32 + entries.len() * 98);
     out.push_str(HEADER);
@@ -1423,6 +1425,47 @@ mod tests {
             let mode = fs::metadata(&dir).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o700);
         }
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Display and `source()` of every error in the chain, outermost first.
+    fn chain(e: &dyn std::error::Error) -> Vec<String> {
+        let mut parts = vec![e.to_string()];
+        let mut cause = e.source();
+        while let Some(c) = cause {
+            parts.push(c.to_string());
+            cause = c.source();
+        }
+        parts
+    }
+
+    #[test]
+    fn an_io_failure_prints_each_cause_once_through_the_protocol_error() {
+        let dir = temp_dir("chain");
+        fs::create_dir_all(dir.join(FILE_NAME)).unwrap(); // the trust file is a directory
+        let err = FileTrustStore::open(&dir).unwrap_err();
+        assert!(
+            matches!(err, FileStoreError::Io { action: "read", .. }),
+            "{err:?}"
+        );
+        let os = match &err {
+            FileStoreError::Io { source, .. } => source.to_string(),
+            _ => unreachable!(),
+        };
+        let err = stringphone_core::Error::Store(StoreError::from(err));
+        let parts = chain(&err);
+        let path = dir.join(FILE_NAME).display().to_string();
+        assert_eq!(
+            parts,
+            [
+                "the trust store failed".to_string(),
+                format!("cannot read {path}"),
+                os.clone()
+            ]
+        );
+        let printed = parts.join(": ");
+        assert_eq!(printed.matches(&os).count(), 1, "{printed}");
+        assert_eq!(printed.matches(&path).count(), 1, "{printed}");
         fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -2127,3 +2170,8 @@ mod tests {
         fs::remove_dir_all(&dir).unwrap();
     }
 }
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -27,14 +27,13 @@ fn bare() -> bool {
     MAX_DISCOVERY_LEN == REPLY_LEN
 }
 
-/// The cases of `../shared/vectors/ed25519-edge.json` (or the file named by
+/// The cases of the repository's `vectors/ed25519-edge.json` (or the file named by
 /// `$STRINGPHONE_ED25519_VECTORS`). A file without cases fails the test.
 fn vectors() -> Vec<Value> {
     let path = std::env::var_os("STRINGPHONE_ED25519_VECTORS")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../../../shared/vectors/ed25519-edge.json")
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../vectors/ed25519-edge.json")
         });
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));

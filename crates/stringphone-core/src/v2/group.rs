@@ -43,11 +43,13 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     }
 
     /// The topic id, once set.
+    #[must_use]
     pub fn topic_id(&self) -> Option<TopicId> {
         self.v2.group.topic_id
     }
 
     /// The wire-format setting of this topic (classic by default).
+    #[must_use]
     pub fn protocol(&self) -> ProtocolVersion {
         self.v2.protocol
     }
@@ -59,11 +61,13 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     }
 
     /// The current key epoch (0 until the first rotation).
+    #[must_use]
     pub fn epoch(&self) -> u32 {
         self.v2.group.current.number
     }
 
     /// The current epoch's id (see [`GroupState`]).
+    #[must_use]
     pub fn epoch_id(&self) -> [u8; 32] {
         self.v2.group.current.id
     }
@@ -71,6 +75,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     /// The members of the current epoch, as listed by the rekey that started it;
     /// `None` when unknown (before the first rotation, or after joining through a
     /// reply), when the trust store alone decides.
+    #[must_use]
     pub fn members(&self) -> Option<impl Iterator<Item = &ParticipantId>> {
         self.v2.group.current.members.as_ref().map(|m| m.iter())
     }
@@ -83,7 +88,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
             .current
             .members
             .as_ref()
-            .map_or(true, |m| m.contains(id))
+            .is_none_or(|m| m.contains(id))
     }
 
     /// Trusts `key` as an admin, whose rekeys this topic accepts. Returns its id.
@@ -108,6 +113,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     }
 
     /// Whether `id` is an admin of this topic.
+    #[must_use]
     pub fn is_admin(&self, id: &ParticipantId) -> bool {
         self.v2.group.admins.contains(id)
     }
@@ -146,6 +152,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     /// identity reserved. What an earlier process accepted is in the trust store's
     /// marks, not here: to move the state to another store, use
     /// [`export_group_state`](Self::export_group_state).
+    #[must_use]
     pub fn group_state(&self) -> GroupState {
         let mut group = self.v2.group.clone();
         for (id, record) in &self.v2.senders {

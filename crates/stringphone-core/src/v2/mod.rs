@@ -64,6 +64,7 @@ pub use state::{GroupState, DEFAULT_GRACE_MESSAGES};
 
 /// Which wire formats a topic speaks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ProtocolVersion {
     /// The original's format only: what the Python stringphone speaks. The default.
     #[default]
@@ -78,14 +79,17 @@ pub enum ProtocolVersion {
 
 impl ProtocolVersion {
     /// Whether classic messages are accepted.
+    #[must_use]
     pub fn accepts_classic(self) -> bool {
         matches!(self, ProtocolVersion::Classic | ProtocolVersion::Both)
     }
     /// Whether v2 messages are accepted.
+    #[must_use]
     pub fn accepts_v2(self) -> bool {
         matches!(self, ProtocolVersion::V2 | ProtocolVersion::Both)
     }
     /// Whether this topic sends v2.
+    #[must_use]
     pub fn sends_v2(self) -> bool {
         self.accepts_v2()
     }
@@ -167,6 +171,7 @@ impl core::fmt::Debug for TopicId {
 /// assert_ne!(digest(EPOCH_CONTEXT, b"rekey"), digest(EPOCH_CONTEXT, b"rekeys"));
 /// ```
 #[cfg(feature = "alloc")]
+#[must_use]
 pub fn digest(context: &'static str, data: &[u8]) -> [u8; 32] {
     blake3::derive_key(context, data)
 }
@@ -181,6 +186,7 @@ pub fn digest(context: &'static str, data: &[u8]) -> [u8; 32] {
 /// assert_ne!(signed_string(&a, b"same bytes"), signed_string(&b, b"same bytes"));
 /// ```
 #[cfg(feature = "alloc")]
+#[must_use]
 pub fn signed_string(topic: &TopicId, signed_part: &[u8]) -> [u8; 64] {
     let mut hasher = blake3::Hasher::new_derive_key(DIGEST_CONTEXT);
     hasher.update(topic.as_bytes());
@@ -194,6 +200,7 @@ pub fn signed_string(topic: &TopicId, signed_part: &[u8]) -> [u8; 64] {
 /// A sender's message key for an epoch and session: HKDF-SHA256 with the session as
 /// salt, the epoch's key as input, and the suite, topic id, epoch id and sender id as
 /// info.
+#[must_use]
 pub fn message_key<B: Backend>(
     topic: &TopicId,
     topic_key: &TopicKey,
@@ -215,6 +222,7 @@ pub fn message_key<B: Backend>(
 }
 
 /// The associated data of a v2 message's cipher: the topic id, then the header.
+#[must_use]
 pub fn associated_data(
     topic: &TopicId,
     header: &[u8; wire::HEADER_LEN],
@@ -227,6 +235,7 @@ pub fn associated_data(
 
 /// The ChaCha20-Poly1305 nonce of a counter: four zero bytes, then the counter
 /// big-endian.
+#[must_use]
 pub fn nonce(counter: u64) -> [u8; 12] {
     let mut n = [0u8; 12];
     n[4..].copy_from_slice(&counter.to_be_bytes());

@@ -39,6 +39,7 @@ const _: () = assert!(u64::MAX - SENDER_BLOCK <= LAST_COUNTER);
 
 /// Why a counter is refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Replay {
     /// This counter was accepted before.
     Seen,
@@ -75,6 +76,7 @@ pub struct ReplayWindow {
 impl ReplayWindow {
     /// A window that refuses every counter below `floor` (0 for a sender never seen,
     /// the stored mark after a restart).
+    #[must_use]
     pub const fn starting_at(floor: u64) -> Self {
         ReplayWindow {
             floor,
@@ -84,6 +86,7 @@ impl ReplayWindow {
     }
 
     /// The lowest counter that could still be accepted.
+    #[must_use]
     pub fn floor(&self) -> u64 {
         match self.top {
             Some(top) => self.floor.max(top.saturating_sub(WINDOW - 1)),
@@ -92,6 +95,7 @@ impl ReplayWindow {
     }
 
     /// The highest counter accepted so far.
+    #[must_use]
     pub fn top(&self) -> Option<u64> {
         self.top
     }

@@ -60,6 +60,7 @@ use crate::{BoxSecret, Error, ParticipantId, Topic, TopicKey, TrustStore};
 
 /// What [`Topic::accept_rekey`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RekeyOutcome {
     /// The topic moved to the rekey's epoch.
     Rotated {
@@ -94,6 +95,8 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     /// counts itself an admin, [`Error::NotAMember`] when this admin was left out of
     /// the current epoch, [`Error::UntrustedSender`] for a listed id it does not trust,
     /// [`Error::NoStaticKey`] when a member's key has no X25519 form.
+    ///
+    /// `rng` is any `rand_core` 0.6 `CryptoRngCore` ([Randomness](crate#randomness)).
     pub fn rotate_with(
         &mut self,
         rng: &mut impl CryptoRngCore,

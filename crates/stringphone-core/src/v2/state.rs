@@ -290,18 +290,22 @@ const STATE_VERSION: u8 = 1;
 
 impl GroupState {
     /// The topic id (absent only in a state exported before one was set).
+    #[must_use]
     pub fn topic_id(&self) -> Option<TopicId> {
         self.group.topic_id
     }
     /// The current epoch's number.
+    #[must_use]
     pub fn epoch(&self) -> u32 {
         self.group.current.number
     }
     /// The current epoch's id.
+    #[must_use]
     pub fn epoch_id(&self) -> &[u8; 32] {
         &self.group.current.id
     }
     /// The current epoch's members, when known.
+    #[must_use]
     pub fn members(&self) -> Option<impl Iterator<Item = &ParticipantId>> {
         self.group.current.members.as_ref().map(|m| m.iter())
     }
@@ -310,6 +314,7 @@ impl GroupState {
         self.group.admins.iter()
     }
     /// Whether an introduction (of either format) awaits its reply.
+    #[must_use]
     pub fn has_pending_introduction(&self) -> bool {
         self.group.pending.is_some() || self.classic_pending.is_some()
     }
@@ -319,10 +324,12 @@ impl GroupState {
         self.group.generation
     }
     /// Counters of this identity below this value may have been used.
+    #[must_use]
     pub fn own_counter(&self) -> u64 {
         self.own_counter
     }
     /// The replay floor of `sender`: its counters below it are refused.
+    #[must_use]
     pub fn replay_floor(&self, sender: &ParticipantId) -> Option<u64> {
         self.group.floors.get(sender).copied()
     }
@@ -341,6 +348,7 @@ impl GroupState {
     /// ```
     ///
     /// A list is a count (4) then 16-byte ids.
+    #[must_use]
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
         let g = &self.group;
         let c = &g.current;

@@ -58,6 +58,7 @@ pub const MAX_MEMBERS: usize = 1024;
 
 /// The kinds of v2 message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum V2Type {
     /// `m`: sealed with the sender's key for the epoch, signed.
     Message,
@@ -76,6 +77,7 @@ impl V2Type {
     /// use stringphone_core::v2::wire::V2Type;
     /// assert_eq!(V2Type::Rekey.byte(), b'k');
     /// ```
+    #[must_use]
     pub const fn byte(self) -> u8 {
         match self {
             V2Type::Message => b'm',
@@ -86,6 +88,7 @@ impl V2Type {
     }
 
     /// The type a byte names, if any.
+    #[must_use]
     pub const fn from_byte(b: u8) -> Option<Self> {
         match b {
             b'm' => Some(V2Type::Message),
@@ -127,31 +130,38 @@ pub struct Header<'a> {
 
 impl<'a> Header<'a> {
     /// The header's bytes (the associated data of a v2 message's cipher).
+    #[must_use]
     pub fn as_bytes(&self) -> &'a [u8; HEADER_LEN] {
         self.bytes
     }
     /// The message type.
+    #[must_use]
     pub fn message_type(&self) -> V2Type {
         // parse() admitted only known type bytes.
         V2Type::from_byte(self.bytes[1]).unwrap_or(V2Type::Message)
     }
     /// The cipher suite id.
+    #[must_use]
     pub fn suite(&self) -> u8 {
         self.bytes[2]
     }
     /// The key epoch.
+    #[must_use]
     pub fn epoch(&self) -> u32 {
         u32::from_be_bytes([self.bytes[3], self.bytes[4], self.bytes[5], self.bytes[6]])
     }
     /// The sender's participant id.
+    #[must_use]
     pub fn sender_id(&self) -> ParticipantId {
         ParticipantId::from_bytes(*array(self.bytes, 7).unwrap_or(&[0; 16]))
     }
     /// The sender's session value.
+    #[must_use]
     pub fn session(&self) -> &'a [u8; 16] {
         array(self.bytes, 23).unwrap_or(&[0; 16])
     }
     /// The sender's counter.
+    #[must_use]
     pub fn counter(&self) -> u64 {
         u64::from_be_bytes(*array(self.bytes, 39).unwrap_or(&[0; 8]))
     }
@@ -194,6 +204,7 @@ pub struct V2Message<'a> {
 
 /// The type-specific part of a v2 message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Body<'a> {
     /// `m`: ciphertext and tag.
     Message {
@@ -349,26 +360,32 @@ impl<'a> V2Message<'a> {
     }
 
     /// The header.
+    #[must_use]
     pub fn header(&self) -> Header<'a> {
         self.header
     }
     /// The body.
+    #[must_use]
     pub fn body(&self) -> Body<'a> {
         self.body
     }
     /// Everything the signature covers (all but the last 64 bytes).
+    #[must_use]
     pub fn signed_part(&self) -> &'a [u8] {
         &self.bytes[..self.bytes.len() - SIGNATURE_LEN]
     }
     /// The Ed25519 signature.
+    #[must_use]
     pub fn signature(&self) -> &'a [u8; SIGNATURE_LEN] {
         array(self.bytes, self.bytes.len() - SIGNATURE_LEN).unwrap_or(&[0; SIGNATURE_LEN])
     }
     /// The whole message.
+    #[must_use]
     pub fn as_bytes(&self) -> &'a [u8] {
         self.bytes
     }
     /// The Ed25519 key an introduction or reply carries.
+    #[must_use]
     pub fn identity(&self) -> Option<PublicKey> {
         match self.body {
             Body::Introduction { identity, .. } | Body::Reply { identity, .. } => {
@@ -378,6 +395,7 @@ impl<'a> V2Message<'a> {
         }
     }
     /// The X25519 key an introduction, reply or rekey carries.
+    #[must_use]
     pub fn encryption_key(&self) -> Option<BoxPublicKey> {
         match self.body {
             Body::Introduction { encryption_key, .. }
@@ -387,6 +405,7 @@ impl<'a> V2Message<'a> {
         }
     }
     /// A reply's recipient.
+    #[must_use]
     pub fn recipient_id(&self) -> Option<ParticipantId> {
         match self.body {
             Body::Reply { recipient, .. } => Some(ParticipantId::from_bytes(*recipient)),
