@@ -1,5 +1,5 @@
 //! `stringphone chat --hex` with the real original: the Python stringphone and its own
-//! MQTT example (`original/examples/mqtt.py` in this repository), run unchanged except for its
+//! MQTT example (`../shared/original/examples/mqtt.py`), run unchanged except for its
 //! broker's host and port (in a temporary copy), over a mosquitto on a free loopback
 //! port.
 //!
@@ -20,8 +20,7 @@
 //! Needs Python 3 with PyNaCl < 1.6, six and paho-mqtt < 2: `scripts/test` makes a
 //! virtual environment with them and names its python in STRINGPHONE_ORIGINAL_PYTHON
 //! (otherwise `<target dir>/original-venv/bin/python`, then `python3`, are tried). The
-//! original itself is the repository's `original/` (see its README), or the directory
-//! named by STRINGPHONE_ORIGINAL.
+//! original itself is found in `../shared/original`, or STRINGPHONE_ORIGINAL.
 
 mod common;
 
@@ -41,7 +40,7 @@ const CONNECT_LINE: &str = r#"client.connect("test.mosquitto.org", 1883, 60)"#;
 fn original_dir() -> PathBuf {
     let dir = std::env::var_os("STRINGPHONE_ORIGINAL")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../original"));
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/original"));
     for file in ["stringphone/topic.py", "examples/mqtt.py"] {
         assert!(
             dir.join(file).is_file(),
