@@ -939,7 +939,9 @@ impl SqliteTrustStore {
     /// use stringphone_store_sqlite::SqliteTrustStore;
     /// let dir = std::env::temp_dir().join(format!("sp-sqlite-doc-len-{}", std::process::id()));
     /// # let _ = std::fs::remove_dir_all(&dir);
-    /// assert_eq!(SqliteTrustStore::open(dir.join("s.db"))?.len()?, 0);
+    /// let store = SqliteTrustStore::open(dir.join("s.db"))?;
+    /// assert_eq!(store.len()?, 0);
+    /// assert!(store.is_empty()?);
     /// # std::fs::remove_dir_all(&dir).unwrap();
     /// # Ok::<(), stringphone_store_sqlite::SqliteStoreError>(())
     /// ```
@@ -950,6 +952,24 @@ impl SqliteTrustStore {
             .and_then(|mut s| s.query_row([], |r| r.get(0)))
             .map_err(self.sql_err("count trust"))?;
         Ok(n as usize)
+    }
+
+    /// Whether nobody is trusted.
+    ///
+    /// ```
+    /// use stringphone_core::{PublicKey, TrustStore};
+    /// use stringphone_store_sqlite::{participant_id, SqliteTrustStore};
+    /// let dir = std::env::temp_dir().join(format!("sp-sqlite-doc-empty-{}", std::process::id()));
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// let mut store = SqliteTrustStore::open(dir.join("s.db"))?;
+    /// let key = PublicKey::from_bytes([7; 32]);
+    /// store.insert(participant_id(&key), key)?;
+    /// assert!(!store.is_empty()?);
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn is_empty(&self) -> Result<bool, SqliteStoreError> {
+        Ok(self.len()? == 0)
     }
 
     /// Trusts every key in `keys`, in one transaction (all or none): how a gateway
@@ -1002,6 +1022,45 @@ impl SqliteTrustStore {
         }
         tx.commit().map_err(err)?;
         Ok(added)
+    }
+
+    /// Stops trusting every id in `ids`, in one transaction (all or none). Returns how
+    /// many were trusted.
+    ///
+    /// ```
+    /// use stringphone_core::PublicKey;
+    /// use stringphone_store_sqlite::{participant_id, SqliteTrustStore};
+    /// let dir = std::env::temp_dir().join(format!("sp-sqlite-doc-rmall-{}", std::process::id()));
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// let mut store = SqliteTrustStore::open(dir.join("s.db"))?;
+    /// let keys: Vec<PublicKey> = (1..=3u8).map(|n| PublicKey::from_bytes([n; 32])).collect();
+    /// store.insert_all(keys.iter().copied())?;
+    /// assert_eq!(store.remove_all(keys[..2].iter().map(participant_id))?, 2);
+    /// assert_eq!(store.len()?, 1);
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), stringphone_store_sqlite::SqliteStoreError>(())
+    /// ```
+    pub fn remove_all(
+        &mut self,
+        ids: impl IntoIterator<Item = ParticipantId>,
+    ) -> Result<usize, SqliteStoreError> {
+        let path = self.path.clone();
+        let err = |e| classify(&path, "remove trust", e);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        let mut removed = 0;
+        {
+            let mut stmt = tx
+                .prepare_cached("DELETE FROM trust WHERE id = ?1")
+                .map_err(err)?;
+            for id in ids {
+                removed += stmt.execute([&id.as_bytes()[..]]).map_err(err)?;
+            }
+        }
+        tx.commit().map_err(err)?;
+        Ok(removed)
     }
 
     /// The v2 mark stored under `slot`, read from the database now; `None` if there is
@@ -1446,11 +1505,14 @@ fn read_mark(
     }
 }
 
-/// The stored group state, checked: its bytes and what they parse to.
+/// A stored group state: its bytes, and what they parse to.
+type StoredGroup = (Zeroizing<Vec<u8>>, GroupState);
+
+/// The stored group state, checked.
 fn read_group_state(
     conn: &Connection,
     path: &Path,
-) -> Result<Option<(Zeroizing<Vec<u8>>, GroupState)>, SqliteStoreError> {
+) -> Result<Option<StoredGroup>, SqliteStoreError> {
     let corrupt = |reason: String| SqliteStoreError::CorruptGroupState {
         path: path.to_path_buf(),
         reason,
