@@ -77,7 +77,7 @@ def main() -> None:
     def get(group: str, function: str, value: object) -> float | None:
         return m.get((group, function, str(value)))
 
-    stores = [("memory", "memory"), ("sqlite", "SQLite (FULL)")]
+    stores = [("memory", "memory"), ("sqlite", "SQLite (FULL)"), ("file", "text files (store-file)")]
     print("## Decode of one 64 B message against trusted participants (µs, median)\n")
     print("| store | format | " + " | ".join(f"N = {n:,}" for n in NS) + " | 10,000 / 10 | target ≤ 1.10 |")
     print("|---|---|" + "---:|" * len(NS) + "---:|---|")
@@ -142,7 +142,7 @@ def main() -> None:
 
 # ----- the SVG ----------------------------------------------------------------------------
 
-COLORS = {"memory": "#1f77b4", "sqlite": "#d62728"}
+COLORS = {"memory": "#1f77b4", "sqlite": "#d62728", "file": "#2ca02c"}
 
 
 def draw(path: Path, get, size) -> None:
@@ -152,28 +152,33 @@ def draw(path: Path, get, size) -> None:
             ("memory, v2", "memory", "6 3", [get("scale", "memory:v2_decode", n) for n in NS], 1e3),
             ("SQLite, classic", "sqlite", "", [get("scale", "sqlite:classic_decode", n) for n in NS], 1e3),
             ("SQLite, v2", "sqlite", "6 3", [get("scale", "sqlite:v2_decode", n) for n in NS], 1e3),
+            ("text files, classic", "file", "", [get("scale", "file:classic_decode", n) for n in NS], 1e3),
+            ("text files, v2", "file", "6 3", [get("scale", "file:v2_decode", n) for n in NS], 1e3),
         ]),
         ("Add / remove a participant (µs)", [
             ("memory, add", "memory", "", [get("scale", "memory:add_participant", n) for n in NS], 1e3),
             ("memory, remove", "memory", "6 3", [get("scale", "memory:remove_participant", n) for n in NS], 1e3),
             ("SQLite, add", "sqlite", "", [get("scale", "sqlite:add_participant", n) for n in NS], 1e3),
             ("SQLite, remove", "sqlite", "6 3", [get("scale", "sqlite:remove_participant", n) for n in NS], 1e3),
+            ("text files, add", "file", "", [get("scale", "file:add_participant", n) for n in NS], 1e3),
+            ("text files, remove", "file", "6 3", [get("scale", "file:remove_participant", n) for n in NS], 1e3),
         ]),
         ("Rotation to all members (ms; KB on the wire)", [
             ("memory, rotate", "memory", "", [get("scale", "memory:rotate", n) for n in NS], 1e6),
             ("SQLite, rotate", "sqlite", "", [get("scale", "sqlite:rotate", n) for n in NS], 1e6),
+            ("text files, rotate", "file", "", [get("scale", "file:rotate", n) for n in NS], 1e6),
             ("rekey size (KB)", "#555555", "2 3", [size.get(("rekey", n)) for n in NS], 1e3),
         ]),
     ]
     w, h, pad = 340, 260, 56
     width = len(panels) * w + 20
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{h + 120}" '
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{h + 150}" '
            f'font-family="sans-serif" font-size="11">',
-           f'<rect width="{width}" height="{h + 120}" fill="white"/>']
+           f'<rect width="{width}" height="{h + 150}" fill="white"/>']
     for i, (title, series) in enumerate(panels):
         x0 = 10 + i * w
         out += panel(x0, 10, w - 10, h, pad, title, series)
-    out.append(f'<text x="10" y="{h + 110}" fill="#555">participants (log scale); '
+    out.append(f'<text x="10" y="{h + 140}" fill="#555">participants (log scale); '
                'values log scale; missing points: not measured (rotation to 10,000 is refused '
                'by the wire format, MAX_MEMBERS = 1,024)</text>')
     out.append("</svg>")

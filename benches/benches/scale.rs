@@ -23,7 +23,8 @@
 //! libsodium's verify+open of the classic inbox, one by one on one core
 //! (`libsodium:verify_open`, feature `libsodium`). Throughput is in messages.
 //!
-//! STORE is `memory`, `sqlite` (FULL) or `sqlite-normal`. Rotation to 10,000 members is
+//! STORE is `memory`, `sqlite` (FULL), `sqlite-normal` or `file` (the text store,
+//! `stringphone-store-file`, for comparison). Rotation to 10,000 members is
 //! refused by the wire format (`MAX_MEMBERS` = 1,024): the bench prints it and records
 //! nothing. The sizes on the wire are written to `<target>/criterion/scale-sizes.json`
 //! for `benches/scale_report.py`.
@@ -90,6 +91,8 @@ fn db_path(name: &str) -> PathBuf {
 enum Store {
     Memory,
     Sqlite(Durability),
+    /// `stringphone-store-file`, the text store the command used before.
+    File,
 }
 
 impl Store {
@@ -98,6 +101,7 @@ impl Store {
             Store::Memory => "memory",
             Store::Sqlite(Durability::Full) => "sqlite",
             Store::Sqlite(Durability::Normal) => "sqlite-normal",
+            Store::File => "file",
         }
     }
 }
@@ -119,6 +123,23 @@ fn memory_store(n: usize) -> MemoryTrustStore {
     s
 }
 
+fn file_store(n: usize, name: &str) -> stringphone_store_file::FileTrustStore {
+    let dir = db_path(name).with_extension("d");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // The trust file written whole, as n inserts would leave it.
+    let entries = public_keys()[..n]
+        .iter()
+        .map(|k| (stringphone_store_file::participant_id(k), *k))
+        .collect();
+    std::fs::write(
+        dir.join(stringphone_store_file::FILE_NAME),
+        stringphone_store_file::serialize(&entries),
+    )
+    .unwrap();
+    stringphone_store_file::FileTrustStore::open(&dir).unwrap()
+}
+
 fn sqlite_store(n: usize, durability: Durability, name: &str) -> SqliteTrustStore {
     let mut s = SqliteTrustStore::open_with(db_path(name), durability).unwrap();
     s.insert_all(public_keys()[..n].iter().copied()).unwrap();
@@ -137,6 +158,11 @@ macro_rules! with_receiver {
             Store::Sqlite(d) => {
                 #[allow(unused_mut)]
                 let mut $r = receiver_with(sqlite_store($n, d, $name), $protocol);
+                $body
+            }
+            Store::File => {
+                #[allow(unused_mut)]
+                let mut $r = receiver_with(file_store($n, $name), $protocol);
                 $body
             }
         }
@@ -324,7 +350,7 @@ fn scale(c: &mut Criterion) {
     group.sample_size(20);
     let mut feed = Feed::new(ACTIVE);
     // The member that accepts the rotations: participant 0 (trusted at every N).
-    for store in [Store::Memory, Store::Sqlite(Durability::Full)] {
+    for store in [Store::Memory, Store::Sqlite(Durability::Full), Store::File] {
         for n in PARTICIPANTS {
             let name = format!("{}-{n}", store.name());
             with_receiver!(store, n, ProtocolVersion::Both, &name, |r| {
@@ -401,9 +427,8 @@ fn durable_marks(c: &mut Criterion) {
             let mut out = [0u8; 64];
             let mut instance = Some(r);
             let label = match store {
-                Store::Memory => "memory",
                 Store::Sqlite(Durability::Full) => "sqlite-full",
-                Store::Sqlite(Durability::Normal) => "sqlite-normal",
+                other => other.name(),
             };
             group.throughput(Throughput::Elements(1));
             group.bench_function(BenchmarkId::new(label, PER_SENDER), |b| {
