@@ -48,7 +48,7 @@ use clap::Args;
 use rand_core::{OsRng, RngCore};
 use rumqttc::{Client, Connection, MqttOptions, Outgoing as MqttOutgoing, Packet, QoS};
 use stringphone::{DecodeMode, Decoded, Error, Message, ParticipantId, PublicKey, Topic};
-use stringphone_store_file::FileTrustStore;
+use stringphone_store_sqlite::SqliteTrustStore;
 
 use crate::files::KeyKind;
 use crate::proto::{
@@ -319,7 +319,7 @@ impl Outbox {
 }
 
 struct Chat {
-    topic: Topic<FileTrustStore>,
+    topic: Topic<SqliteTrustStore>,
     client: Client,
     mqtt_topic: String,
     broker: String,
@@ -388,7 +388,7 @@ pub fn run(args: ChatArgs, state: &Path) -> Result<()> {
         None => (None, None),
     };
     let started_with_key = key.is_some();
-    let store = FileTrustStore::open(state)?;
+    let store = proto::open_store(state)?;
     let mut topic = Topic::with_store(seed.clone(), key, store);
     topic.set_protocol(args.protocol.version());
     if args.protocol != Protocol::Classic {

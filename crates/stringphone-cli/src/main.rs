@@ -22,7 +22,7 @@ use stringphone::{
     DecodeMode, Decoded, Error, MemoryTrustStore, Message, ParticipantId, PublicKey, SigningSeed,
     Topic, TopicKey, TrustStore,
 };
-use stringphone_store_file::FileTrustStore;
+use stringphone_store_sqlite::SqliteTrustStore;
 
 use crate::files::KeyKind;
 use crate::proto::{fingerprint, id_of, who, CliStore, Discovery, Protocol};
@@ -120,8 +120,8 @@ impl From<Error> for Failure {
     }
 }
 
-impl From<stringphone_store_file::FileStoreError> for Failure {
-    fn from(e: stringphone_store_file::FileStoreError) -> Self {
+impl From<stringphone_store_sqlite::SqliteStoreError> for Failure {
+    fn from(e: stringphone_store_sqlite::SqliteStoreError) -> Self {
         Failure::new(e.to_string())
     }
 }
@@ -511,7 +511,7 @@ fn encode(a: EncodeArgs, state: Option<&Path>) -> Result<()> {
     };
     // v2: the counter comes from the state directory's marks, so it never repeats
     // across runs; the exact mark is stored back so that the next run goes on at +1.
-    let mut topic = Topic::with_store(seed, Some(key), FileTrustStore::open(state)?);
+    let mut topic = Topic::with_store(seed, Some(key), proto::open_store(state)?);
     topic.set_protocol(a.protocol.version());
     topic.set_topic_id(v2_topic(a.topic.as_deref())?)?;
     let wire = topic.encode(&plaintext)?;
@@ -532,7 +532,7 @@ fn decode(a: DecodeArgs, state: &Path) -> Result<()> {
     }
     let store = CliStore {
         extra,
-        file: FileTrustStore::open(state)?,
+        db: proto::open_store(state)?,
     };
     let message = read_wire(a.hex, "message")?;
     let mut topic = Topic::with_store(seed, Some(key), store);
@@ -648,7 +648,7 @@ fn reply(a: ReplyArgs, state: &Path) -> Result<()> {
     )
     .map_err(|_| Failure::new("the introduction's signature does not verify: forged or damaged"))?;
     let newcomer_id = id_of(&newcomer_key);
-    let mut topic = Topic::with_store(seed, Some(key), FileTrustStore::open(state)?);
+    let mut topic = Topic::with_store(seed, Some(key), proto::open_store(state)?);
     if topic.trusted_key(&newcomer_id)? != Some(newcomer_key) {
         match &a.approve {
             Some(approved) if names_key(approved, &newcomer_key) => {
@@ -715,7 +715,7 @@ fn accept_reply(a: AcceptReplyArgs, state: &Path) -> Result<()> {
     let _ = std::fs::remove_file(&pending);
     let replier_id = id_of(&replier);
     if a.trust_replier {
-        let mut store = FileTrustStore::open(state)?;
+        let mut store = proto::open_store(state)?;
         if stringphone::rule::public_key_passes(replier.as_bytes()) {
             store.insert(replier_id, replier)?;
             eprintln!("trusted replier {}", who(&replier_id));
@@ -767,7 +767,7 @@ fn resolve(text: &str, entries: &[(ParticipantId, PublicKey)]) -> Result<Partici
 }
 
 fn trust(command: TrustCommand, state: &Path) -> Result<()> {
-    let mut store = FileTrustStore::open(state)?;
+    let mut store = proto::open_store(state)?;
     match command {
         TrustCommand::Add { keys } => {
             // Check them all before changing anything.
@@ -821,39 +821,19 @@ fn trust(command: TrustCommand, state: &Path) -> Result<()> {
     }
 }
 
-/// Removes every one of `ids`, or (putting back what it had removed) none.
-fn remove_all(store: &mut FileTrustStore, ids: &[ParticipantId]) -> Result<()> {
-    let mut removed: Vec<(ParticipantId, PublicKey)> = Vec::new();
-    let mut failure = None;
-    for id in ids {
-        match store.remove(id) {
-            Ok(Some(key)) => removed.push((*id, key)),
-            Ok(None) => {
-                failure = Some(format!(
-                    "{} was removed meanwhile by another process: nothing removed",
-                    who(id)
-                ));
-                break;
-            }
-            Err(e) => {
-                failure = Some(format!("{e}: nothing removed"));
-                break;
-            }
-        }
+/// Removes every one of `ids` in one transaction. The caller checked they are all
+/// trusted; one removed meanwhile by another process is gone either way.
+fn remove_all(store: &mut SqliteTrustStore, ids: &[ParticipantId]) -> Result<()> {
+    let removed = store
+        .remove_all(ids.iter().copied())
+        .map_err(|e| Failure::new(format!("{e}: nothing removed")))?;
+    if removed < ids.len() {
+        eprintln!(
+            "note: {} of them had been removed meanwhile by another process",
+            ids.len() - removed
+        );
     }
-    let Some(failure) = failure else {
-        return Ok(());
-    };
-    for (id, key) in &removed {
-        if let Err(e) = store.insert(*id, *key) {
-            return Err(Failure::new(format!(
-                "{failure}, but {} could not be trusted again ({e}): add it back with \
-                 `stringphone trust add {key}`",
-                who(id)
-            )));
-        }
-    }
-    Err(Failure::new(failure))
+    Ok(())
 }
 
 /// True when stdin is a terminal (chat prompts only then).
