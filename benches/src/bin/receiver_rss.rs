@@ -71,19 +71,21 @@ fn generate(senders: usize, path: &Path) {
 }
 
 fn measure(store: &str, senders: usize, path: &Path) {
+    // Everything is read into one buffer that lives to the end, and nothing is freed
+    // before the receiver is built: freed memory stays resident in the allocator and
+    // would hide what the receiver takes.
     let bytes = std::fs::read(path).unwrap();
     let (keys, mut rest) = bytes.split_at(32 * senders);
     let keys: Vec<PublicKey> = keys
         .chunks_exact(32)
         .map(|k| PublicKey::from_bytes(k.try_into().unwrap()))
         .collect();
-    let mut messages = Vec::new();
+    let mut messages: Vec<&[u8]> = Vec::with_capacity(ROUNDS * senders);
     while let Some((len, tail)) = rest.split_first_chunk::<4>() {
         let len = u32::from_be_bytes(*len) as usize;
-        messages.push(tail[..len].to_vec());
+        messages.push(&tail[..len]);
         rest = &tail[len..];
     }
-    drop(bytes);
     let report = |step: &str, base: u64| {
         let (rss, hwm) = status();
         println!(
@@ -119,7 +121,7 @@ fn measure(store: &str, senders: usize, path: &Path) {
 
 fn run<S: TrustStore>(
     mut receiver: Topic<RustCrypto, S>,
-    messages: &[Vec<u8>],
+    messages: &[&[u8]],
     senders: usize,
     base: u64,
     report: &dyn Fn(&str, u64) -> u64,
