@@ -4,8 +4,10 @@
 //! per-round ratios, so load that comes and goes hits both sides alike.
 //!
 //! ```sh
-//! cargo run --release -p stringphone-benches --features libsodium --bin scale_ratios [ROUNDS]
+//! cargo run --profile bench -p stringphone-benches --features libsodium --bin scale_ratios [ROUNDS]
 //! ```
+//!
+//! `SCALE_RATIOS=decode,lookup,marks,gateway` (any of them) runs only those sections.
 //!
 //! Ratios (RustCrypto backend, 64 B messages):
 //! - decode with 10,000 trusted participants / with 10 (classic and v2; memory and
@@ -231,13 +233,21 @@ fn main() {
         .map(|n| B::signing_key(&seed(n)).public_key())
         .collect();
     let me = || seed(1_000_000);
+    // SCALE_RATIOS=decode,lookup,marks,gateway (any of them) runs only those.
+    let only = std::env::var("SCALE_RATIOS").unwrap_or_default();
+    let wanted = |section: &str| only.is_empty() || only.split(',').any(|s| s == section);
 
     // Decode against 10 and 10,000 trusted.
     let ops = 400;
-    for (fmt_name, protocol) in [
-        ("classic", ProtocolVersion::Classic),
-        ("v2", ProtocolVersion::V2),
-    ] {
+    let decode_formats: &[(&str, ProtocolVersion)] = if wanted("decode") {
+        &[
+            ("classic", ProtocolVersion::Classic),
+            ("v2", ProtocolVersion::V2),
+        ]
+    } else {
+        &[]
+    };
+    for &(fmt_name, protocol) in decode_formats {
         let feed_a = std::cell::RefCell::new(Feed::new());
         let feed_b = std::cell::RefCell::new(Feed::new());
         let side = |n: usize, feed| -> Side<'_> {
@@ -274,9 +284,42 @@ fn main() {
         );
     }
 
+    // Where SQLite's share goes: one trust lookup (what every decode asks the store).
+    let ops = 2_000;
+    if wanted("lookup") {
+        let probe: Vec<_> = keys[..1000]
+            .iter()
+            .map(stringphone_store_sqlite::participant_id)
+            .collect();
+        let lookups = |store: Box<dyn Fn(&stringphone_core::ParticipantId) -> bool>| -> Side<'_> {
+            let probe = probe.clone();
+            Box::new(move || {
+                let started = Instant::now();
+                for i in 0..ops {
+                    assert!(store(black_box(&probe[i % probe.len()])));
+                }
+                started.elapsed()
+            })
+        };
+        let mem = memory(&keys[..1000]);
+        let sql = sqlite(&keys[..1000], Durability::Full, "lookups");
+        pair(
+            "one trust lookup (TrustStore::get), SQLite / memory, 1,000 trusted",
+            ops,
+            rounds,
+            lookups(Box::new(move |id| mem.get(id).unwrap().is_some())),
+            lookups(Box::new(move |id| sql.get(id).unwrap().is_some())),
+        );
+    }
+
     // Durable marks, amortised: slices of 2,000 messages, instances of 10,000.
     let ops = 2_000;
-    for durability in [Durability::Full, Durability::Normal] {
+    let durabilities: &[Durability] = if wanted("marks") {
+        &[Durability::Full, Durability::Normal]
+    } else {
+        &[]
+    };
+    for &durability in durabilities {
         let feed_a = std::cell::RefCell::new(Feed::new());
         let feed_b = std::cell::RefCell::new(Feed::new());
         let a = v2_side(
@@ -305,7 +348,9 @@ fn main() {
     }
 
     // The gateway: libsodium one by one vs every core.
-    gateway(&keys, rounds, threads);
+    if wanted("gateway") {
+        gateway(&keys, rounds, threads);
+    }
     println!("load average at the end {}", load());
     let _ = std::fs::remove_dir_all(db("x").parent().unwrap());
 }
