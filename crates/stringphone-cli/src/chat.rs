@@ -69,7 +69,7 @@ use rumqttc::{Client, Connection, MqttOptions, Outgoing as MqttOutgoing, Packet,
 use stringphone::v2::wire::V2Type;
 use stringphone::v2::{digest, RekeyOutcome, EPOCH_CONTEXT};
 use stringphone::{DecodeMode, Decoded, Error, Message, ParticipantId, PublicKey, Topic};
-use stringphone_store_file::FileTrustStore;
+use stringphone_store_sqlite::SqliteTrustStore;
 
 use crate::files::KeyKind;
 use crate::group::{self, Found};
@@ -369,7 +369,7 @@ impl Outbox {
 }
 
 struct Chat {
-    topic: Topic<FileTrustStore>,
+    topic: Topic<SqliteTrustStore>,
     client: Client,
     mqtt_topic: String,
     broker: String,
@@ -456,7 +456,7 @@ pub fn run(args: ChatArgs, state: &Path) -> Result<()> {
             "--admin is for v2 topics (admins rotate the topic key): add --protocol v2 (or both)",
         ));
     }
-    let store = FileTrustStore::open(state)?;
+    let store = proto::open_store(state)?;
     let mut topic = Topic::with_store(seed.clone(), key, store);
     topic.set_protocol(args.protocol.version());
     if args.protocol != Protocol::Classic {

@@ -189,7 +189,9 @@ fn parent_of(path: &Path) -> &Path {
     }
 }
 
-fn sync_dir(dir: &Path) -> io::Result<()> {
+/// Makes a rename or a new link in `dir` durable (on Unix; elsewhere the rename is all
+/// there is).
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
     #[cfg(unix)]
     File::open(dir)?.sync_all()?;
     #[cfg(not(unix))]

@@ -24,7 +24,6 @@ use stringphone::{
     DecodeMode, Decoded, Error, MemoryTrustStore, Message, ParticipantId, PublicKey, SigningSeed,
     Topic, TopicKey, TrustStore,
 };
-use stringphone_store_file::FileTrustStore;
 
 use crate::files::KeyKind;
 use crate::proto::{fingerprint, id_of, who, CliStore, Discovery, Protocol};
@@ -162,9 +161,9 @@ impl From<Error> for Failure {
     }
 }
 
-impl From<stringphone_store_file::FileStoreError> for Failure {
-    fn from(e: stringphone_store_file::FileStoreError) -> Self {
-        Failure::new(chain(&e))
+impl From<stringphone_store_sqlite::SqliteStoreError> for Failure {
+    fn from(e: stringphone_store_sqlite::SqliteStoreError) -> Self {
+        Failure::new(e.to_string())
     }
 }
 
@@ -569,7 +568,7 @@ fn encode(a: EncodeArgs, state: Option<&Path>) -> Result<()> {
     };
     // v2: the counter comes from the state directory's marks, so it never repeats
     // across runs; the exact mark is stored back so that the next run goes on at +1.
-    let mut topic = Topic::with_store(seed, Some(key), FileTrustStore::open(state)?);
+    let mut topic = Topic::with_store(seed, Some(key), proto::open_store(state)?);
     topic.set_protocol(a.protocol.version());
     topic.set_topic_id(v2_topic(a.topic.as_deref())?)?;
     let wire = topic.encode(&plaintext)?;
@@ -590,7 +589,7 @@ fn decode(a: DecodeArgs, state: &Path) -> Result<()> {
     }
     let store = CliStore {
         extra,
-        file: FileTrustStore::open(state)?,
+        db: proto::open_store(state)?,
     };
     let message = read_wire(a.hex, "message")?;
     let mut topic = Topic::with_store(seed, Some(key), store);
@@ -706,7 +705,7 @@ fn reply(a: ReplyArgs, state: &Path) -> Result<()> {
     )
     .map_err(|_| Failure::new("the introduction's signature does not verify: forged or damaged"))?;
     let newcomer_id = id_of(&newcomer_key);
-    let mut topic = Topic::with_store(seed, Some(key), FileTrustStore::open(state)?);
+    let mut topic = Topic::with_store(seed, Some(key), proto::open_store(state)?);
     if topic.trusted_key(&newcomer_id)? != Some(newcomer_key) {
         match &a.approve {
             Some(approved) if names_key(approved, &newcomer_key) => {
@@ -773,7 +772,7 @@ fn accept_reply(a: AcceptReplyArgs, state: &Path) -> Result<()> {
     let _ = std::fs::remove_file(&pending);
     let replier_id = id_of(&replier);
     if a.trust_replier {
-        let mut store = FileTrustStore::open(state)?;
+        let mut store = proto::open_store(state)?;
         if stringphone::rule::public_key_passes(replier.as_bytes()) {
             store.insert(replier_id, replier)?;
             eprintln!("trusted replier {}", who(&replier_id));
@@ -825,7 +824,7 @@ fn resolve(text: &str, entries: &[(ParticipantId, PublicKey)]) -> Result<Partici
 }
 
 fn trust(command: TrustCommand, state: &Path) -> Result<()> {
-    let mut store = FileTrustStore::open(state)?;
+    let mut store = proto::open_store(state)?;
     match command {
         TrustCommand::Add { keys } => {
             // Check them all before changing anything.
@@ -933,7 +932,7 @@ fn trust(command: TrustCommand, state: &Path) -> Result<()> {
 /// right too (the core saves the group state first): trusting it again later does not
 /// give the right back. The group state does not depend on whose identity edits it, so
 /// a scratch one does (it sends nothing, and keeps the stored counter reservation).
-fn remove_all(store: FileTrustStore, ids: &[ParticipantId]) -> Result<()> {
+fn remove_all<S: TrustStore>(store: S, ids: &[ParticipantId]) -> Result<()> {
     let mut topic = Topic::with_store(SigningSeed::generate(), None, store);
     let mut removed: Vec<(ParticipantId, PublicKey)> = Vec::new();
     let mut failure = None;

@@ -1,6 +1,8 @@
 //! Glue between the command and the protocol: the protocol setting, the trust store
 //! the commands use, the pending introduction kept across processes, and text helpers.
 
+use std::path::Path;
+
 use rand_core::{CryptoRng, RngCore};
 use stringphone::protocol::MarkSlot;
 use stringphone::v2::wire::V2Type;
@@ -9,7 +11,7 @@ use stringphone::{
     rule, Backend, BoxSecret, DefaultBackend, Error, Fingerprint, MemoryTrustStore, Message,
     ParticipantId, PublicKey, SigningSeed, StoreError, Topic, TopicKey, TrustStore,
 };
-use stringphone_store_file::FileTrustStore;
+use stringphone_store_sqlite::{Snapshot, SqliteTrustStore};
 
 use crate::Failure;
 
@@ -102,13 +104,96 @@ pub fn parse_public_key(text: &str, what: &str) -> Result<PublicKey, Failure> {
     Ok(key)
 }
 
-/// The file store, with keys trusted for this one run (`decode --trust`) on top.
-/// Writes go to the file, and so do v2 replay marks, whoever the sender.
+/// The database of a state directory: trust, v2 replay marks and group state.
+pub const DATABASE: &str = "state.db";
+
+/// Opens the state directory's database (`<state>/state.db`, see
+/// `stringphone-store-sqlite`), creating it if missing. A state directory written by
+/// the text store of earlier versions (`trust`, `marks`, `group`) is imported first,
+/// once: its contents go into a new database in one transaction, which then takes the
+/// database's name, and one line on stderr says so. The old files are left as they
+/// were (an older stringphone still reads them; changes made from now on are not
+/// written back to them).
+pub fn open_store(state: &Path) -> Result<SqliteTrustStore, Failure> {
+    let db = state.join(DATABASE);
+    if std::fs::symlink_metadata(&db).is_err() {
+        import_text_store(state, &db)?;
+    }
+    Ok(SqliteTrustStore::open(&db)?)
+}
+
+/// The one-time import of a text store's state directory, if `state` holds one.
+fn import_text_store(state: &Path, db: &Path) -> Result<(), Failure> {
+    use stringphone_store_file::{FileTrustStore, FILE_NAME, GROUP_NAME, MARKS_NAME};
+    let present = [FILE_NAME, MARKS_NAME, GROUP_NAME]
+        .iter()
+        .any(|name| std::fs::symlink_metadata(state.join(name)).is_ok());
+    if !present {
+        return Ok(());
+    }
+    // Each cause said once, the whole chain (an I/O error's reason included).
+    let fail = |e: &(dyn std::error::Error + 'static)| {
+        Failure::new(format!(
+            "cannot import the text store of {}: {}",
+            state.display(),
+            crate::chain(e)
+        ))
+    };
+    let text = FileTrustStore::open(state).map_err(|e| fail(&e))?;
+    let snapshot = Snapshot {
+        trust: text.entries().map_err(|e| fail(&e))?.into_iter().collect(),
+        marks: text.marks().map_err(|e| fail(&e))?,
+        group_state: text.group_state().map_err(|e| fail(&e))?,
+    };
+    // Built under a name of its own and linked into place whole, so that no process
+    // ever opens a half-imported database; a link never replaces one another process
+    // made meanwhile (theirs is the same import, or newer).
+    let tmp = state.join(format!("{DATABASE}.import-{}", std::process::id()));
+    let cleanup = |tmp: &Path| {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = tmp.as_os_str().to_owned();
+            p.push(suffix);
+            let _ = std::fs::remove_file(std::path::PathBuf::from(p));
+        }
+    };
+    cleanup(&tmp);
+    let result = (|| {
+        let mut fresh = SqliteTrustStore::open(&tmp)?;
+        fresh.import(&snapshot)?;
+        drop(fresh); // the last connection folds the log into the file
+        match std::fs::hard_link(&tmp, db) {
+            Ok(()) => {
+                crate::files::sync_dir(state).map_err(|e| fail(&e))?;
+                eprintln!(
+                    "imported the text store of {} ({} trusted, {} replay marks, {}) into {}; \
+                     its files are left as they were",
+                    state.display(),
+                    snapshot.trust.len(),
+                    snapshot.marks.len(),
+                    if snapshot.group_state.is_some() {
+                        "a v2 group state"
+                    } else {
+                        "no group state"
+                    },
+                    db.display()
+                );
+                Ok(())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) => Err(fail(&e)),
+        }
+    })();
+    cleanup(&tmp);
+    result
+}
+
+/// The database, with keys trusted for this one run (`decode --trust`) on top.
+/// Writes go to the database, and so do v2 replay marks, whoever the sender.
 pub struct CliStore {
     /// Trusted for this run only.
     pub extra: MemoryTrustStore,
     /// The persistent store.
-    pub file: FileTrustStore,
+    pub db: SqliteTrustStore,
 }
 
 impl TrustStore for CliStore {
@@ -117,39 +202,39 @@ impl TrustStore for CliStore {
     fn get(&self, id: &ParticipantId) -> Result<Option<PublicKey>, StoreError> {
         match self.extra.get(id)? {
             Some(key) => Ok(Some(key)),
-            None => self.file.get(id),
+            None => self.db.get(id),
         }
     }
 
     fn insert(&mut self, id: ParticipantId, key: PublicKey) -> Result<(), StoreError> {
-        self.file.insert(id, key)
+        self.db.insert(id, key)
     }
 
     fn remove(&mut self, id: &ParticipantId) -> Result<Option<PublicKey>, StoreError> {
         let extra = self.extra.remove(id)?;
-        Ok(self.file.remove(id)?.or(extra))
+        Ok(self.db.remove(id)?.or(extra))
     }
 
     fn iter(&self) -> Result<Self::Iter<'_>, StoreError> {
         let mut all: Vec<_> = self.extra.iter()?.collect();
-        all.extend(self.file.iter()?);
+        all.extend(self.db.iter()?);
         Ok(all.into_iter())
     }
 
     fn load_mark(&self, slot: &MarkSlot) -> Result<Option<u64>, StoreError> {
-        self.file.load_mark(slot)
+        self.db.load_mark(slot)
     }
 
     fn save_mark(&mut self, slot: MarkSlot, mark: u64) -> Result<(), StoreError> {
-        self.file.save_mark(slot, mark)
+        self.db.save_mark(slot, mark)
     }
 
     fn load_group_state(&self) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>, StoreError> {
-        self.file.load_group_state()
+        self.db.load_group_state()
     }
 
     fn save_group_state(&mut self, state: &[u8]) -> Result<(), StoreError> {
-        self.file.save_group_state(state)
+        self.db.save_group_state(state)
     }
 }
 

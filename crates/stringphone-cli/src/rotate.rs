@@ -14,7 +14,6 @@ use rand_core::{OsRng, RngCore};
 use rumqttc::{Client, Connection, Event, MqttOptions, Outgoing, Packet, QoS};
 use stringphone::v2::ProtocolVersion;
 use stringphone::{ParticipantId, Topic};
-use stringphone_store_file::FileTrustStore;
 
 use crate::chat::{check_topic_name, parse_broker};
 use crate::group::{self, Found};
@@ -134,7 +133,7 @@ pub fn run(args: RotateArgs, state: &Path) -> Result<()> {
         Some(path) => Some(read_topic_key(path)?),
         None => None,
     };
-    let mut topic = Topic::with_store(seed, key, FileTrustStore::open(state)?);
+    let mut topic = Topic::with_store(seed, key, proto::open_store(state)?);
     topic.set_protocol(ProtocolVersion::V2);
     topic.set_topic_id(proto::topic_id(&args.topic))?;
     // Before anything else: a chat of this identity on this directory sends, and only

@@ -700,13 +700,13 @@ fn a_corrupt_trust_store_is_refused_and_kept() {
         &["--state-dir", &state, "trust", "add", &w.alice.0],
         b"",
     ));
-    let path = w.dir.join("st/trust");
+    let path = w.dir.join("st/state.db");
     let full = fs::read(&path).unwrap();
-    let cut = &full[..full.len() - 3];
+    let cut = &full[..full.len() / 2];
     fs::write(&path, cut).unwrap();
     refused(
         &run(w.home(), &["--state-dir", &state, "trust", "list"], b""),
-        "is corrupt",
+        "refusing to use it",
     );
     refused(
         &run(
@@ -714,7 +714,7 @@ fn a_corrupt_trust_store_is_refused_and_kept() {
             &["--state-dir", &state, "trust", "add", &w.bob.0],
             b"",
         ),
-        "is corrupt",
+        "refusing to use it",
     );
     let wire = w.encode("alice.seed", b"x");
     let out = run(
@@ -730,7 +730,7 @@ fn a_corrupt_trust_store_is_refused_and_kept() {
         ],
         &wire,
     );
-    refused(&out, "is corrupt");
+    refused(&out, "refusing to use it");
     assert_eq!(fs::read(&path).unwrap(), cut, "never replaced");
 }
 
@@ -744,10 +744,10 @@ fn the_default_state_dir_follows_xdg() {
         .output()
         .unwrap();
     ok(&out);
-    assert!(xdg.join("stringphone/trust").exists());
+    assert!(xdg.join("stringphone/state.db").exists());
     // Without XDG_DATA_HOME: ~/.local/share/stringphone.
     ok(&run(w.home(), &["trust", "add", &w.alice.0], b""));
-    assert!(w.dir.join(".local/share/stringphone/trust").exists());
+    assert!(w.dir.join(".local/share/stringphone/state.db").exists());
 }
 
 impl World {
@@ -806,7 +806,7 @@ fn v2_messages_are_read_once_and_replays_refused() {
     assert_eq!(first[0], 0x02, "v2 wire format");
     assert_eq!(first.len(), 12 + 127);
     assert_eq!((v2_counter(&first), v2_counter(&second)), (0, 1));
-    assert!(w.dir.join("alice-state/marks").exists());
+    assert!(w.dir.join("alice-state/state.db").exists());
 
     let out = w.bob_decodes(&first, &["--protocol", "v2", "--topic", "t"]);
     assert_eq!(ok(&out), "transfer 100");
@@ -909,23 +909,32 @@ fn a_v2_message_refused_for_a_wrong_key_file_can_still_be_read() {
 }
 
 #[test]
-fn corrupt_replay_marks_are_refused_and_kept() {
-    let w = World::new("v2-corrupt");
+fn another_programs_database_is_refused_and_kept() {
+    let w = World::new("foreign-db");
     w.bob_trusts_alice();
     let wire = w.encode_v2("v2", b"x");
-    let marks = w.dir.join("bob-state/marks");
-    fs::write(&marks, "stringphone-marks 1\nrecv zz\n").unwrap();
+    let db = w.dir.join("bob-state/state.db");
+    fs::remove_file(&db).unwrap();
+    {
+        let other = rusqlite::Connection::open(&db).unwrap();
+        other
+            .execute_batch("CREATE TABLE notes (x TEXT); INSERT INTO notes VALUES ('mine');")
+            .unwrap();
+    }
+    let before = fs::read(&db).unwrap();
     refused(
         &w.bob_decodes(&wire, &["--protocol", "v2", "--topic", "t"]),
-        "replay marks file",
+        "another program's SQLite database",
     );
-    assert_eq!(
-        fs::read_to_string(&marks).unwrap(),
-        "stringphone-marks 1\nrecv zz\n"
+    refused(
+        &run(
+            w.home(),
+            &["--state-dir", &w.p("bob-state"), "trust", "list"],
+            b"",
+        ),
+        "refusing to touch it",
     );
-    // Classic messages do not need the marks.
-    let classic = w.encode("alice.seed", b"still classic");
-    assert_eq!(ok(&w.bob_decodes(&classic, &[])), "still classic");
+    assert_eq!(fs::read(&db).unwrap(), before);
 }
 
 /// Bad arguments are reported as clap writes them: the missing argument named in full,
@@ -983,7 +992,7 @@ fn trust_remove_is_all_or_nothing() {
     };
     ok(&trust(&["add", &w.alice.0, &w.bob.0]));
     let before = ok(&trust(&["list"]));
-    let store = fs::read(w.dir.join("st/trust")).unwrap();
+    let store = fs::read(w.dir.join("st/state.db")).unwrap();
 
     // Carol is not trusted: Alice stays trusted too, and nothing was printed.
     let err = refused(&trust(&["remove", &w.alice.2, &carol.1]), "nothing removed");
@@ -995,7 +1004,7 @@ fn trust_remove_is_all_or_nothing() {
         "no trusted participant has fingerprint",
     );
     assert_eq!(ok(&trust(&["list"])), before);
-    assert_eq!(fs::read(w.dir.join("st/trust")).unwrap(), store);
+    assert_eq!(fs::read(w.dir.join("st/state.db")).unwrap(), store);
 
     // All known (one named twice): all removed, each said once.
     let out = ok(&trust(&["remove", &w.alice.1, &w.bob.2, &w.alice.0]));

@@ -492,8 +492,15 @@ fn v2_chat_over_a_real_broker() {
 
     // Bob leaves cleanly and comes back with the key he saved.
     assert!(pb.finish(STEP).success(), "{}", pb.transcript());
-    let marks = std::fs::read_to_string(b.state.join("marks")).unwrap();
-    assert!(marks.contains(&format!("recv {} ", a.id)), "{marks}");
+    let marks = stringphone_store_sqlite::SqliteTrustStore::open(b.state.join("state.db"))
+        .unwrap()
+        .marks()
+        .unwrap();
+    let alice = stringphone::ParticipantId::from_hex(&a.id).unwrap();
+    assert!(
+        marks.contains_key(&stringphone::protocol::MarkSlot::Received(alice)),
+        "{marks:?}"
+    );
     let pb = v2_chat(&b, false);
     pb.expect(STEP, "ready", starts(format!("ready {} key", b.who())));
     pa.send("after Bob's restart");

@@ -40,8 +40,11 @@ use alloc::vec::Vec;
 
 use crate::backend::{Backend, BatchEntry, Identity};
 use crate::topic::{Gate, Precheck, PreparedKey};
+use crate::v2::messages::{Gate2, Trust2};
+use crate::v2::wire::V2Message;
+use crate::v2::{signed_string, TopicId};
 use crate::wire::SIMPLE_OVERHEAD;
-use crate::{rule, DecodeMode, Decoded, Error, Topic, TrustStore};
+use crate::{rule, DecodeMode, Decoded, Error, PublicKey, Topic, TrustStore};
 
 /// The most signatures handed to [`Backend::verify_batch`] at once. Larger batches save
 /// little more per signature, and a failed batch costs its whole chunk a second,
@@ -117,6 +120,113 @@ fn r_is_canonical(signature: &[u8; 64]) -> bool {
         .is_some_and(rule::point_is_canonical)
 }
 
+/// A signature a batch checks: whose key, over what, the signature.
+pub(crate) struct Job<'a, B: Backend> {
+    key: JobKey<'a, B>,
+    signed: Signed<'a>,
+    signature: &'a [u8; 64],
+}
+
+/// The trusted sender's key, decompressed when the topic has it cached.
+enum JobKey<'a, B: Backend> {
+    Prepared(&'a PreparedKey<B>),
+    Raw(PublicKey),
+}
+
+/// What a signature covers: a classic message's signed bytes, or the 64-byte string of
+/// a v2 message, computed where the signature is checked (its BLAKE3 pass is part of
+/// the work a batch spreads over threads).
+enum Signed<'a> {
+    Classic(&'a [u8]),
+    V2 {
+        topic: TopicId,
+        signed_part: &'a [u8],
+    },
+}
+
+/// Checks `jobs` on this thread: each verdict as [`PreparedKey::verify`] (or
+/// [`crate::verify_signature`] for a key not cached) gives it, batched where the
+/// backend can.
+fn verify_jobs<B: Backend>(jobs: &[Job<'_, B>]) -> Vec<Result<(), Error>> {
+    let strings: Vec<[u8; 64]> = jobs
+        .iter()
+        .map(|job| match &job.signed {
+            Signed::V2 { topic, signed_part } => signed_string(topic, signed_part),
+            Signed::Classic(_) => [0; 64],
+        })
+        .collect();
+    let mut verdicts: Vec<Result<(), Error>> = Vec::with_capacity(jobs.len());
+    let mut items = Vec::with_capacity(jobs.len());
+    let mut owners = Vec::with_capacity(jobs.len());
+    for (i, job) in jobs.iter().enumerate() {
+        let message = match &job.signed {
+            Signed::Classic(bytes) => bytes,
+            Signed::V2 { .. } => &strings[i][..],
+        };
+        verdicts.push(match &job.key {
+            JobKey::Prepared(key) => {
+                items.push((*key, message, job.signature));
+                owners.push(i);
+                Ok(())
+            }
+            JobKey::Raw(key) => crate::verify_signature::<B>(key, message, job.signature),
+        });
+    }
+    for (i, verdict) in owners.into_iter().zip(verify_batch(&items)) {
+        verdicts[i] = verdict;
+    }
+    verdicts
+}
+
+/// Checks `jobs` on up to `threads` threads (this one included), each taking an equal
+/// share in order; a thread that cannot be started leaves its share to this one.
+#[cfg(feature = "std")]
+fn verify_jobs_parallel<B: Backend>(jobs: &[Job<'_, B>], threads: usize) -> Vec<Result<(), Error>>
+where
+    B::VerifyingKey: Sync,
+{
+    if threads <= 1 || jobs.len() < 2 {
+        return verify_jobs(jobs);
+    }
+    let share = jobs.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let mut shares = jobs.chunks(share);
+        let mine = shares.next().unwrap_or(&[]);
+        let spawned: Vec<_> = shares
+            .map(|chunk| {
+                let handle = std::thread::Builder::new()
+                    .spawn_scoped(scope, move || verify_jobs(chunk))
+                    .ok();
+                (chunk, handle)
+            })
+            .collect();
+        let mut verdicts = verify_jobs(mine);
+        for (chunk, handle) in spawned {
+            verdicts.extend(match handle {
+                Some(h) => h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+                None => verify_jobs(chunk),
+            });
+        }
+        verdicts
+    })
+}
+
+/// What the checks before the signature left of a message, for the ordered finish.
+enum Plan {
+    /// Refused before its signature.
+    Refused(Error),
+    /// A classic message settled without a signature (own, ignored, naive).
+    Classic(Gate),
+    /// A classic message from a trusted sender; its signature is `jobs[job]`, then
+    /// `unlock` is the check that follows it (the topic key).
+    ClassicSigned {
+        unlock: Result<Gate, Error>,
+        job: usize,
+    },
+    /// A v2 message: own, ignored, naive (no job) or signed.
+    V2 { trust: Trust2, job: Option<usize> },
+}
+
 impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     /// Decodes many wire messages in place, each as
     /// [`decode_in_place`](Self::decode_in_place) would (same checks, same order,
@@ -126,8 +236,13 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     ///
     /// Batching can change one verdict, on a signature only its signer can make: see
     /// the [module docs](crate::batch). Allocates a few vectors per call, none per
-    /// byte of message. v2 messages (see [`crate::v2`]) are decoded one at a time, in
-    /// their order, after the classic ones have been checked together.
+    /// byte of message. Classic and v2 messages may be mixed: the checks that earlier
+    /// messages cannot change (type, own id, trust) run first for all, then the
+    /// signatures are verified together, then each message is finished in order
+    /// (membership of its epoch, its verdict, the epoch's key, the replay window,
+    /// decryption), so a replay within the batch is refused as it would be one by
+    /// one. The trust store is read once per message, before any is finished: a trust
+    /// change made meanwhile by another process applies from the next batch.
     ///
     /// ```
     /// use stringphone_core::{DecodeMode, Decoded, Error, SigningSeed, Topic, TopicKey};
@@ -150,78 +265,177 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         messages: &'m mut [M],
         mode: DecodeMode,
     ) -> Vec<Result<Decoded<&'m mut [u8]>, Error>> {
-        if self.resume().is_err() {
-            // The group state could not be read: each message then gets the error
-            // from the one-by-one path, which tries again.
-            return messages
-                .iter_mut()
-                .map(|m| self.decode_in_place(m.as_mut(), mode))
-                .collect();
-        }
-        let buffers: Vec<&'m mut [u8]> = messages.iter_mut().map(AsMut::as_mut).collect();
-        let gates = self.batch_gates(&buffers, mode);
-        let mut results = Vec::with_capacity(buffers.len());
-        for (buffer, gate) in buffers.into_iter().zip(gates) {
-            results.push(if buffer.first() == Some(&crate::v2::wire::VERSION) {
-                self.decode_in_place(buffer, mode)
-            } else {
-                gate.and_then(|gate| self.finish(gate, || Ok(&mut buffer[SIMPLE_OVERHEAD..])))
-            });
-        }
-        results
+        self.decode_batch_with(messages, mode, verify_jobs)
     }
 
-    /// Every check before decryption, for every message, with the signatures verified
-    /// together.
-    fn batch_gates(&self, buffers: &[&mut [u8]], mode: DecodeMode) -> Vec<Result<Gate, Error>> {
-        let prechecks: Vec<Result<Precheck<'_>, Error>> = buffers
+    /// [`decode_batch`](Self::decode_batch) with the signatures verified on `threads`
+    /// threads (this one and `threads - 1` scoped threads; 0 and 1 mean this thread
+    /// only): a gateway's inbox decoded on every core. The checks before the signature
+    /// and everything after it run on this thread, in order, so the verdicts, the
+    /// state changes (replay windows, marks stored, the previous epoch's grace period)
+    /// and the buffers afterwards are those of decoding the messages one by one (up to
+    /// the one verdict batching can change, see the [module docs](crate::batch)). Only
+    /// the signature checks, which change nothing, run in parallel; the trust store is
+    /// used from this thread only.
+    ///
+    /// ```
+    /// use stringphone_core::{DecodeMode, Decoded, SigningSeed, Topic, TopicKey};
+    /// use stringphone_rustcrypto::RustCrypto;
+    ///
+    /// let key = TopicKey::from_bytes([1; 32]);
+    /// let mut bob = Topic::<RustCrypto, _>::new(SigningSeed::from_bytes([3; 32]), Some(key.clone()));
+    /// let mut inbox = Vec::new();
+    /// for seed in 10..20u8 {
+    ///     let mut sender = Topic::<RustCrypto, _>::new(SigningSeed::from_bytes([seed; 32]), Some(key.clone()));
+    ///     bob.add_participant(sender.public_key()).unwrap();
+    ///     inbox.push(sender.encode([seed; 64]).unwrap());
+    /// }
+    /// let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    /// let results = bob.decode_batch_parallel(&mut inbox, DecodeMode::Strict, cores);
+    /// assert!(results.iter().all(|r| matches!(r, Ok(Decoded::Message { verified: true, .. }))));
+    /// ```
+    #[cfg(feature = "std")]
+    pub fn decode_batch_parallel<'m, M: AsMut<[u8]>>(
+        &mut self,
+        messages: &'m mut [M],
+        mode: DecodeMode,
+        threads: usize,
+    ) -> Vec<Result<Decoded<&'m mut [u8]>, Error>>
+    where
+        B::VerifyingKey: Sync,
+    {
+        self.decode_batch_with(messages, mode, |jobs| verify_jobs_parallel(jobs, threads))
+    }
+
+    /// The batch: checks before the signature for every message, `verify` on all the
+    /// signatures, then each message finished in order.
+    fn decode_batch_with<'m, M: AsMut<[u8]>>(
+        &mut self,
+        messages: &'m mut [M],
+        mode: DecodeMode,
+        verify: impl FnOnce(&[Job<'_, B>]) -> Vec<Result<(), Error>>,
+    ) -> Vec<Result<Decoded<&'m mut [u8]>, Error>> {
+        let buffers: Vec<&'m mut [u8]> = messages.iter_mut().map(AsMut::as_mut).collect();
+        if self.resume().is_err() {
+            // The stored group state cannot be read: every message gets the error
+            // decoding it alone gives (reading it again).
+            return buffers
+                .into_iter()
+                .map(|b| self.decode_in_place(b, mode))
+                .collect();
+        }
+        let mut jobs = Vec::new();
+        let plans: Vec<Plan> = buffers
             .iter()
-            .map(|buffer| self.precheck(buffer, mode))
+            .map(|buffer| {
+                self.plan(buffer, mode, &mut jobs)
+                    .unwrap_or_else(Plan::Refused)
+            })
             .collect();
-        let mut verdicts: Vec<Option<Result<(), Error>>> =
-            (0..prechecks.len()).map(|_| None).collect();
-        let mut items = Vec::new();
-        let mut owners = Vec::new();
-        for (i, precheck) in prechecks.iter().enumerate() {
-            if let Ok(Precheck::Verify {
-                sender,
-                key,
-                message,
-            }) = precheck
-            {
-                match self.cached_key(sender, key) {
-                    Some(prepared) => {
-                        items.push((prepared, message.signed_part(), message.signature()));
-                        owners.push(i);
-                    }
-                    // The store holds a key the cache does not (changed behind the
-                    // topic's back): the per-message path decompresses it.
-                    None => {
-                        verdicts[i] = Some(self.verify_trusted(
-                            sender,
-                            key,
-                            message.signed_part(),
-                            message.signature(),
-                        ))
-                    }
-                }
-            }
-        }
-        for (i, verdict) in owners.into_iter().zip(verify_batch(&items)) {
-            verdicts[i] = Some(verdict);
-        }
-        prechecks
+        let mut verdicts = verify(&jobs).into_iter();
+        let mut verdicts: Vec<Result<(), Error>> = (0..jobs.len())
+            .map(|_| verdicts.next().unwrap_or(Err(Error::BadSignature)))
+            .collect();
+        drop(jobs);
+        let mut take = |job: usize| {
+            verdicts.get_mut(job).map_or(Err(Error::BadSignature), |v| {
+                core::mem::replace(v, Err(Error::BadSignature))
+            })
+        };
+        buffers
             .into_iter()
-            .zip(verdicts)
-            .map(|(precheck, verdict)| match precheck? {
-                Precheck::Done(gate) => Ok(gate),
-                Precheck::Verify {
-                    sender, message, ..
-                } => {
-                    verdict.unwrap_or(Err(Error::BadSignature))?;
-                    self.unlock(sender, true, &message)
+            .zip(plans)
+            .map(|(buffer, plan)| match plan {
+                Plan::Refused(e) => Err(e),
+                Plan::Classic(gate) => self.finish(gate, || Ok(&mut buffer[SIMPLE_OVERHEAD..])),
+                Plan::ClassicSigned { unlock, job } => {
+                    take(job)?;
+                    self.finish(unlock?, || Ok(&mut buffer[SIMPLE_OVERHEAD..]))
+                }
+                Plan::V2 { trust, job } => {
+                    let open = {
+                        let m = V2Message::parse(buffer)?;
+                        let gate = match trust {
+                            Trust2::Own => Gate2::Own,
+                            Trust2::Ignored(sender) => Gate2::Ignored(sender),
+                            Trust2::Naive(sender) => {
+                                self.after_trust_v2(&m, sender, None::<fn() -> _>)?
+                            }
+                            Trust2::Verify { sender, .. } => {
+                                let verdict = job.map_or(Err(Error::BadSignature), &mut take);
+                                self.after_trust_v2(&m, sender, Some(move || verdict))?
+                            }
+                        };
+                        match gate {
+                            Gate2::Own => return Ok(Decoded::Own),
+                            Gate2::Ignored(sender) => return Ok(Decoded::Ignored { sender }),
+                            Gate2::Open(open) => open,
+                        }
+                    };
+                    let ciphertext = crate::topic::v2_ciphertext_range(buffer.len());
+                    self.finish_v2(open, &mut buffer[ciphertext])
                 }
             })
             .collect()
+    }
+
+    /// The checks of one message that earlier messages cannot change, and the job of
+    /// checking its signature, if it has one.
+    fn plan<'a>(
+        &'a self,
+        buffer: &'a [u8],
+        mode: DecodeMode,
+        jobs: &mut Vec<Job<'a, B>>,
+    ) -> Result<Plan, Error> {
+        if buffer.first() == Some(&crate::v2::wire::VERSION) {
+            let m = V2Message::parse(buffer)?;
+            if !self.v2.protocol.accepts_v2() {
+                return Err(self.refusal(2));
+            }
+            let trust = self.trust_v2(&m, mode)?;
+            let job = match &trust {
+                Trust2::Verify { sender, key } => {
+                    jobs.push(Job {
+                        key: self.job_key(sender, key),
+                        signed: Signed::V2 {
+                            topic: self.v2.topic_id()?,
+                            signed_part: m.signed_part(),
+                        },
+                        signature: m.signature(),
+                    });
+                    Some(jobs.len() - 1)
+                }
+                _ => None,
+            };
+            return Ok(Plan::V2 { trust, job });
+        }
+        Ok(match self.precheck(buffer, mode)? {
+            Precheck::Done(gate) => Plan::Classic(gate),
+            Precheck::Verify {
+                sender,
+                key,
+                message,
+            } => {
+                jobs.push(Job {
+                    key: self.job_key(&sender, &key),
+                    signed: Signed::Classic(message.signed_part()),
+                    signature: message.signature(),
+                });
+                Plan::ClassicSigned {
+                    unlock: self.unlock(sender, true, &message),
+                    job: jobs.len() - 1,
+                }
+            }
+        })
+    }
+
+    /// The cached key of `sender` if the store's `key` is still the one cached (the
+    /// store holds a key the cache does not when it changed behind the topic's back:
+    /// then the key is decompressed where the signature is checked).
+    fn job_key(&self, sender: &crate::ParticipantId, key: &PublicKey) -> JobKey<'_, B> {
+        match self.cached_key(sender, key) {
+            Some(prepared) => JobKey::Prepared(prepared),
+            None => JobKey::Raw(*key),
+        }
     }
 }

@@ -828,7 +828,7 @@ pub(crate) enum V2Route<P> {
 /// Where the ciphertext of a v2 message of `len` bytes lies: between the header and
 /// the tag. Only called on parsed messages, which are at least that long.
 #[cfg(feature = "alloc")]
-fn v2_ciphertext_range(len: usize) -> core::ops::Range<usize> {
+pub(crate) fn v2_ciphertext_range(len: usize) -> core::ops::Range<usize> {
     use crate::v2::wire::{HEADER_LEN, SIGNATURE_LEN, TAG_LEN};
     HEADER_LEN..len.saturating_sub(SIGNATURE_LEN + TAG_LEN).max(HEADER_LEN)
 }

@@ -609,6 +609,29 @@ impl FileTrustStore {
         Ok(mark)
     }
 
+    /// Every v2 mark in the marks file, read now (empty without a marks file): what a
+    /// move to another store takes along.
+    ///
+    /// ```
+    /// use stringphone_core::MarkSlot;
+    /// use stringphone_store_file::FileTrustStore;
+    /// let dir = std::env::temp_dir().join(format!("sp-doc-all-marks-{}", std::process::id()));
+    /// # let _ = std::fs::remove_dir_all(&dir);
+    /// let mut store = FileTrustStore::open(&dir)?;
+    /// assert!(store.marks()?.is_empty());
+    /// store.store_mark(MarkSlot::OwnCounter, 7)?;
+    /// assert_eq!(store.marks()?.get(&MarkSlot::OwnCounter), Some(&7));
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// # Ok::<(), stringphone_store_file::FileStoreError>(())
+    /// ```
+    pub fn marks(&self) -> Result<BTreeMap<MarkSlot, u64>, FileStoreError> {
+        Ok(self
+            .load_marks()?
+            .into_iter()
+            .map(|(slot, e)| (slot, e.mark))
+            .collect())
+    }
+
     /// Stores `mark` under `slot` durably (under the writers' lock, on a fresh read of
     /// the marks file, through `marks.tmp` and a rename) and returns the mark now
     /// stored, which is higher than `mark` when lowering was not this handle's to do:

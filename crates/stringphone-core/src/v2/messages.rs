@@ -112,9 +112,32 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     /// `mode`); membership of the message's epoch and of the current one; signature
     /// (for this topic); the epoch's key; the replay window. Changes nothing.
     pub(crate) fn gate_v2(&self, m: &V2Message<'_>, mode: DecodeMode) -> Result<Gate2, Error> {
-        let topic = self.v2.topic_id()?;
+        match self.trust_v2(m, mode)? {
+            Trust2::Own => Ok(Gate2::Own),
+            Trust2::Ignored(sender) => Ok(Gate2::Ignored(sender)),
+            Trust2::Naive(sender) => self.after_trust_v2(m, sender, None::<fn() -> _>),
+            Trust2::Verify { sender, key } => {
+                let topic = self.v2.topic_id()?;
+                let verify = || {
+                    self.verify_trusted(
+                        &sender,
+                        &key,
+                        &signed_string(&topic, m.signed_part()),
+                        m.signature(),
+                    )
+                };
+                self.after_trust_v2(m, sender, Some(verify))
+            }
+        }
+    }
+
+    /// The first checks of a v2 message: its type, own id, trust (per `mode`). What
+    /// they depend on does not change while messages are decoded, so a batch runs
+    /// them for all its messages before any is opened.
+    pub(crate) fn trust_v2(&self, m: &V2Message<'_>, mode: DecodeMode) -> Result<Trust2, Error> {
+        self.v2.topic_id()?;
         let h = m.header();
-        let Body::Message { tag, .. } = m.body() else {
+        let Body::Message { .. } = m.body() else {
             return Err(match h.message_type() {
                 V2Type::Introduction => Error::Introduction,
                 V2Type::Reply => Error::IntroductionReply,
@@ -123,37 +146,50 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         };
         let sender = h.sender_id();
         if sender == self.id() {
-            return Ok(Gate2::Own);
+            return Ok(Trust2::Own);
         }
-        let verified = match mode {
-            DecodeMode::Naive => false,
-            DecodeMode::Strict | DecodeMode::IgnoreUntrusted => {
-                let Some(key) = self.trusted_key(&sender)? else {
-                    return match mode {
-                        DecodeMode::IgnoreUntrusted => Ok(Gate2::Ignored(sender)),
-                        _ => Err(Error::UntrustedSender(sender)),
-                    };
-                };
-                if let Some(members) = self.v2.members_of(h.epoch()) {
-                    if !members.contains(&sender) {
-                        return Err(Error::NotAMember(sender));
-                    }
-                }
-                // The grace period is for members still in flight on the previous
-                // epoch, not for a participant the current epoch left out: once
-                // rotated out, it is not heard in any epoch.
-                if !self.is_current_member(&sender) {
+        match mode {
+            DecodeMode::Naive => Ok(Trust2::Naive(sender)),
+            DecodeMode::Strict | DecodeMode::IgnoreUntrusted => match self.trusted_key(&sender)? {
+                Some(key) => Ok(Trust2::Verify { sender, key }),
+                None => match mode {
+                    DecodeMode::IgnoreUntrusted => Ok(Trust2::Ignored(sender)),
+                    _ => Err(Error::UntrustedSender(sender)),
+                },
+            },
+        }
+    }
+
+    /// The checks after trust, in order: membership of the message's epoch and the
+    /// signature (`verify`, `None` in naive mode); the epoch's key; the replay window.
+    /// These depend on what earlier messages changed (the window, the grace period of
+    /// the previous epoch), so a batch runs them in order, message by message.
+    pub(crate) fn after_trust_v2(
+        &self,
+        m: &V2Message<'_>,
+        sender: ParticipantId,
+        verify: Option<impl FnOnce() -> Result<(), Error>>,
+    ) -> Result<Gate2, Error> {
+        let topic = self.v2.topic_id()?;
+        let h = m.header();
+        let Body::Message { tag, .. } = m.body() else {
+            return Err(Error::Rekey);
+        };
+        let verified = verify.is_some();
+        if let Some(verify) = verify {
+            if let Some(members) = self.v2.members_of(h.epoch()) {
+                if !members.contains(&sender) {
                     return Err(Error::NotAMember(sender));
                 }
-                self.verify_trusted(
-                    &sender,
-                    &key,
-                    &signed_string(&topic, m.signed_part()),
-                    m.signature(),
-                )?;
-                true
             }
-        };
+            // The grace period is for members still in flight on the previous epoch,
+            // not for a participant the current epoch left out: once rotated out, it
+            // is not heard in any epoch.
+            if !self.is_current_member(&sender) {
+                return Err(Error::NotAMember(sender));
+            }
+            verify()?;
+        }
         if self.epoch_key(h.epoch()).is_none() {
             return Err(match self.topic_key() {
                 None => Error::MissingTopicKey,
@@ -323,6 +359,19 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
             });
         }
     }
+}
+
+/// The outcome of [`Topic::trust_v2`].
+pub(crate) enum Trust2 {
+    Own,
+    Ignored(ParticipantId),
+    /// Naive mode: no trust, no signature.
+    Naive(ParticipantId),
+    /// A trusted sender, whose signature is to be verified.
+    Verify {
+        sender: ParticipantId,
+        key: crate::PublicKey,
+    },
 }
 
 /// The outcome of [`Topic::gate_v2`].

@@ -1,0 +1,397 @@
+//! Crash safety: a writer process is killed (SIGKILL) at random moments, hundreds of
+//! times, while it writes trust changes (one key, or a block of 64 in one
+//! transaction), replay marks and group states (several pages each). After every kill
+//! the database must open, and hold exactly the state before the step the writer was
+//! in or the state after it: never a mix, never anything of an earlier step lost.
+//!
+//! The writer is this test binary run again (the ignored `writer` test). It performs a
+//! fixed sequence of steps, printing `begin i` before step `i` and `done i` once it
+//! returned, so the parent knows which step each kill interrupted. The parent keeps a
+//! model of the state after every step and compares the whole database with it.
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use stringphone_core::v2::{ProtocolVersion, TopicId};
+use stringphone_core::{
+    DecodeMode, MarkSlot, MemoryTrustStore, PublicKey, SigningSeed, Topic, TopicKey,
+};
+use stringphone_rustcrypto::RustCrypto;
+use stringphone_store_sqlite::{participant_id, Durability, Snapshot, SqliteTrustStore};
+
+const KILLS: usize = 240;
+/// Steps a writer makes before it stops by itself (so a kill lands inside the run).
+const STEPS_PER_RUN: usize = 24;
+const BLOCK: usize = 64;
+
+const STEP: &str = "SP_SQLITE_CRASH_STEP";
+const DIR: &str = "SP_SQLITE_CRASH_DIR";
+const SYNC: &str = "SP_SQLITE_CRASH_SYNC";
+
+/// xorshift64*: enough randomness for kill times, reproducible from its seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+fn block_key(step: usize, n: usize) -> PublicKey {
+    let mut bytes = [0u8; 32];
+    bytes[..8].copy_from_slice(&(step as u64).to_le_bytes());
+    bytes[8..16].copy_from_slice(&(n as u64).to_le_bytes());
+    bytes[31] = 0x5a;
+    PublicKey::from_bytes(bytes)
+}
+
+/// Step `i` of the sequence, applied to the model or to the store. Four kinds, in
+/// turn: a block of 64 keys trusted in one transaction; all but one of them removed in
+/// one transaction; a mark raised (the own counter or one of 16 senders); a group state
+/// saved (each one epoch further, ~5 KB).
+enum Step {
+    TrustBlock(Vec<PublicKey>),
+    RemoveBlock(Vec<PublicKey>),
+    Mark(MarkSlot, u64),
+    Group(usize),
+}
+
+fn step(i: usize) -> Step {
+    match i % 4 {
+        0 => Step::TrustBlock((0..BLOCK).map(|n| block_key(i, n)).collect()),
+        1 => Step::RemoveBlock((1..BLOCK).map(|n| block_key(i - 1, n)).collect()),
+        2 if (i / 4).is_multiple_of(2) => Step::Mark(MarkSlot::OwnCounter, (i as u64 + 1) * 1024),
+        2 => {
+            let sender = participant_id(&PublicKey::from_bytes([(i / 4 % 16) as u8; 32]));
+            Step::Mark(MarkSlot::Received(sender), (i as u64 + 1) * 1000)
+        }
+        _ => Step::Group(i / 4),
+    }
+}
+
+fn apply_to_model(model: &mut Snapshot, i: usize, groups: &[Vec<u8>]) {
+    match step(i) {
+        Step::TrustBlock(keys) => {
+            for k in keys {
+                model.trust.insert(participant_id(&k), k);
+            }
+        }
+        Step::RemoveBlock(keys) => {
+            for k in keys {
+                model.trust.remove(&participant_id(&k));
+            }
+        }
+        Step::Mark(slot, mark) => {
+            model.marks.insert(slot, mark);
+        }
+        Step::Group(g) => {
+            model.group_state = Some(stringphone_core::reexports::zeroize::Zeroizing::new(
+                groups[g].clone(),
+            ))
+        }
+    }
+}
+
+fn apply_to_store(store: &mut SqliteTrustStore, i: usize, groups: &[Vec<u8>]) {
+    match step(i) {
+        Step::TrustBlock(keys) => {
+            store.insert_all(keys).unwrap();
+        }
+        Step::RemoveBlock(keys) => {
+            assert_eq!(
+                store.remove_all(keys.iter().map(participant_id)).unwrap(),
+                BLOCK - 1
+            );
+        }
+        Step::Mark(slot, mark) => {
+            assert_eq!(store.store_mark(slot, mark).unwrap(), mark);
+        }
+        Step::Group(g) => store.store_group_state(&groups[g]).unwrap(),
+    }
+}
+
+/// Group states of one topic at epochs 1, 2, 3, ...: an admin that has heard 200
+/// senders (so each state carries 200 replay floors, ~5 KB) rotating again and again.
+fn group_states(count: usize) -> Vec<Vec<u8>> {
+    let topic = TopicId::from_name(b"crash");
+    let key = TopicKey::from_bytes([1; 32]);
+    let mut admin = Topic::<RustCrypto, MemoryTrustStore>::new(
+        SigningSeed::from_bytes([2; 32]),
+        Some(key.clone()),
+    );
+    admin.set_protocol(ProtocolVersion::V2);
+    admin.set_topic_id(topic).unwrap();
+    for s in 0..200u32 {
+        let mut seed = [3u8; 32];
+        seed[..4].copy_from_slice(&s.to_le_bytes());
+        let mut sender = Topic::<RustCrypto, MemoryTrustStore>::new(
+            SigningSeed::from_bytes(seed),
+            Some(key.clone()),
+        );
+        sender.set_protocol(ProtocolVersion::V2);
+        sender.set_topic_id(topic).unwrap();
+        admin.add_participant(sender.public_key()).unwrap();
+        admin
+            .decode(&sender.encode("hello").unwrap(), DecodeMode::Strict)
+            .unwrap();
+    }
+    (0..count)
+        .map(|_| {
+            admin.rotate(Some(&[])).unwrap();
+            admin.group_state().to_bytes().to_vec()
+        })
+        .collect()
+}
+
+fn read_groups(path: &Path) -> Vec<Vec<u8>> {
+    let bytes = fs::read(path).unwrap();
+    let mut out = Vec::new();
+    let mut rest = &bytes[..];
+    while let Some((len, tail)) = rest.split_first_chunk::<4>() {
+        let len = u32::from_be_bytes(*len) as usize;
+        out.push(tail[..len].to_vec());
+        rest = &tail[len..];
+    }
+    out
+}
+
+/// The writer process: steps from `SP_SQLITE_CRASH_STEP` on, until killed or done.
+#[test]
+#[ignore = "the writer process of the crash test, run (and killed) by it"]
+fn writer() {
+    let (Ok(start), Ok(dir)) = (std::env::var(STEP), std::env::var(DIR)) else {
+        eprintln!("writer: run by the crash test, with {STEP} and {DIR}");
+        return;
+    };
+    let start: usize = start.parse().unwrap();
+    let dir = PathBuf::from(dir);
+    let durability = match std::env::var(SYNC).as_deref() {
+        Ok("normal") => Durability::Normal,
+        _ => Durability::Full,
+    };
+    let groups = read_groups(&dir.join("groups"));
+    let mut store = SqliteTrustStore::open_with(dir.join("state.db"), durability).unwrap();
+    // Each line in one write (stderr is unbuffered, and a pipe takes a write this
+    // small whole), so a kill never leaves half a line.
+    let say = |line: String| {
+        use std::io::Write;
+        std::io::stderr().write_all(line.as_bytes()).unwrap();
+    };
+    for i in start..start + STEPS_PER_RUN {
+        say(format!("begin {i}\n"));
+        apply_to_store(&mut store, i, &groups);
+        say(format!("done {i}\n"));
+    }
+}
+
+fn writer_command(dir: &Path, start: usize, normal: bool) -> Command {
+    let mut c = Command::new(std::env::current_exe().unwrap());
+    c.args([
+        "--ignored",
+        "--exact",
+        "writer",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env(STEP, start.to_string())
+    .env(DIR, dir)
+    .env(SYNC, if normal { "normal" } else { "full" })
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
+    c
+}
+
+/// Where the writer's own lines say it was: `(last step begun, whether it returned)`.
+fn progress(stderr: &str) -> Option<(usize, bool)> {
+    let mut last = None;
+    // Only whole lines count.
+    let whole = &stderr[..stderr.rfind('\n').map_or(0, |i| i + 1)];
+    for line in whole.lines() {
+        if let Some(i) = line.strip_prefix("begin ") {
+            last = Some((i.parse().unwrap(), false));
+        } else if let Some(i) = line.strip_prefix("done ") {
+            let i: usize = i.parse().unwrap();
+            assert_eq!(last, Some((i, false)), "out of order: {stderr}");
+            last = Some((i, true));
+        }
+    }
+    last
+}
+
+#[test]
+fn killing_writers_leaves_the_old_or_the_new_state() {
+    let dir = std::env::temp_dir().join(format!("sp-sqlite-crash-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    let max_steps = (KILLS + 8) * STEPS_PER_RUN;
+    let groups = group_states(max_steps / 4 + 1);
+    let mut file = Vec::new();
+    for g in &groups {
+        file.extend_from_slice(&(g.len() as u32).to_be_bytes());
+        file.extend_from_slice(g);
+    }
+    fs::write(dir.join("groups"), file).unwrap();
+    let db = dir.join("state.db");
+
+    // models[i]: the state before step i.
+    let mut models = vec![Snapshot::default()];
+    let model_upto = |models: &mut Vec<Snapshot>, n: usize| {
+        while models.len() <= n {
+            let mut next = models.last().unwrap().clone();
+            apply_to_model(&mut next, models.len() - 1, &groups);
+            models.push(next);
+        }
+    };
+
+    // How long an uninterrupted run takes, start to exit.
+    let mut next = 0;
+    let mut timings = Vec::new();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let out = writer_command(&dir, next, false).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        timings.push(started.elapsed());
+        next += STEPS_PER_RUN;
+    }
+    model_upto(&mut models, next);
+    assert!(SqliteTrustStore::open(&db).unwrap().snapshot().unwrap() == models[next]);
+    timings.sort();
+    let typical = timings[1];
+
+    let seed = std::env::var("STRINGPHONE_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+                | 1
+        });
+    let mut rng = Rng(seed);
+    let (mut before_first, mut mid_step_old, mut mid_step_new, mut between, mut finished) =
+        (0, 0, 0, 0, 0);
+    for kill in 0..KILLS {
+        let normal = kill % 2 == 1;
+        let delay = Duration::from_nanos(rng.next() % (typical.as_nanos() as u64 + 1));
+        let mut child = writer_command(&dir, next, normal).spawn().unwrap();
+        std::thread::sleep(delay);
+        let _ = child.kill();
+        child.wait().unwrap();
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        model_upto(&mut models, next + STEPS_PER_RUN);
+
+        let found = SqliteTrustStore::open(&db)
+            .unwrap_or_else(|e| panic!("kill {kill} (seed {seed}, after {delay:?}): {e}"))
+            .snapshot()
+            .unwrap();
+        let describe = |at: usize| {
+            format!(
+                "kill {kill} (seed {seed}, after {delay:?}, {}): {}",
+                if normal {
+                    "synchronous=NORMAL"
+                } else {
+                    "synchronous=FULL"
+                },
+                at
+            )
+        };
+        next = match progress(&stderr) {
+            None => {
+                assert!(
+                    found == models[next],
+                    "{}: not the state before the run",
+                    describe(next)
+                );
+                before_first += 1;
+                next
+            }
+            Some((i, true)) => {
+                assert!(
+                    found == models[i + 1],
+                    "{}: step {i} returned but is not stored",
+                    describe(i)
+                );
+                if i + 1 == next + STEPS_PER_RUN {
+                    finished += 1;
+                } else {
+                    between += 1;
+                }
+                i + 1
+            }
+            Some((i, false)) => {
+                if found == models[i] {
+                    mid_step_old += 1;
+                    i
+                } else if found == models[i + 1] {
+                    mid_step_new += 1;
+                    i + 1
+                } else {
+                    panic!(
+                        "{}: killed in step {i}, the database is neither the state before it \
+                         nor the one after ({} trusted, {} marks; before: {}, after: {})",
+                        describe(i),
+                        found.trust.len(),
+                        found.marks.len(),
+                        models[i].trust.len(),
+                        models[i + 1].trust.len()
+                    )
+                }
+            }
+        };
+    }
+    // The lease and locks of the killed writers died with them: a normal run goes on.
+    let out = writer_command(&dir, next, false).output().unwrap();
+    assert!(
+        out.status.success(),
+        "after the kills: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    next += STEPS_PER_RUN;
+    model_upto(&mut models, next);
+    assert!(SqliteTrustStore::open(&db).unwrap().snapshot().unwrap() == models[next]);
+    let check: String = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    let final_state = &models[next];
+    let _ = fs::remove_dir_all(&dir);
+
+    eprintln!(
+        "crash test: {KILLS} kills (seed {seed}) within {typical:?} of spawning a writer of \
+         {STEPS_PER_RUN} steps, half with synchronous=FULL, half NORMAL: {before_first} before \
+         its first step, {mid_step_old} inside a step leaving the state before it, \
+         {mid_step_new} inside a step leaving the state after it (killed between its commit \
+         and its report), {between} between steps, {finished} after its last; never anything \
+         else. {next} steps in all; the database ends with {} trusted, {} marks, group state at \
+         {} bytes",
+        final_state.trust.len(),
+        final_state.marks.len(),
+        final_state.group_state.as_ref().map_or(0, |g| g.len())
+    );
+    const { assert!(KILLS >= 200) };
+    // The kills must land inside steps, some before the commit point, or this test
+    // proves nothing.
+    assert!(
+        mid_step_old + mid_step_new >= 40 && mid_step_old >= 5,
+        "only {mid_step_old} + {mid_step_new} kills landed inside a step: kill timing is off"
+    );
+}

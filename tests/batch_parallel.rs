@@ -1,0 +1,295 @@
+//! A gateway's batch (`decode_batch`, and `decode_batch_parallel` on 1 to 8 threads)
+//! gives every message the verdict decoding it alone gives it, leaves the same state
+//! (replay windows, marks, the previous epoch's grace period) and the same buffers,
+//! with classic and v2 messages mixed: honest, replayed within the batch, too old,
+//! tampered, untrusted, own, from a non-member, of an epoch whose grace period ends in
+//! the middle of the batch, and rekeys.
+//!
+//! The receivers compared are built twice from the same inputs, so they start equal.
+
+mod common;
+
+use stringphone::protocol::v2::{ProtocolVersion, TopicId};
+use stringphone::protocol::{MarkSlot, Topic};
+use stringphone::{
+    Backend, DecodeMode, Decoded, Error, MemoryTrustStore, ParticipantId, SigningSeed, TopicKey,
+    TrustStore,
+};
+
+type T<B> = Topic<B, MemoryTrustStore>;
+
+const KEY: [u8; 32] = [0x21; 32];
+
+fn topic<B: Backend>(seed: u8, key: Option<TopicKey>, protocol: ProtocolVersion) -> T<B> {
+    let mut t = T::<B>::new(SigningSeed::from_bytes([seed; 32]), key);
+    t.set_protocol(protocol);
+    t.set_topic_id(TopicId::from_name(b"gateway")).unwrap();
+    t
+}
+
+/// Everything needed to build a receiver again, and the inbox.
+struct World {
+    admin: ParticipantId,
+    admin_key: stringphone::PublicKey,
+    trusted: Vec<stringphone::PublicKey>,
+    rekeys: Vec<Vec<u8>>,
+    inbox: Vec<Vec<u8>>,
+    senders: Vec<ParticipantId>,
+}
+
+impl World {
+    /// A receiver at epoch 2, reading epoch 1 for 3 more messages of epoch 2.
+    fn receiver<B: Backend>(&self) -> T<B> {
+        let mut r = topic::<B>(2, Some(TopicKey::from_bytes(KEY)), ProtocolVersion::Both);
+        r.set_grace_messages(3).unwrap();
+        assert_eq!(r.add_admin(self.admin_key).unwrap(), self.admin);
+        for k in &self.trusted {
+            r.add_participant(*k).unwrap();
+        }
+        for rekey in &self.rekeys {
+            r.accept_rekey(rekey).unwrap();
+        }
+        assert_eq!(r.epoch(), 2);
+        r
+    }
+}
+
+fn world<B: Backend>() -> World {
+    let key = TopicKey::from_bytes(KEY);
+    let mut admin = topic::<B>(1, Some(key.clone()), ProtocolVersion::Both);
+    let mut senders: Vec<T<B>> = (10..22)
+        .map(|s| topic::<B>(s, Some(key.clone()), ProtocolVersion::Both))
+        .collect();
+    let receiver_id = topic::<B>(2, None, ProtocolVersion::Both).id();
+    let receiver_key = topic::<B>(2, None, ProtocolVersion::Both).public_key();
+    admin.add_participant(receiver_key).unwrap();
+    for s in &mut senders {
+        s.add_admin(admin.public_key()).unwrap();
+        admin.add_participant(s.public_key()).unwrap();
+    }
+    let mut listed: Vec<ParticipantId> = senders.iter().map(|s| s.id()).collect();
+    listed.push(receiver_id);
+    // A participant everyone trusts but the rotations leave out.
+    let mut outsider = topic::<B>(40, Some(key.clone()), ProtocolVersion::Both);
+    let mut stranger = topic::<B>(41, Some(key.clone()), ProtocolVersion::Both);
+
+    let mut inbox = Vec::new();
+    let epoch0: Vec<Vec<u8>> = senders
+        .iter_mut()
+        .map(|s| s.encode(b"e0").unwrap())
+        .collect();
+    let rekey1 = admin.rotate(Some(&listed)).unwrap();
+    for s in &mut senders {
+        s.accept_rekey(&rekey1).unwrap();
+    }
+    // The outsider gets epoch 1 from a backup of a member's state.
+    outsider
+        .restore_group_state(senders[0].group_state())
+        .unwrap();
+    let epoch1: Vec<Vec<u8>> = senders
+        .iter_mut()
+        .map(|s| s.encode(b"epoch one").unwrap())
+        .collect();
+    let outsider1 = [
+        outsider.encode(b"let me in").unwrap(),
+        outsider.encode(b"let me in again").unwrap(),
+    ];
+    let rekey2 = admin.rotate(Some(&listed)).unwrap();
+    for s in &mut senders {
+        s.accept_rekey(&rekey2).unwrap();
+    }
+    let mut epoch2: Vec<Vec<Vec<u8>>> = senders
+        .iter_mut()
+        .map(|s| {
+            (0..4)
+                .map(|i| s.encode(format!("epoch two #{i}")).unwrap())
+                .collect()
+        })
+        .collect();
+    // Far ahead: a counter that pushes the window past the others.
+    let mut far = senders[3].encode(b"far").unwrap();
+    for _ in 0..300 {
+        far = senders[3].encode(b"far").unwrap();
+    }
+    let key2 = senders[0].topic_key().cloned();
+    let mut classic = topic::<B>(10, key2.clone(), ProtocolVersion::Classic);
+    let mut classic_outsider = topic::<B>(40, key2, ProtocolVersion::Classic);
+
+    // The inbox, in an order that makes the state matter.
+    inbox.push(outsider1[0].clone()); // epoch 1 lists its members: not a member
+    inbox.extend(epoch1.iter().take(4).cloned()); // the previous epoch, in its grace
+    inbox.push(epoch0[0].clone()); // two epochs back: unknown
+    for m in &epoch2 {
+        inbox.push(m[0].clone());
+    } // epoch 2: the grace period ends after 3 of these
+    inbox.push(outsider1[1].clone()); // epoch 1 is gone: unknown epoch, not "not a member"
+    inbox.extend(epoch1.iter().skip(4).cloned()); // gone too
+    for m in &mut epoch2 {
+        inbox.push(m[2].clone());
+        inbox.push(m[1].clone()); // out of order, within the window
+        inbox.push(m[2].clone()); // replayed within the batch
+    }
+    inbox.push(far.clone());
+    inbox.push(epoch2[3][3].clone()); // below the window now: too old
+    inbox.push(far.clone()); // replayed
+                             // Tampered: the epoch, sender, session and counter in the header, the
+                             // ciphertext, the tag, the signature.
+    let honest = epoch2[5][3].clone();
+    for at in [
+        1usize,
+        3,
+        7,
+        30,
+        50,
+        60,
+        75,
+        honest.len() - 70,
+        honest.len() - 5,
+    ] {
+        let mut t = honest.clone();
+        t[at] ^= 0x10;
+        inbox.push(t);
+    }
+    inbox.push(honest[..honest.len() - 1].to_vec());
+    inbox.push(honest);
+    inbox.push(stranger.encode(b"who?").unwrap()); // untrusted
+    inbox.push(classic.encode(b"old format").unwrap());
+    inbox.push(classic_outsider.encode(b"old format, left out").unwrap());
+    inbox.push(rekey2.clone());
+    inbox.push(Vec::new());
+    for m in epoch2.iter_mut() {
+        inbox.push(m.pop().unwrap());
+    }
+
+    let mut trusted: Vec<_> = senders.iter().map(|s| s.public_key()).collect();
+    trusted.push(outsider.public_key());
+    World {
+        admin: admin.id(),
+        admin_key: admin.public_key(),
+        trusted,
+        rekeys: vec![rekey1, rekey2],
+        inbox,
+        senders: senders
+            .iter()
+            .map(|s| s.id())
+            .chain([outsider.id(), stranger.id()])
+            .collect(),
+    }
+}
+
+fn outcomes<P: std::fmt::Debug>(results: &[Result<Decoded<P>, Error>]) -> Vec<String> {
+    results.iter().map(|r| format!("{r:?}")).collect()
+}
+
+/// What decoding changed: the exported group state (epoch, grace, replay floors from
+/// every window) and the marks stored.
+fn state<B: Backend>(t: &T<B>, senders: &[ParticipantId]) -> (Vec<u8>, Vec<Option<u64>>) {
+    let marks = senders
+        .iter()
+        .map(|id| t.trust_store().load_mark(&MarkSlot::Received(*id)).unwrap())
+        .collect();
+    (t.group_state().to_bytes().to_vec(), marks)
+}
+
+fn same_verdicts_and_state<B: Backend>(_name: &str)
+where
+    B::VerifyingKey: Sync,
+{
+    let world = world::<B>();
+    for mode in [
+        DecodeMode::Strict,
+        DecodeMode::IgnoreUntrusted,
+        DecodeMode::Naive,
+    ] {
+        let mut alone = world.receiver::<B>();
+        let mut expected_buffers = world.inbox.clone();
+        let expected: Vec<String> = expected_buffers
+            .iter_mut()
+            .map(|m| format!("{:?}", alone.decode_in_place(m, mode)))
+            .collect();
+        let expected_state = state(&alone, &world.senders);
+        if mode == DecodeMode::Strict {
+            // The inbox holds what it is meant to.
+            let count = |what: &str| expected.iter().filter(|e| e.contains(what)).count();
+            assert!(count("NotAMember") >= 2, "{expected:#?}");
+            assert!(count("UnknownEpoch(1)") >= 2, "{expected:#?}");
+            assert!(count("UnknownEpoch(0)") >= 1, "{expected:#?}");
+            assert!(count("too_old: false") >= 12, "{expected:#?}");
+            assert!(count("too_old: true") >= 1, "{expected:#?}");
+            assert!(count("BadSignature") >= 5, "{expected:#?}");
+            assert!(count("UntrustedSender") >= 1, "{expected:#?}");
+            assert!(count("Rekey") >= 1, "{expected:#?}");
+            assert!(count("verified: true") >= 40, "{expected:#?}");
+        }
+
+        let mut batch = world.receiver::<B>();
+        let mut buffers = world.inbox.clone();
+        let got = outcomes(&batch.decode_batch(&mut buffers, mode));
+        assert_eq!(got, expected, "decode_batch, {mode:?}");
+        assert_eq!(buffers, expected_buffers, "decode_batch buffers, {mode:?}");
+        assert_eq!(state(&batch, &world.senders), expected_state, "{mode:?}");
+
+        for threads in [0, 1, 2, 3, 8] {
+            let mut parallel = world.receiver::<B>();
+            let mut buffers = world.inbox.clone();
+            let got = outcomes(&parallel.decode_batch_parallel(&mut buffers, mode, threads));
+            assert_eq!(got, expected, "{threads} threads, {mode:?}");
+            assert_eq!(
+                buffers, expected_buffers,
+                "{threads} threads, buffers, {mode:?}"
+            );
+            assert_eq!(
+                state(&parallel, &world.senders),
+                expected_state,
+                "{threads} threads, state, {mode:?}"
+            );
+        }
+    }
+}
+mod same_verdicts_and_state_ {
+    use super::*;
+    for_each_backend!(same_verdicts_and_state);
+}
+
+/// The inbox of a gateway: many senders, one message each, on two threads.
+fn many_senders_on_two_threads<B: Backend>(_name: &str)
+where
+    B::VerifyingKey: Sync,
+{
+    let key = TopicKey::from_bytes(KEY);
+    let mut gateway = topic::<B>(2, Some(key.clone()), ProtocolVersion::Both);
+    let mut inbox = Vec::new();
+    let mut ids = Vec::new();
+    for n in 0..300u32 {
+        let mut seed = [7u8; 32];
+        seed[..4].copy_from_slice(&n.to_le_bytes());
+        let mut t = T::<B>::new(SigningSeed::from_bytes(seed), Some(key.clone()));
+        t.set_protocol(if n % 2 == 0 {
+            ProtocolVersion::V2
+        } else {
+            ProtocolVersion::Classic
+        });
+        t.set_topic_id(TopicId::from_name(b"gateway")).unwrap();
+        gateway.add_participant(t.public_key()).unwrap();
+        inbox.push(t.encode([n as u8; 64]).unwrap());
+        ids.push(t.id());
+    }
+    let results = gateway.decode_batch_parallel(&mut inbox, DecodeMode::Strict, 2);
+    for (n, (r, id)) in results.iter().zip(&ids).enumerate() {
+        match r {
+            Ok(Decoded::Message {
+                sender,
+                verified: true,
+                plaintext,
+            }) => {
+                assert_eq!(sender, id);
+                assert_eq!(&plaintext[..], &[n as u8; 64][..]);
+            }
+            other => panic!("message {n}: {other:?}"),
+        }
+    }
+}
+mod many_senders_on_two_threads_ {
+    use super::*;
+    for_each_backend!(many_senders_on_two_threads);
+}
