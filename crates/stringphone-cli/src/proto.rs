@@ -3,7 +3,6 @@
 
 use std::path::Path;
 
-use rand_core::{CryptoRng, RngCore};
 use stringphone::protocol::MarkSlot;
 use stringphone::v2::wire::V2Type;
 use stringphone::v2::{ProtocolVersion, TopicId};
@@ -238,43 +237,6 @@ impl TrustStore for CliStore {
     }
 }
 
-/// An rng that hands out exactly the bytes it was given, then fails: used to rebuild
-/// the introduction behind a stored ephemeral secret, since `construct_intro_with`
-/// draws exactly those 32 bytes from its rng.
-struct Replay<'a> {
-    bytes: &'a [u8],
-}
-
-impl RngCore for Replay<'_> {
-    fn next_u32(&mut self) -> u32 {
-        rand_core::impls::next_u32_via_fill(self)
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        rand_core::impls::next_u64_via_fill(self)
-    }
-
-    /// Zeros once the bytes run out. The core draws through `try_fill_bytes`, and
-    /// [`Discovery::topic`] checks the result against the stored secret anyway.
-    fn fill_bytes(&mut self, dest: &mut [u8]) {
-        if self.try_fill_bytes(dest).is_err() {
-            dest.fill(0);
-        }
-    }
-
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
-        if dest.len() > self.bytes.len() {
-            return Err(rand_core::Error::new("replayed randomness exhausted"));
-        }
-        let (head, tail) = self.bytes.split_at(dest.len());
-        dest.copy_from_slice(head);
-        self.bytes = tail;
-        Ok(())
-    }
-}
-
-impl CryptoRng for Replay<'_> {}
-
 /// A pending introduction: our identity and the ephemeral secret behind the intro.
 /// It can be rebuilt from these two at any time, in any process.
 pub struct Discovery {
@@ -305,19 +267,14 @@ impl Discovery {
     /// introduction message.
     fn topic(&self) -> Result<(Topic, stringphone::wire::DiscoveryBytes), Failure> {
         let mut topic = Topic::new(self.seed.clone(), None);
-        let mut rng = Replay {
-            bytes: self.secret.expose_secret(),
-        };
-        let intro = topic
-            .construct_intro_with(&mut rng)
+        let mut buf = [0u8; stringphone::wire::INTRODUCTION_LEN];
+        let n = topic
+            .resume_introduction_into(self.secret.clone(), &mut buf)
             .map_err(Failure::from)?;
-        let expected = DefaultBackend::box_public_key(&self.secret);
-        match Message::parse(&intro) {
-            Ok(m) if m.encryption_key() == Some(expected) => Ok((topic, intro)),
-            _ => Err(Failure::new(
-                "internal error: the introduction could not be rebuilt from its stored secret",
-            )),
-        }
+        let intro = stringphone::wire::DiscoveryBytes::from_slice(&buf[..n]).ok_or_else(|| {
+            Failure::new("internal error: an introduction longer than its own kind")
+        })?;
+        Ok((topic, intro))
     }
 
     /// The introduction message to broadcast.

@@ -92,6 +92,42 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         }
         let out = prefix_mut(out, INTRODUCTION_LEN)?;
         let secret = BoxSecret::generate_with(rng)?;
+        self.classic_intro_for(secret, out)
+    }
+
+    /// Takes back a pending classic introduction whose ephemeral secret was kept
+    /// (by another process, say: the command's `intro` and `accept-reply` are two), and
+    /// writes that introduction into the first bytes of `out` (its bytes are the same
+    /// as when it was first built, since Ed25519 signatures are deterministic). Like a
+    /// new introduction, it retires every other pending one. Draws nothing.
+    ///
+    /// ```
+    /// # use stringphone_core::{BoxSecret, SigningSeed, Topic};
+    /// # use stringphone_core::wire::INTRODUCTION_LEN;
+    /// # use stringphone_rustcrypto::RustCrypto;
+    /// let secret = BoxSecret::from_bytes([4; 32]);
+    /// let mut first = Topic::<RustCrypto, _>::new(SigningSeed::from_bytes([3; 32]), None);
+    /// let mut later = Topic::<RustCrypto, _>::new(SigningSeed::from_bytes([3; 32]), None);
+    /// let (mut a, mut b) = ([0u8; INTRODUCTION_LEN], [0u8; INTRODUCTION_LEN]);
+    /// first.resume_introduction_into(secret.clone(), &mut a).unwrap();
+    /// later.resume_introduction_into(secret, &mut b).unwrap();
+    /// assert_eq!(a, b);
+    /// assert!(later.has_pending_introduction());
+    /// ```
+    pub fn resume_introduction_into(
+        &mut self,
+        secret: BoxSecret,
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        #[cfg(feature = "alloc")]
+        self.resume()?;
+        let out = prefix_mut(out, INTRODUCTION_LEN)?;
+        self.classic_intro_for(secret, out)
+    }
+
+    /// The classic introduction of `secret`, written into `out` (exactly
+    /// [`INTRODUCTION_LEN`] bytes), and `secret` made the pending one.
+    fn classic_intro_for(&mut self, secret: BoxSecret, out: &mut [u8]) -> Result<usize, Error> {
         let encryption_key = B::box_public_key(&secret);
         let signature = sign(self.identity(), encryption_key.as_bytes())?;
         let mut w = Writer { out, pos: 0 };
