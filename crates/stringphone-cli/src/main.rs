@@ -163,7 +163,7 @@ impl From<Error> for Failure {
 
 impl From<stringphone_store_sqlite::SqliteStoreError> for Failure {
     fn from(e: stringphone_store_sqlite::SqliteStoreError) -> Self {
-        Failure::new(e.to_string())
+        Failure::new(chain(&e))
     }
 }
 

@@ -140,6 +140,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
 use std::cell::Cell;
@@ -376,16 +377,14 @@ pub enum SqliteStoreError {
 impl fmt::Display for SqliteStoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SqliteStoreError::Io {
-                action,
-                path,
-                source,
-            } => write!(f, "cannot {action} {}: {source}", path.display()),
-            SqliteStoreError::Sqlite {
-                action,
-                path,
-                source,
-            } => write!(f, "cannot {action} in {}: {source}", path.display()),
+            // The OS's or SQLite's error is the source, printed by whoever walks the
+            // chain.
+            SqliteStoreError::Io { action, path, .. } => {
+                write!(f, "cannot {action} {}", path.display())
+            }
+            SqliteStoreError::Sqlite { action, path, .. } => {
+                write!(f, "cannot {action} in {}", path.display())
+            }
             SqliteStoreError::Corrupt { path, reason } => write!(
                 f,
                 "{} is not a usable stringphone database ({reason}); refusing to use it: \
@@ -1715,3 +1714,8 @@ impl TrustStore for SqliteTrustStore {
         Ok(())
     }
 }
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -174,7 +174,7 @@ fn child() {
             for m in read_messages(&dir, "for-child") {
                 let verdict = match bob.decode(&m, DecodeMode::Strict) {
                     Ok(_) => "accepted".to_string(),
-                    Err(e) => format!("refused: {e}"),
+                    Err(e) => format!("refused: {}", chain(&e)),
                 };
                 eprintln!("result: {verdict}");
             }
@@ -202,7 +202,7 @@ fn child() {
                             Some(SqliteStoreError::SenderBusy { .. })
                         )
                     );
-                    eprintln!("result: refused busy={busy}: {e}");
+                    eprintln!("result: refused busy={busy}: {}", chain(&e));
                 }
             }
         }
@@ -356,8 +356,9 @@ fn one_sender_process_at_a_time() {
     let mut bob = topic_on(BOB, &db);
     let err = bob.encode("while the holder lives").unwrap_err();
     assert!(
-        err.to_string().contains("is sending as this identity"),
-        "{err}"
+        chain(&err).contains("is sending as this identity"),
+        "{}",
+        chain(&err)
     );
     holder.kill().unwrap();
     holder.wait().unwrap();
@@ -367,4 +368,16 @@ fn one_sender_process_at_a_time() {
     let from_holder = read_messages(&dir.0, "from-child").remove(0);
     assert!(receiver.decode(&from_holder, DecodeMode::Strict).is_ok());
     assert!(receiver.decode(&after, DecodeMode::Strict).is_ok());
+}
+
+/// An error and its causes, once each, as a program that prints the chain shows it.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
 }
