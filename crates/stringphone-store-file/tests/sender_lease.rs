@@ -81,18 +81,6 @@ fn child_sends() {
     std::process::exit(0);
 }
 
-/// An error and its causes, once each, as a program that prints the chain shows it.
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        out.push_str(": ");
-        out.push_str(&c.to_string());
-        cause = c.source();
-    }
-    out
-}
-
 fn unhex(text: &str) -> Vec<u8> {
     (0..text.len())
         .step_by(2)
