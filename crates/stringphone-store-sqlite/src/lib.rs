@@ -498,11 +498,17 @@ fn new_writer_token() -> i64 {
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0);
-    RandomState::new().hash_one((
+    let token = RandomState::new().hash_one((
         std::process::id(),
         now,
         HANDLES.fetch_add(1, Ordering::Relaxed),
-    )) as i64
+    )) as i64;
+    // 0 is the writer of imported marks, which no handle may lower.
+    if token == 0 {
+        1
+    } else {
+        token
+    }
 }
 
 /// The sender lease this handle holds: the locked lock file, and the process that
