@@ -36,6 +36,7 @@
 //! cases of `ed25519-edge.json`) gets the same verdict batched as alone:
 //! `tests/batch.rs`.
 
+use crate::v2::capacity::Capacity;
 use alloc::vec::Vec;
 
 use crate::backend::{Backend, BatchEntry, Identity};
@@ -227,7 +228,7 @@ enum Plan {
     V2 { trust: Trust2, job: Option<usize> },
 }
 
-impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
+impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
     /// Decodes many wire messages in place, each as
     /// [`decode_in_place`](Self::decode_in_place) would (same checks, same order,
     /// same results), verifying the signatures of trusted senders together where the

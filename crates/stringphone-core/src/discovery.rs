@@ -13,6 +13,7 @@
 //! one it wants; a refused reply changes nothing, and the first accepted one ends
 //! discovery.
 
+use crate::v2::capacity::Capacity;
 use aead::AeadInPlace;
 use rand_core::CryptoRngCore;
 use zeroize::Zeroizing;
@@ -36,7 +37,7 @@ fn expect_type(bytes: &[u8], expected: MessageType) -> Result<Message<'_>, Error
     Message::parse(bytes)
 }
 
-impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
+impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
     /// Builds an introduction with a fresh ephemeral X25519 key from `rng` (exactly 32
     /// bytes drawn) and remembers that key until a reply is accepted. A new
     /// introduction replaces the previous one's key. Allocates nothing.
@@ -82,9 +83,9 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         rng: &mut impl CryptoRngCore,
         out: &mut [u8],
     ) -> Result<usize, Error> {
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "v2")]
         self.resume()?;
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "v2")]
         if self.v2.protocol.sends_v2() {
             let out = prefix_mut(out, crate::v2::wire::INTRODUCTION_LEN)?;
             out.copy_from_slice(&self.construct_intro_v2(rng)?);
@@ -119,7 +120,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         secret: BoxSecret,
         out: &mut [u8],
     ) -> Result<usize, Error> {
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "v2")]
         self.resume()?;
         let out = prefix_mut(out, INTRODUCTION_LEN)?;
         self.classic_intro_for(secret, out)
@@ -137,13 +138,13 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         w.put(encryption_key.as_bytes());
         // A new introduction retires every older one, of either format: a reply to
         // an older one could otherwise still install a key.
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "v2")]
         self.change_group(|t| {
             t.v2.group.pending = None;
             t.pending_intro = Some(secret);
             Ok(())
         })?;
-        #[cfg(not(feature = "alloc"))]
+        #[cfg(not(feature = "v2"))]
         {
             self.pending_intro = Some(secret);
         }
@@ -183,10 +184,16 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     ) -> Result<DiscoveryBytes, Error> {
         #[cfg(feature = "alloc")]
         if introduction.first() == Some(&crate::v2::wire::VERSION) {
-            return self
-                .construct_reply_v2_checked(rng, introduction)
-                .map(DiscoveryBytes::from_vec);
+            let mut reply = alloc::vec::Vec::new();
+            let buffer = &mut reply;
+            self.construct_reply_v2_checked(rng, introduction, move |len| {
+                buffer.resize(len, 0);
+                Ok(&mut buffer[..])
+            })?;
+            return Ok(DiscoveryBytes::from_vec(reply));
         }
+        // Without `alloc` a v2 reply is written here only if it fits the stack buffer
+        // ([`MAX_DISCOVERY_LEN`]); `construct_reply_into` takes a buffer of any size.
         DiscoveryBytes::fill(|out| self.construct_reply_into(rng, introduction, out))
     }
 
@@ -220,17 +227,14 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         introduction: &[u8],
         out: &mut [u8],
     ) -> Result<usize, Error> {
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "v2")]
         if introduction.first() == Some(&crate::v2::wire::VERSION) {
             use crate::v2::wire::{FLOOR_ENTRY_LEN, REPLY_FIXED_LEN};
             prefix_mut(out, REPLY_FIXED_LEN + FLOOR_ENTRY_LEN)?;
-            let reply = self.construct_reply_v2_checked(rng, introduction)?;
-            let out = prefix_mut(out, reply.len())?;
-            out.copy_from_slice(&reply);
-            return Ok(out.len());
+            return self.construct_reply_v2_checked(rng, introduction, |len| prefix_mut(out, len));
         }
         let out = prefix_mut(out, REPLY_LEN)?;
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "v2")]
         self.resume()?;
         if !self.accepts_classic() {
             return Err(self.refusal(1));
@@ -257,19 +261,21 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         Ok(REPLY_LEN)
     }
 
-    /// A v2 introduction's reply, after the protocol setting's check.
-    #[cfg(feature = "alloc")]
-    fn construct_reply_v2_checked(
+    /// A v2 introduction's reply, after the protocol setting's check, written into the
+    /// buffer `out` gives for its length.
+    #[cfg(feature = "v2")]
+    fn construct_reply_v2_checked<'o>(
         &mut self,
         rng: &mut impl CryptoRngCore,
         introduction: &[u8],
-    ) -> Result<alloc::vec::Vec<u8>, Error> {
+        out: impl FnOnce(usize) -> Result<&'o mut [u8], Error>,
+    ) -> Result<usize, Error> {
         self.resume()?;
         let intro = crate::v2::wire::V2Message::parse(introduction)?;
         if !self.v2.protocol.accepts_v2() {
             return Err(self.refusal(2));
         }
-        self.construct_reply_v2(rng, &intro)
+        self.construct_reply_v2(rng, &intro, out)
     }
 
     /// The checks of a classic introduction before the topic key is used: type and
@@ -303,7 +309,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         }
         // Membership applies to classic discovery too: once a rotation listed the
         // members, the key goes to none but them.
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "v2")]
         if !self.is_current_member(&newcomer_id) {
             return Err(Error::NotAMember(newcomer_id));
         }
@@ -352,9 +358,9 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     /// hands back the replier's key and changes nothing, so the same reply can be
     /// parsed again once the user has compared the fingerprint and trusted it.
     pub fn parse_reply(&mut self, reply: &[u8]) -> Result<PublicKey, Error> {
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "v2")]
         self.resume()?;
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "v2")]
         if reply.first() == Some(&crate::v2::wire::VERSION) {
             let parsed = crate::v2::wire::V2Message::parse(reply)?;
             if !self.v2.protocol.accepts_v2() {
@@ -390,13 +396,13 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
             .decrypt_in_place_detached(reply.nonce().into(), b"", key.as_mut(), reply.mac().into())
             .map_err(|_| Error::DecryptFailed)?;
         let key = TopicKey::from_bytes(*key);
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "v2")]
         self.change_group(|t| {
             t.set_topic_key(Some(key));
             t.pending_intro = None;
             Ok(())
         })?;
-        #[cfg(not(feature = "alloc"))]
+        #[cfg(not(feature = "v2"))]
         {
             self.set_topic_key(Some(key));
             self.pending_intro = None;

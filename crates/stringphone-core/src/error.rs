@@ -185,6 +185,14 @@ pub enum Error {
     /// Bytes that are not a group state this version can read
     /// ([`crate::v2::GroupState::from_bytes`]); the reason says which rule failed.
     InvalidState(&'static str),
+    /// A v2 list of a topic with fixed capacities ([`crate::v2::Fixed`]) is full: the
+    /// change that needed one more entry was refused, and nothing changed.
+    CapacityExceeded {
+        /// The list: "members", "admins", "senders", "replay floors".
+        list: &'static str,
+        /// How many entries it holds.
+        capacity: usize,
+    },
 }
 
 impl fmt::Display for Error {
@@ -276,6 +284,10 @@ impl fmt::Display for Error {
             }
             Error::TopicMismatch => f.write_str("the group state belongs to another topic"),
             Error::InvalidState(why) => write!(f, "invalid group state: {why}"),
+            Error::CapacityExceeded { list, capacity } => write!(
+                f,
+                "the topic's {list} are full (a fixed capacity of {capacity}): refused, nothing changed"
+            ),
             Error::StaleState { current, got } => write!(
                 f,
                 "the group state is older (change {got}) than this topic's (change {current}) of the same epoch"

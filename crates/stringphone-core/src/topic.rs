@@ -2,6 +2,7 @@
 //! the hot path, where simple messages are sealed and signed ([`Topic::encode_into`])
 //! and verified and opened ([`Topic::decode_in_place`]).
 
+use crate::v2::capacity::{Capacity, DefaultCapacity};
 use core::fmt;
 use core::marker::PhantomData;
 
@@ -238,7 +239,12 @@ pub(crate) fn sign<I: Identity>(identity: &I, message: &[u8]) -> Result<[u8; 64]
 /// let decoded = bob.decode(&wire, DecodeMode::Strict).unwrap();
 /// assert_eq!(decoded.plaintext().unwrap(), b"Hi Bob!");
 /// ```
-pub struct Topic<B: Backend, S: TrustStore, I: Identity = <B as Backend>::SigningKey> {
+pub struct Topic<
+    B: Backend,
+    S: TrustStore,
+    I: Identity = <B as Backend>::SigningKey,
+    C: Capacity = DefaultCapacity,
+> {
     identity: I,
     public_key: PublicKey,
     id: ParticipantId,
@@ -250,9 +256,9 @@ pub struct Topic<B: Backend, S: TrustStore, I: Identity = <B as Backend>::Signin
     /// entry is used only while the store still maps its id to the same key.
     verifiers: KeyCache<B>,
     /// Protocol v2: session, counter, epochs, admins, replay windows.
-    #[cfg(feature = "alloc")]
-    pub(crate) v2: crate::v2::state::V2State,
-    backend: PhantomData<fn() -> B>,
+    #[cfg(feature = "v2")]
+    pub(crate) v2: crate::v2::state::V2State<C>,
+    backend: PhantomData<fn() -> (B, C)>,
 }
 
 #[cfg(feature = "alloc")]
@@ -303,7 +309,7 @@ impl<B: Backend, S: TrustStore> Topic<B, S> {
     }
 }
 
-impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
+impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
     /// A participant whose signatures come from `identity`: any [`Identity`], such as a
     /// key held in an HSM.
     ///
@@ -332,7 +338,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
             id,
             public_key,
             identity,
-            #[cfg(feature = "alloc")]
+            #[cfg(feature = "v2")]
             v2: crate::v2::state::V2State::new(id, topic_key.is_some()),
             topic_key,
             store,
@@ -370,7 +376,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     pub fn set_topic_key(&mut self, topic_key: Option<TopicKey>) {
         self.topic_key = topic_key;
         // Keys derived from the old one must not outlive it.
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "v2")]
         {
             self.v2.own_key = None;
             self.v2.sender_keys.clear();
@@ -380,7 +386,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     /// True while an introduction awaits its reply (see [`Topic::parse_reply`]).
     #[must_use]
     pub fn has_pending_introduction(&self) -> bool {
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "v2")]
         if self.v2.group.pending.is_some() {
             return true;
         }
@@ -405,7 +411,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     /// its admin right too (saved before the trust is removed, so a crash in between
     /// leaves the safer state), and trusting it again does not give it back.
     pub fn remove_participant(&mut self, id: &ParticipantId) -> Result<Option<PublicKey>, Error> {
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "v2")]
         self.remove_admin(id)?;
         let removed = self.store.remove(id)?;
         self.verifiers.remove(id);
@@ -450,7 +456,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     /// format this topic sends: `+ 121` classic, `+ 127` v2.
     #[must_use]
     pub fn encoded_len(&self, plaintext_len: usize) -> usize {
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "v2")]
         if self.v2.protocol.sends_v2() {
             return crate::v2::wire::MESSAGE_OVERHEAD + plaintext_len;
         }
@@ -486,7 +492,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         plaintext: &[u8],
         out: &mut [u8],
     ) -> Result<usize, Error> {
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "v2")]
         if self.v2.protocol.sends_v2() {
             return self.encode_v2_into(rng, plaintext, out);
         }
@@ -565,11 +571,11 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         }
     }
 
-    /// Whether this topic takes classic messages (always, without `alloc`).
+    /// Whether this topic takes classic messages (always, without `v2`).
     pub(crate) fn accepts_classic(&self) -> bool {
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "v2")]
         return self.v2.protocol.accepts_classic();
-        #[cfg(not(feature = "alloc"))]
+        #[cfg(not(feature = "v2"))]
         return true;
     }
 
@@ -577,9 +583,9 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     pub(crate) fn refusal(&self, version: u8) -> Error {
         Error::ProtocolRefused {
             version,
-            #[cfg(feature = "alloc")]
+            #[cfg(feature = "v2")]
             accepts: self.v2.protocol,
-            #[cfg(not(feature = "alloc"))]
+            #[cfg(not(feature = "v2"))]
             accepts: crate::v2::ProtocolVersion::Classic,
         }
     }
@@ -605,7 +611,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         }
         // In the migration mode, an epoch's member list applies to classic messages
         // too: a participant rotated out is not heard through the old format.
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "v2")]
         if mode != DecodeMode::Naive
             && self.v2.protocol == crate::v2::ProtocolVersion::Both
             && !self.is_current_member(&sender)
@@ -730,9 +736,9 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         message: &'m mut [u8],
         mode: DecodeMode,
     ) -> Result<Decoded<&'m mut [u8]>, Error> {
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "v2")]
         self.resume()?;
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "v2")]
         if let Some(open) = self.route_v2(message, mode)? {
             return match open {
                 V2Route::Done(done) => Ok(done),
@@ -757,9 +763,9 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         mode: DecodeMode,
         out: &'o mut [u8],
     ) -> Result<Decoded<&'o mut [u8]>, Error> {
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "v2")]
         self.resume()?;
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "v2")]
         if let Some(open) = self.route_v2(message, mode)? {
             return match open {
                 V2Route::Done(done) => Ok(done),
@@ -817,7 +823,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
 }
 
 /// How a v2 message goes on after its checks.
-#[cfg(feature = "alloc")]
+#[cfg(feature = "v2")]
 pub(crate) enum V2Route<P> {
     /// Settled without decryption: our own, or ignored.
     Done(Decoded<P>),
@@ -827,14 +833,14 @@ pub(crate) enum V2Route<P> {
 
 /// Where the ciphertext of a v2 message of `len` bytes lies: between the header and
 /// the tag. Only called on parsed messages, which are at least that long.
-#[cfg(feature = "alloc")]
+#[cfg(feature = "v2")]
 pub(crate) fn v2_ciphertext_range(len: usize) -> core::ops::Range<usize> {
     use crate::v2::wire::{HEADER_LEN, SIGNATURE_LEN, TAG_LEN};
     HEADER_LEN..len.saturating_sub(SIGNATURE_LEN + TAG_LEN).max(HEADER_LEN)
 }
 
-#[cfg(feature = "alloc")]
-impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
+#[cfg(feature = "v2")]
+impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
     /// `None` for a classic message; for a v2 message, its checks before decryption.
     pub(crate) fn route_v2<P>(
         &self,
@@ -858,7 +864,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     }
 }
 
-impl<B: Backend, S: TrustStore, I: Identity> fmt::Debug for Topic<B, S, I> {
+impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> fmt::Debug for Topic<B, S, I, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Topic")
             .field("id", &self.id)

@@ -25,12 +25,12 @@
 //!   and every sender it heard, and itself): the newcomer refuses their counters below
 //!   it, i.e. everything they sent before it joined.
 
-use alloc::vec::Vec;
-
+use super::capacity::Capacity;
 use aead::AeadInPlace;
 use rand_core::CryptoRngCore;
 use zeroize::Zeroizing;
 
+use super::capacity::{Members, PerSender};
 use super::state::{Epoch, PendingIntro};
 use super::wire::{
     self, Body, V2Message, V2Type, FLOOR_ENTRY_LEN, HEADER_LEN, INTRODUCTION_LEN, MAX_FLOORS,
@@ -64,7 +64,7 @@ fn present<const N: usize>(bytes: &[u8; N]) -> Option<[u8; N]> {
     (*bytes != [0; N]).then_some(*bytes)
 }
 
-impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
+impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
     /// A v2 introduction. Draws the session value (16 bytes, once per topic instance),
     /// then the ephemeral X25519 secret (32 bytes). Retires any earlier introduction,
     /// of either format.
@@ -112,11 +112,12 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     /// of them, as this topic must be too ([`Error::NotAMember`]); that this topic has
     /// the key ([`Error::MissingTopicKey`]). Draws the session value if not drawn yet,
     /// then 32 bytes (this reply's X25519 secret) and 24 bytes (the box nonce).
-    pub(crate) fn construct_reply_v2(
+    pub(crate) fn construct_reply_v2<'o>(
         &mut self,
         rng: &mut impl CryptoRngCore,
         intro: &V2Message<'_>,
-    ) -> Result<Vec<u8>, Error> {
+        out: impl FnOnce(usize) -> Result<&'o mut [u8], Error>,
+    ) -> Result<usize, Error> {
         self.resume()?;
         let topic = self.v2.topic_id()?;
         let Body::Introduction { encryption_key, .. } = intro.body() else {
@@ -153,11 +154,11 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         let floors = self.replay_floors(counter + 1)?;
 
         let epoch = &self.v2.group.current;
-        let members: Vec<ParticipantId> = epoch.members.iter().flatten().copied().collect();
-        let len = REPLY_FIXED_LEN + members.len() * 16 + floors.len() * FLOOR_ENTRY_LEN;
-        let mut out = alloc::vec![0u8; len];
+        let member_count = epoch.members.as_ref().map_or(0, |m| m.len());
+        let len = REPLY_FIXED_LEN + member_count * 16 + floors.len() * FLOOR_ENTRY_LEN;
+        let out = out(len)?;
         wire::write_header(
-            &mut out,
+            out,
             V2Type::Reply,
             epoch.number,
             &self.id(),
@@ -176,25 +177,25 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
             &box_nonce,
             &sealed[..],
             &tag,
-            &(members.len() as u16).to_be_bytes(),
+            &(member_count as u16).to_be_bytes(),
         ] {
             out[at..at + field.len()].copy_from_slice(field);
             at += field.len();
         }
-        for id in &members {
+        for id in epoch.members.iter().flat_map(|m| m.iter()) {
             out[at..at + 16].copy_from_slice(id.as_bytes());
             at += 16;
         }
         out[at..at + 2].copy_from_slice(&(floors.len() as u16).to_be_bytes());
         at += 2;
-        for (id, floor) in &floors {
+        for (id, floor) in floors.iter() {
             out[at..at + 16].copy_from_slice(id.as_bytes());
             out[at + 16..at + 24].copy_from_slice(&floor.to_be_bytes());
             at += FLOOR_ENTRY_LEN;
         }
         let signature = sign(self.identity(), &signed_string(&topic, &out[..len - 64]))?;
-        out[len - 64..].copy_from_slice(&signature);
-        Ok(out)
+        out[len - 64..len].copy_from_slice(&signature);
+        Ok(len)
     }
 
     /// The floors a reply hands over: for each sender heard by this instance, the first
@@ -202,28 +203,27 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     /// store (what an earlier process accepted; ahead of it by up to a block after a
     /// crash, so the newcomer may refuse that many of the sender's next messages, never
     /// an old one); each floor it holds; and for this identity, `own_next`.
-    fn replay_floors(&self, own_next: u64) -> Result<Vec<(ParticipantId, u64)>, Error> {
+    fn replay_floors(&self, own_next: u64) -> Result<PerSender<u64, C>, Error> {
         let mut floors = self.v2.group.floors.clone();
-        let trusted: Vec<ParticipantId> = self.participants()?.map(|(id, _)| id).collect();
-        for id in trusted {
+        for (id, _) in self.participants()? {
             if self.v2.senders.contains_key(&id) {
                 continue;
             }
             if let Some(mark) = self.trust_store().load_mark(&MarkSlot::Received(id))? {
-                let floor = floors.entry(id).or_insert(0);
+                let floor = floors.entry(id, || 0)?;
                 *floor = (*floor).max(mark);
             }
         }
-        for (id, record) in &self.v2.senders {
+        for (id, record) in self.v2.senders.iter() {
             let next = record.window.top().map_or(0, |t| t.saturating_add(1));
-            let floor = floors.entry(*id).or_insert(0);
+            let floor = floors.entry(*id, || 0)?;
             *floor = (*floor).max(next).max(record.window.floor());
         }
-        floors.insert(self.id(), own_next);
+        floors.insert(self.id(), own_next)?;
         if floors.len() > MAX_FLOORS {
             return Err(Error::TooManyMembers(floors.len()));
         }
-        Ok(floors.into_iter().collect())
+        Ok(floors)
     }
 
     /// Opens a v2 reply. Checks, in order: it is for us ([`Error::NotForUs`]); an
@@ -284,7 +284,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
                 id: replier_id,
             });
         }
-        let listed: alloc::collections::BTreeSet<ParticipantId> = reply.reply_members().collect();
+        let listed = Members::<C>::try_from_ids("members", reply.reply_members())?;
         let offered = Epoch {
             number: reply.header().epoch(),
             id: *epoch_id,
@@ -294,10 +294,9 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
             members: (!listed.is_empty()).then_some(listed),
         };
         let next = self.epoch_after_reply(&replier_id, offered)?;
-        let floors: Vec<_> = reply.reply_floors().collect();
         self.change_group(|t| {
-            for (id, floor) in floors {
-                let f = t.v2.group.floors.entry(id).or_insert(0);
+            for (id, floor) in reply.reply_floors() {
+                let f = t.v2.group.floors.entry(id, || 0)?;
                 *f = (*f).max(floor);
                 if let Some(record) = t.v2.senders.get_mut(&id) {
                     record.window.raise_floor(floor);
@@ -323,7 +322,11 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     /// epoch it holds, from a member of it. A reply cannot prove that another epoch
     /// was started by an admin, so it could otherwise hand over one that a rotated-out
     /// participant made up.
-    fn epoch_after_reply(&self, replier: &ParticipantId, offered: Epoch) -> Result<Epoch, Error> {
+    fn epoch_after_reply(
+        &self,
+        replier: &ParticipantId,
+        offered: Epoch<C>,
+    ) -> Result<Epoch<C>, Error> {
         let current = &self.v2.group.current;
         if self.topic_key().is_none() {
             if offered.number < current.number {

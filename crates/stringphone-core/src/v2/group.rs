@@ -8,12 +8,13 @@
 //! was. So what the store holds is always a state the topic was in, and a restart
 //! ([`Topic::resume`], done by every v2 operation first) continues from the last one.
 
+use super::capacity::Capacity;
 use super::state::{Epoch, GroupState};
 use super::{ProtocolVersion, TopicId};
 use crate::backend::{Backend, Identity};
 use crate::{Error, ParticipantId, PublicKey, Topic, TrustStore};
 
-impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
+impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
     /// Names the topic for v2 (see [`TopicId`]): every v2 operation needs it
     /// ([`Error::NoTopicId`]), and every participant of the topic must use the same.
     /// Reads the group state from the trust store first ([`resume`](Self::resume));
@@ -96,7 +97,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         self.resume()?;
         let id = self.add_participant(key)?;
         self.change_group(|t| {
-            t.v2.group.admins.insert(id);
+            t.v2.group.admins.insert(id)?;
             Ok(())
         })?;
         Ok(id)
@@ -153,12 +154,16 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     /// marks, not here: to move the state to another store, use
     /// [`export_group_state`](Self::export_group_state).
     #[must_use]
-    pub fn group_state(&self) -> GroupState {
+    pub fn group_state(&self) -> GroupState<C> {
         let mut group = self.v2.group.clone();
-        for (id, record) in &self.v2.senders {
+        for (id, record) in self.v2.senders.iter() {
             if let Some(top) = record.window.top() {
-                let floor = group.floors.entry(*id).or_insert(0);
-                *floor = (*floor).max(top.saturating_add(1));
+                // Floors and senders share one capacity, so a sender heard has room
+                // unless floors were handed over for other senders; a floor without
+                // room is left out (the trust store's mark still covers it).
+                if let Ok(floor) = group.floors.entry(*id, || 0) {
+                    *floor = (*floor).max(top.saturating_add(1));
+                }
             }
         }
         GroupState {
@@ -174,16 +179,14 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     /// participant taken from its mark in the trust store, so that what an earlier
     /// process accepted is covered too (the snapshot only knows what this instance
     /// heard). Fails if the store cannot be read.
-    pub fn export_group_state(&self) -> Result<GroupState, Error> {
+    pub fn export_group_state(&self) -> Result<GroupState<C>, Error> {
         let mut state = self.group_state();
-        let trusted: alloc::vec::Vec<ParticipantId> =
-            self.participants()?.map(|(id, _)| id).collect();
-        for id in trusted {
+        for (id, _) in self.participants()? {
             let mark = self
                 .trust_store()
                 .load_mark(&crate::trust::MarkSlot::Received(id))?;
             if let Some(mark) = mark {
-                let floor = state.group.floors.entry(id).or_insert(0);
+                let floor = state.group.floors.entry(id, || 0)?;
                 *floor = (*floor).max(mark);
             }
         }
@@ -200,7 +203,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     /// kept: a restored state never reopens a replay this topic knows of. Every instance
     /// draws its own session value, so two topics restored from one state never repeat
     /// a (key, nonce) pair.
-    pub fn restore_group_state(&mut self, state: GroupState) -> Result<(), Error> {
+    pub fn restore_group_state(&mut self, state: GroupState<C>) -> Result<(), Error> {
         self.resume()?;
         self.apply_group_state(state)?;
         self.save_group_state()
@@ -211,14 +214,17 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     /// key, members, admins, pending introduction, replay floors). Returns whether a
     /// state was found this time. A stored state of another topic than the one set is
     /// refused ([`Error::TopicMismatch`]) and is tried again on the next call.
+    ///
+    /// Without `alloc` trust stores keep no group state: a device exports it with
+    /// [`GroupState::write_to`] and gives it back with
+    /// [`restore_group_state`](Self::restore_group_state).
     pub fn resume(&mut self) -> Result<bool, Error> {
         if self.v2.loaded {
             return Ok(false);
         }
-        let found = match self.trust_store().load_group_state()? {
-            Some(bytes) => {
-                let state = GroupState::from_bytes(&bytes)?;
-                self.apply_group_state(state)?;
+        let found = match self.stored_group_state()? {
+            Some(state) => {
+                self.apply_group_state(state?)?;
                 true
             }
             None => false,
@@ -227,7 +233,23 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         Ok(found)
     }
 
-    fn apply_group_state(&mut self, state: GroupState) -> Result<(), Error> {
+    /// The group state in the trust store: `None` if it holds none, an error inside if
+    /// the bytes are not one.
+    #[cfg(feature = "alloc")]
+    fn stored_group_state(&self) -> Result<Option<Result<GroupState<C>, Error>>, Error> {
+        Ok(self
+            .trust_store()
+            .load_group_state()?
+            .map(|bytes| GroupState::from_bytes_in(&bytes)))
+    }
+
+    #[cfg(not(feature = "alloc"))]
+    #[allow(clippy::unnecessary_wraps)] // the same shape as with `alloc`
+    fn stored_group_state(&self) -> Result<Option<Result<GroupState<C>, Error>>, Error> {
+        Ok(None)
+    }
+
+    fn apply_group_state(&mut self, state: GroupState<C>) -> Result<(), Error> {
         let GroupState {
             group,
             topic_key,
@@ -260,11 +282,11 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         let mut group = group;
         group.topic_id = group.topic_id.or(self.v2.group.topic_id);
         group.generation = group.generation.max(self.v2.group.generation);
-        for (id, floor) in &self.v2.group.floors {
-            let kept = group.floors.entry(*id).or_insert(0);
+        for (id, floor) in self.v2.group.floors.iter() {
+            let kept = group.floors.entry(*id, || 0)?;
             *kept = (*kept).max(*floor);
         }
-        for (id, floor) in &group.floors {
+        for (id, floor) in group.floors.iter() {
             if let Some(record) = self.v2.senders.get_mut(id) {
                 record.window.raise_floor(*floor);
             }
@@ -292,10 +314,10 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         if self.v2.group.topic_id.is_none() {
             return Ok(());
         }
-        let Some(bytes) = self.trust_store().load_group_state()? else {
+        let Some(stored) = self.stored_group_state()? else {
             return Ok(());
         };
-        match GroupState::from_bytes(&bytes) {
+        match stored {
             Ok(stored) if stored.group.generation > self.v2.group.generation => {
                 match self.apply_group_state(stored) {
                     Err(Error::TopicMismatch) => Err(Error::TopicMismatch),
@@ -312,8 +334,11 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         if self.v2.group.topic_id.is_none() {
             return Ok(());
         }
-        let bytes = self.group_state().to_bytes();
-        self.trust_store_mut().save_group_state(&bytes)?;
+        #[cfg(feature = "alloc")]
+        {
+            let bytes = self.group_state().to_bytes();
+            self.trust_store_mut().save_group_state(&bytes)?;
+        }
         Ok(())
     }
 

@@ -1,6 +1,7 @@
 //! v2 messages (`m`): sealed under the sender's per-epoch, per-session key with its
 //! counter as nonce, and signed over a digest; the receiver's replay window.
 
+use super::capacity::Capacity;
 use aead::{AeadInPlace, KeyInit};
 use rand_core::CryptoRngCore;
 
@@ -29,7 +30,7 @@ pub(crate) struct OpenV2 {
     pub(crate) record: SenderRecord,
 }
 
-impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
+impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
     /// The next counter of this identity, reserving (and storing) a new block first when
     /// the last one is used up. A failure to store changes nothing.
     pub(crate) fn take_counter(&mut self) -> Result<u64, Error> {
@@ -242,6 +243,14 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         if let Some(r) = self.v2.senders.get(sender) {
             return Ok(*r);
         }
+        // A sender this topic has no room to track is refused before anything is
+        // opened or stored: a window it could not keep would let its messages replay.
+        if self.v2.senders.is_full() {
+            return Err(Error::CapacityExceeded {
+                list: "senders",
+                capacity: self.v2.senders.len(),
+            });
+        }
         let mark = self
             .trust_store()
             .load_mark(&MarkSlot::Received(*sender))?
@@ -288,7 +297,13 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
                 // Only verified senders get an entry, so the cache holds at most one
                 // key per trusted participant.
                 if open.verified {
-                    self.v2.sender_keys.insert(
+                    if self.v2.sender_keys.is_full()
+                        && !self.v2.sender_keys.contains_key(&open.sender)
+                    {
+                        // A cache: a full one makes room rather than refusing.
+                        self.v2.sender_keys.remove_first();
+                    }
+                    let _ = self.v2.sender_keys.insert(
                         open.sender,
                         SenderKey {
                             epoch: open.epoch,
@@ -331,7 +346,8 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         }
         if open.verified {
             record.window.accept(open.counter);
-            self.v2.senders.insert(open.sender, record);
+            // Room was checked by the gate (`window_of`), and nothing since removed it.
+            self.v2.senders.insert(open.sender, record)?;
             self.count_current_epoch_message(open.epoch);
         }
         Ok(Decoded::Message {
@@ -381,7 +397,7 @@ pub(crate) enum Gate2 {
     Open(OpenV2),
 }
 
-impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
+impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
     /// Stores exact v2 marks for a clean shutdown: this identity's next counter, and
     /// for each sender one past the highest counter accepted. While running, marks are
     /// kept ahead (a block per sender) so that a crash never reopens a replay; storing
@@ -394,14 +410,18 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
                 .save_mark(MarkSlot::OwnCounter, next)?;
             self.v2.reserved = Some(next);
         }
-        let senders: alloc::vec::Vec<_> = self.v2.senders.iter().map(|(id, r)| (*id, *r)).collect();
-        for (id, mut record) in senders {
-            if let Some(top) = record.window.top() {
+        for index in 0..self.v2.senders.len() {
+            let Some((id, record)) = self.v2.senders.get_index(index) else {
+                break;
+            };
+            let (id, top) = (*id, record.window.top());
+            if let Some(top) = top {
                 let exact = top.saturating_add(1);
                 self.trust_store_mut()
                     .save_mark(MarkSlot::Received(id), exact)?;
-                record.stored_mark = exact;
-                self.v2.senders.insert(id, record);
+                if let Some(record) = self.v2.senders.get_mut(&id) {
+                    record.stored_mark = exact;
+                }
             }
         }
         Ok(())

@@ -40,16 +40,17 @@
 //! sender's id (a hash output, never the ASCII domain tag), so no v2 signature is ever
 //! a valid classic signature and the other way round.
 
-#[cfg(feature = "alloc")]
+pub mod capacity;
+#[cfg(feature = "v2")]
 pub(crate) mod discovery;
-#[cfg(feature = "alloc")]
+#[cfg(feature = "v2")]
 mod group;
-#[cfg(feature = "alloc")]
+#[cfg(feature = "v2")]
 pub(crate) mod messages;
 pub mod replay;
-#[cfg(feature = "alloc")]
+#[cfg(feature = "v2")]
 pub mod rotation;
-#[cfg(feature = "alloc")]
+#[cfg(feature = "v2")]
 pub(crate) mod state;
 pub mod wire;
 
@@ -58,8 +59,11 @@ use zeroize::Zeroizing;
 use crate::{Backend, ParticipantId, TopicKey};
 
 #[cfg(feature = "alloc")]
+pub use capacity::Unbounded;
+pub use capacity::{Capacity, DefaultCapacity, Fixed};
+#[cfg(feature = "v2")]
 pub use rotation::RekeyOutcome;
-#[cfg(feature = "alloc")]
+#[cfg(feature = "v2")]
 pub use state::{GroupState, DEFAULT_GRACE_MESSAGES};
 
 /// Which wire formats a topic speaks.
@@ -128,7 +132,7 @@ pub struct TopicId([u8; 32]);
 
 impl TopicId {
     /// The id of the topic named `name` (BLAKE3 derive-key, [`TOPIC_ID_CONTEXT`]).
-    #[cfg(feature = "alloc")]
+    #[cfg(feature = "v2")]
     #[must_use]
     pub fn from_name(name: &[u8]) -> Self {
         TopicId(digest(TOPIC_ID_CONTEXT, name))
@@ -147,7 +151,7 @@ impl TopicId {
     }
 
     /// The id of this topic's first epoch: every topic starts from a different one.
-    #[cfg(feature = "alloc")]
+    #[cfg(feature = "v2")]
     #[must_use]
     pub fn first_epoch_id(&self) -> [u8; 32] {
         digest(FIRST_EPOCH_CONTEXT, &self.0)
@@ -170,7 +174,7 @@ impl core::fmt::Debug for TopicId {
 /// assert_eq!(digest(EPOCH_CONTEXT, b"rekey"), digest(EPOCH_CONTEXT, b"rekey"));
 /// assert_ne!(digest(EPOCH_CONTEXT, b"rekey"), digest(EPOCH_CONTEXT, b"rekeys"));
 /// ```
-#[cfg(feature = "alloc")]
+#[cfg(feature = "v2")]
 #[must_use]
 pub fn digest(context: &'static str, data: &[u8]) -> [u8; 32] {
     blake3::derive_key(context, data)
@@ -185,7 +189,7 @@ pub fn digest(context: &'static str, data: &[u8]) -> [u8; 32] {
 /// let (a, b) = (TopicId::from_name(b"a"), TopicId::from_name(b"b"));
 /// assert_ne!(signed_string(&a, b"same bytes"), signed_string(&b, b"same bytes"));
 /// ```
-#[cfg(feature = "alloc")]
+#[cfg(feature = "v2")]
 #[must_use]
 pub fn signed_string(topic: &TopicId, signed_part: &[u8]) -> [u8; 64] {
     let mut hasher = blake3::Hasher::new_derive_key(DIGEST_CONTEXT);

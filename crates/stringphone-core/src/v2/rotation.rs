@@ -42,13 +42,12 @@
 //! [`Topic::expire_previous_epoch`]: a count, not a wall clock, since devices may have
 //! none.
 
-use alloc::collections::BTreeSet;
-use alloc::vec::Vec;
-
+use super::capacity::Capacity;
 use aead::AeadInPlace;
 use rand_core::CryptoRngCore;
 use zeroize::Zeroizing;
 
+use super::capacity::Members;
 use super::state::{Epoch, PreviousEpoch};
 use super::wire::{
     self, Body, V2Message, V2Type, HEADER_LEN, MAX_MEMBERS, REKEY_ENTRY_LEN, REKEY_FIXED_LEN,
@@ -82,7 +81,7 @@ fn entry_nonce(epoch: u32, index: usize) -> [u8; 24] {
     n
 }
 
-impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
+impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
     /// Starts a new epoch: a fresh topic key for `members` (every trusted participant
     /// and this admin when `None`) and the rekey message announcing it, which every
     /// listed member feeds to [`accept_rekey`](Self::accept_rekey). This topic moves to
@@ -97,11 +96,41 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
     /// [`Error::NoStaticKey`] when a member's key has no X25519 form.
     ///
     /// `rng` is any `rand_core` 0.6 `CryptoRngCore` ([Randomness](crate#randomness)).
+    #[cfg(feature = "alloc")]
     pub fn rotate_with(
         &mut self,
         rng: &mut impl CryptoRngCore,
         members: Option<&[ParticipantId]>,
-    ) -> Result<Vec<u8>, Error> {
+    ) -> Result<alloc::vec::Vec<u8>, Error> {
+        let mut rekey = alloc::vec::Vec::new();
+        let buffer = &mut rekey;
+        self.rotate_into_with(rng, members, move |len| {
+            buffer.resize(len, 0);
+            Ok(&mut buffer[..])
+        })?;
+        Ok(rekey)
+    }
+
+    /// [`rotate_with`](Self::rotate_with) into the first bytes of `out`, without a
+    /// heap; returns their number, `v2::wire::REKEY_FIXED_LEN` plus
+    /// `v2::wire::REKEY_ENTRY_LEN` per member. A buffer too short is refused
+    /// ([`Error::BufferTooSmall`]) before anything changes (the counter drawn for it
+    /// stays spent: counters only move forward).
+    pub fn rotate_into(
+        &mut self,
+        rng: &mut impl CryptoRngCore,
+        members: Option<&[ParticipantId]>,
+        out: &mut [u8],
+    ) -> Result<usize, Error> {
+        self.rotate_into_with(rng, members, |len| crate::wire::prefix_mut(out, len))
+    }
+
+    fn rotate_into_with<'o>(
+        &mut self,
+        rng: &mut impl CryptoRngCore,
+        members: Option<&[ParticipantId]>,
+        out: impl FnOnce(usize) -> Result<&'o mut [u8], Error>,
+    ) -> Result<usize, Error> {
         self.resume()?;
         if !self.v2.protocol.sends_v2() {
             return Err(self.refusal(2));
@@ -114,22 +143,18 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         if !self.is_current_member(&me) {
             return Err(Error::NotAMember(me));
         }
-        let mut listed: BTreeSet<ParticipantId> = match members {
-            Some(ids) => ids.iter().copied().collect(),
-            None => self.participants()?.map(|(id, _)| id).collect(),
+        let mut listed = match members {
+            Some(ids) => Members::<C>::try_from_ids("members", ids.iter().copied())?,
+            None => Members::<C>::try_from_ids("members", self.participants()?.map(|(id, _)| id))?,
         };
-        listed.insert(me);
+        listed.insert(me)?;
         if listed.len() > MAX_MEMBERS {
             return Err(Error::TooManyMembers(listed.len()));
         }
-        let mut recipients = Vec::with_capacity(listed.len());
-        for id in &listed {
-            let key = if *id == me {
-                self.public_key()
-            } else {
-                self.trusted_key(id)?.ok_or(Error::UntrustedSender(*id))?
-            };
-            recipients.push((*id, B::static_box_public(&key)?));
+        for id in listed.iter() {
+            if *id != me && self.trusted_key(id)?.is_none() {
+                return Err(Error::UntrustedSender(*id));
+            }
         }
         let epoch = self
             .v2
@@ -143,17 +168,23 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         let secret = BoxSecret::generate_with(rng)?;
         let counter = self.take_counter()?;
 
-        let len = REKEY_FIXED_LEN + recipients.len() * REKEY_ENTRY_LEN;
-        let mut out = alloc::vec![0u8; len];
-        wire::write_header(&mut out, V2Type::Rekey, epoch, &me, &session, counter);
+        let len = REKEY_FIXED_LEN + listed.len() * REKEY_ENTRY_LEN;
+        let out = out(len)?;
+        wire::write_header(out, V2Type::Rekey, epoch, &me, &session, counter);
         let mut at = HEADER_LEN;
         out[at..at + 32].copy_from_slice(&self.v2.group.current.id);
         out[at + 32..at + 64].copy_from_slice(B::box_public_key(&secret).as_bytes());
-        out[at + 64..at + 66].copy_from_slice(&(recipients.len() as u16).to_be_bytes());
+        out[at + 64..at + 66].copy_from_slice(&(listed.len() as u16).to_be_bytes());
         at += 66;
-        for (index, (id, static_key)) in recipients.iter().enumerate() {
+        for (index, id) in listed.iter().enumerate() {
+            let key = if *id == me {
+                self.public_key()
+            } else {
+                self.trusted_key(id)?.ok_or(Error::UntrustedSender(*id))?
+            };
+            let static_key = B::static_box_public(&key)?;
             let mut sealed = Zeroizing::new(*new_key.expose_secret());
-            let tag = B::box_cipher(static_key, &secret)
+            let tag = B::box_cipher(&static_key, &secret)
                 .encrypt_in_place_detached(&entry_nonce(epoch, index).into(), b"", sealed.as_mut())
                 .map_err(|_| Error::EncryptFailed)?;
             out[at..at + 16].copy_from_slice(id.as_bytes());
@@ -162,20 +193,23 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
             at += REKEY_ENTRY_LEN;
         }
         let signature = sign(self.identity(), &signed_string(&topic, &out[..len - 64]))?;
-        out[len - 64..].copy_from_slice(&signature);
+        out[len - 64..len].copy_from_slice(&signature);
 
-        let id = digest(EPOCH_CONTEXT, &out);
+        let id = digest(EPOCH_CONTEXT, &out[..len]);
         self.change_group(|t| {
             let parent = t.v2.group.current.id;
             t.enter_epoch(epoch, id, parent, me, new_key, listed, true);
             Ok(())
         })?;
-        Ok(out)
+        Ok(len)
     }
 
     /// Rotates with OS randomness; see [`rotate_with`](Self::rotate_with).
     #[cfg(feature = "std")]
-    pub fn rotate(&mut self, members: Option<&[ParticipantId]>) -> Result<Vec<u8>, Error> {
+    pub fn rotate(
+        &mut self,
+        members: Option<&[ParticipantId]>,
+    ) -> Result<alloc::vec::Vec<u8>, Error> {
         self.rotate_with(&mut rand_core::OsRng, members)
     }
 
@@ -191,7 +225,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
         parent: [u8; 32],
         starter: ParticipantId,
         key: TopicKey,
-        members: BTreeSet<ParticipantId>,
+        members: Members<C>,
         from_current: bool,
     ) {
         let old_key = self.topic_key().cloned();
@@ -266,7 +300,7 @@ impl<B: Backend, S: TrustStore, I: Identity> Topic<B, S, I> {
 
         let number = m.header().epoch();
         let id = digest(EPOCH_CONTEXT, rekey);
-        let members: BTreeSet<ParticipantId> = m.rekey_entries().map(|e| e.member).collect();
+        let members = Members::<C>::try_from_ids("members", m.rekey_entries().map(|e| e.member))?;
         let current = &self.v2.group.current;
         let (from_current, followed_members) = if id == current.id {
             return Ok(RekeyOutcome::Superseded);

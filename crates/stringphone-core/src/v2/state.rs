@@ -9,12 +9,10 @@
 //!   caches, the replay window of each sender heard (whose durable part is the marks
 //!   in the trust store).
 
-use alloc::collections::{BTreeMap, BTreeSet};
-use alloc::vec::Vec;
-
 use rand_core::CryptoRngCore;
 use zeroize::Zeroizing;
 
+use super::capacity::{Admins, Capacity, DefaultCapacity, IdSet, List, Members, PerSender};
 use super::replay::ReplayWindow;
 use super::{ProtocolVersion, TopicId};
 use crate::{BoxSecret, Error, ParticipantId, TopicKey};
@@ -25,7 +23,7 @@ pub const DEFAULT_GRACE_MESSAGES: u32 = 256;
 
 /// The epoch a topic sends in, and what it knows of the chain behind it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Epoch {
+pub(crate) struct Epoch<C: Capacity> {
     pub(crate) number: u32,
     /// The first epoch's id is derived from the topic id; every later one is the
     /// digest of the rekey that started it.
@@ -35,15 +33,15 @@ pub(crate) struct Epoch {
     pub(crate) parent: Option<[u8; 32]>,
     /// The members of the parent epoch, when known: a competing rekey must come from
     /// one of them.
-    pub(crate) parent_members: Option<BTreeSet<ParticipantId>>,
+    pub(crate) parent_members: Option<Members<C>>,
     /// The admin whose rekey started this epoch (`None` for the first epoch).
     pub(crate) starter: Option<ParticipantId>,
     /// Members of this epoch; `None` when unknown (the first epoch, or one entered
     /// through a reply), when the trust store alone decides.
-    pub(crate) members: Option<BTreeSet<ParticipantId>>,
+    pub(crate) members: Option<Members<C>>,
 }
 
-impl Epoch {
+impl<C: Capacity> Epoch<C> {
     pub(crate) fn first(topic: Option<&TopicId>) -> Self {
         Epoch {
             number: 0,
@@ -68,24 +66,24 @@ impl Epoch {
         &self,
         starter: &ParticipantId,
         id: &[u8; 32],
-        members: &BTreeSet<ParticipantId>,
+        members: &Members<C>,
     ) -> bool {
         let Some(current) = &self.starter else {
             return false;
         };
         // An epoch whose list this topic does not hold ranks last.
-        let ours = self.members.as_ref().map_or(usize::MAX, BTreeSet::len);
+        let ours = self.members.as_ref().map_or(usize::MAX, IdSet::len);
         (members.len(), starter, id) < (ours, current, &self.id)
     }
 }
 
 /// An epoch a topic no longer sends in but still reads for a while.
 #[derive(Clone)]
-pub(crate) struct PreviousEpoch {
+pub(crate) struct PreviousEpoch<C: Capacity> {
     pub(crate) number: u32,
     pub(crate) id: [u8; 32],
     pub(crate) key: TopicKey,
-    pub(crate) members: Option<BTreeSet<ParticipantId>>,
+    pub(crate) members: Option<Members<C>>,
     /// Messages of the current epoch still to decode before this one is dropped.
     pub(crate) remaining: u32,
 }
@@ -101,19 +99,19 @@ pub(crate) struct PendingIntro {
 /// The part of a topic's v2 state that is the group's: what [`GroupState`] exports
 /// and a persistent store keeps.
 #[derive(Clone)]
-pub(crate) struct Group {
+pub(crate) struct Group<C: Capacity> {
     /// Counts the changes made to this state (each saved one is one more than the
     /// state it replaced), so an older copy of the same epoch can be told apart.
     pub(crate) generation: u64,
     pub(crate) topic_id: Option<TopicId>,
-    pub(crate) current: Epoch,
-    pub(crate) previous: Option<PreviousEpoch>,
+    pub(crate) current: Epoch<C>,
+    pub(crate) previous: Option<PreviousEpoch<C>>,
     pub(crate) grace_messages: u32,
-    pub(crate) admins: BTreeSet<ParticipantId>,
+    pub(crate) admins: Admins<C>,
     pub(crate) pending: Option<PendingIntro>,
     /// Replay floors handed over by the reply this topic joined through (and restored
     /// ones): counters of a sender below its floor were sent before this topic joined.
-    pub(crate) floors: BTreeMap<ParticipantId, u64>,
+    pub(crate) floors: PerSender<u64, C>,
 }
 
 /// The receiver's record of one sender.
@@ -135,6 +133,7 @@ pub(crate) struct OwnKey {
 
 /// A sender's derived message key, kept so that HKDF runs once per sender and
 /// session, not per message.
+#[derive(Clone)]
 pub(crate) struct SenderKey {
     pub(crate) epoch: u32,
     pub(crate) session: [u8; 16],
@@ -150,9 +149,9 @@ struct Session {
 }
 
 /// Everything v2 keeps in a [`crate::Topic`].
-pub(crate) struct V2State {
+pub(crate) struct V2State<C: Capacity> {
     pub(crate) protocol: ProtocolVersion,
-    pub(crate) group: Group,
+    pub(crate) group: Group<C>,
     /// Whether the group state was read from the trust store (done once, before the
     /// first v2 operation).
     pub(crate) loaded: bool,
@@ -160,19 +159,21 @@ pub(crate) struct V2State {
     pub(crate) next_counter: u64,
     /// Counters below this are covered by the mark in the store; `None` until loaded.
     pub(crate) reserved: Option<u64>,
-    pub(crate) senders: BTreeMap<ParticipantId, SenderRecord>,
-    /// The last derived key of each verified sender.
-    pub(crate) sender_keys: BTreeMap<ParticipantId, SenderKey>,
+    pub(crate) senders: PerSender<SenderRecord, C>,
+    /// The last derived key of each verified sender (a cache: when full, an entry
+    /// makes room).
+    pub(crate) sender_keys: PerSender<SenderKey, C>,
     pub(crate) own_key: Option<OwnKey>,
 }
 
-impl V2State {
+impl<C: Capacity> V2State<C> {
     pub(crate) fn new(own_id: ParticipantId, holds_key: bool) -> Self {
-        let mut admins = BTreeSet::new();
+        let mut admins = IdSet::new("admins");
         // Whoever starts with the key created the topic (or was handed it with the
         // creator's trust): it may rotate. Joiners through discovery are not admins.
+        // (A capacity of no admins makes no one an admin.)
         if holds_key {
-            admins.insert(own_id);
+            let _ = admins.insert(own_id);
         }
         V2State {
             protocol: ProtocolVersion::Classic,
@@ -184,14 +185,14 @@ impl V2State {
                 grace_messages: DEFAULT_GRACE_MESSAGES,
                 admins,
                 pending: None,
-                floors: BTreeMap::new(),
+                floors: PerSender::<u64, C>::new("replay floors"),
             },
             loaded: false,
             session: None,
             next_counter: 0,
             reserved: None,
-            senders: BTreeMap::new(),
-            sender_keys: BTreeMap::new(),
+            senders: PerSender::<SenderRecord, C>::new("senders"),
+            sender_keys: PerSender::<SenderKey, C>::new("senders"),
             own_key: None,
         }
     }
@@ -231,7 +232,7 @@ impl V2State {
     }
 
     /// The members of epoch `number`, if it is one this topic holds and it has a list.
-    pub(crate) fn members_of(&self, number: u32) -> Option<&BTreeSet<ParticipantId>> {
+    pub(crate) fn members_of(&self, number: u32) -> Option<&Members<C>> {
         if number == self.group.current.number {
             self.group.current.members.as_ref()
         } else {
@@ -276,9 +277,12 @@ impl V2State {
 /// assert_eq!(restarted.epoch(), 1);
 /// assert_eq!(restarted.topic_key(), admin.topic_key());
 /// ```
+/// The capacity `C` is the topic's ([`super::Capacity`]): a state read into a topic
+/// of fixed capacities holds at most its lists' sizes
+/// ([`Error::CapacityExceeded`]).
 #[derive(Clone)]
-pub struct GroupState {
-    pub(crate) group: Group,
+pub struct GroupState<C: Capacity = DefaultCapacity> {
+    pub(crate) group: Group<C>,
     pub(crate) topic_key: Option<TopicKey>,
     pub(crate) classic_pending: Option<BoxSecret>,
     pub(crate) own_counter: u64,
@@ -288,7 +292,7 @@ pub struct GroupState {
 const STATE_MAGIC: &[u8; 4] = b"SPGS";
 const STATE_VERSION: u8 = 1;
 
-impl GroupState {
+impl<C: Capacity> GroupState<C> {
     /// The topic id (absent only in a state exported before one was set).
     #[must_use]
     pub fn topic_id(&self) -> Option<TopicId> {
@@ -334,9 +338,56 @@ impl GroupState {
         self.group.floors.get(sender).copied()
     }
 
-    /// The versioned binary form (zeroized when dropped). Layout (version 1), all
-    /// integers big-endian, id lists in ascending order, optional fields present when
-    /// their flag bit is set:
+    /// The versioned binary form (zeroized when dropped); see
+    /// [`write_to`](Self::write_to) for the layout.
+    #[cfg(feature = "alloc")]
+    #[must_use]
+    pub fn to_bytes(&self) -> Zeroizing<alloc::vec::Vec<u8>> {
+        let mut out = Zeroizing::new(alloc::vec![0u8; self.encoded_len()]);
+        // The buffer is exactly as long as the layout, so writing cannot fail.
+        let _ = self.write_to(&mut out);
+        out
+    }
+
+    /// The length of the binary form.
+    #[must_use]
+    pub fn encoded_len(&self) -> usize {
+        let g = &self.group;
+        let c = &g.current;
+        let list = |m: Option<&Members<C>>| m.map_or(0, |m| 4 + 16 * m.len());
+        4 + 1
+            + 2
+            + 8
+            + 32
+            + if self.topic_key.is_some() { 32 } else { 0 }
+            + 4
+            + 32
+            + if c.parent.is_some() { 32 } else { 0 }
+            + list(c.parent_members.as_ref())
+            + if c.starter.is_some() { 16 } else { 0 }
+            + list(c.members.as_ref())
+            + g.previous
+                .as_ref()
+                .map_or(0, |p| 4 + 32 + 32 + 4 + 1 + list(p.members.as_ref()))
+            + 4
+            + 4
+            + 16 * g.admins.len()
+            + if g.pending.is_some() { 64 } else { 0 }
+            + if self.classic_pending.is_some() {
+                32
+            } else {
+                0
+            }
+            + 8
+            + 4
+            + 24 * g.floors.len()
+    }
+
+    /// Writes the versioned binary form into `out` (which the caller zeroizes: it
+    /// holds secrets) and returns its length, [`encoded_len`](Self::encoded_len);
+    /// [`Error::BufferTooSmall`] if `out` is shorter. Layout (version 1), all integers
+    /// big-endian, id lists in ascending order, optional fields present when their
+    /// flag bit is set:
     ///
     /// ```text
     /// "SPGS" · version 1 · flags 2 · generation 8 · topic id 32 · (topic key 32)
@@ -348,8 +399,9 @@ impl GroupState {
     /// ```
     ///
     /// A list is a count (4) then 16-byte ids.
-    #[must_use]
-    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+    pub fn write_to(&self, out: &mut [u8]) -> Result<usize, Error> {
+        let len = self.encoded_len();
+        let out = crate::wire::prefix_mut(out, len)?;
         let g = &self.group;
         let c = &g.current;
         let flags = [
@@ -366,63 +418,66 @@ impl GroupState {
         .iter()
         .enumerate()
         .fold(0u16, |acc, (i, on)| acc | (u16::from(*on) << i));
-        let mut out = Zeroizing::new(Vec::with_capacity(256));
-        out.extend_from_slice(STATE_MAGIC);
-        out.push(STATE_VERSION);
-        out.extend_from_slice(&flags.to_be_bytes());
-        out.extend_from_slice(&g.generation.to_be_bytes());
-        let topic = g.topic_id.map(|t| *t.as_bytes()).unwrap_or([0; 32]);
-        out.extend_from_slice(&topic);
+        let mut w = Writer { out, at: 0 };
+        w.put(STATE_MAGIC);
+        w.put(&[STATE_VERSION]);
+        w.put(&flags.to_be_bytes());
+        w.put(&g.generation.to_be_bytes());
+        w.put(&g.topic_id.map(|t| *t.as_bytes()).unwrap_or([0; 32]));
         if let Some(k) = &self.topic_key {
-            out.extend_from_slice(k.expose_secret());
+            w.put(k.expose_secret());
         }
-        out.extend_from_slice(&c.number.to_be_bytes());
-        out.extend_from_slice(&c.id);
+        w.put(&c.number.to_be_bytes());
+        w.put(&c.id);
         if let Some(p) = &c.parent {
-            out.extend_from_slice(p);
+            w.put(p);
         }
         if let Some(m) = &c.parent_members {
-            put_ids(&mut out, m);
+            w.ids(m.iter(), m.len());
         }
         if let Some(s) = &c.starter {
-            out.extend_from_slice(s.as_bytes());
+            w.put(s.as_bytes());
         }
         if let Some(m) = &c.members {
-            put_ids(&mut out, m);
+            w.ids(m.iter(), m.len());
         }
         if let Some(p) = &g.previous {
-            out.extend_from_slice(&p.number.to_be_bytes());
-            out.extend_from_slice(&p.id);
-            out.extend_from_slice(p.key.expose_secret());
-            out.extend_from_slice(&p.remaining.to_be_bytes());
-            out.push(u8::from(p.members.is_some()));
+            w.put(&p.number.to_be_bytes());
+            w.put(&p.id);
+            w.put(p.key.expose_secret());
+            w.put(&p.remaining.to_be_bytes());
+            w.put(&[u8::from(p.members.is_some())]);
             if let Some(m) = &p.members {
-                put_ids(&mut out, m);
+                w.ids(m.iter(), m.len());
             }
         }
-        out.extend_from_slice(&g.grace_messages.to_be_bytes());
-        put_ids(&mut out, &g.admins);
+        w.put(&g.grace_messages.to_be_bytes());
+        w.ids(g.admins.iter(), g.admins.len());
         if let Some(p) = &g.pending {
-            out.extend_from_slice(&p.digest);
-            out.extend_from_slice(p.secret.expose_secret());
+            w.put(&p.digest);
+            w.put(p.secret.expose_secret());
         }
         if let Some(s) = &self.classic_pending {
-            out.extend_from_slice(s.expose_secret());
+            w.put(s.expose_secret());
         }
-        out.extend_from_slice(&self.own_counter.to_be_bytes());
-        out.extend_from_slice(&(g.floors.len() as u32).to_be_bytes());
-        for (id, floor) in &g.floors {
-            out.extend_from_slice(id.as_bytes());
-            out.extend_from_slice(&floor.to_be_bytes());
+        w.put(&self.own_counter.to_be_bytes());
+        w.put(&(g.floors.len() as u32).to_be_bytes());
+        for (id, floor) in g.floors.iter() {
+            w.put(id.as_bytes());
+            w.put(&floor.to_be_bytes());
         }
-        out
+        Ok(len)
     }
 
-    /// Parses [`to_bytes`](Self::to_bytes)'s form exactly: magic, a known version,
-    /// known flags, ids in strictly ascending order, nothing after the end
-    /// ([`Error::InvalidState`] says which rule failed). Allocates in proportion to
-    /// the input only.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
+    /// [`from_bytes`](GroupState::from_bytes) for a topic of capacity `C` (a device's
+    /// [`Fixed`](super::Fixed) capacities): lists longer than `C` holds are refused
+    /// ([`Error::CapacityExceeded`]).
+    ///
+    /// ```
+    /// use stringphone_core::v2::{Fixed, GroupState};
+    /// assert!(GroupState::<Fixed<8, 2, 8>>::from_bytes_in(b"SPGS").is_err());
+    /// ```
+    pub fn from_bytes_in(bytes: &[u8]) -> Result<Self, Error> {
         let mut r = Reader { bytes, at: 0 };
         if r.take::<4>()? != STATE_MAGIC {
             return Err(Error::InvalidState("not a stringphone group state"));
@@ -446,13 +501,13 @@ impl GroupState {
         let number = r.u32()?;
         let id = *r.take::<32>()?;
         let parent = if on(2) { Some(*r.take::<32>()?) } else { None };
-        let parent_members = if on(3) { Some(r.ids()?) } else { None };
+        let parent_members = if on(3) { Some(r.ids("members")?) } else { None };
         let starter = if on(4) {
             Some(ParticipantId::from_bytes(*r.take::<16>()?))
         } else {
             None
         };
-        let members = if on(5) { Some(r.ids()?) } else { None };
+        let members = if on(5) { Some(r.ids("members")?) } else { None };
         let previous = if on(6) {
             let number = r.u32()?;
             let id = *r.take::<32>()?;
@@ -460,7 +515,7 @@ impl GroupState {
             let remaining = r.u32()?;
             let members = match r.take::<1>()?[0] {
                 0 => None,
-                1 => Some(r.ids()?),
+                1 => Some(r.ids("members")?),
                 _ => return Err(Error::InvalidState("bad previous-epoch members flag")),
             };
             Some(PreviousEpoch {
@@ -474,7 +529,7 @@ impl GroupState {
             None
         };
         let grace_messages = r.u32()?;
-        let admins = r.ids()?;
+        let admins = r.ids("admins")?;
         let pending = if on(7) {
             let digest = *r.take::<32>()?;
             let secret = BoxSecret::from_bytes(*r.take::<32>()?);
@@ -488,20 +543,10 @@ impl GroupState {
             None
         };
         let own_counter = u64::from_be_bytes(*r.take::<8>()?);
-        let count = r.u32()? as usize;
-        if count > r.left() / 24 {
-            return Err(Error::InvalidState("truncated replay floors"));
-        }
-        let mut floors = BTreeMap::new();
-        let mut last: Option<ParticipantId> = None;
-        for _ in 0..count {
-            let id = ParticipantId::from_bytes(*r.take::<16>()?);
-            if last.is_some_and(|l| l >= id) {
-                return Err(Error::InvalidState("replay floors out of order"));
-            }
-            last = Some(id);
-            floors.insert(id, u64::from_be_bytes(*r.take::<8>()?));
-        }
+        let mut floors = PerSender::<u64, C>::new("replay floors");
+        r.sorted(8, |id, r| {
+            floors.insert(id, u64::from_be_bytes(*r.take::<8>()?))
+        })?;
         if r.left() != 0 {
             return Err(Error::InvalidState("trailing bytes"));
         }
@@ -530,14 +575,25 @@ impl GroupState {
     }
 }
 
-impl core::fmt::Debug for GroupState {
+impl GroupState {
+    /// Parses [`write_to`](Self::write_to)'s form exactly: magic, a known version,
+    /// known flags, ids in strictly ascending order, nothing after the end
+    /// ([`Error::InvalidState`] says which rule failed). Allocates (with `alloc`) in
+    /// proportion to the input only. For the default capacity; a topic of other
+    /// capacities reads its state with [`from_bytes_in`](Self::from_bytes_in).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, Error> {
+        Self::from_bytes_in(bytes)
+    }
+}
+
+impl<C: Capacity> core::fmt::Debug for GroupState<C> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("GroupState")
             .field("topic_id", &self.group.topic_id)
             .field("epoch", &self.group.current.number)
             .field(
                 "members",
-                &self.group.current.members.as_ref().map(BTreeSet::len),
+                &self.group.current.members.as_ref().map(IdSet::len),
             )
             .field("admins", &self.group.admins.len())
             .field("has_topic_key", &self.topic_key.is_some())
@@ -547,10 +603,22 @@ impl core::fmt::Debug for GroupState {
     }
 }
 
-fn put_ids(out: &mut Vec<u8>, ids: &BTreeSet<ParticipantId>) {
-    out.extend_from_slice(&(ids.len() as u32).to_be_bytes());
-    for id in ids {
-        out.extend_from_slice(id.as_bytes());
+/// Writes fields one after another into a buffer already checked to be long enough.
+struct Writer<'a> {
+    out: &'a mut [u8],
+    at: usize,
+}
+
+impl Writer<'_> {
+    fn put(&mut self, field: &[u8]) {
+        self.out[self.at..self.at + field.len()].copy_from_slice(field);
+        self.at += field.len();
+    }
+    fn ids<'i>(&mut self, ids: impl Iterator<Item = &'i ParticipantId>, count: usize) {
+        self.put(&(count as u32).to_be_bytes());
+        for id in ids {
+            self.put(id.as_bytes());
+        }
     }
 }
 
@@ -574,21 +642,31 @@ impl<'a> Reader<'a> {
     fn u32(&mut self) -> Result<u32, Error> {
         Ok(u32::from_be_bytes(*self.take::<4>()?))
     }
-    fn ids(&mut self) -> Result<BTreeSet<ParticipantId>, Error> {
+    /// A count, then that many entries of an id (in strictly ascending order) and
+    /// `extra` more bytes, which `each` reads.
+    fn sorted(
+        &mut self,
+        extra: usize,
+        mut each: impl FnMut(ParticipantId, &mut Self) -> Result<(), Error>,
+    ) -> Result<(), Error> {
         let count = self.u32()? as usize;
-        if count > self.left() / 16 {
-            return Err(Error::InvalidState("truncated id list"));
+        if count > self.left() / (16 + extra) {
+            return Err(Error::InvalidState("truncated list"));
         }
-        let mut ids = BTreeSet::new();
         let mut last: Option<ParticipantId> = None;
         for _ in 0..count {
             let id = ParticipantId::from_bytes(*self.take::<16>()?);
             if last.is_some_and(|l| l >= id) {
-                return Err(Error::InvalidState("id list out of order"));
+                return Err(Error::InvalidState("list out of order"));
             }
             last = Some(id);
-            ids.insert(id);
+            each(id, self)?;
         }
+        Ok(())
+    }
+    fn ids<L: List<ParticipantId>>(&mut self, what: &'static str) -> Result<IdSet<L>, Error> {
+        let mut ids = IdSet::new(what);
+        self.sorted(0, |id, _| ids.insert(id).map(drop))?;
         Ok(ids)
     }
 }
