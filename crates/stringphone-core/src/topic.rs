@@ -842,6 +842,9 @@ pub(crate) fn v2_ciphertext_range(len: usize) -> core::ops::Range<usize> {
 #[cfg(feature = "v2")]
 impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
     /// `None` for a classic message; for a v2 message, its checks before decryption.
+    /// Never inlined, like [`finish_v2`](Self::finish_v2): the classic path of the
+    /// decode calls would otherwise carry v2's locals in their stack frames.
+    #[inline(never)]
     pub(crate) fn route_v2<P>(
         &self,
         bytes: &[u8],

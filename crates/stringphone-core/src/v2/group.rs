@@ -9,7 +9,7 @@
 //! ([`Topic::resume`], done by every v2 operation first) continues from the last one.
 
 use super::capacity::Capacity;
-use super::state::{Epoch, GroupState};
+use super::state::{Epoch, GroupState, Rollback};
 use super::{ProtocolVersion, TopicId};
 use crate::backend::{Backend, Identity};
 use crate::{Error, ParticipantId, PublicKey, Topic, TrustStore};
@@ -345,26 +345,54 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
     /// Runs `change` on this topic's group state and saves the result to the trust
     /// store; if either fails, the group state, topic key and pending introductions are
     /// put back as they were.
+    ///
+    /// The copy to put back is kept in the topic, made and used by two functions of
+    /// their own: inlined into every caller, it would sit in each caller's stack frame
+    /// (beside a signature check's, on a device with 8 KiB) and its code in each.
     pub(crate) fn change_group<R>(
         &mut self,
         change: impl FnOnce(&mut Self) -> Result<R, Error>,
     ) -> Result<R, Error> {
+        self.begin_group_change()?;
+        let result = change(self);
+        let ended = self.end_group_change(result.is_ok());
+        match (result, ended) {
+            (Ok(r), Ok(())) => Ok(r),
+            (Err(e), _) | (Ok(_), Err(e)) => Err(e),
+        }
+    }
+
+    #[inline(never)]
+    fn begin_group_change(&mut self) -> Result<(), Error> {
         self.catch_up_with_store()?;
-        let group = self.v2.group.clone();
-        let topic_key = self.topic_key().cloned();
-        let classic_pending = self.pending_intro.clone();
-        let result = change(self).and_then(|r| {
-            self.v2.group.generation = group.generation.saturating_add(1);
-            self.save_group_state().map(|()| r)
+        self.v2.rollback = Some(Rollback {
+            group: self.v2.group.clone(),
+            topic_key: self.topic_key().cloned(),
+            classic_pending: self.pending_intro.clone(),
         });
-        if result.is_err() {
-            let key_changed = self.topic_key() != topic_key.as_ref();
-            self.v2.group = group;
-            self.pending_intro = classic_pending;
+        Ok(())
+    }
+
+    /// After a change (`changed`: it succeeded): saves it, or puts the state back.
+    #[inline(never)]
+    fn end_group_change(&mut self, changed: bool) -> Result<(), Error> {
+        let Some(before) = self.v2.rollback.take() else {
+            return Ok(());
+        };
+        let saved = if changed {
+            self.v2.group.generation = before.group.generation.saturating_add(1);
+            self.save_group_state()
+        } else {
+            Ok(())
+        };
+        if !changed || saved.is_err() {
+            let key_changed = self.topic_key() != before.topic_key.as_ref();
+            self.v2.group = before.group;
+            self.pending_intro = before.classic_pending;
             if key_changed {
-                self.set_topic_key(topic_key);
+                self.set_topic_key(before.topic_key);
             }
         }
-        result
+        saved
     }
 }

@@ -268,6 +268,7 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
     /// senders only), and only then moves the window. A message that does not decrypt
     /// changes nothing, not even the stored mark; one whose mark cannot be stored is
     /// sealed back, so the caller's buffer holds what it held before.
+    #[inline(never)]
     pub(crate) fn finish_v2<P: AsMut<[u8]>>(
         &mut self,
         open: OpenV2,

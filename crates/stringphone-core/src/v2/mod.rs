@@ -176,6 +176,9 @@ impl core::fmt::Debug for TopicId {
 /// ```
 #[cfg(feature = "v2")]
 #[must_use]
+// Never inlined: BLAKE3's hasher holds 1.8 KB of chaining values, which inlined would
+// sit in the caller's frame beside a signature check's (8 KiB of stack on a device).
+#[inline(never)]
 pub fn digest(context: &'static str, data: &[u8]) -> [u8; 32] {
     blake3::derive_key(context, data)
 }
@@ -191,6 +194,8 @@ pub fn digest(context: &'static str, data: &[u8]) -> [u8; 32] {
 /// ```
 #[cfg(feature = "v2")]
 #[must_use]
+// Never inlined, as `digest`: the hasher's frame ends before the signature is checked.
+#[inline(never)]
 pub fn signed_string(topic: &TopicId, signed_part: &[u8]) -> [u8; 64] {
     let mut hasher = blake3::Hasher::new_derive_key(DIGEST_CONTEXT);
     hasher.update(topic.as_bytes());

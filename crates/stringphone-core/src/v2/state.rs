@@ -114,6 +114,13 @@ pub(crate) struct Group<C: Capacity> {
     pub(crate) floors: PerSender<u64, C>,
 }
 
+/// What a change to the group state puts back if it fails (see `change_group`).
+pub(crate) struct Rollback<C: Capacity> {
+    pub(crate) group: Group<C>,
+    pub(crate) topic_key: Option<TopicKey>,
+    pub(crate) classic_pending: Option<BoxSecret>,
+}
+
 /// The receiver's record of one sender.
 #[derive(Clone, Copy)]
 pub(crate) struct SenderRecord {
@@ -164,6 +171,8 @@ pub(crate) struct V2State<C: Capacity> {
     /// makes room).
     pub(crate) sender_keys: PerSender<SenderKey, C>,
     pub(crate) own_key: Option<OwnKey>,
+    /// The state before the change being made, while one is (see `change_group`).
+    pub(crate) rollback: Option<Rollback<C>>,
 }
 
 impl<C: Capacity> V2State<C> {
@@ -194,6 +203,7 @@ impl<C: Capacity> V2State<C> {
             senders: PerSender::<SenderRecord, C>::new("senders"),
             sender_keys: PerSender::<SenderKey, C>::new("senders"),
             own_key: None,
+            rollback: None,
         }
     }
 
