@@ -211,6 +211,17 @@ impl<L: List<ParticipantId>> IdSet<L> {
         }
     }
 
+    /// [`Error::CapacityExceeded`] if a new id would be refused.
+    pub(crate) fn check_room(&self) -> Result<(), Error> {
+        if self.len() >= L::CAPACITY {
+            return Err(Error::CapacityExceeded {
+                list: self.what,
+                capacity: L::CAPACITY,
+            });
+        }
+        Ok(())
+    }
+
     /// Removes `id`; returns whether it was there.
     pub(crate) fn remove(&mut self, id: &ParticipantId) -> bool {
         match self.ids.as_slice().binary_search(id) {

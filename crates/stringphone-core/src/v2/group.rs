@@ -93,8 +93,14 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
     }
 
     /// Trusts `key` as an admin, whose rekeys this topic accepts. Returns its id.
+    /// A topic whose admins are at their fixed capacity refuses a new one
+    /// ([`Error::CapacityExceeded`]) before trusting its key: nothing changes.
     pub fn add_admin(&mut self, key: PublicKey) -> Result<ParticipantId, Error> {
         self.resume()?;
+        let id = B::participant_id(&key);
+        if !self.v2.group.admins.contains(&id) {
+            self.v2.group.admins.check_room()?;
+        }
         let id = self.add_participant(key)?;
         self.change_group(|t| {
             t.v2.group.admins.insert(id)?;
