@@ -262,8 +262,10 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
     }
 
     /// A v2 introduction's reply, after the protocol setting's check, written into the
-    /// buffer `out` gives for its length.
+    /// buffer `out` gives for its length. Never inlined, so that the classic reply's
+    /// stack does not carry the v2 reply's frame (and the other way round).
     #[cfg(feature = "v2")]
+    #[inline(never)]
     fn construct_reply_v2_checked<'o>(
         &mut self,
         rng: &mut impl CryptoRngCore,

@@ -766,16 +766,8 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
         #[cfg(feature = "v2")]
         self.resume()?;
         #[cfg(feature = "v2")]
-        if let Some(open) = self.route_v2(message, mode)? {
-            return match open {
-                V2Route::Done(done) => Ok(done),
-                V2Route::Open(open) => {
-                    let ciphertext = &message[v2_ciphertext_range(message.len())];
-                    let plaintext = wire::prefix_mut(out, ciphertext.len())?;
-                    plaintext.copy_from_slice(ciphertext);
-                    self.finish_v2(open, plaintext)
-                }
-            };
+        if message.first() == Some(&crate::v2::wire::VERSION) {
+            return self.decode_v2_into(message, mode, out);
         }
         let gate = self.gate(message, mode)?;
         let ciphertext = &message[SIMPLE_OVERHEAD..];
@@ -841,6 +833,34 @@ pub(crate) fn v2_ciphertext_range(len: usize) -> core::ops::Range<usize> {
 
 #[cfg(feature = "v2")]
 impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
+    /// [`decode_into`](Topic::decode_into) of a v2 message. Never inlined: what a v2
+    /// message needs between its checks and its opening is not in the frame of the
+    /// classic path (on a device, both sit under a signature check's stack).
+    #[inline(never)]
+    fn decode_v2_into<'o>(
+        &mut self,
+        message: &[u8],
+        mode: DecodeMode,
+        out: &'o mut [u8],
+    ) -> Result<Decoded<&'o mut [u8]>, Error> {
+        // The gate's outcome is matched here, not passed up through `route_v2`'s
+        // wrappers: each would be one more copy of it in this frame.
+        let parsed = crate::v2::wire::V2Message::parse(message)?;
+        if !self.v2.protocol.accepts_v2() {
+            return Err(self.refusal(2));
+        }
+        match self.gate_v2(&parsed, mode)? {
+            crate::v2::messages::Gate2::Own => Ok(Decoded::Own),
+            crate::v2::messages::Gate2::Ignored(sender) => Ok(Decoded::Ignored { sender }),
+            crate::v2::messages::Gate2::Open(open) => {
+                let ciphertext = &message[v2_ciphertext_range(message.len())];
+                let plaintext = wire::prefix_mut(out, ciphertext.len())?;
+                plaintext.copy_from_slice(ciphertext);
+                self.finish_v2(open, plaintext)
+            }
+        }
+    }
+
     /// `None` for a classic message; for a v2 message, its checks before decryption.
     /// Never inlined, like [`finish_v2`](Self::finish_v2): the classic path of the
     /// decode calls would otherwise carry v2's locals in their stack frames.

@@ -48,7 +48,10 @@ use crate::{
 pub const INTRO_CONTEXT: &str = "stringphone v2 introduction";
 
 /// Checks that a v2 introduction or reply is signed, for `topic`, by the key it
-/// carries, and that its header names that key's id.
+/// carries, and that its header names that key's id. Never inlined, so that the
+/// signature check (the deepest stack of discovery) runs under this small frame, not
+/// under the frame of the caller's reply.
+#[inline(never)]
 fn check_self_signed<B: Backend>(topic: &TopicId, m: &V2Message<'_>) -> Result<PublicKey, Error> {
     let key = m.identity().ok_or(Error::BadSignature)?;
     if B::participant_id(&key) != m.header().sender_id() {
@@ -68,6 +71,7 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
     /// A v2 introduction. Draws the session value (16 bytes, once per topic instance),
     /// then the ephemeral X25519 secret (32 bytes). Retires any earlier introduction,
     /// of either format.
+    #[inline(never)]
     pub(crate) fn construct_intro_v2(
         &mut self,
         rng: &mut impl CryptoRngCore,
@@ -136,18 +140,38 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
                 return Err(Error::NotAMember(id));
             }
         }
-        let topic_key = self.topic_key().ok_or(Error::MissingTopicKey)?.clone();
+        if self.topic_key().is_none() {
+            return Err(Error::MissingTopicKey);
+        }
         let encryption_key = BoxPublicKey::from_bytes(*encryption_key);
         if encryption_key.has_small_order() {
             return Err(Error::InvalidPublicKey);
         }
+        let intro_digest = digest(INTRO_CONTEXT, intro.as_bytes());
+        self.write_reply_v2(rng, &topic, newcomer_id, &intro_digest, &encryption_key, out)
+    }
 
+    /// The reply of [`construct_reply_v2`](Self::construct_reply_v2) once its checks
+    /// passed: the key sealed to the newcomer, the epoch, its members and the floors,
+    /// signed. Never inlined: its buffers are not on the stack while a signature is
+    /// checked.
+    #[inline(never)]
+    fn write_reply_v2<'o>(
+        &mut self,
+        rng: &mut impl CryptoRngCore,
+        topic: &TopicId,
+        newcomer_id: ParticipantId,
+        intro_digest: &[u8; 32],
+        encryption_key: &BoxPublicKey,
+        out: impl FnOnce(usize) -> Result<&'o mut [u8], Error>,
+    ) -> Result<usize, Error> {
+        let topic_key = self.topic_key().ok_or(Error::MissingTopicKey)?.clone();
         let session = self.v2.session(rng)?;
         let secret = BoxSecret::generate_with(rng)?;
         let mut box_nonce = [0u8; 24];
         rng.try_fill_bytes(&mut box_nonce).map_err(|_| Error::Rng)?;
         let mut sealed = Zeroizing::new(*topic_key.expose_secret());
-        let tag = B::box_cipher(&encryption_key, &secret)
+        let tag = B::box_cipher(encryption_key, &secret)
             .encrypt_in_place_detached(&box_nonce.into(), b"", sealed.as_mut())
             .map_err(|_| Error::EncryptFailed)?;
         let counter = self.take_counter()?;
@@ -168,7 +192,7 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
         let mut at = HEADER_LEN;
         for field in [
             &newcomer_id.as_bytes()[..],
-            &digest(INTRO_CONTEXT, intro.as_bytes()),
+            intro_digest,
             &epoch.id,
             &epoch.parent.unwrap_or([0; 32]),
             epoch.starter.as_ref().map_or(&[0; 16], |s| s.as_bytes()),
@@ -193,7 +217,7 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
             out[at + 16..at + 24].copy_from_slice(&floor.to_be_bytes());
             at += FLOOR_ENTRY_LEN;
         }
-        let signature = sign(self.identity(), &signed_string(&topic, &out[..len - 64]))?;
+        let signature = sign(self.identity(), &signed_string(topic, &out[..len - 64]))?;
         out[len - 64..len].copy_from_slice(&signature);
         Ok(len)
     }
@@ -234,15 +258,13 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
     /// the replier is a member of its epoch ([`Error::NotAMember`]) and the reply is for
     /// that very epoch ([`Error::EpochMismatch`]). Only then is the key installed, with
     /// the reply's member list and replay floors.
+    #[inline(never)]
     pub(crate) fn parse_reply_v2(&mut self, reply: &V2Message<'_>) -> Result<PublicKey, Error> {
         self.resume()?;
         let topic = self.v2.topic_id()?;
         let Body::Reply {
             recipient,
             intro_digest,
-            epoch_id,
-            parent_epoch,
-            starter,
             encryption_key,
             nonce,
             sealed_key,
@@ -284,6 +306,33 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
                 id: replier_id,
             });
         }
+        self.install_reply_v2(reply, &replier_id, &key)?;
+        Ok(replier)
+    }
+
+    /// Installs the key of a reply that passed [`parse_reply_v2`](Self::parse_reply_v2)'s
+    /// checks, with its epoch, member list and replay floors (or refuses the epoch).
+    /// Never inlined: the epoch it builds is not on the stack while the reply's
+    /// signature is checked.
+    #[inline(never)]
+    fn install_reply_v2(
+        &mut self,
+        reply: &V2Message<'_>,
+        replier_id: &ParticipantId,
+        key: &[u8; 32],
+    ) -> Result<(), Error> {
+        let Body::Reply {
+            epoch_id,
+            parent_epoch,
+            starter,
+            ..
+        } = reply.body()
+        else {
+            return Err(Error::Malformed {
+                message_type: Some(crate::wire::MessageType::V2(V2Type::Reply)),
+                len: reply.as_bytes().len(),
+            });
+        };
         let listed = Members::<C>::try_from_ids("members", reply.reply_members())?;
         let offered = Epoch {
             number: reply.header().epoch(),
@@ -293,7 +342,7 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
             starter: present(starter).map(ParticipantId::from_bytes),
             members: (!listed.is_empty()).then_some(listed),
         };
-        let next = self.epoch_after_reply(&replier_id, offered)?;
+        let next = self.epoch_after_reply(replier_id, offered)?;
         self.change_group(|t| {
             for (id, floor) in reply.reply_floors() {
                 let f = t.v2.group.floors.entry(id, || 0)?;
@@ -310,8 +359,7 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
             t.v2.group.pending = None;
             t.pending_intro = None;
             Ok(())
-        })?;
-        Ok(replier)
+        })
     }
 
     /// The epoch this topic is in after taking a reply of `replier` offering `offered`,

@@ -273,12 +273,7 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
         }
         self.resume()?;
         let topic = self.v2.topic_id()?;
-        let Body::Rekey {
-            previous_epoch,
-            encryption_key,
-            ..
-        } = m.body()
-        else {
+        let Body::Rekey { .. } = m.body() else {
             return Err(Error::WrongType {
                 expected: crate::wire::MessageType::V2(V2Type::Rekey),
                 found: crate::wire::MessageType::V2(m.header().message_type()),
@@ -297,7 +292,30 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
             &signed_string(&topic, m.signed_part()),
             m.signature(),
         )?;
+        self.take_rekey(&m, rekey, admin)
+    }
 
+    /// The rest of [`accept_rekey`](Self::accept_rekey) once the admin's signature is
+    /// checked. Never inlined: the member list it builds is not on the stack while the
+    /// signature is checked.
+    #[inline(never)]
+    fn take_rekey(
+        &mut self,
+        m: &V2Message<'_>,
+        rekey: &[u8],
+        admin: ParticipantId,
+    ) -> Result<RekeyOutcome, Error> {
+        let Body::Rekey {
+            previous_epoch,
+            encryption_key,
+            ..
+        } = m.body()
+        else {
+            return Err(Error::Malformed {
+                message_type: Some(crate::wire::MessageType::V2(V2Type::Rekey)),
+                len: rekey.len(),
+            });
+        };
         let number = m.header().epoch();
         let id = digest(EPOCH_CONTEXT, rekey);
         let members = Members::<C>::try_from_ids("members", m.rekey_entries().map(|e| e.member))?;
