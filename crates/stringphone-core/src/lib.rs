@@ -22,13 +22,17 @@
 //! - `alloc`: `Vec`-returning calls, [`MemoryTrustStore`], a cache entry for the
 //!   decompressed key of every trusted participant (without `alloc`: four entries, a
 //!   fixed array inside the topic, taken by the participants trusted last), boxed
-//!   [`StoreError`] sources.
+//!   [`StoreError`] sources; turns `v2` on, its lists growing as needed
+//!   ([`v2::Unbounded`]).
+//! - `v2`: protocol [`v2`] without a heap: its lists in the fixed capacities the
+//!   topic's fourth type parameter names ([`v2::Fixed`]; see [`v2::capacity`]).
 //! - `std` (default; implies `alloc`): OS randomness for `generate()`, `encode()`,
 //!   `construct_intro()` and `construct_reply()`.
 //!
 //! Without `alloc` everything still works through caller-provided buffers
 //! ([`Topic::encode_into`], [`Topic::decode_into`], [`Topic::decode_in_place`]; the
-//! discovery messages are fixed-size arrays) with a [`FixedTrustStore`].
+//! discovery messages are fixed-size arrays, a v2 reply and rekey are written into the
+//! caller's buffer) with a [`FixedTrustStore`].
 //!
 //! # Randomness
 //! Every call that draws randomness takes `rng: &mut impl CryptoRngCore`, from

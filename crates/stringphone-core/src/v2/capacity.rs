@@ -5,7 +5,7 @@
 //! replay window, its derived key, its replay floor). With a heap they grow as needed
 //! ([`Unbounded`], the default with `alloc`); on a device without one the application
 //! picks fixed capacities ([`Fixed`]), and a change that would exceed one is refused
-//! with [`Error::CapacityExceeded`](crate::Error::CapacityExceeded), changing nothing.
+//! with [`crate::Error::CapacityExceeded`], changing nothing.
 //! The topic never allocates then: every list is an array inside the topic.
 //!
 //! ```

@@ -148,7 +148,14 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
             return Err(Error::InvalidPublicKey);
         }
         let intro_digest = digest(INTRO_CONTEXT, intro.as_bytes());
-        self.write_reply_v2(rng, &topic, newcomer_id, &intro_digest, &encryption_key, out)
+        self.write_reply_v2(
+            rng,
+            &topic,
+            newcomer_id,
+            &intro_digest,
+            &encryption_key,
+            out,
+        )
     }
 
     /// The reply of [`construct_reply_v2`](Self::construct_reply_v2) once its checks
