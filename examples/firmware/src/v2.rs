@@ -1,16 +1,16 @@
 //! Protocol v2 on the device, without a heap (the `v2` feature): the topic's lists in
 //! fixed capacities. Bob joins through a v2 introduction and Alice's signed reply, the
-//! two exchange a message, Alice (the admin) rotates the key and Bob accepts the
-//! rekey, then a message of the new epoch; and the refusals v2 promises, each checked
-//! for its reason: a replay, a sender past the topic's capacity, a rekey fed twice, a
-//! message of a topic with another id, the first message again after the rotation.
+//! two exchange a message, both accept the rekey of the topic's gateway (Gail, an
+//! admin they trust, who rotated on the host: `build.rs`), then a message of the new
+//! epoch; and the refusals v2 promises, each checked for its reason: a replay, a
+//! sender past the topic's capacity, a rekey fed twice, a message of a topic with
+//! another id, the first message again after the rotation.
 
 use stringphone_core::v2::wire::{
-    FLOOR_ENTRY_LEN, INTRODUCTION_LEN, MESSAGE_OVERHEAD, REKEY_ENTRY_LEN, REKEY_FIXED_LEN,
-    REPLY_FIXED_LEN,
+    FLOOR_ENTRY_LEN, INTRODUCTION_LEN, MESSAGE_OVERHEAD, REPLY_FIXED_LEN,
 };
 use stringphone_core::v2::{ProtocolVersion, RekeyOutcome, TopicId};
-use stringphone_core::{DecodeMode, Decoded, Error};
+use stringphone_core::{DecodeMode, Decoded, Error, PublicKey};
 
 use crate::{check, BoardRng, Device, Run, TEXT, TOPIC_KEY};
 
@@ -21,8 +21,9 @@ const MESSAGE: usize = 64 + MESSAGE_OVERHEAD;
 /// A reply to a newcomer of a topic whose first epoch lists no members, carrying the
 /// replay floors of the replier and one more sender.
 const REPLY: usize = REPLY_FIXED_LEN + 2 * FLOOR_ENTRY_LEN;
-/// A rekey to two members.
-const REKEY: usize = REKEY_FIXED_LEN + 2 * REKEY_ENTRY_LEN;
+/// The gateway's public key and its rekey of the first epoch to Alice, Bob and itself.
+const GATEWAY: &[u8; 32] = include_bytes!(concat!(env!("OUT_DIR"), "/gateway.pub"));
+const GATEWAY_REKEY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/rekey.bin"));
 
 /// A device of the topic `name`, speaking v2.
 fn device(seed: u8, key: Option<[u8; 32]>, name: &[u8]) -> Result<Device, &'static str> {
@@ -54,9 +55,14 @@ pub fn session(run: &mut Run, rng: &mut BoardRng) -> Result<(), &'static str> {
     alice
         .add_participant(bob.public_key())
         .map_err(|_| "v2 trust: refused a valid key")?;
-    // Bob takes rekeys from Alice: she is an admin to him.
-    bob.add_admin(alice.public_key())
-        .map_err(|_| "v2 trust: refused an admin")?;
+    bob.add_participant(alice.public_key())
+        .map_err(|_| "v2 trust: refused a valid key")?;
+    // Both take rekeys from the gateway.
+    for device in [&mut alice, &mut bob] {
+        device
+            .add_admin(PublicKey::from_bytes(*GATEWAY))
+            .map_err(|_| "v2 trust: refused the gateway as admin")?;
+    }
 
     // Discovery, each message in a buffer of its own size.
     let mut intro = [0u8; INTRODUCTION_LEN];
@@ -135,18 +141,20 @@ pub fn session(run: &mut Run, rng: &mut BoardRng) -> Result<(), &'static str> {
             )?;
         }
     }
-    // Rotation: Alice's rekey to both (the members she trusts), Bob accepts it.
-    let mut rekey = [0u8; REKEY];
-    let rekey_len = run
-        .op("v2 rotate", || alice.rotate_into(rng, None, &mut rekey))
-        .map_err(|_| "v2 rotate: failed")?;
-    check(rekey_len == REKEY, "v2 rotate: wrong length")?;
+    // Rotation: the gateway's rekey, accepted by both.
     let outcome = run
-        .op("v2 rekey", || bob.accept_rekey(&rekey[..rekey_len]))
-        .map_err(|_| "v2 rekey: refused Alice's rekey")?;
+        .op("v2 rekey", || bob.accept_rekey(GATEWAY_REKEY))
+        .map_err(|_| "v2 rekey: refused the gateway's rekey")?;
     check(
         outcome == RekeyOutcome::Rotated { epoch: 1 } && bob.epoch() == 1,
         "v2 rekey: not in epoch 1",
+    )?;
+    check(
+        matches!(
+            alice.accept_rekey(GATEWAY_REKEY),
+            Ok(RekeyOutcome::Rotated { epoch: 1 })
+        ),
+        "v2 rekey: Alice refused the gateway's rekey",
     )?;
     check(
         bob.topic_key().map(|k| *k.expose_secret()) != Some(TOPIC_KEY)
@@ -155,7 +163,7 @@ pub fn session(run: &mut Run, rng: &mut BoardRng) -> Result<(), &'static str> {
     )?;
     check(
         matches!(
-            bob.accept_rekey(&rekey[..rekey_len]),
+            bob.accept_rekey(GATEWAY_REKEY),
             Ok(RekeyOutcome::Superseded)
         ),
         "v2 rekey: taken twice",

@@ -81,11 +81,33 @@ mod sealed {
         fn as_mut_slice(&mut self) -> &mut [T] {
             self
         }
+        // Insert and remove shift entries one by one rather than through
+        // `ArrayVec`'s own, whose `ptr::copy` brings in `memmove` (1.5 KiB of flash on a
+        // Cortex-M); the lists are short.
         fn try_insert(&mut self, index: usize, value: T) -> Result<(), T> {
-            self.try_insert(index, value).map_err(|e| e.element())
+            let len = self.len();
+            if self.is_full() || index > len {
+                return Err(value);
+            }
+            if index == len {
+                self.push(value);
+                return Ok(());
+            }
+            let last = self[len - 1].clone();
+            self.push(last);
+            for at in (index + 1..len).rev() {
+                self[at] = self[at - 1].clone();
+            }
+            self[index] = value;
+            Ok(())
         }
         fn remove(&mut self, index: usize) -> T {
-            arrayvec::ArrayVec::remove(self, index)
+            let removed = self[index].clone();
+            for at in index..self.len() - 1 {
+                self[at] = self[at + 1].clone();
+            }
+            self.pop();
+            removed
         }
         fn clear(&mut self) {
             arrayvec::ArrayVec::clear(self);
