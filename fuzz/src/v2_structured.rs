@@ -18,7 +18,7 @@
 //! API (`encode_with_rng`, `rotate_with`, `construct_intro_with`,
 //! `construct_reply_with`) from seeded deterministic randomness, and checked byte
 //! for byte against an independent implementation of the wire format
-//! (`stringphone_core::v2::wire`'s table; HKDF-SHA256, ChaCha20-Poly1305, SHA-256,
+//! (`stringphone_core::v2::wire`'s table; HKDF-SHA256, ChaCha20-Poly1305, BLAKE3,
 //! crypto_box and ed25519-dalek called directly, never through the core).
 //! Deliveries then pick any earlier message (so messages arrive reordered,
 //! duplicated and replayed), optionally mutate it field by field (version, type,
@@ -188,8 +188,8 @@ struct Member {
 
 pub(crate) struct World {
     cast: Vec<Member>,
-    /// Each topic's id (the v2 digest of its name) and its first epoch's id (the
-    /// digest of the topic id).
+    /// Each topic's id (BLAKE3 derive-key of its name) and its first epoch's id
+    /// (BLAKE3 derive-key of the topic id).
     topics: [[u8; 32]; 3],
     first: [[u8; 32]; 3],
 }
@@ -217,8 +217,8 @@ impl World {
                 }
             })
             .collect();
-        let topics = TOPIC_NAMES.map(|name| derive(TOPIC_ID_CONTEXT, name));
-        let first = topics.map(|t| derive(FIRST_EPOCH_CONTEXT, &t));
+        let topics = TOPIC_NAMES.map(|name| blake3::derive_key(TOPIC_ID_CONTEXT, name));
+        let first = topics.map(|t| blake3::derive_key(FIRST_EPOCH_CONTEXT, &t));
         for (i, name) in TOPIC_NAMES.iter().enumerate() {
             let core = TopicId::from_name(name);
             assert_eq!(
@@ -286,23 +286,13 @@ fn be_u64(bytes: &[u8]) -> u64 {
 /// The 64 bytes a v2 signature covers: the domain, then the digest of the topic id
 /// followed by the signed part.
 fn signed_string(topic: &[u8; 32], signed_part: &[u8]) -> [u8; 64] {
-    let mut joined = topic.to_vec();
-    joined.extend_from_slice(signed_part);
+    let mut h = blake3::Hasher::new_derive_key(DIGEST_CONTEXT);
+    h.update(topic);
+    h.update(signed_part);
     let mut s = [0u8; 64];
     s[..32].copy_from_slice(&SIGNATURE_DOMAIN);
-    s[32..].copy_from_slice(&derive(DIGEST_CONTEXT, &joined));
+    s[32..].copy_from_slice(h.finalize().as_bytes());
     s
-}
-
-/// v2's digest, written again from the format's description: SHA-256 of the context's
-/// length (one byte), the context and the data.
-fn derive(context: &str, data: &[u8]) -> [u8; 32] {
-    use sha2::Digest;
-    let mut h = sha2::Sha256::new();
-    h.update([context.len() as u8]);
-    h.update(context.as_bytes());
-    h.update(data);
-    h.finalize().into()
 }
 
 /// Signs `msg` (its last 64 bytes are the signature) as `member`, for `topic`.
@@ -1454,7 +1444,7 @@ impl Model {
         }
         let epoch = be_u32(&msg[3..7]);
         let previous = array32(&msg[K_PREVIOUS..K_EPH]);
-        let id = derive(EPOCH_CONTEXT, msg);
+        let id = blake3::derive_key(EPOCH_CONTEXT, msg);
         let entries: Vec<&[u8]> = msg[K_ENTRIES..msg.len() - SIG].chunks(ENTRY).collect();
         let members: BTreeSet<ParticipantId> = entries.iter().map(|e| id_at(e, 0)).collect();
         let cur = &self.g.cur;
@@ -2649,7 +2639,7 @@ impl<'w> Traffic<'w> {
                 assert_eq!(opened, Some(new_key), "entry {index} opens to the new key");
             }
         }
-        let id = derive(EPOCH_CONTEXT, &rekey);
+        let id = blake3::derive_key(EPOCH_CONTEXT, &rekey);
         s.epoch_id = id;
         assert_eq!(s.t.epoch_id(), id, "the epoch id is the rekey's digest");
         // The other senders of the lane that get it.
@@ -2694,7 +2684,7 @@ impl<'w> Traffic<'w> {
         assert_eq!(&intro[47..79], world.cast[US].public.as_bytes());
         assert_eq!(intro[79..111], x25519_public(&secret));
         let model = &mut lane.model;
-        model.g.pending = Some((derive(INTRO_CONTEXT, &intro), secret));
+        model.g.pending = Some((blake3::derive_key(INTRO_CONTEXT, &intro), secret));
         model.g.classic = false;
         model.save();
         let mut p = Pooled::new(intro, V2Type::Introduction, US, lane.topic);
@@ -2771,7 +2761,7 @@ impl<'w> Traffic<'w> {
             self.pool
                 .iter()
                 .filter(|p| p.kind == V2Type::Rekey)
-                .map(|p| derive(EPOCH_CONTEXT, &p.bytes)),
+                .map(|p| blake3::derive_key(EPOCH_CONTEXT, &p.bytes)),
         );
         ids
     }
@@ -3346,7 +3336,7 @@ fn check_reply(
     );
     assert_eq!(
         reply[R_DIGEST..R_EPOCH_ID],
-        derive(INTRO_CONTEXT, intro),
+        blake3::derive_key(INTRO_CONTEXT, intro),
         "bound to the introduction"
     );
     assert_eq!(reply[R_EPOCH_ID..R_PARENT], cur.id, "the epoch id");
@@ -3537,7 +3527,7 @@ fn replier_rotations(
                     &entries[index][16..],
                 )
                 .expect("its own entry opens");
-                let id = derive(EPOCH_CONTEXT, &rekey);
+                let id = blake3::derive_key(EPOCH_CONTEXT, &rekey);
                 let parent = rm.g.cur.id;
                 rm.enter(epoch, id, parent, me, key, listed, true);
                 chain.push(id);
@@ -3666,7 +3656,7 @@ fn check_discovery(world: &World, case: &DiscoveryCase) {
     assert_eq!(&intro[47..79], world.cast[MEMBER].public.as_bytes());
     assert_eq!(intro[79..111], x25519_public(&secret));
     assert!(signed_by(&world.cast[MEMBER], &world.topics[0], &intro));
-    jm.g.pending = Some((derive(INTRO_CONTEXT, &intro), secret));
+    jm.g.pending = Some((blake3::derive_key(INTRO_CONTEXT, &intro), secret));
     jm.save();
     check_model(world, &joiner, &jm, "the introduction");
     match &case.pending {
@@ -3675,7 +3665,7 @@ fn check_discovery(world: &World, case: &DiscoveryCase) {
             let second = joiner
                 .construct_intro_with(&mut FixedRng::new(s))
                 .expect("intro");
-            jm.g.pending = Some((derive(INTRO_CONTEXT, &second), *s));
+            jm.g.pending = Some((blake3::derive_key(INTRO_CONTEXT, &second), *s));
             jm.save();
         }
         Pending::ReplacedClassic(s) => {

@@ -135,7 +135,7 @@ enum JobKey<'a, B: Backend> {
 }
 
 /// What a signature covers: a classic message's signed bytes, or the 64-byte string of
-/// a v2 message, computed where the signature is checked (its SHA-256 pass is part of
+/// a v2 message, computed where the signature is checked (its BLAKE3 pass is part of
 /// the work a batch spreads over threads).
 enum Signed<'a> {
     Classic(&'a [u8]),

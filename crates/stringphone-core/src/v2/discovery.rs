@@ -44,7 +44,7 @@ use crate::{
     BoxPublicKey, BoxSecret, Error, ParticipantId, PublicKey, Topic, TopicKey, TrustStore,
 };
 
-/// [`digest`] context of the digest that binds a reply to its introduction.
+/// BLAKE3 derive-key context of the digest that binds a reply to its introduction.
 pub const INTRO_CONTEXT: &str = "stringphone v2 introduction";
 
 /// Checks that a v2 introduction or reply is signed, for `topic`, by the key it

@@ -9,7 +9,7 @@
 //! | nothing stops a replay | a per-sender counter in every message, a sliding window per sender at each receiver, marks in the trust store so restarts don't reopen it |
 //! | removal does not revoke the key | admins rotate the key: a rekey message seals a fresh key to each remaining member; messages from non-members of an epoch are refused, and replies go only to members |
 //! | nothing names the topic | a [`TopicId`] in every signature, key derivation, associated data and first epoch id |
-//! | pure Ed25519 over the whole message (two SHA-512 passes) and XSalsa20 | Ed25519 over a 64-byte string: a domain tag and the SHA-256 digest of the message; ChaCha20-Poly1305 under a per-sender key |
+//! | pure Ed25519 over the whole message (two SHA-512 passes) and XSalsa20 | Ed25519 over a 64-byte string: a domain tag and the BLAKE3 digest of the message; ChaCha20-Poly1305 under a per-sender key |
 //!
 //! Where things happen: the layout and parser in [`wire`]; sealing, opening and the
 //! replay windows in `messages.rs`; discovery in `discovery.rs`; rotation in
@@ -33,7 +33,7 @@
 //!
 //! # What is signed
 //! The Ed25519 signature of a v2 message covers the 64 bytes of [`signed_string`]:
-//! `SIGNATURE_DOMAIN || digest("stringphone v2 message digest", topic id ||
+//! `SIGNATURE_DOMAIN || BLAKE3-derive-key("stringphone v2 message digest", topic id ||
 //! message without its signature)`. So the topic, the header, the body, the ciphertext
 //! and its tag are all covered, and a large message is hashed once by a fast hash. A
 //! classic message signs exactly 32 bytes (an intro) or something starting with its
@@ -102,13 +102,13 @@ impl ProtocolVersion {
 /// The first 32 bytes of every string a v2 signature covers.
 pub const SIGNATURE_DOMAIN: [u8; 32] = *b"stringphone v2 signature\0\0\0\0\0\0\0\0";
 
-/// [`digest`] context of the digest a v2 signature covers.
+/// BLAKE3 derive-key context of the digest a v2 signature covers.
 pub const DIGEST_CONTEXT: &str = "stringphone v2 message digest";
-/// [`digest`] context of an epoch id (the digest of the rekey starting it).
+/// BLAKE3 derive-key context of an epoch id (the digest of the rekey starting it).
 pub const EPOCH_CONTEXT: &str = "stringphone v2 epoch id";
-/// [`digest`] context of the first epoch's id (the digest of the topic id).
+/// BLAKE3 derive-key context of the first epoch's id (the digest of the topic id).
 pub const FIRST_EPOCH_CONTEXT: &str = "stringphone v2 first epoch";
-/// [`digest`] context of a topic id (the digest of the topic's name).
+/// BLAKE3 derive-key context of a topic id (the digest of the topic's name).
 pub const TOPIC_ID_CONTEXT: &str = "stringphone v2 topic id";
 /// HKDF info prefix of a sender's message key.
 pub const MESSAGE_KEY_INFO: &[u8] = b"stringphone v2 message key";
@@ -131,7 +131,7 @@ pub const MESSAGE_KEY_INFO: &[u8] = b"stringphone v2 message key";
 pub struct TopicId([u8; 32]);
 
 impl TopicId {
-    /// The id of the topic named `name` ([`digest`] with [`TOPIC_ID_CONTEXT`]).
+    /// The id of the topic named `name` (BLAKE3 derive-key, [`TOPIC_ID_CONTEXT`]).
     #[cfg(feature = "v2")]
     #[must_use]
     pub fn from_name(name: &[u8]) -> Self {
@@ -166,14 +166,8 @@ impl core::fmt::Debug for TopicId {
     }
 }
 
-/// v2's digest: SHA-256 of `context`'s length (one byte), `context` (one of the
-/// `*_CONTEXT` constants) and `data`. It is part of the wire format, so the core
-/// computes it (RustCrypto's `sha2`) whatever the backend.
-///
-/// SHA-256 rather than BLAKE3 (v2's first choice): a device links SHA-256 anyway
-/// (participant ids, HKDF), and BLAKE3 cost 7.4 KiB of flash and a 1.8 KiB hasher on
-/// the stack of a Cortex-M4 firmware whose budget is 64 KiB and 8 KiB. The price is
-/// paid by large messages on a desktop (`benches/README.md`).
+/// v2's digest: BLAKE3 in derive-key mode with `context` (one of the `*_CONTEXT`
+/// constants). It is part of the wire format, so every backend gets the same one.
 ///
 /// ```
 /// use stringphone_core::v2::{digest, EPOCH_CONTEXT};
@@ -182,21 +176,11 @@ impl core::fmt::Debug for TopicId {
 /// ```
 #[cfg(feature = "v2")]
 #[must_use]
+// Never inlined: BLAKE3's hasher holds 1.8 KB of chaining values, which inlined would
+// sit in the caller's frame beside a signature check's (8 KiB of stack on a device).
+#[inline(never)]
 pub fn digest(context: &'static str, data: &[u8]) -> [u8; 32] {
-    use sha2::Digest;
-    hasher(context).chain_update(data).finalize().into()
-}
-
-/// SHA-256 having absorbed `context`, prefixed by its length (one byte: every context
-/// is a short constant), so that no context followed by data reads as another context
-/// followed by other data.
-#[cfg(feature = "v2")]
-fn hasher(context: &'static str) -> sha2::Sha256 {
-    use sha2::Digest;
-    debug_assert!(context.len() < 256);
-    sha2::Sha256::new()
-        .chain_update([context.len() as u8])
-        .chain_update(context)
+    blake3::derive_key(context, data)
 }
 
 /// The 64 bytes a v2 signature covers, for the message bytes before the signature:
@@ -210,15 +194,15 @@ fn hasher(context: &'static str) -> sha2::Sha256 {
 /// ```
 #[cfg(feature = "v2")]
 #[must_use]
+// Never inlined, as `digest`: the hasher's frame ends before the signature is checked.
+#[inline(never)]
 pub fn signed_string(topic: &TopicId, signed_part: &[u8]) -> [u8; 64] {
-    use sha2::Digest;
-    let digest = hasher(DIGEST_CONTEXT)
-        .chain_update(topic.as_bytes())
-        .chain_update(signed_part)
-        .finalize();
+    let mut hasher = blake3::Hasher::new_derive_key(DIGEST_CONTEXT);
+    hasher.update(topic.as_bytes());
+    hasher.update(signed_part);
     let mut out = [0u8; 64];
     out[..32].copy_from_slice(&SIGNATURE_DOMAIN);
-    out[32..].copy_from_slice(&digest);
+    out[32..].copy_from_slice(hasher.finalize().as_bytes());
     out
 }
 

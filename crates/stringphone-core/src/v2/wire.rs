@@ -9,7 +9,7 @@
 //! | --- | --- | --- |
 //! | 0 | 1 | version, `0x02` |
 //! | 1 | 1 | type: `m` message, `i` introduction, `r` reply, `k` rekey |
-//! | 2 | 1 | cipher suite, `0x01` (Ed25519, X25519, HKDF-SHA256, ChaCha20-Poly1305, SHA-256) |
+//! | 2 | 1 | cipher suite, `0x01` (Ed25519, X25519, HKDF-SHA256, ChaCha20-Poly1305, BLAKE3) |
 //! | 3 | 4 | key epoch, big-endian |
 //! | 7 | 16 | sender id |
 //! | 23 | 16 | session: random, drawn once per `Topic` instance |
@@ -27,7 +27,7 @@ use crate::{BoxPublicKey, Error, ParticipantId, PublicKey};
 
 /// The first byte of every v2 message.
 pub const VERSION: u8 = 0x02;
-/// The one cipher suite: Ed25519, X25519, HKDF-SHA256, ChaCha20-Poly1305, SHA-256.
+/// The one cipher suite: Ed25519, X25519, HKDF-SHA256, ChaCha20-Poly1305, BLAKE3.
 pub const SUITE: u8 = 0x01;
 /// Header length.
 pub const HEADER_LEN: usize = 47;
