@@ -1631,6 +1631,7 @@ mod tests {
 
     #[test]
     fn marks_round_trip_across_reopen() {
+        // What a reopened store loads: tests/conformance.rs. Here, the file.
         let dir = temp_dir("marks-rt");
         let mut s = FileTrustStore::open(&dir).unwrap();
         assert!(!dir.exists(), "opening creates nothing");
@@ -1641,19 +1642,13 @@ mod tests {
         s.save_mark(MarkSlot::Received(a), u64::MAX).unwrap();
         // Marks are not trust: the trust file is not even created.
         assert!(!dir.join(FILE_NAME).exists());
-        assert!(s.entries().unwrap().is_empty());
         let text = fs::read_to_string(dir.join(MARKS_NAME)).unwrap();
         assert!(text.starts_with("stringphone-marks 1\nown 2048 "), "{text}");
         assert!(text.ends_with("end 3\n"), "{text}");
-        let again = FileTrustStore::open(&dir).unwrap();
-        assert_eq!(again.load_mark(&MarkSlot::OwnCounter).unwrap(), Some(2048));
         assert_eq!(
-            again.load_mark(&MarkSlot::Received(a)).unwrap(),
-            Some(u64::MAX)
+            FileTrustStore::open(&dir).unwrap().marks().unwrap().len(),
+            3
         );
-        assert_eq!(again.load_mark(&MarkSlot::Received(b)).unwrap(), Some(7));
-        let (c, _) = key(3);
-        assert_eq!(again.load_mark(&MarkSlot::Received(c)).unwrap(), None);
         assert!(!dir.join(MARKS_TMP_NAME).exists());
         #[cfg(unix)]
         {
@@ -1664,48 +1659,6 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-        fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn marks_only_go_down_when_a_handle_takes_back_its_own_reservation() {
-        let dir = temp_dir("marks-monotone");
-        let slot = MarkSlot::Received(key(1).0);
-        let mut a = FileTrustStore::open(&dir).unwrap();
-        let mut b = FileTrustStore::open(&dir).unwrap();
-
-        // A raises ahead, then takes its own reservation back (a clean shutdown).
-        assert_eq!(a.store_mark(slot, 300).unwrap(), 300);
-        assert_eq!(a.store_mark(slot, 44).unwrap(), 44);
-        // Another handle never lowers a mark it did not raise.
-        assert_eq!(b.store_mark(slot, 10).unwrap(), 44);
-        assert_eq!(b.mark(&slot).unwrap(), Some(44));
-
-        // B raises A's mark: A can no longer lower it, not even to a value above its
-        // own exact mark, since B may have accepted counters below B's mark.
-        assert_eq!(b.store_mark(slot, 400).unwrap(), 400);
-        assert_eq!(a.store_mark(slot, 45).unwrap(), 400);
-        // B takes back, but never below the 44 it found there: what A had accepted
-        // stays covered.
-        assert_eq!(b.store_mark(slot, 1).unwrap(), 44);
-
-        // An equal save takes ownership too: after B relies on A's 500, A's take-back
-        // must not lower it.
-        assert_eq!(a.store_mark(slot, 500).unwrap(), 500);
-        assert_eq!(b.store_mark(slot, 500).unwrap(), 500);
-        assert_eq!(a.store_mark(slot, 50).unwrap(), 500);
-        // Nor can B go below the 500 it found (A's counters up to there may be in use).
-        assert_eq!(b.store_mark(slot, 60).unwrap(), 500);
-        assert_eq!(b.store_mark(slot, 560).unwrap(), 560);
-        assert_eq!(b.store_mark(slot, 60).unwrap(), 500);
-
-        // A restarted process (a new handle) starts with nothing of its own.
-        let mut c = FileTrustStore::open(&dir).unwrap();
-        assert_eq!(c.store_mark(slot, 0).unwrap(), 500);
-        assert_eq!(
-            FileTrustStore::open(&dir).unwrap().mark(&slot).unwrap(),
-            Some(500)
-        );
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -3,36 +3,18 @@
 //! state directory through the environment), so the lock is tried by another pid,
 //! as `stringphone encode` beside a running `chat` would; and a sender forks.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use stringphone_core::v2::{ProtocolVersion, TopicId};
 use stringphone_core::{DecodeMode, Decoded, SigningSeed, Topic, TopicKey};
 use stringphone_rustcrypto::RustCrypto;
 use stringphone_store_file::FileTrustStore;
+use stringphone_testkit::TempDir;
 
 type T = Topic<RustCrypto, FileTrustStore>;
 
 const CHILD_DIR: &str = "SP_LEASE_CHILD_DIR";
-
-/// A fresh state directory, removed on drop.
-struct Dir(PathBuf);
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn dir(name: &str) -> Dir {
-    let dir = std::env::temp_dir().join(format!(
-        "sp-store-lease-{name}-{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    Dir(dir)
-}
 
 /// Alice's process on `dir`, v2 only.
 fn alice(dir: &Path) -> T {
@@ -90,7 +72,7 @@ fn unhex(text: &str) -> Vec<u8> {
 
 #[test]
 fn a_second_process_is_refused_while_the_first_sends_then_goes_on_after_it() {
-    let d = dir("two");
+    let d = TempDir::new("store-lease-two");
     let mut bob = Topic::<RustCrypto, _>::new(
         SigningSeed::from_bytes([2; 32]),
         Some(TopicKey::from_bytes([9; 32])),
@@ -98,7 +80,7 @@ fn a_second_process_is_refused_while_the_first_sends_then_goes_on_after_it() {
     bob.set_protocol(ProtocolVersion::V2);
     bob.set_topic_id(TopicId::from_name(b"lease")).unwrap();
 
-    let mut first = alice(&d.0);
+    let mut first = alice(d.path());
     bob.add_participant(first.public_key()).unwrap();
     let m = first.encode("from the first process").unwrap();
     assert!(matches!(
@@ -107,7 +89,7 @@ fn a_second_process_is_refused_while_the_first_sends_then_goes_on_after_it() {
     ));
 
     // While the first lives, the second is refused, in one line naming the first.
-    let said = second_process(&d.0);
+    let said = second_process(d.path());
     let line = said
         .lines()
         .find(|l| l.starts_with("refused: "))
@@ -129,14 +111,14 @@ fn a_second_process_is_refused_while_the_first_sends_then_goes_on_after_it() {
     // The first exits: the second sends now, above the first's counters, and exits
     // without a clean shutdown; its lease goes with the process.
     drop(first);
-    let said = second_process(&d.0);
+    let said = second_process(d.path());
     let wire = said
         .lines()
         .find_map(|l| l.strip_prefix("sent "))
         .unwrap_or_else(|| panic!("the second process was refused after the first exited: {said}"));
     let got = bob.decode(&unhex(wire), DecodeMode::Strict);
     assert!(matches!(got, Ok(Decoded::Message { .. })), "{got:?}");
-    let mut again = alice(&d.0);
+    let mut again = alice(d.path());
     let m = again.encode("after the second exited").unwrap();
     let got = bob.decode(&m, DecodeMode::Strict);
     assert!(matches!(got, Ok(Decoded::Message { .. })), "{got:?}");
@@ -149,17 +131,17 @@ fn a_second_process_is_refused_while_the_first_sends_then_goes_on_after_it() {
 #[cfg(unix)]
 #[test]
 fn a_forked_child_of_a_sender_is_refused_and_the_parent_loses_nothing() {
-    let d = dir("fork");
+    let d = TempDir::new("store-lease-fork");
     let mut bob = Topic::<RustCrypto, _>::new(
         SigningSeed::from_bytes([2; 32]),
         Some(TopicKey::from_bytes([9; 32])),
     );
     bob.set_protocol(ProtocolVersion::V2);
     bob.set_topic_id(TopicId::from_name(b"lease")).unwrap();
-    let mut parent = alice(&d.0);
+    let mut parent = alice(d.path());
     bob.add_participant(parent.public_key()).unwrap();
     let mut sent = vec![parent.encode("before the fork").unwrap()];
-    let report = d.0.with_extension("child");
+    let report = d.path().with_extension("child");
 
     // SAFETY: fork in a test process: the child only encodes, writes one file and
     // leaves with `_exit` (no unwinding, no destructors, back to nothing of the

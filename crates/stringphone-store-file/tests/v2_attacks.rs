@@ -13,14 +13,13 @@
 //! lease, see the store's docs), so those tests expect that refusal, with its one clear
 //! line, and every message of the first process delivered.
 
-use std::path::{Path, PathBuf};
-
 use stringphone_core::v2::{GroupState, ProtocolVersion, TopicId};
 use stringphone_core::{
     DecodeMode, Decoded, Error, MarkSlot, ParticipantId, SigningSeed, Topic, TopicKey, TrustStore,
 };
 use stringphone_rustcrypto::RustCrypto;
 use stringphone_store_file::{FileStoreError, FileTrustStore};
+use stringphone_testkit::TempDir as Dir;
 
 type T = Topic<RustCrypto, FileTrustStore>;
 
@@ -28,31 +27,6 @@ const ALICE: u8 = 1;
 const BOB: u8 = 2;
 const CAROL: u8 = 3;
 const STRICT: DecodeMode = DecodeMode::Strict;
-
-/// A fresh state directory, removed on drop.
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "sp-store-attack-{name}-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        Dir(dir)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A process starting as identity `seed` on state directory `dir`, v2 only, with the
 /// topic key the application kept (today nothing else of the group is kept: when
@@ -111,7 +85,7 @@ fn is_second_sender_refusal(e: &Error) -> bool {
 /// Topic X with Alice (admin), Bob and Carol, each on a state directory of its own,
 /// all trusting each other, Bob and Carol naming Alice their admin.
 fn group(name: &str) -> ([Dir; 3], T, T, T) {
-    let dirs = [ALICE, BOB, CAROL].map(|s| Dir::new(&format!("{name}-{s}")));
+    let dirs = [ALICE, BOB, CAROL].map(|s| Dir::new(&format!("store-attack-{name}-{s}")));
     let key = first_key();
     let mut ts = [ALICE, BOB, CAROL].map(|s| start(&dirs[usize::from(s - 1)], s, Some(&key)));
     let keys = ts.each_ref().map(|t| t.public_key());

@@ -4,42 +4,20 @@
 //! every change and resumes it on the first v2 operation after a restart"). Asserts the
 //! SECURE outcome; failed on the code it was written against.
 
-use std::path::PathBuf;
-
 use stringphone_core::v2::{ProtocolVersion, TopicId};
 use stringphone_core::{DecodeMode, SigningSeed, Topic, TopicKey};
 use stringphone_rustcrypto::RustCrypto;
 use stringphone_store_file::FileTrustStore;
+use stringphone_testkit::TempDir as Dir;
 
 type T = Topic<RustCrypto, FileTrustStore>;
-
-/// A fresh directory, removed on drop.
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "sp-store-redteam-{name}-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        Dir(dir)
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A process starting on `dir` as identity `seed`, with the key it was first given.
 fn start(dir: &Dir, seed: u8) -> T {
     let mut t = T::with_store(
         SigningSeed::from_bytes([seed; 32]),
         Some(TopicKey::from_bytes([9; 32])),
-        FileTrustStore::open(&dir.0).unwrap(),
+        FileTrustStore::open(dir.path()).unwrap(),
     );
     t.set_protocol(ProtocolVersion::V2);
     t.set_topic_id(TopicId::from_name(b"test topic")).unwrap();
@@ -52,7 +30,11 @@ fn start(dir: &Dir, seed: u8) -> T {
 /// he sends.
 #[test]
 fn a_restart_on_a_state_directory_resumes_the_group_state() {
-    let (a, b, c) = (Dir::new("a"), Dir::new("b"), Dir::new("c"));
+    let (a, b, c) = (
+        Dir::new("store-redteam-a"),
+        Dir::new("store-redteam-b"),
+        Dir::new("store-redteam-c"),
+    );
     let mut alice = start(&a, 1);
     let mut bob = start(&b, 2);
     let mut carol = start(&c, 3);

@@ -2,8 +2,6 @@
 //! directory) must keep. The same scenarios as the root's `tests/v2.rs` restart test,
 //! which runs on `MemoryTrustStore` clones; here every restart reopens the directory.
 
-use std::path::{Path, PathBuf};
-
 use stringphone_core::v2::replay::{RECEIVER_BLOCK, SENDER_BLOCK};
 use stringphone_core::v2::ProtocolVersion;
 use stringphone_core::{
@@ -11,33 +9,9 @@ use stringphone_core::{
 };
 use stringphone_rustcrypto::RustCrypto;
 use stringphone_store_file::{FileTrustStore, MARKS_NAME};
+use stringphone_testkit::TempDir as Dir;
 
 type T = Topic<RustCrypto, FileTrustStore>;
-
-/// A fresh directory, removed on drop.
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "sp-store-v2-{name}-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        Dir(dir)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A process starting: the identity `seed` on the state directory `dir`, v2 only.
 fn start(dir: &Dir, seed: u8) -> T {
@@ -55,8 +29,8 @@ fn start(dir: &Dir, seed: u8) -> T {
 /// Alice (seed 1) and Bob (seed 2), each with a state directory, trusting each other.
 fn pair(name: &str) -> (Dir, Dir) {
     let (a, b) = (
-        Dir::new(&format!("{name}-a")),
-        Dir::new(&format!("{name}-b")),
+        Dir::new(&format!("store-v2-{name}-a")),
+        Dir::new(&format!("store-v2-{name}-b")),
     );
     let mut alice = start(&a, 1);
     let mut bob = start(&b, 2);

@@ -19,6 +19,7 @@ use stringphone_core::{
 };
 use stringphone_rustcrypto::RustCrypto;
 use stringphone_store_sqlite::{SqliteStoreError, SqliteTrustStore};
+use stringphone_testkit::TempDir;
 
 const ROLE: &str = "SP_SQLITE_ROLE";
 const DIR: &str = "SP_SQLITE_DIR";
@@ -26,24 +27,6 @@ const TOPIC: &[u8] = b"home/kitchen";
 const ALICE: [u8; 32] = [0xa1; 32];
 const BOB: [u8; 32] = [0xb0; 32];
 const KEY: [u8; 32] = [0x17; 32];
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("sp-sqlite-proc-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
 
 type Stored = Topic<RustCrypto, SqliteTrustStore>;
 
@@ -212,15 +195,15 @@ fn child() {
 
 #[test]
 fn trust_changes_in_another_process_are_seen_by_a_running_receiver() {
-    let dir = TempDir::new("trust");
-    let db = dir.0.join("state.db");
+    let dir = TempDir::created("sqlite-proc-trust");
+    let db = dir.path().join("state.db");
     let (alice_key, messages) = alice_messages(6);
     let mut bob = topic_on(BOB, &db);
     let alice = bob.add_participant(alice_key).unwrap();
     assert!(bob.decode(&messages[0], DecodeMode::Strict).is_ok());
     assert!(bob.decode(&messages[1], DecodeMode::Strict).is_ok());
 
-    let out = run_child("remove", &dir.0);
+    let out = run_child("remove", dir.path());
     assert_eq!(results(&out), ["removed true"]);
     // The very next message: refused, although bob's handle was open all along and
     // had alice's key cached.
@@ -236,15 +219,15 @@ fn trust_changes_in_another_process_are_seen_by_a_running_receiver() {
         Ok(stringphone_core::Decoded::Ignored { .. })
     ));
 
-    let out = run_child("add", &dir.0);
+    let out = run_child("add", dir.path());
     assert_eq!(results(&out), ["added"]);
     assert!(bob.decode(&messages[4], DecodeMode::Strict).is_ok());
 }
 
 #[test]
 fn marks_never_fall_below_what_another_process_accepted() {
-    let dir = TempDir::new("marks");
-    let db = dir.0.join("state.db");
+    let dir = TempDir::created("sqlite-proc-marks");
+    let db = dir.path().join("state.db");
     let (alice_key, messages) = alice_messages(400);
     let mut bob = topic_on(BOB, &db);
     let alice = bob.add_participant(alice_key).unwrap();
@@ -260,7 +243,7 @@ fn marks_never_fall_below_what_another_process_accepted() {
     // (it cannot know what this process accepted there); accepts 300..305; stops
     // cleanly, taking back only its own reservation.
     write_messages(
-        &dir.0,
+        dir.path(),
         "for-child",
         &[
             messages[3].clone(),
@@ -271,7 +254,7 @@ fn marks_never_fall_below_what_another_process_accepted() {
             messages[304].clone(),
         ],
     );
-    let out = run_child("receive", &dir.0);
+    let out = run_child("receive", dir.path());
     let said = results(&out);
     assert_eq!(said[0], format!("lowering by hand kept {ahead}"));
     assert!(
@@ -306,8 +289,8 @@ fn marks_never_fall_below_what_another_process_accepted() {
 
 #[test]
 fn one_sender_process_at_a_time() {
-    let dir = TempDir::new("lease");
-    let db = dir.0.join("state.db");
+    let dir = TempDir::created("sqlite-proc-lease");
+    let db = dir.path().join("state.db");
     let mut receiver = Topic::<RustCrypto, MemoryTrustStore>::new(
         SigningSeed::from_bytes([0xee; 32]),
         Some(TopicKey::from_bytes(KEY)),
@@ -321,7 +304,7 @@ fn one_sender_process_at_a_time() {
     assert!(bob.trust_store().holds_lease());
 
     // A second process sending as bob is refused, told who holds the lease.
-    let out = run_child("send", &dir.0);
+    let out = run_child("send", dir.path());
     let said = results(&out);
     assert_eq!(said.len(), 1, "{said:?}");
     assert!(said[0].starts_with("refused busy=true"), "{said:?}");
@@ -332,14 +315,14 @@ fn one_sender_process_at_a_time() {
 
     // Once the parent's bob is gone, the child sends, above the parent's counters.
     drop(bob);
-    let out = run_child("send", &dir.0);
+    let out = run_child("send", dir.path());
     assert_eq!(results(&out), ["sent"]);
-    let second = read_messages(&dir.0, "from-child").remove(0);
+    let second = read_messages(dir.path(), "from-child").remove(0);
     assert!(receiver.decode(&first, DecodeMode::Strict).is_ok());
     assert!(receiver.decode(&second, DecodeMode::Strict).is_ok());
 
     // A sender killed while holding the lease: the kernel releases it.
-    let mut holder = child_process("send-and-wait", &dir.0).spawn().unwrap();
+    let mut holder = child_process("send-and-wait", dir.path()).spawn().unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let check = SqliteTrustStore::open(&db).unwrap();
     loop {
@@ -365,7 +348,7 @@ fn one_sender_process_at_a_time() {
     drop(bob);
     let mut bob = topic_on(BOB, &db);
     let after = bob.encode("after the kill").unwrap();
-    let from_holder = read_messages(&dir.0, "from-child").remove(0);
+    let from_holder = read_messages(dir.path(), "from-child").remove(0);
     assert!(receiver.decode(&from_holder, DecodeMode::Strict).is_ok());
     assert!(receiver.decode(&after, DecodeMode::Strict).is_ok());
 }

@@ -14,27 +14,16 @@ use stringphone_rustcrypto::RustCrypto;
 use stringphone_store_sqlite::{
     participant_id, Snapshot, SqliteStoreError, SqliteTrustStore, APPLICATION_ID, SCHEMA_VERSION,
 };
+use stringphone_testkit::TempDir;
 
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "sp-sqlite-{name}-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        let _ = fs::remove_dir_all(&dir);
-        TempDir(dir)
-    }
-    fn db(&self) -> PathBuf {
-        self.0.join("state.db")
-    }
+/// The database of a test's directory.
+trait StateDb {
+    fn db(&self) -> PathBuf;
 }
 
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
+impl StateDb for TempDir {
+    fn db(&self) -> PathBuf {
+        self.join("state.db")
     }
 }
 
@@ -50,29 +39,34 @@ fn files(db: &Path) -> (Vec<u8>, Option<Vec<u8>>) {
     (fs::read(db).unwrap(), fs::read(PathBuf::from(wal)).ok())
 }
 
+// Trust, marks and group state through the trait, on one handle and several, and
+// what a refused call leaves: tests/conformance.rs (the kit's store_conformance!).
+
+/// The store's own listings say what the trait says.
 #[test]
-fn round_trip_across_handles_and_reopen() {
-    let dir = TempDir::new("rt");
+fn its_own_listings_match_the_trait() {
+    let dir = TempDir::new("sqlite-listings");
     let mut s = SqliteTrustStore::open(dir.db()).unwrap();
     let (a, ka) = key(1);
     let (b, kb) = key(2);
     s.insert(a, ka).unwrap();
     s.insert(b, kb).unwrap();
-    s.insert(b, kb).unwrap(); // the same again: no change, no error
+    s.save_mark(MarkSlot::OwnCounter, 2048).unwrap();
+    s.save_mark(MarkSlot::Received(a), u64::MAX).unwrap();
     assert_eq!(s.len().unwrap(), 2);
-    assert_eq!(s.remove(&a).unwrap(), Some(ka));
-    assert_eq!(s.remove(&a).unwrap(), None);
-    drop(s);
-    let again = SqliteTrustStore::open(dir.db()).unwrap();
-    assert_eq!(again.entries().unwrap(), vec![(b, kb)]);
-    assert_eq!(again.get(&b).unwrap(), Some(kb));
-    assert_eq!(again.get(&a).unwrap(), None);
-    assert_eq!(again.iter().unwrap().collect::<Vec<_>>(), vec![(b, kb)]);
+    let mut listed = s.iter().unwrap().collect::<Vec<_>>();
+    listed.sort();
+    assert_eq!(s.entries().unwrap(), listed);
+    let marks = s.marks().unwrap();
+    assert_eq!(marks.len(), 2);
+    for (slot, mark) in &marks {
+        assert_eq!(s.load_mark(slot).unwrap(), Some(*mark));
+    }
 }
 
 #[test]
 fn insert_refuses_an_id_that_is_not_the_keys() {
-    let dir = TempDir::new("mismatch");
+    let dir = TempDir::new("sqlite-mismatch");
     let mut s = SqliteTrustStore::open(dir.db()).unwrap();
     let (_, ka) = key(1);
     let (b, _) = key(2);
@@ -91,13 +85,13 @@ fn insert_refuses_an_id_that_is_not_the_keys() {
 #[test]
 fn the_database_and_its_companions_are_private() {
     use std::os::unix::fs::PermissionsExt;
-    let dir = TempDir::new("private");
+    let dir = TempDir::new("sqlite-private");
     let mut s = SqliteTrustStore::open(dir.db()).unwrap();
     let (a, ka) = key(1);
     s.insert(a, ka).unwrap(); // the WAL exists once something was written
     s.save_mark(MarkSlot::OwnCounter, 1024).unwrap(); // and the lease file
     let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode(&dir.0), 0o700);
+    assert_eq!(mode(dir.path()), 0o700);
     for suffix in ["", "-wal", "-shm", "-sender.lock"] {
         let mut p = dir.db().into_os_string();
         p.push(suffix);
@@ -107,8 +101,8 @@ fn the_database_and_its_companions_are_private() {
 
 #[test]
 fn a_file_that_is_not_a_database_is_refused_and_kept() {
-    let dir = TempDir::new("text");
-    fs::create_dir_all(&dir.0).unwrap();
+    let dir = TempDir::new("sqlite-text");
+    fs::create_dir_all(dir.path()).unwrap();
     // A text store's trust file put where the database goes, say.
     let text = b"stringphone-trust 1\nend 0\n".repeat(200);
     fs::write(dir.db(), &text).unwrap();
@@ -141,7 +135,7 @@ fn filled_database(dir: &TempDir) -> Vec<u8> {
 
 #[test]
 fn damage_is_refused_and_the_file_kept() {
-    let dir = TempDir::new("damage");
+    let dir = TempDir::new("sqlite-damage");
     let good = filled_database(&dir);
     let page = 4096;
     assert!(good.len() >= 4 * page, "{} bytes", good.len());
@@ -190,8 +184,8 @@ fn damage_is_refused_and_the_file_kept() {
 
 #[test]
 fn another_programs_database_is_refused_and_kept() {
-    let dir = TempDir::new("foreign");
-    fs::create_dir_all(&dir.0).unwrap();
+    let dir = TempDir::new("sqlite-foreign");
+    fs::create_dir_all(dir.path()).unwrap();
     {
         let c = Connection::open(dir.db()).unwrap();
         c.execute_batch("CREATE TABLE notes (x TEXT); INSERT INTO notes VALUES ('mine');")
@@ -234,7 +228,7 @@ fn another_programs_database_is_refused_and_kept() {
 
 #[test]
 fn a_newer_schema_is_refused_and_kept() {
-    let dir = TempDir::new("newer");
+    let dir = TempDir::new("sqlite-newer");
     drop(SqliteTrustStore::open(dir.db()).unwrap());
     {
         let c = Connection::open(dir.db()).unwrap();
@@ -256,7 +250,7 @@ fn a_newer_schema_is_refused_and_kept() {
 
 #[test]
 fn our_database_without_its_schema_table_is_corrupt() {
-    let dir = TempDir::new("noschema");
+    let dir = TempDir::new("sqlite-noschema");
     drop(SqliteTrustStore::open(dir.db()).unwrap());
     {
         let c = Connection::open(dir.db()).unwrap();
@@ -269,8 +263,8 @@ fn our_database_without_its_schema_table_is_corrupt() {
 
 #[test]
 fn a_database_at_version_0_is_migrated_to_the_current_schema() {
-    let dir = TempDir::new("migrate");
-    fs::create_dir_all(&dir.0).unwrap();
+    let dir = TempDir::new("sqlite-migrate");
+    fs::create_dir_all(dir.path()).unwrap();
     {
         // What a crash between the schema table and the first migration would leave,
         // were they separate: our id, version 0, no tables.
@@ -296,77 +290,8 @@ fn a_database_at_version_0_is_migrated_to_the_current_schema() {
 }
 
 #[test]
-fn marks_round_trip_across_reopen_over_the_whole_range() {
-    let dir = TempDir::new("marks-rt");
-    let mut s = SqliteTrustStore::open(dir.db()).unwrap();
-    let (a, _) = key(1);
-    let (b, _) = key(2);
-    s.save_mark(MarkSlot::Received(b), 7).unwrap();
-    s.save_mark(MarkSlot::OwnCounter, 2048).unwrap();
-    s.save_mark(MarkSlot::Received(a), u64::MAX).unwrap();
-    assert!(s.entries().unwrap().is_empty(), "marks are not trust");
-    drop(s);
-    let again = SqliteTrustStore::open(dir.db()).unwrap();
-    assert_eq!(again.load_mark(&MarkSlot::OwnCounter).unwrap(), Some(2048));
-    assert_eq!(
-        again.load_mark(&MarkSlot::Received(a)).unwrap(),
-        Some(u64::MAX)
-    );
-    assert_eq!(again.load_mark(&MarkSlot::Received(b)).unwrap(), Some(7));
-    assert_eq!(
-        again.load_mark(&MarkSlot::Received(key(3).0)).unwrap(),
-        None
-    );
-    assert_eq!(again.marks().unwrap().len(), 3);
-}
-
-#[test]
-fn marks_only_go_down_when_a_handle_takes_back_its_own_reservation() {
-    let dir = TempDir::new("marks-monotone");
-    let slot = MarkSlot::Received(key(1).0);
-    let mut a = SqliteTrustStore::open(dir.db()).unwrap();
-    let mut b = SqliteTrustStore::open(dir.db()).unwrap();
-
-    // A raises ahead, then takes its own reservation back (a clean shutdown).
-    assert_eq!(a.store_mark(slot, 300).unwrap(), 300);
-    assert_eq!(a.store_mark(slot, 44).unwrap(), 44);
-    // Another handle never lowers a mark it did not raise.
-    assert_eq!(b.store_mark(slot, 10).unwrap(), 44);
-    assert_eq!(b.mark(&slot).unwrap(), Some(44));
-
-    // B raises A's mark: A can no longer lower it, not even to a value above its own
-    // exact mark, since B may have accepted counters below B's mark.
-    assert_eq!(b.store_mark(slot, 400).unwrap(), 400);
-    assert_eq!(a.store_mark(slot, 45).unwrap(), 400);
-    // B takes back, but never below the 44 it found there: what A had accepted stays
-    // covered.
-    assert_eq!(b.store_mark(slot, 1).unwrap(), 44);
-
-    // An equal save takes ownership too: after B relies on A's 500, A's take-back must
-    // not lower it.
-    assert_eq!(a.store_mark(slot, 500).unwrap(), 500);
-    assert_eq!(b.store_mark(slot, 500).unwrap(), 500);
-    assert_eq!(a.store_mark(slot, 50).unwrap(), 500);
-    // Nor can B go below the 500 it found (A's counters up to there may be in use).
-    assert_eq!(b.store_mark(slot, 60).unwrap(), 500);
-    assert_eq!(b.store_mark(slot, 560).unwrap(), 560);
-    assert_eq!(b.store_mark(slot, 60).unwrap(), 500);
-
-    // A restarted process (a new handle) starts with nothing of its own.
-    let mut c = SqliteTrustStore::open(dir.db()).unwrap();
-    assert_eq!(c.store_mark(slot, 0).unwrap(), 500);
-    assert_eq!(
-        SqliteTrustStore::open(dir.db())
-            .unwrap()
-            .mark(&slot)
-            .unwrap(),
-        Some(500)
-    );
-}
-
-#[test]
 fn a_write_waits_for_another_writer_and_loses_nothing() {
-    let dir = TempDir::new("busy");
+    let dir = TempDir::new("sqlite-busy");
     let mut s = SqliteTrustStore::open(dir.db()).unwrap();
     let (a, ka) = key(1);
     s.insert(a, ka).unwrap();
@@ -400,7 +325,7 @@ fn a_write_waits_for_another_writer_and_loses_nothing() {
 
 #[test]
 fn the_sender_lease_refuses_a_second_sender_and_ends_with_its_handle() {
-    let dir = TempDir::new("lease");
+    let dir = TempDir::new("sqlite-lease");
     let mut a = SqliteTrustStore::open(dir.db()).unwrap();
     let mut b = SqliteTrustStore::open(dir.db()).unwrap();
     assert!(!a.holds_lease());
@@ -452,7 +377,7 @@ fn the_sender_lease_refuses_a_second_sender_and_ends_with_its_handle() {
 
 #[test]
 fn a_sender_that_read_its_mark_before_another_sent_is_refused() {
-    let dir = TempDir::new("raced");
+    let dir = TempDir::new("sqlite-raced");
     let mut late = SqliteTrustStore::open(dir.db()).unwrap();
     assert_eq!(late.load_mark(&MarkSlot::OwnCounter).unwrap(), None);
     {
@@ -492,7 +417,7 @@ fn admin_topic() -> Topic<RustCrypto, stringphone_core::MemoryTrustStore> {
 
 #[test]
 fn group_state_rules() {
-    let dir = TempDir::new("group");
+    let dir = TempDir::new("sqlite-group");
     let mut s = SqliteTrustStore::open(dir.db()).unwrap();
     assert!(s.group_state().unwrap().is_none());
     let mut admin = admin_topic();
@@ -561,7 +486,7 @@ fn group_state_rules() {
 
 #[test]
 fn import_writes_everything_at_once_into_an_empty_database_only() {
-    let dir = TempDir::new("import");
+    let dir = TempDir::new("sqlite-import");
     let mut snap = Snapshot::default();
     for n in 1..=50u8 {
         let (id, k) = key(n);
@@ -601,8 +526,8 @@ fn import_writes_everything_at_once_into_an_empty_database_only() {
 /// admin its epoch, and a trust removal by another handle is seen at once.
 #[test]
 fn v2_topics_restart_on_the_store() {
-    let dir = TempDir::new("v2");
-    let (admin_db, member_db) = (dir.0.join("admin.db"), dir.0.join("member.db"));
+    let dir = TempDir::new("sqlite-v2");
+    let (admin_db, member_db) = (dir.path().join("admin.db"), dir.path().join("member.db"));
     let admin_seed = SigningSeed::from_bytes([2; 32]);
     let member_seed = SigningSeed::from_bytes([3; 32]);
     let topic_id = TopicId::from_name(b"kitchen");

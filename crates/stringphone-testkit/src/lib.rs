@@ -7,7 +7,8 @@
 //!   [`TrustStore`](stringphone_core::TrustStore) ([`store`]). Every backend and store
 //!   of this workspace runs them from its own tests; a backend or store written
 //!   elsewhere can run them too, with this crate as a git dev-dependency.
-//! - [`TestRng`]: the one deterministic random source of the tests.
+//! - [`TestRng`]: the one deterministic random source of the tests; [`TempDir`]: a
+//!   fresh directory, removed on drop.
 //! - [`vectors`]: the repository's vector files, found and read.
 //!
 //! Every check is a plain function returning [`Check`], so that a test can also show
@@ -24,9 +25,11 @@
 pub mod backend;
 mod rng;
 pub mod store;
+mod temp;
 pub mod vectors;
 
 pub use rng::TestRng;
+pub use temp::TempDir;
 
 /// What a check finds: `Err` says what is wrong, for the test's panic message.
 ///
@@ -157,36 +160,21 @@ macro_rules! __backend_tests {
 ///
 /// ```
 /// # mod file {
-/// use std::path::PathBuf;
 /// use stringphone_store_file::FileTrustStore;
 /// use stringphone_testkit::store::StorePlace;
+/// use stringphone_testkit::TempDir;
 ///
-/// /// A temporary directory, removed when dropped.
-/// struct Dir(PathBuf);
-///
-/// impl Dir {
-///     fn new() -> Self {
-///         static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-///         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-///         let pid = std::process::id();
-///         Dir(std::env::temp_dir().join(format!("sp-testkit-example-{pid}-{n}")))
-///     }
-/// }
-///
-/// impl Drop for Dir {
-///     fn drop(&mut self) {
-///         let _ = std::fs::remove_dir_all(&self.0);
-///     }
-/// }
+/// /// A directory of the file store, removed when dropped.
+/// struct Dir(TempDir);
 ///
 /// impl StorePlace for Dir {
 ///     type Store = FileTrustStore;
 ///     fn open(&self) -> Result<FileTrustStore, String> {
-///         FileTrustStore::open(&self.0).map_err(|e| e.to_string())
+///         FileTrustStore::open(self.0.path()).map_err(|e| e.to_string())
 ///     }
 /// }
 ///
-/// stringphone_testkit::store_conformance!(persistent: Dir::new);
+/// stringphone_testkit::store_conformance!(persistent: || Dir(TempDir::new("file-store")));
 /// # }
 /// ```
 #[macro_export]

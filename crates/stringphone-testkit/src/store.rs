@@ -22,24 +22,21 @@ use crate::{ensure, Check};
 /// (a temporary directory, a database file), removed when the place is dropped.
 ///
 /// ```
-/// use std::path::PathBuf;
 /// use stringphone_store_file::FileTrustStore;
 /// use stringphone_testkit::store::{marks_are_durable, StorePlace};
+/// use stringphone_testkit::TempDir;
 ///
-/// /// A directory of the file store.
-/// struct Dir(PathBuf);
+/// /// A directory of the file store, removed when dropped.
+/// struct Dir(TempDir);
 ///
 /// impl StorePlace for Dir {
 ///     type Store = FileTrustStore;
 ///     fn open(&self) -> Result<FileTrustStore, String> {
-///         FileTrustStore::open(&self.0).map_err(|e| e.to_string())
+///         FileTrustStore::open(self.0.path()).map_err(|e| e.to_string())
 ///     }
 /// }
 ///
-/// let dir = std::env::temp_dir().join(format!("sp-testkit-place-{}", std::process::id()));
-/// let _ = std::fs::remove_dir_all(&dir);
-/// marks_are_durable(&Dir(dir.clone())).unwrap();
-/// std::fs::remove_dir_all(&dir).unwrap();
+/// marks_are_durable(&Dir(TempDir::new("place"))).unwrap();
 /// ```
 pub trait StorePlace {
     /// The store a handle is.
@@ -65,19 +62,16 @@ pub fn on_a_new_store<S: TrustStore>(new: impl FnOnce() -> S, check: fn(&mut S) 
 ///
 /// ```
 /// # use stringphone_testkit::store::StorePlace;
-/// # struct Dir(std::path::PathBuf);
+/// # struct Dir(stringphone_testkit::TempDir);
 /// # impl StorePlace for Dir {
 /// #     type Store = stringphone_store_file::FileTrustStore;
 /// #     fn open(&self) -> Result<Self::Store, String> {
-/// #         Self::Store::open(&self.0).map_err(|e| e.to_string())
+/// #         Self::Store::open(self.0.path()).map_err(|e| e.to_string())
 /// #     }
 /// # }
-/// # let dir = std::env::temp_dir().join(format!("sp-testkit-doc-{}-{}", std::process::id(), line!()));
-/// # let _ = std::fs::remove_dir_all(&dir);
-/// # let place = Dir(dir.clone());
+/// # let place = Dir(stringphone_testkit::TempDir::new("doc"));
 /// use stringphone_testkit::store::{on_a_handle, trust_round_trips};
 /// on_a_handle(place, trust_round_trips).unwrap();
-/// # std::fs::remove_dir_all(&dir).unwrap();
 /// ```
 pub fn on_a_handle<P: StorePlace>(place: P, check: fn(&mut P::Store) -> Check) -> Check {
     let mut store = place.open().map_err(|e| format!("open: {e}"))?;
@@ -88,19 +82,16 @@ pub fn on_a_handle<P: StorePlace>(place: P, check: fn(&mut P::Store) -> Check) -
 ///
 /// ```
 /// # use stringphone_testkit::store::StorePlace;
-/// # struct Dir(std::path::PathBuf);
+/// # struct Dir(stringphone_testkit::TempDir);
 /// # impl StorePlace for Dir {
 /// #     type Store = stringphone_store_file::FileTrustStore;
 /// #     fn open(&self) -> Result<Self::Store, String> {
-/// #         Self::Store::open(&self.0).map_err(|e| e.to_string())
+/// #         Self::Store::open(self.0.path()).map_err(|e| e.to_string())
 /// #     }
 /// # }
-/// # let dir = std::env::temp_dir().join(format!("sp-testkit-doc-{}-{}", std::process::id(), line!()));
-/// # let _ = std::fs::remove_dir_all(&dir);
-/// # let place = Dir(dir.clone());
+/// # let place = Dir(stringphone_testkit::TempDir::new("doc"));
 /// use stringphone_testkit::store::{marks_are_durable, on_a_place};
 /// on_a_place(place, marks_are_durable).unwrap();
-/// # std::fs::remove_dir_all(&dir).unwrap();
 /// ```
 pub fn on_a_place<P: StorePlace>(place: P, check: fn(&P) -> Check) -> Check {
     check(&place)
@@ -369,18 +360,15 @@ fn open<P: StorePlace>(place: &P) -> Result<P::Store, String> {
 ///
 /// ```
 /// # use stringphone_testkit::store::StorePlace;
-/// # struct Dir(std::path::PathBuf);
+/// # struct Dir(stringphone_testkit::TempDir);
 /// # impl StorePlace for Dir {
 /// #     type Store = stringphone_store_file::FileTrustStore;
 /// #     fn open(&self) -> Result<Self::Store, String> {
-/// #         Self::Store::open(&self.0).map_err(|e| e.to_string())
+/// #         Self::Store::open(self.0.path()).map_err(|e| e.to_string())
 /// #     }
 /// # }
-/// # let dir = std::env::temp_dir().join(format!("sp-testkit-doc-{}-{}", std::process::id(), line!()));
-/// # let _ = std::fs::remove_dir_all(&dir);
-/// # let place = Dir(dir.clone());
+/// # let place = Dir(stringphone_testkit::TempDir::new("doc"));
 /// stringphone_testkit::store::trust_is_durable_and_shared(&place).unwrap();
-/// # std::fs::remove_dir_all(&dir).unwrap();
 /// ```
 pub fn trust_is_durable_and_shared<P: StorePlace>(place: &P) -> Check {
     let (a, ka) = participant(1);
@@ -414,18 +402,15 @@ pub fn trust_is_durable_and_shared<P: StorePlace>(place: &P) -> Check {
 ///
 /// ```
 /// # use stringphone_testkit::store::StorePlace;
-/// # struct Dir(std::path::PathBuf);
+/// # struct Dir(stringphone_testkit::TempDir);
 /// # impl StorePlace for Dir {
 /// #     type Store = stringphone_store_file::FileTrustStore;
 /// #     fn open(&self) -> Result<Self::Store, String> {
-/// #         Self::Store::open(&self.0).map_err(|e| e.to_string())
+/// #         Self::Store::open(self.0.path()).map_err(|e| e.to_string())
 /// #     }
 /// # }
-/// # let dir = std::env::temp_dir().join(format!("sp-testkit-doc-{}-{}", std::process::id(), line!()));
-/// # let _ = std::fs::remove_dir_all(&dir);
-/// # let place = Dir(dir.clone());
+/// # let place = Dir(stringphone_testkit::TempDir::new("doc"));
 /// stringphone_testkit::store::marks_are_durable(&place).unwrap();
-/// # std::fs::remove_dir_all(&dir).unwrap();
 /// ```
 pub fn marks_are_durable<P: StorePlace>(place: &P) -> Check {
     let [own, one, two, three] = slots();
@@ -456,18 +441,15 @@ pub fn marks_are_durable<P: StorePlace>(place: &P) -> Check {
 ///
 /// ```
 /// # use stringphone_testkit::store::StorePlace;
-/// # struct Dir(std::path::PathBuf);
+/// # struct Dir(stringphone_testkit::TempDir);
 /// # impl StorePlace for Dir {
 /// #     type Store = stringphone_store_file::FileTrustStore;
 /// #     fn open(&self) -> Result<Self::Store, String> {
-/// #         Self::Store::open(&self.0).map_err(|e| e.to_string())
+/// #         Self::Store::open(self.0.path()).map_err(|e| e.to_string())
 /// #     }
 /// # }
-/// # let dir = std::env::temp_dir().join(format!("sp-testkit-doc-{}-{}", std::process::id(), line!()));
-/// # let _ = std::fs::remove_dir_all(&dir);
-/// # let place = Dir(dir.clone());
+/// # let place = Dir(stringphone_testkit::TempDir::new("doc"));
 /// stringphone_testkit::store::marks_never_fall_below_what_another_handle_relies_on(&place).unwrap();
-/// # std::fs::remove_dir_all(&dir).unwrap();
 /// ```
 pub fn marks_never_fall_below_what_another_handle_relies_on<P: StorePlace>(place: &P) -> Check {
     let slot = MarkSlot::Received(participant(1).0);
@@ -515,18 +497,15 @@ pub fn marks_never_fall_below_what_another_handle_relies_on<P: StorePlace>(place
 ///
 /// ```
 /// # use stringphone_testkit::store::StorePlace;
-/// # struct Dir(std::path::PathBuf);
+/// # struct Dir(stringphone_testkit::TempDir);
 /// # impl StorePlace for Dir {
 /// #     type Store = stringphone_store_file::FileTrustStore;
 /// #     fn open(&self) -> Result<Self::Store, String> {
-/// #         Self::Store::open(&self.0).map_err(|e| e.to_string())
+/// #         Self::Store::open(self.0.path()).map_err(|e| e.to_string())
 /// #     }
 /// # }
-/// # let dir = std::env::temp_dir().join(format!("sp-testkit-doc-{}-{}", std::process::id(), line!()));
-/// # let _ = std::fs::remove_dir_all(&dir);
-/// # let place = Dir(dir.clone());
+/// # let place = Dir(stringphone_testkit::TempDir::new("doc"));
 /// stringphone_testkit::store::group_state_is_durable_and_shared(&place).unwrap();
-/// # std::fs::remove_dir_all(&dir).unwrap();
 /// ```
 pub fn group_state_is_durable_and_shared<P: StorePlace>(place: &P) -> Check {
     let mut a = open(place)?;
@@ -554,18 +533,15 @@ pub fn group_state_is_durable_and_shared<P: StorePlace>(place: &P) -> Check {
 ///
 /// ```
 /// # use stringphone_testkit::store::StorePlace;
-/// # struct Dir(std::path::PathBuf);
+/// # struct Dir(stringphone_testkit::TempDir);
 /// # impl StorePlace for Dir {
 /// #     type Store = stringphone_store_file::FileTrustStore;
 /// #     fn open(&self) -> Result<Self::Store, String> {
-/// #         Self::Store::open(&self.0).map_err(|e| e.to_string())
+/// #         Self::Store::open(self.0.path()).map_err(|e| e.to_string())
 /// #     }
 /// # }
-/// # let dir = std::env::temp_dir().join(format!("sp-testkit-doc-{}-{}", std::process::id(), line!()));
-/// # let _ = std::fs::remove_dir_all(&dir);
-/// # let place = Dir(dir.clone());
+/// # let place = Dir(stringphone_testkit::TempDir::new("doc"));
 /// stringphone_testkit::store::a_refused_call_changes_nothing_durably(&place).unwrap();
-/// # std::fs::remove_dir_all(&dir).unwrap();
 /// ```
 pub fn a_refused_call_changes_nothing_durably<P: StorePlace>(place: &P) -> Check {
     let mut s = open(place)?;
