@@ -17,7 +17,6 @@ use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
 use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
 use curve25519_dalek::scalar::Scalar;
 use curve25519_dalek::traits::IsIdentity;
-use serde_json::Value;
 use sha2::{Digest, Sha512};
 use signature::Signer;
 use stringphone::protocol::batch::verify_batch;
@@ -193,26 +192,21 @@ struct Case {
 /// The cases with a 32-byte key and a 64-byte signature (the others never reach a
 /// verifier). An unreadable file, or one without such a case, is a failure, not a pass.
 fn edge_cases() -> Vec<Case> {
-    let path = common::vector_path("STRINGPHONE_ED25519_VECTORS", "ed25519-edge.json");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    let v: Value = serde_json::from_str(&text).expect("edge vectors are JSON");
-    let cases: Vec<Case> = v["cases"]
-        .as_array()
-        .expect("a `cases` array")
-        .iter()
+    let cases: Vec<Case> = stringphone_testkit::vectors::load_edge_cases()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
         .filter_map(|c| {
-            let hex = |f: &str| common::unhex(c[f].as_str().expect("hex field"));
+            let (public_key, signature) = c.sized()?;
             Some(Case {
-                name: format!("{} #{} ({})", c["set"], c["id"], c["description"]),
-                public_key: hex("public_key").try_into().ok()?,
-                message: hex("message"),
-                signature: hex("signature").try_into().ok()?,
-                libsodium_accepts: c["libsodium_accepts"].as_bool().expect("a verdict"),
+                name: c.name(),
+                public_key,
+                message: c.message,
+                signature,
+                libsodium_accepts: c.libsodium_accepts,
             })
         })
         .collect();
-    assert!(!cases.is_empty(), "{}: no usable edge case", path.display());
+    assert!(!cases.is_empty(), "no usable edge case");
     cases
 }
 

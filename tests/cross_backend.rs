@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::ReplayRng;
+use common::TestRng;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use rand_core::{OsRng, RngCore};
@@ -97,14 +97,14 @@ fn every_message_type_is_byte_identical_across_backends() {
         let mut alice = T::<B>::new(seed(alice_seed), Some(key.clone()));
         let mut bob = T::<B>::new(seed(bob_seed), None);
         let simple = alice
-            .encode_with_rng(&mut ReplayRng::new(&[&nonce[..24]]), "same bytes")
+            .encode_with_rng(&mut TestRng::replay(&[&nonce[..24]]), "same bytes")
             .unwrap();
         let intro = bob
-            .construct_intro_with(&mut ReplayRng::new(&[ephemeral]))
+            .construct_intro_with(&mut TestRng::replay(&[ephemeral]))
             .unwrap();
         alice.add_participant(bob.public_key()).unwrap();
         let reply = alice
-            .construct_reply_with(&mut ReplayRng::new(&[reply_secret, &nonce[..24]]), &intro)
+            .construct_reply_with(&mut TestRng::replay(&[reply_secret, &nonce[..24]]), &intro)
             .unwrap();
         (simple, intro.to_vec(), reply.to_vec())
     }
@@ -270,7 +270,7 @@ fn several_replies<New: Backend>() {
     let (newcomer_seed, ephemeral) = (random32(), random32());
     let mut newcomer = T::<New>::new(seed(newcomer_seed), None);
     let intro = newcomer
-        .construct_intro_with(&mut ReplayRng::new(&[&ephemeral]))
+        .construct_intro_with(&mut TestRng::replay(&[&ephemeral]))
         .unwrap();
     // Someone else's introduction, answered too.
     let mut other = T::<New>::new(seed(random32()), None);
@@ -323,7 +323,7 @@ fn several_replies<New: Backend>() {
     // and ephemeral secret takes it.
     let mut twin = T::<New>::new(seed(newcomer_seed), None);
     let twin_intro = twin
-        .construct_intro_with(&mut ReplayRng::new(&[&ephemeral]))
+        .construct_intro_with(&mut TestRng::replay(&[&ephemeral]))
         .unwrap();
     assert_eq!(twin_intro, intro);
     assert_eq!(twin.parse_reply(&good_ring).unwrap(), on_ring.public_key());

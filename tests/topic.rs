@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::ReplayRng;
+use common::TestRng;
 use stringphone::protocol::Topic as GenericTopic;
 use stringphone::{
     Backend, DecodeMode, Decoded, DefaultBackend, Error, FixedTrustStore, Identity, Message,
@@ -211,7 +211,7 @@ fn decode_in_place_leaves_a_refused_message_unchanged() {
 #[test]
 fn a_failing_rng_is_an_error_not_a_panic() {
     let (mut alice, _) = pair();
-    let mut dry = ReplayRng::new(&[&[0u8; 10]]);
+    let mut dry = TestRng::replay(&[&[0u8; 10]]);
     let mut out = [0u8; 200];
     assert!(matches!(
         alice.encode_into(&mut dry, b"x", &mut out),

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::ReplayRng;
+use common::TestRng;
 use stringphone::protocol::Topic;
 use stringphone::v2::{ProtocolVersion, RekeyOutcome};
 use stringphone::{
@@ -31,19 +31,19 @@ fn the_same_randomness_gives_the_same_bytes_on_both_backends() {
         let pt = vec![7u8; size];
         let mut out_a = vec![0u8; size + 127];
         let mut out_b = vec![0u8; size + 127];
-        a.encode_into(&mut ReplayRng::new(&[&session]), &pt, &mut out_a)
+        a.encode_into(&mut TestRng::replay(&[&session]), &pt, &mut out_a)
             .ok();
-        b.encode_into(&mut ReplayRng::new(&[&session]), &pt, &mut out_b)
+        b.encode_into(&mut TestRng::replay(&[&session]), &pt, &mut out_b)
             .ok();
         // Only the first encode draws the session; later ones draw nothing.
         assert_eq!(out_a, out_b, "{size} bytes");
     }
     let secret = [0x17u8; 32];
     let ia = a
-        .construct_intro_with(&mut ReplayRng::new(&[&secret]))
+        .construct_intro_with(&mut TestRng::replay(&[&secret]))
         .unwrap();
     let ib = b
-        .construct_intro_with(&mut ReplayRng::new(&[&secret]))
+        .construct_intro_with(&mut TestRng::replay(&[&secret]))
         .unwrap();
     assert_eq!(ia, ib);
 }

@@ -16,23 +16,13 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{cmd, keygen, TempDir};
+use rand_core::RngCore;
 use stringphone::{ParticipantId, PublicKey};
 use stringphone_store_sqlite::{participant_id, SqliteTrustStore};
+use stringphone_testkit::TestRng;
 
 const KILLS: usize = 300;
 const FILLER: usize = 3000;
-
-/// xorshift64*: enough randomness for kill times, reproducible from its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
 
 fn store_command(home: &Path, state: &Path, op: &str, key: &str) -> Command {
     let mut c = cmd(home);
@@ -102,7 +92,8 @@ fn killing_writers_leaves_the_old_or_the_new_store() {
                 .as_nanos() as u64
                 | 1
         });
-    let mut rng = Rng(seed);
+    // Kill times, reproducible from the seed printed.
+    let mut rng = TestRng::seeded(seed);
     let (mut old, mut new) = (0, 0);
     for i in 0..KILLS {
         let adding = !current.contains_key(&id);
@@ -112,7 +103,7 @@ fn killing_writers_leaves_the_old_or_the_new_store() {
         } else {
             next.remove(&id);
         }
-        let delay = Duration::from_nanos(rng.next() % (max_delay.as_nanos() as u64 + 1));
+        let delay = Duration::from_nanos(rng.next_u64() % (max_delay.as_nanos() as u64 + 1));
         let mut child = store_command(home, &state, if adding { "add" } else { "remove" }, &pk_hex)
             .spawn()
             .unwrap();

@@ -15,12 +15,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use stringphone_core::reexports::rand_core::RngCore;
 use stringphone_core::v2::{ProtocolVersion, TopicId};
 use stringphone_core::{
     DecodeMode, MarkSlot, MemoryTrustStore, PublicKey, SigningSeed, Topic, TopicKey,
 };
 use stringphone_rustcrypto::RustCrypto;
 use stringphone_store_sqlite::{participant_id, Durability, Snapshot, SqliteTrustStore};
+use stringphone_testkit::TestRng;
 
 const KILLS: usize = 240;
 /// The most kills made when too few of the first `KILLS` landed inside a step (a
@@ -33,18 +35,6 @@ const BLOCK: usize = 64;
 const STEP: &str = "SP_SQLITE_CRASH_STEP";
 const DIR: &str = "SP_SQLITE_CRASH_DIR";
 const SYNC: &str = "SP_SQLITE_CRASH_SYNC";
-
-/// xorshift64*: enough randomness for kill times, reproducible from its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
 
 fn block_key(step: usize, n: usize) -> PublicKey {
     let mut bytes = [0u8; 32];
@@ -282,7 +272,8 @@ fn killing_writers_leaves_the_old_or_the_new_state() {
                 .as_nanos() as u64
                 | 1
         });
-    let mut rng = Rng(seed);
+    // Kill times, reproducible from the seed printed.
+    let mut rng = TestRng::seeded(seed);
     let (mut before_first, mut mid_step_old, mut mid_step_new, mut between, mut finished) =
         (0, 0, 0, 0, 0);
     let mut kill = 0;
@@ -291,7 +282,7 @@ fn killing_writers_leaves_the_old_or_the_new_state() {
     {
         kill += 1;
         let normal = kill % 2 == 1;
-        let delay = Duration::from_nanos(rng.next() % (typical.as_nanos() as u64 + 1));
+        let delay = Duration::from_nanos(rng.next_u64() % (typical.as_nanos() as u64 + 1));
         let mut child = writer_command(&dir, next, normal).spawn().unwrap();
         std::thread::sleep(delay);
         let _ = child.kill();
