@@ -14,55 +14,26 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{cmd, keygen, ok, on_terminal, run, start_broker, start_broker_on, Proc, TempDir};
+use common::{ok, on_terminal, run, start_broker, start_broker_on, starts, Person, Proc, TempDir};
 
 /// Generous bound for any one step on a loaded machine.
 const STEP: Duration = Duration::from_secs(20);
 
-struct Person {
-    name: &'static str,
-    pk: String,
-    id: String,
-    fp: String,
-    seed: PathBuf,
-    key: PathBuf,
-    state: PathBuf,
+/// The chat of these tests: topic `stringphone/test/people`, with the key file.
+trait PeopleChat {
+    fn chat_command(&self, home: &Path, port: u16, extra: &[&str]) -> Command;
+    fn chat(&self, home: &Path, port: u16, extra: &[&str]) -> Proc;
 }
 
-impl Person {
-    fn new(dir: &TempDir, name: &'static str) -> Self {
-        let seed = dir.join(&format!("{name}.seed"));
-        let (pk, id, fp) = keygen(dir.path(), &seed);
-        Person {
-            name,
-            pk,
-            id,
-            fp,
-            seed,
-            key: dir.join(&format!("{name}.key")),
-            state: dir.join(&format!("{name}-state")),
-        }
-    }
-
-    /// `<id> <fingerprint>`, as the chat prints a participant.
-    fn who(&self) -> String {
-        format!("{} {}", self.id, self.fp)
-    }
-
+impl PeopleChat for Person {
     fn chat_command(&self, home: &Path, port: u16, extra: &[&str]) -> Command {
-        let mut c = cmd(home);
-        c.arg("--state-dir")
-            .arg(&self.state)
-            .args(["chat", "--broker"])
-            .arg(format!("mqtt://127.0.0.1:{port}"))
-            .args(["--topic", "stringphone/test/people", "--seed-file"])
-            .arg(&self.seed)
-            .arg("--key-file")
+        let mut c = self.chat_on(home, port, "stringphone/test/people");
+        c.arg("--key-file")
             .arg(&self.key)
             .args(["--linger", "0.5"])
             .args(extra);
@@ -71,34 +42,6 @@ impl Person {
 
     fn chat(&self, home: &Path, port: u16, extra: &[&str]) -> Proc {
         Proc::spawn(self.name, self.chat_command(home, port, extra))
-    }
-
-    fn trust(&self, home: &Path, other: &Person) {
-        ok(&run(
-            home,
-            &[
-                "--state-dir",
-                self.state.to_str().unwrap(),
-                "trust",
-                "add",
-                &other.pk,
-            ],
-            b"",
-        ));
-    }
-
-    fn trusted(&self, home: &Path) -> Vec<String> {
-        let out = ok(&run(
-            home,
-            &["--state-dir", self.state.to_str().unwrap(), "trust", "list"],
-            b"",
-        ));
-        let mut ids: Vec<String> = out
-            .lines()
-            .map(|l| l.split(' ').next().unwrap().to_string())
-            .collect();
-        ids.sort();
-        ids
     }
 }
 
@@ -110,17 +53,13 @@ fn topic_key(home: &Path, path: &Path) {
     ));
 }
 
-fn starts(prefix: String) -> impl Fn(&str) -> bool {
-    move |l: &str| l.starts_with(&prefix)
-}
-
 fn count(p: &Proc, pred: impl Fn(&str) -> bool) -> usize {
     p.out.snapshot().iter().filter(|l| pred(l)).count()
 }
 
 #[test]
 fn a_person_at_a_terminal_loses_no_line() {
-    let dir = TempDir::new("terminal");
+    let dir = TempDir::created("terminal");
     let home = dir.path();
     let (_broker, port) = start_broker(home);
     let alice = Person::new(&dir, "alice");
@@ -133,11 +72,11 @@ fn a_person_at_a_terminal_loses_no_line() {
     // Eve was handed the key out of band; nobody trusts her yet.
     std::fs::copy(&alice.key, &dave.key).unwrap();
     std::fs::copy(&alice.key, &eve.key).unwrap();
-    alice.trust(home, &dave);
-    dave.trust(home, &alice);
-    dave.trust(home, &eve);
+    alice.trust(home, &[&dave]);
+    dave.trust(home, &[&alice]);
+    dave.trust(home, &[&eve]);
     // Bob knows Alice's key beforehand (so he trusts her reply without a window).
-    bob.trust(home, &alice);
+    bob.trust(home, &[&alice]);
 
     let pa = Proc::spawn(
         "alice (terminal)",
@@ -299,15 +238,15 @@ fn a_person_at_a_terminal_loses_no_line() {
 /// and says when it succeeded; lines that never reach a broker are named on leaving.
 #[test]
 fn lines_wait_for_the_broker_and_are_never_lost_silently() {
-    let dir = TempDir::new("delivery");
+    let dir = TempDir::created("delivery");
     let home = dir.path();
     let (broker, port) = start_broker(home);
     let alice = Person::new(&dir, "alice");
     let bob = Person::new(&dir, "bob");
     topic_key(home, &alice.key);
     std::fs::copy(&alice.key, &bob.key).unwrap();
-    alice.trust(home, &bob);
-    bob.trust(home, &alice);
+    alice.trust(home, &[&bob]);
+    bob.trust(home, &[&alice]);
 
     let mut pa = alice.chat(home, port, &[]);
     let mut pb = bob.chat(home, port, &[]);
@@ -396,7 +335,7 @@ fn lines_wait_for_the_broker_and_are_never_lost_silently() {
 /// her. With --admit-newcomers he does both.
 #[test]
 fn a_joiners_window_trusts_only_who_answers_it() {
-    let dir = TempDir::new("window");
+    let dir = TempDir::created("window");
     let home = dir.path();
     let (_broker, port) = start_broker(home);
     let alice = Person::new(&dir, "alice");
@@ -407,7 +346,7 @@ fn a_joiners_window_trusts_only_who_answers_it() {
     // Alice (no window) trusts Bob, Carol and Dave already: she answers each of them.
     // What Bob does with the others is the question.
     for p in [&bob, &carol, &dave] {
-        alice.trust(home, p);
+        alice.trust(home, &[p]);
     }
 
     let pa = alice.chat(home, port, &[]);
@@ -484,15 +423,15 @@ fn a_joiners_window_trusts_only_who_answers_it() {
 /// each side names what the other sends and says which option reads it.
 #[test]
 fn hex_and_raw_payloads_are_named() {
-    let dir = TempDir::new("hexraw");
+    let dir = TempDir::created("hexraw");
     let home = dir.path();
     let (_broker, port) = start_broker(home);
     let alice = Person::new(&dir, "alice");
     let bob = Person::new(&dir, "bob");
     topic_key(home, &alice.key);
     std::fs::copy(&alice.key, &bob.key).unwrap();
-    alice.trust(home, &bob);
-    bob.trust(home, &alice);
+    alice.trust(home, &[&bob]);
+    bob.trust(home, &[&alice]);
 
     let pa = alice.chat(home, port, &[]);
     let pb = bob.chat(home, port, &["--hex"]);

@@ -20,7 +20,7 @@ struct World {
 
 impl World {
     fn new(name: &str) -> Self {
-        let dir = TempDir::new(name);
+        let dir = TempDir::created(name);
         let alice = keygen(dir.path(), &dir.join("alice.seed"));
         let bob = keygen(dir.path(), &dir.join("bob.seed"));
         ok(&run(
@@ -69,7 +69,7 @@ impl World {
 
 #[test]
 fn every_command_has_help() {
-    let dir = TempDir::new("help");
+    let dir = TempDir::created("help");
     for cmd in [
         vec![],
         vec!["keygen"],
@@ -96,7 +96,7 @@ fn every_command_has_help() {
 
 #[test]
 fn keygen_writes_a_private_key_file_and_prints_the_identity() {
-    let dir = TempDir::new("keygen");
+    let dir = TempDir::created("keygen");
     let seed = dir.join("me.seed");
     let (pk, id, fp) = keygen(dir.path(), &seed);
     // One line: what the key is, then 64 hex digits.
@@ -941,7 +941,7 @@ fn another_programs_database_is_refused_and_kept() {
 /// typo suggestions kept, exit code 2.
 #[test]
 fn usage_errors_name_the_argument_and_suggest_fixes() {
-    let dir = TempDir::new("usage");
+    let dir = TempDir::created("usage");
     let home = dir.path();
     let out = run(home, &["keygen"], b"");
     let err = usage_error(&out, "the following required arguments were not provided:");
@@ -1218,7 +1218,7 @@ fn hex_and_raw_messages_are_told_apart() {
 
 #[test]
 fn completions_for_every_shell() {
-    let dir = TempDir::new("completions");
+    let dir = TempDir::created("completions");
     for (shell, marker) in [
         ("bash", "complete -F"),
         ("zsh", "#compdef stringphone"),

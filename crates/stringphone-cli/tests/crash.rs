@@ -47,7 +47,7 @@ fn read_store(path: &Path) -> BTreeMap<ParticipantId, PublicKey> {
 
 #[test]
 fn killing_writers_leaves_the_old_or_the_new_store() {
-    let dir = TempDir::new("crash");
+    let dir = TempDir::created("crash");
     let home = dir.path();
     let state = dir.join("state");
     std::fs::create_dir(&state).unwrap();

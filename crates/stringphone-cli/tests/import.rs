@@ -33,7 +33,7 @@ fn files_of(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
 
 #[test]
 fn a_text_state_directory_is_imported_once_and_left_as_it_was() {
-    let dir = TempDir::new("import");
+    let dir = TempDir::created("import");
     let home = dir.path();
     let state = dir.join("state");
     let (alice_hex, alice_id, _) = keygen(home, &dir.join("alice.seed"));
@@ -156,7 +156,7 @@ fn a_text_state_directory_is_imported_once_and_left_as_it_was() {
 
 #[test]
 fn a_damaged_text_store_is_refused_and_nothing_is_created() {
-    let dir = TempDir::new("import-damaged");
+    let dir = TempDir::created("import-damaged");
     let home = dir.path();
     let state = dir.join("state");
     fs::create_dir_all(&state).unwrap();
@@ -183,7 +183,7 @@ fn a_damaged_text_store_is_refused_and_nothing_is_created() {
 
 #[test]
 fn a_new_state_directory_gets_a_database_and_no_import_line() {
-    let dir = TempDir::new("import-none");
+    let dir = TempDir::created("import-none");
     let home = dir.path();
     let state = dir.join("state");
     let (alice_hex, _, _) = keygen(home, &dir.join("alice.seed"));

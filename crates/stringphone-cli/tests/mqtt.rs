@@ -15,48 +15,26 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{cmd, free_port, keygen, ok, run, start_broker, Proc, TempDir};
+use common::{free_port, ok, run, start_broker, starts, Person as Who, Proc, TempDir};
 
 /// Generous bound for any one step on a loaded machine.
 const STEP: Duration = Duration::from_secs(20);
 /// The pairing windows: long enough for B and C to join inside them.
 const PAIR_SECS: u64 = 8;
 
-struct Who {
-    name: &'static str,
-    pk: String,
-    seed: PathBuf,
-    key: PathBuf,
-    state: PathBuf,
-    id: String,
-    fp: String,
+/// The chat of this test: topic `stringphone/test/room`, a pairing window or not, the
+/// key file or not.
+trait RoomChat {
+    fn chat(&self, home: &Path, port: u16, pair: bool, with_key_file: bool) -> Proc;
+    fn chat_command(&self, home: &Path, port: u16, pair: bool, with_key_file: bool) -> Command;
 }
 
-impl Who {
-    fn new(dir: &TempDir, name: &'static str) -> Self {
-        let seed = dir.join(&format!("{name}.seed"));
-        let (pk, id, fp) = keygen(dir.path(), &seed);
-        Who {
-            name,
-            pk,
-            seed,
-            key: dir.join(&format!("{name}.key")),
-            state: dir.join(&format!("{name}-state")),
-            id,
-            fp,
-        }
-    }
-
-    /// `<id> <fingerprint>`, as the chat prints a participant.
-    fn who(&self) -> String {
-        format!("{} {}", self.id, self.fp)
-    }
-
+impl RoomChat for Who {
     fn chat(&self, home: &Path, port: u16, pair: bool, with_key_file: bool) -> Proc {
         Proc::spawn(
             self.name,
@@ -65,14 +43,8 @@ impl Who {
     }
 
     fn chat_command(&self, home: &Path, port: u16, pair: bool, with_key_file: bool) -> Command {
-        let mut c: Command = cmd(home);
-        c.arg("--state-dir")
-            .arg(&self.state)
-            .args(["chat", "--broker"])
-            .arg(format!("mqtt://127.0.0.1:{port}"))
-            .args(["--topic", "stringphone/test/room", "--seed-file"])
-            .arg(&self.seed)
-            .args(["--linger", "1"]);
+        let mut c = self.chat_on(home, port, "stringphone/test/room");
+        c.args(["--linger", "1"]);
         if with_key_file {
             c.arg("--key-file").arg(&self.key);
         }
@@ -81,24 +53,6 @@ impl Who {
         }
         c
     }
-
-    fn trusted(&self, home: &Path) -> Vec<String> {
-        let out = ok(&run(
-            home,
-            &["--state-dir", self.state.to_str().unwrap(), "trust", "list"],
-            b"",
-        ));
-        let mut ids: Vec<String> = out
-            .lines()
-            .map(|l| l.split(' ').next().unwrap().to_string())
-            .collect();
-        ids.sort();
-        ids
-    }
-}
-
-fn starts(prefix: String) -> impl Fn(&str) -> bool {
-    move |l: &str| l.starts_with(&prefix)
 }
 
 fn sorted(mut v: Vec<String>) -> Vec<String> {
@@ -109,7 +63,7 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
 #[test]
 fn five_participants_over_a_real_broker() {
     let started = Instant::now();
-    let dir = TempDir::new("mqtt");
+    let dir = TempDir::created("mqtt");
     let home = dir.path();
     let (broker, port) = start_broker(home);
 
@@ -326,7 +280,7 @@ fn five_participants_over_a_real_broker() {
 /// answer is a command (`/approve`, `/refuse`).
 #[test]
 fn a_terminal_user_approves_newcomers_at_the_prompt() {
-    let dir = TempDir::new("prompt");
+    let dir = TempDir::created("prompt");
     let home = dir.path();
     let (_broker, port) = start_broker(home);
     let a = Who::new(&dir, "alice");
@@ -410,7 +364,7 @@ fn a_terminal_user_approves_newcomers_at_the_prompt() {
 
 #[test]
 fn an_unreachable_broker_is_one_clear_error() {
-    let dir = TempDir::new("nobroker");
+    let dir = TempDir::created("nobroker");
     let w = Who::new(&dir, "solo");
     let port = free_port(); // nothing listens there
     let mut p = w.chat(dir.path(), port, false, false);
@@ -433,7 +387,7 @@ fn an_unreachable_broker_is_one_clear_error() {
 /// refused as old).
 #[test]
 fn v2_chat_over_a_real_broker() {
-    let dir = TempDir::new("mqtt-v2");
+    let dir = TempDir::created("mqtt-v2");
     let home = dir.path();
     let (_broker, port) = start_broker(home);
     let a = Who::new(&dir, "alice");

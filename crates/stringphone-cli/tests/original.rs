@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{cmd, keygen, ok, run, start_broker, Proc, TempDir, BIN};
+use common::{ok, run, start_broker, starts, Person as Rust, Proc, TempDir, BIN};
 
 /// Generous bound for any one step on a loaded machine.
 const STEP: Duration = Duration::from_secs(20);
@@ -121,41 +121,16 @@ fn original(dir: &TempDir, port: u16, n: u32) -> (Proc, String) {
     (p, id)
 }
 
-struct Rust {
-    name: &'static str,
-    id: String,
-    fp: String,
-    seed: PathBuf,
-    key: PathBuf,
-    state: PathBuf,
+/// The Rust chat of these tests: hex payloads (the original's example sends hex), the
+/// key file.
+trait HexChat {
+    fn chat(&self, home: &Path, port: u16, extra: &[&str]) -> Proc;
 }
 
-impl Rust {
-    fn new(dir: &TempDir, name: &'static str) -> Self {
-        let seed = dir.join(&format!("{name}.seed"));
-        let (_, id, fp) = keygen(dir.path(), &seed);
-        Rust {
-            name,
-            id,
-            fp,
-            seed,
-            key: dir.join(&format!("{name}.key")),
-            state: dir.join(&format!("{name}-state")),
-        }
-    }
-
-    fn who(&self) -> String {
-        format!("{} {}", self.id, self.fp)
-    }
-
+impl HexChat for Rust {
     fn chat(&self, home: &Path, port: u16, extra: &[&str]) -> Proc {
-        let mut c = cmd(home);
-        c.arg("--state-dir")
-            .arg(&self.state)
-            .args(["chat", "--hex", "--broker"])
-            .arg(format!("mqtt://127.0.0.1:{port}"))
-            .args(["--topic", TOPIC, "--seed-file"])
-            .arg(&self.seed)
+        let mut c = self.chat_on(home, port, TOPIC);
+        c.arg("--hex")
             .arg("--key-file")
             .arg(&self.key)
             .args(["--linger", "0.5"])
@@ -168,10 +143,6 @@ impl Rust {
 fn who_of(id: &str) -> String {
     let fp = format!("{}-{}-{}-{}", &id[0..4], &id[4..8], &id[8..12], &id[12..16]);
     format!("{id} {fp}")
-}
-
-fn starts(prefix: String) -> impl Fn(&str) -> bool {
-    move |l: &str| l.starts_with(&prefix)
 }
 
 fn still_running(p: &mut Proc) {
@@ -190,7 +161,7 @@ fn still_running(p: &mut Proc) {
 
 #[test]
 fn rust_chats_join_the_original_holding_the_key() {
-    let dir = TempDir::new("orig-keeper");
+    let dir = TempDir::created("orig-keeper");
     let home = dir.path();
     let (_broker, port) = start_broker(home);
     let (mut orig, orig_id) = original(&dir, port, 1);
@@ -267,7 +238,7 @@ fn rust_chats_join_the_original_holding_the_key() {
 
 #[test]
 fn the_original_joins_a_rust_chat_holding_the_key() {
-    let dir = TempDir::new("orig-joiner");
+    let dir = TempDir::created("orig-joiner");
     let home = dir.path();
     let (_broker, port) = start_broker(home);
     let alice = Rust::new(&dir, "alice");

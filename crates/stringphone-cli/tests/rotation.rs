@@ -8,13 +8,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{cmd, keygen, ok, on_terminal, refused, run, start_broker, Proc, TempDir};
+use common::{ok, on_terminal, refused, run, start_broker, starts, Person as Who, Proc, TempDir};
 use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
 use stringphone::v2::wire::V2Type;
 use stringphone::Message;
@@ -23,78 +23,27 @@ use stringphone::Message;
 const STEP: Duration = Duration::from_secs(20);
 const TOPIC: &str = "stringphone/test/rotation";
 
-struct Who {
-    name: &'static str,
-    pk: String,
-    seed: PathBuf,
-    key: PathBuf,
-    state: PathBuf,
-    id: String,
-    fp: String,
+/// The chat of these tests (`--protocol v2` on this topic, with the key file) and the
+/// one-shot rotation.
+trait V2Chat {
+    fn chat(&self, home: &Path, port: u16, extra: &[&str]) -> Proc;
+    fn chat_command(&self, home: &Path, port: u16, extra: &[&str]) -> Command;
+    fn rotate(&self, home: &Path, port: u16, remove: &[&Who]) -> Output;
 }
 
-impl Who {
-    fn new(dir: &TempDir, name: &'static str) -> Self {
-        let seed = dir.join(&format!("{name}.seed"));
-        let (pk, id, fp) = keygen(dir.path(), &seed);
-        Who {
-            name,
-            pk,
-            seed,
-            key: dir.join(&format!("{name}.key")),
-            state: dir.join(&format!("{name}-state")),
-            id,
-            fp,
-        }
-    }
-
-    /// `<id> <fingerprint>`, as the chat prints a participant.
-    fn who(&self) -> String {
-        format!("{} {}", self.id, self.fp)
-    }
-
+impl V2Chat for Who {
     /// `chat --protocol v2` with this participant's key file, and `extra` arguments.
     fn chat(&self, home: &Path, port: u16, extra: &[&str]) -> Proc {
         Proc::spawn(self.name, self.chat_command(home, port, extra))
     }
 
     fn chat_command(&self, home: &Path, port: u16, extra: &[&str]) -> Command {
-        let mut c: Command = cmd(home);
-        c.arg("--state-dir")
-            .arg(&self.state)
-            .args(["chat", "--broker"])
-            .arg(format!("mqtt://127.0.0.1:{port}"))
-            .args(["--topic", TOPIC, "--protocol", "v2", "--linger", "1"])
-            .arg("--seed-file")
-            .arg(&self.seed)
+        let mut c = self.chat_on(home, port, TOPIC);
+        c.args(["--protocol", "v2", "--linger", "1"])
             .arg("--key-file")
             .arg(&self.key)
             .args(extra);
         c
-    }
-
-    fn trust(&self, home: &Path, others: &[&Who]) {
-        for other in others {
-            ok(&run(
-                home,
-                &[
-                    "--state-dir",
-                    self.state.to_str().unwrap(),
-                    "trust",
-                    "add",
-                    &other.pk,
-                ],
-                b"",
-            ));
-        }
-    }
-
-    fn trust_list(&self, home: &Path) -> String {
-        ok(&run(
-            home,
-            &["--state-dir", self.state.to_str().unwrap(), "trust", "list"],
-            b"",
-        ))
     }
 
     /// `stringphone rotate` as this participant, removing `remove`.
@@ -118,10 +67,6 @@ impl Who {
         }
         run(home, &args, b"")
     }
-}
-
-fn starts(prefix: String) -> impl Fn(&str) -> bool {
-    move |l: &str| l.starts_with(&prefix)
 }
 
 /// A raw MQTT client on the topic, as an attacker on the channel: records every
@@ -259,7 +204,7 @@ fn finish_all(procs: &mut [&mut Proc]) {
 /// as well as by Alice (who no longer does).
 #[test]
 fn an_admins_remove_rotates_a_member_out() {
-    let dir = TempDir::new("rot-remove");
+    let dir = TempDir::created("rot-remove");
     let home = dir.path();
     let (_broker, port) = start_broker(home);
     let (a, b, c) = three(&dir);
@@ -409,7 +354,7 @@ fn an_admins_remove_rotates_a_member_out() {
 /// current epoch's, an earlier one's, across clean exits and a kill.
 #[test]
 fn a_restarted_chat_resumes_its_epoch_and_refuses_replays() {
-    let dir = TempDir::new("rot-restart");
+    let dir = TempDir::created("rot-restart");
     let home = dir.path();
     let (_broker, port) = start_broker(home);
     let (a, b, _c) = three(&dir);
@@ -503,7 +448,7 @@ fn a_restarted_chat_resumes_its_epoch_and_refuses_replays() {
 /// then, gets the (retained) rekey when it comes back; Carol's chat refuses it.
 #[test]
 fn stringphone_rotate_is_refused_beside_a_chat_and_rotates_alone() {
-    let dir = TempDir::new("rot-oneshot");
+    let dir = TempDir::created("rot-oneshot");
     let home = dir.path();
     let (_broker, port) = start_broker(home);
     let (a, b, c) = three(&dir);
@@ -591,7 +536,7 @@ fn stringphone_rotate_is_refused_beside_a_chat_and_rotates_alone() {
 /// naming Alice an admin, takes the rekey that lists him, saves the key, reads Alice.
 #[test]
 fn a_newcomer_joins_a_listed_epoch_through_an_admins_rotation() {
-    let dir = TempDir::new("rot-newcomer");
+    let dir = TempDir::created("rot-newcomer");
     let home = dir.path();
     let (_broker, port) = start_broker(home);
     let a = Who::new(&dir, "alice");
@@ -706,7 +651,7 @@ fn a_newcomer_joins_a_listed_epoch_through_an_admins_rotation() {
 /// `/rejoin` gets it the current key from a member.
 #[test]
 fn a_member_that_missed_two_rotations_rejoins() {
-    let dir = TempDir::new("rot-rejoin");
+    let dir = TempDir::created("rot-rejoin");
     let home = dir.path();
     let (_broker, port) = start_broker(home);
     let (a, b, c) = three(&dir);

@@ -12,37 +12,8 @@ use std::time::{Duration, Instant};
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_stringphone");
 
-/// A fresh, empty directory, removed on drop.
-pub struct TempDir(PathBuf);
-
-impl TempDir {
-    pub fn new(name: &str) -> Self {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "sp-cli-{name}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-
-    pub fn join(&self, p: &str) -> PathBuf {
-        self.0.join(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+/// A fresh directory, removed on drop (`TempDir::created`).
+pub use stringphone_testkit::TempDir;
 
 /// The command with a private HOME and no XDG_DATA_HOME, so no test touches the
 /// real user's data.
@@ -375,4 +346,93 @@ pub fn on_terminal(command: &Command) -> Command {
         };
     }
     script
+}
+
+/// A participant of the process tests: a seed, a topic key file and a state directory
+/// in the test's directory, and what `keygen` printed for the seed.
+pub struct Person {
+    pub name: &'static str,
+    pub pk: String,
+    pub id: String,
+    pub fp: String,
+    pub seed: PathBuf,
+    pub key: PathBuf,
+    pub state: PathBuf,
+}
+
+impl Person {
+    /// A new identity `name` in `dir` (its key file and state directory not made yet).
+    pub fn new(dir: &TempDir, name: &'static str) -> Self {
+        let seed = dir.join(format!("{name}.seed"));
+        let (pk, id, fp) = keygen(dir.path(), &seed);
+        Person {
+            name,
+            pk,
+            id,
+            fp,
+            seed,
+            key: dir.join(format!("{name}.key")),
+            state: dir.join(format!("{name}-state")),
+        }
+    }
+
+    /// `<id> <fingerprint>`, as the chat prints a participant.
+    pub fn who(&self) -> String {
+        format!("{} {}", self.id, self.fp)
+    }
+
+    /// `chat` as this person (its state directory and seed) on the broker at
+    /// 127.0.0.1:`port`, topic `topic`; each test adds the rest.
+    pub fn chat_on(&self, home: &Path, port: u16, topic: &str) -> Command {
+        let mut c = cmd(home);
+        c.arg("--state-dir")
+            .arg(&self.state)
+            .args(["chat", "--broker"])
+            .arg(format!("mqtt://127.0.0.1:{port}"))
+            .args(["--topic", topic, "--seed-file"])
+            .arg(&self.seed);
+        c
+    }
+
+    /// `trust add` of each of `others`.
+    pub fn trust(&self, home: &Path, others: &[&Person]) {
+        for other in others {
+            ok(&run(
+                home,
+                &[
+                    "--state-dir",
+                    self.state.to_str().unwrap(),
+                    "trust",
+                    "add",
+                    &other.pk,
+                ],
+                b"",
+            ));
+        }
+    }
+
+    /// What `trust list` prints.
+    pub fn trust_list(&self, home: &Path) -> String {
+        ok(&run(
+            home,
+            &["--state-dir", self.state.to_str().unwrap(), "trust", "list"],
+            b"",
+        ))
+    }
+
+    /// The ids `trust list` names, sorted.
+    pub fn trusted(&self, home: &Path) -> Vec<String> {
+        let mut ids: Vec<String> = self
+            .trust_list(home)
+            .lines()
+            .map(|l| l.split(' ').next().unwrap().to_string())
+            .collect();
+        ids.sort();
+        ids
+    }
+}
+
+/// A predicate: the line starts with `prefix`.
+pub fn starts(prefix: String) -> impl Fn(&str) -> bool {
+    move |l: &str| l.starts_with(&prefix)
 }
