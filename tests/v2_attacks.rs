@@ -25,58 +25,16 @@ use stringphone::{Backend, DecodeMode, Error};
 
 /// Shared setup: who is who, how a group is built, how a restart is played.
 mod h {
-    pub use crate::common::v2::{key_of, show, text, trust_each_other};
+    pub use crate::common::v2::{
+        group, key_of, member, member_in, restart, show, text, topic, trust_each_other, ALICE, BOB,
+        NICK, T, X, Y,
+    };
     use std::collections::BTreeSet;
 
-    pub use stringphone::protocol::Topic;
-    use stringphone::v2::{ProtocolVersion, TopicId};
-    pub use stringphone::{Backend, MemoryTrustStore, ParticipantId, SigningSeed, TopicKey};
+    pub use stringphone::{Backend, ParticipantId, SigningSeed, TopicKey};
 
-    pub type T<B> = Topic<B, MemoryTrustStore>;
-
-    pub const ALICE: u8 = 1;
-    pub const BOB: u8 = 2;
-    pub const CAROL: u8 = 3;
     pub const DAVE: u8 = 4;
-    pub const NICK: u8 = 7;
     pub const MALLORY: u8 = 66;
-    /// The first keys of topics X and Y.
-    pub const X: u8 = 9;
-    pub const Y: u8 = 10;
-
-    /// The ids of topics X and Y.
-    pub fn topic(name: u8) -> TopicId {
-        TopicId::from_name(if name == Y { b"topic Y" } else { b"topic X" })
-    }
-
-    /// A participant speaking v2 only: identity `seed`, holding `[key; 32]` if any, in
-    /// topic Y if that key is Y's, else in topic X.
-    pub fn member<B: Backend>(seed: u8, key: Option<u8>) -> T<B> {
-        member_in::<B>(seed, key, key.unwrap_or(X))
-    }
-
-    /// A participant of topic `name` (`X` or `Y`).
-    pub fn member_in<B: Backend>(seed: u8, key: Option<u8>, name: u8) -> T<B> {
-        let mut t = T::<B>::new(
-            SigningSeed::from_bytes([seed; 32]),
-            key.map(|k| TopicKey::from_bytes([k; 32])),
-        );
-        t.set_protocol(ProtocolVersion::V2);
-        t.set_topic_id(topic(name)).unwrap();
-        t
-    }
-
-    /// Topic X: Alice (admin, creator), Bob and Carol, all holding `[9; 32]`, all
-    /// trusting each other; Bob and Carol name Alice their admin.
-    pub fn group<B: Backend>() -> (T<B>, T<B>, T<B>) {
-        let mut alice = member::<B>(ALICE, Some(X));
-        let mut bob = member::<B>(BOB, Some(X));
-        let mut carol = member::<B>(CAROL, Some(X));
-        trust_each_other(&mut [&mut alice, &mut bob, &mut carol]);
-        bob.add_admin(alice.public_key()).unwrap();
-        carol.add_admin(alice.public_key()).unwrap();
-        (alice, bob, carol)
-    }
 
     /// The group after two rotations by Alice, and her first rekey as an eavesdropper
     /// kept it.
@@ -111,21 +69,6 @@ mod h {
         }
     }
 
-    /// A restart of `t` (identity `seed`): a new `Topic` over the same trust store
-    /// (its participants, replay marks and saved group state) with the key the
-    /// application started with, v2 on, naming its topic as an application does at
-    /// start (which resumes the saved group state).
-    pub fn restart<B: Backend>(t: &T<B>, seed: u8) -> T<B> {
-        let mut r = T::<B>::with_store(
-            SigningSeed::from_bytes([seed; 32]),
-            Some(TopicKey::from_bytes([X; 32])),
-            t.trust_store().clone(),
-        );
-        r.set_protocol(ProtocolVersion::V2);
-        r.set_topic_id(t.topic_id().unwrap()).unwrap();
-        r
-    }
-
     /// The members of `t`'s current epoch, if it has a list.
     pub fn members_of<B: Backend>(t: &T<B>) -> Option<BTreeSet<ParticipantId>> {
         t.members().map(|m| m.copied().collect())
@@ -143,16 +86,6 @@ mod h {
     pub fn ciphertext(wire: &[u8], len: usize) -> &[u8] {
         &wire[47..47 + len]
     }
-}
-
-/// Runs a generic scenario once per backend, in a module named after it.
-macro_rules! attack {
-    ($name:ident) => {
-        mod $name {
-            use super::*;
-            for_each_backend!($name);
-        }
-    };
 }
 
 const STRICT: DecodeMode = DecodeMode::Strict;
@@ -429,7 +362,9 @@ fn the_tie_break_cannot_be_won_by_grinding<B: Backend>(_: &str) {
     // Dave grinds: a fresh instance per try (his state at epoch 0), one rekey each.
     let rank = |rekey: &[u8]| stringphone::v2::digest(stringphone::v2::EPOCH_CONTEXT, rekey);
     let (mut wins, mut loses) = (None, None);
-    for _ in 0..64 {
+    // Until one of each: with Alice's rank near either end a side is rare (64 tries
+    // missed one about once in 30 runs: 2/65); 4096 leave about one run in 2000.
+    for _ in 0..4096 {
         let mut dave = member::<B>(DAVE, Some(X));
         dave.add_participant(alice.public_key()).unwrap();
         dave.add_participant(bob1.public_key()).unwrap();

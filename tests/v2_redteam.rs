@@ -14,48 +14,21 @@
 
 mod common;
 
-use common::v2::{key_of, show, trust_each_other};
+use common::v2::{
+    group, key_of, member, member_on, restart, show, trust_each_other, ALICE, BOB, NICK, T, X,
+};
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use stringphone::protocol::trust::MarkSlot;
-use stringphone::protocol::Topic;
-use stringphone::v2::{ProtocolVersion, RekeyOutcome, TopicId};
+use stringphone::v2::RekeyOutcome;
 use stringphone::{
     Backend, DecodeMode, Error, MemoryTrustStore, ParticipantId, PublicKey, SigningSeed,
-    StoreError, TopicKey, TrustStore,
+    StoreError, TrustStore,
 };
 
-type T<B, S = MemoryTrustStore> = Topic<B, S>;
-
-const ALICE: u8 = 1;
-const BOB: u8 = 2;
-const CAROL: u8 = 3;
-const NICK: u8 = 7;
-const X: u8 = 9;
 const STRICT: DecodeMode = DecodeMode::Strict;
-
-fn topic_x() -> TopicId {
-    TopicId::from_name(b"topic X")
-}
-
-/// A participant of topic X speaking v2 only, on `store`.
-fn member_on<B: Backend, S: TrustStore>(seed: u8, key: Option<u8>, store: S) -> T<B, S> {
-    let mut t = T::<B, S>::with_store(
-        SigningSeed::from_bytes([seed; 32]),
-        key.map(|k| TopicKey::from_bytes([k; 32])),
-        store,
-    );
-    t.set_protocol(ProtocolVersion::V2);
-    t.set_topic_id(topic_x()).unwrap();
-    t
-}
-
-/// A participant of topic X on its own in-memory store.
-fn member<B: Backend>(seed: u8, key: Option<u8>) -> T<B> {
-    member_on::<B, _>(seed, key, MemoryTrustStore::new())
-}
 
 fn id_of<B: Backend>(seed: u8) -> ParticipantId {
     T::<B>::new(SigningSeed::from_bytes([seed; 32]), None).id()
@@ -66,33 +39,6 @@ fn seed_with_id_below<B: Backend>(than: ParticipantId) -> u8 {
     (10..=255)
         .find(|s| id_of::<B>(*s) < than)
         .expect("some seed has a smaller id")
-}
-
-/// Topic X: Alice (admin), Bob and Carol holding `[9; 32]`, trusting each other; Bob
-/// and Carol name Alice their admin.
-fn group<B: Backend>() -> (T<B>, T<B>, T<B>) {
-    let mut alice = member::<B>(ALICE, Some(X));
-    let mut bob = member::<B>(BOB, Some(X));
-    let mut carol = member::<B>(CAROL, Some(X));
-    trust_each_other(&mut [&mut alice, &mut bob, &mut carol]);
-    bob.add_admin(alice.public_key()).unwrap();
-    carol.add_admin(alice.public_key()).unwrap();
-    (alice, bob, carol)
-}
-
-/// A restart of `t` (identity `seed`): a new `Topic` over a copy of its store, naming
-/// its topic as an application does at start (which resumes the saved group state).
-fn restart<B: Backend>(t: &T<B>, seed: u8) -> T<B> {
-    member_on::<B, _>(seed, Some(X), t.trust_store().clone())
-}
-
-macro_rules! attack {
-    ($name:ident) => {
-        mod $name {
-            use super::*;
-            for_each_backend!($name);
-        }
-    };
 }
 
 // ----- Epochs: concurrent rekeys must converge in any order --------------------------
