@@ -19,7 +19,7 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{ok, on_terminal, run, start_broker, start_broker_on, starts, Person, Proc, TempDir};
+use common::{on_terminal, start_broker, start_broker_on, starts, Person, Proc, TempDir};
 
 /// Generous bound for any one step on a loaded machine.
 const STEP: Duration = Duration::from_secs(20);
@@ -45,14 +45,6 @@ impl PeopleChat for Person {
     }
 }
 
-fn topic_key(home: &Path, path: &Path) {
-    ok(&run(
-        home,
-        &["topic-key", "--key-file", path.to_str().unwrap()],
-        b"",
-    ));
-}
-
 fn count(p: &Proc, pred: impl Fn(&str) -> bool) -> usize {
     p.out.snapshot().iter().filter(|l| pred(l)).count()
 }
@@ -67,7 +59,7 @@ fn a_person_at_a_terminal_loses_no_line() {
     let carol = Person::new(&dir, "carol");
     let dave = Person::new(&dir, "dave");
     let eve = Person::new(&dir, "eve");
-    topic_key(home, &alice.key);
+    alice.make_topic_key(home);
     // Dave is already a member: he and Alice trust each other and hold the key.
     // Eve was handed the key out of band; nobody trusts her yet.
     std::fs::copy(&alice.key, &dave.key).unwrap();
@@ -243,7 +235,7 @@ fn lines_wait_for_the_broker_and_are_never_lost_silently() {
     let (broker, port) = start_broker(home);
     let alice = Person::new(&dir, "alice");
     let bob = Person::new(&dir, "bob");
-    topic_key(home, &alice.key);
+    alice.make_topic_key(home);
     std::fs::copy(&alice.key, &bob.key).unwrap();
     alice.trust(home, &[&bob]);
     bob.trust(home, &[&alice]);
@@ -342,7 +334,7 @@ fn a_joiners_window_trusts_only_who_answers_it() {
     let bob = Person::new(&dir, "bob");
     let carol = Person::new(&dir, "carol");
     let dave = Person::new(&dir, "dave");
-    topic_key(home, &alice.key);
+    alice.make_topic_key(home);
     // Alice (no window) trusts Bob, Carol and Dave already: she answers each of them.
     // What Bob does with the others is the question.
     for p in [&bob, &carol, &dave] {
@@ -428,7 +420,7 @@ fn hex_and_raw_payloads_are_named() {
     let (_broker, port) = start_broker(home);
     let alice = Person::new(&dir, "alice");
     let bob = Person::new(&dir, "bob");
-    topic_key(home, &alice.key);
+    alice.make_topic_key(home);
     std::fs::copy(&alice.key, &bob.key).unwrap();
     alice.trust(home, &[&bob]);
     bob.trust(home, &[&alice]);

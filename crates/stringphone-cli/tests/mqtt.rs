@@ -72,11 +72,7 @@ fn five_participants_over_a_real_broker() {
     let c = Who::new(&dir, "carol");
     let d = Who::new(&dir, "dave");
     let e = Who::new(&dir, "eve");
-    ok(&run(
-        home,
-        &["topic-key", "--key-file", a.key.to_str().unwrap()],
-        b"",
-    ));
+    a.make_topic_key(home);
     // Eve is handed the topic key out of band; nobody ever approves her.
     std::fs::copy(&a.key, &e.key).unwrap();
 
@@ -286,11 +282,7 @@ fn a_terminal_user_approves_newcomers_at_the_prompt() {
     let a = Who::new(&dir, "alice");
     let b = Who::new(&dir, "bob");
     let c = Who::new(&dir, "carol");
-    ok(&run(
-        home,
-        &["topic-key", "--key-file", a.key.to_str().unwrap()],
-        b"",
-    ));
+    a.make_topic_key(home);
 
     let chat = a.chat_command(home, port, false, true);
     let mut line: Vec<String> = vec![chat.get_program().to_string_lossy().into_owned()];
@@ -393,11 +385,7 @@ fn v2_chat_over_a_real_broker() {
     let a = Who::new(&dir, "alice");
     let b = Who::new(&dir, "bob");
     let e = Who::new(&dir, "eve");
-    ok(&run(
-        home,
-        &["topic-key", "--key-file", a.key.to_str().unwrap()],
-        b"",
-    ));
+    a.make_topic_key(home);
     std::fs::copy(&a.key, &e.key).unwrap();
     let v2_chat = |w: &Who, pair: bool| {
         let mut c = w.chat_command(home, port, pair, true);

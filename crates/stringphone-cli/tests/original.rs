@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{ok, run, start_broker, starts, Person as Rust, Proc, TempDir, BIN};
+use common::{start_broker, starts, Person as Rust, Proc, TempDir, BIN};
 
 /// Generous bound for any one step on a loaded machine.
 const STEP: Duration = Duration::from_secs(20);
@@ -243,11 +243,7 @@ fn the_original_joins_a_rust_chat_holding_the_key() {
     let (_broker, port) = start_broker(home);
     let alice = Rust::new(&dir, "alice");
     let carol = Rust::new(&dir, "carol");
-    ok(&run(
-        home,
-        &["topic-key", "--key-file", alice.key.to_str().unwrap()],
-        b"",
-    ));
+    alice.make_topic_key(home);
 
     // Alice holds the key, with a window for newcomers.
     let mut pa = alice.chat(home, port, &["--pair-for", "60"]);

@@ -155,11 +155,7 @@ fn three(dir: &TempDir) -> (Who, Who, Who) {
     let a = Who::new(dir, "alice");
     let b = Who::new(dir, "bob");
     let c = Who::new(dir, "carol");
-    ok(&run(
-        home,
-        &["topic-key", "--key-file", a.key.to_str().unwrap()],
-        b"",
-    ));
+    a.make_topic_key(home);
     std::fs::copy(&a.key, &b.key).unwrap();
     std::fs::copy(&a.key, &c.key).unwrap();
     a.trust(home, &[&b, &c]);
@@ -542,11 +538,7 @@ fn a_newcomer_joins_a_listed_epoch_through_an_admins_rotation() {
     let a = Who::new(&dir, "alice");
     let b = Who::new(&dir, "bob");
     let d = Who::new(&dir, "dave");
-    ok(&run(
-        home,
-        &["topic-key", "--key-file", a.key.to_str().unwrap()],
-        b"",
-    ));
+    a.make_topic_key(home);
 
     let pa = Proc::spawn(
         "alice (terminal)",

@@ -19,6 +19,7 @@ use stringphone_core::{
 };
 use stringphone_rustcrypto::RustCrypto;
 use stringphone_store_file::{FileStoreError, FileTrustStore};
+use stringphone_testkit::error_chain;
 use stringphone_testkit::TempDir as Dir;
 
 type T = Topic<RustCrypto, FileTrustStore>;
@@ -51,18 +52,6 @@ fn first_key() -> TopicKey {
     TopicKey::from_bytes([9; 32])
 }
 
-/// An error and its causes, once each, as a program that prints the chain shows it.
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        out.push_str(": ");
-        out.push_str(&c.to_string());
-        cause = c.source();
-    }
-    out
-}
-
 /// Whether `e` is the store's refusal of a second sender: one line that says another
 /// process is sending as this identity from this state directory, with its pid; and,
 /// typed, the store's `SenderBusy` with that pid.
@@ -74,7 +63,7 @@ fn is_second_sender_refusal(e: &Error) -> bool {
         ),
         _ => false,
     };
-    let line = chain(e);
+    let line = error_chain(e);
     typed
         && !line.contains('\n')
         && line.contains("another process")
@@ -354,7 +343,7 @@ fn two_processes_sending_as_one_identity_lose_no_messages() {
         assert!(
             is_second_sender_refusal(e),
             "refused at message {i}, but not with the lease's line: {}",
-            chain(e)
+            error_chain(e)
         );
     }
     assert!(
@@ -408,7 +397,7 @@ fn a_one_shot_sender_beside_a_running_one_loses_no_messages() {
                 Some(w)
             }
             Err(e) => {
-                wrong.push(format!("run {i}: {}", chain(&e)));
+                wrong.push(format!("run {i}: {}", error_chain(&e)));
                 None
             }
         };

@@ -262,16 +262,7 @@ fn killing_writers_leaves_the_old_or_the_new_state() {
     timings.sort();
     let typical = timings[1];
 
-    let seed = std::env::var("STRINGPHONE_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-                | 1
-        });
+    let seed = TestRng::seed_from_env("STRINGPHONE_CRASH_SEED");
     // Kill times, reproducible from the seed printed.
     let mut rng = TestRng::seeded(seed);
     let (mut before_first, mut mid_step_old, mut mid_step_new, mut between, mut finished) =

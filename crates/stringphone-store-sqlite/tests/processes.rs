@@ -19,6 +19,7 @@ use stringphone_core::{
 };
 use stringphone_rustcrypto::RustCrypto;
 use stringphone_store_sqlite::{SqliteStoreError, SqliteTrustStore};
+use stringphone_testkit::error_chain;
 use stringphone_testkit::TempDir;
 
 const ROLE: &str = "SP_SQLITE_ROLE";
@@ -157,7 +158,7 @@ fn child() {
             for m in read_messages(&dir, "for-child") {
                 let verdict = match bob.decode(&m, DecodeMode::Strict) {
                     Ok(_) => "accepted".to_string(),
-                    Err(e) => format!("refused: {}", chain(&e)),
+                    Err(e) => format!("refused: {}", error_chain(&e)),
                 };
                 eprintln!("result: {verdict}");
             }
@@ -185,7 +186,7 @@ fn child() {
                             Some(SqliteStoreError::SenderBusy { .. })
                         )
                     );
-                    eprintln!("result: refused busy={busy}: {}", chain(&e));
+                    eprintln!("result: refused busy={busy}: {}", error_chain(&e));
                 }
             }
         }
@@ -275,7 +276,11 @@ fn marks_never_fall_below_what_another_process_accepted() {
 
     // A restarted receiver refuses every message either process accepted.
     let mut restarted = topic_on(BOB, &db);
-    for (i, m) in messages[..10].iter().chain(&messages[300..305]).enumerate() {
+    for (i, m) in messages[..10]
+        .iter()
+        .chain(&messages[300..305])
+        .enumerate()
+    {
         assert!(
             matches!(
                 restarted.decode(m, DecodeMode::Strict),
@@ -339,9 +344,9 @@ fn one_sender_process_at_a_time() {
     let mut bob = topic_on(BOB, &db);
     let err = bob.encode("while the holder lives").unwrap_err();
     assert!(
-        chain(&err).contains("is sending as this identity"),
+        error_chain(&err).contains("is sending as this identity"),
         "{}",
-        chain(&err)
+        error_chain(&err)
     );
     holder.kill().unwrap();
     holder.wait().unwrap();
@@ -351,16 +356,4 @@ fn one_sender_process_at_a_time() {
     let from_holder = read_messages(dir.path(), "from-child").remove(0);
     assert!(receiver.decode(&from_holder, DecodeMode::Strict).is_ok());
     assert!(receiver.decode(&after, DecodeMode::Strict).is_ok());
-}
-
-/// An error and its causes, once each, as a program that prints the chain shows it.
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        out.push_str(": ");
-        out.push_str(&c.to_string());
-        cause = c.source();
-    }
-    out
 }

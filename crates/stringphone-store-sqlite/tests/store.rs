@@ -14,6 +14,7 @@ use stringphone_rustcrypto::RustCrypto;
 use stringphone_store_sqlite::{
     participant_id, Snapshot, SqliteStoreError, SqliteTrustStore, APPLICATION_ID, SCHEMA_VERSION,
 };
+use stringphone_testkit::error_chain;
 use stringphone_testkit::TempDir;
 
 /// The database of a test's directory.
@@ -361,9 +362,9 @@ fn the_sender_lease_refuses_a_second_sender_and_ends_with_its_handle() {
     let err = second.encode("hi").unwrap_err();
     assert!(matches!(err, Error::Store(_)), "{err}");
     assert!(
-        chain(&err).contains("is sending as this identity"),
+        error_chain(&err).contains("is sending as this identity"),
         "{}",
-        chain(&err)
+        error_chain(&err)
     );
     // The holder keeps sending; when it is gone, the next sender continues above it.
     assert_eq!(a.store_mark(MarkSlot::OwnCounter, 2048).unwrap(), 2048);
@@ -589,16 +590,4 @@ fn v2_topics_restart_on_the_store() {
         member.decode(&next, DecodeMode::Strict),
         Err(Error::UntrustedSender(_))
     ));
-}
-
-/// An error and its causes, once each, as a program that prints the chain shows it.
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        out.push_str(": ");
-        out.push_str(&c.to_string());
-        cause = c.source();
-    }
-    out
 }

@@ -54,6 +54,25 @@ macro_rules! ensure {
 }
 pub(crate) use ensure;
 
+/// An error and its causes, once each, joined by `": "`: what a program that prints
+/// the chain shows.
+///
+/// ```
+/// let io = std::io::Error::new(std::io::ErrorKind::Other, "disk full");
+/// assert_eq!(stringphone_testkit::error_chain(&io), "disk full");
+/// ```
+#[must_use]
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
+}
+
 /// Fails the test with the check's message. Used by the macros' tests.
 ///
 /// ```

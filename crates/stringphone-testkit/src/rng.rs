@@ -70,6 +70,26 @@ impl TestRng {
         }
     }
 
+    /// A seed for [`TestRng::seeded`]: the number in the environment variable `var`
+    /// (to replay a run), else one from the clock. Print it with the results.
+    ///
+    /// ```
+    /// use stringphone_testkit::TestRng;
+    /// let seed = TestRng::seed_from_env("NO_SUCH_SEED_VARIABLE");
+    /// println!("seed {seed}");
+    /// ```
+    #[must_use]
+    pub fn seed_from_env(var: &str) -> u64 {
+        std::env::var(var)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1, |d| d.as_nanos() as u64 | 1)
+            })
+    }
+
     /// Whether a replaying source has handed out every byte it was given (a seeded
     /// stream never is).
     ///

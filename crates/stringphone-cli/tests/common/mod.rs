@@ -376,6 +376,15 @@ impl Person {
         }
     }
 
+    /// `topic-key`: a new topic key in this person's key file.
+    pub fn make_topic_key(&self, home: &Path) {
+        ok(&run(
+            home,
+            &["topic-key", "--key-file", self.key.to_str().unwrap()],
+            b"",
+        ));
+    }
+
     /// `<id> <fingerprint>`, as the chat prints a participant.
     pub fn who(&self) -> String {
         format!("{} {}", self.id, self.fp)
