@@ -5,7 +5,8 @@
 //!
 //! Every test runs once per backend compiled in (`for_each_backend!`). A restart is a
 //! new `Topic` over a clone of the old one's `MemoryTrustStore`; two processes on one
-//! state directory are two `Topic`s over one shared store (`Shared`).
+//! state directory are two `Topic`s over one shared store (the kit's
+//! `SharedMemoryStore`, whose marks never fall).
 //!
 //! Cast: Alice (seed 1) creates topic X and is its admin; Bob (2) and Carol (3) are
 //! members; Dave is a second admin (his seed is chosen so that his id sorts below
@@ -18,15 +19,9 @@ use common::v2::{
     group, key_of, member, member_on, restart, show, trust_each_other, ALICE, BOB, NICK, T, X,
 };
 
-use std::cell::RefCell;
-use std::rc::Rc;
-
-use stringphone::protocol::trust::MarkSlot;
 use stringphone::v2::RekeyOutcome;
-use stringphone::{
-    Backend, DecodeMode, Error, MemoryTrustStore, ParticipantId, PublicKey, SigningSeed,
-    StoreError, TrustStore,
-};
+use stringphone::{Backend, DecodeMode, Error, ParticipantId, SigningSeed};
+use stringphone_testkit::store::SharedMemoryStore;
 
 const STRICT: DecodeMode = DecodeMode::Strict;
 
@@ -263,45 +258,6 @@ attack!(restoring_an_older_state_does_not_bring_an_admin_back);
 
 // ----- Two processes on one store ---------------------------------------------------
 
-/// One trust store shared by two `Topic`s: two processes of one identity on one state
-/// directory (a running chat and a second one started beside it).
-#[derive(Clone, Default)]
-struct Shared(Rc<RefCell<MemoryTrustStore>>);
-
-impl TrustStore for Shared {
-    type Iter<'a> = std::vec::IntoIter<(ParticipantId, PublicKey)>;
-    fn get(&self, id: &ParticipantId) -> Result<Option<PublicKey>, StoreError> {
-        self.0.borrow().get(id)
-    }
-    fn insert(&mut self, id: ParticipantId, key: PublicKey) -> Result<(), StoreError> {
-        self.0.borrow_mut().insert(id, key)
-    }
-    fn remove(&mut self, id: &ParticipantId) -> Result<Option<PublicKey>, StoreError> {
-        self.0.borrow_mut().remove(id)
-    }
-    fn iter(&self) -> Result<Self::Iter<'_>, StoreError> {
-        Ok(self.0.borrow().iter()?.collect::<Vec<_>>().into_iter())
-    }
-    fn load_mark(&self, slot: &MarkSlot) -> Result<Option<u64>, StoreError> {
-        self.0.borrow().load_mark(slot)
-    }
-    fn save_mark(&mut self, slot: MarkSlot, mark: u64) -> Result<(), StoreError> {
-        // Marks never fall (what the file store does for marks of other handles).
-        let mut inner = self.0.borrow_mut();
-        let stored = inner.load_mark(&slot)?.unwrap_or(0);
-        inner.save_mark(slot, mark.max(stored))
-    }
-    fn load_group_state(
-        &self,
-    ) -> Result<Option<stringphone::protocol::reexports::zeroize::Zeroizing<Vec<u8>>>, StoreError>
-    {
-        self.0.borrow().load_group_state()
-    }
-    fn save_group_state(&mut self, state: &[u8]) -> Result<(), StoreError> {
-        self.0.borrow_mut().save_group_state(state)
-    }
-}
-
 /// Bob runs two processes on one state directory (both started at epoch 0). Alice
 /// removes Carol and rotates; Bob's first process accepts the rekey and saves epoch 1.
 /// His second process, which cannot read epoch 1, asks to rejoin (an introduction: a
@@ -310,7 +266,7 @@ impl TrustStore for Shared {
 /// at epoch 1, and removed Carol reads nothing he sends.
 fn a_second_process_never_saves_an_older_epoch_over_a_newer_one<B: Backend>(_: &str) {
     let (mut alice, _, mut carol) = group::<B>();
-    let store = Shared::default();
+    let store = SharedMemoryStore::marks_never_fall();
     let mut bob_a = member_on::<B, _>(BOB, Some(X), store.clone());
     trust_each_other(&mut [&mut alice, &mut carol]);
     for t in [&mut alice, &mut carol] {

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::v2::FlakyStore;
+use common::v2::{participant, FlakyStore};
 
 use proptest::prelude::*;
 use stringphone::protocol::Topic;
@@ -19,15 +19,9 @@ fn topic_id(name: &str) -> TopicId {
     TopicId::from_name(name.as_bytes())
 }
 
+/// A v2 participant of topic `name` on `store`.
 fn member<B: Backend, S: TrustStore>(seed: u8, key: Option<u8>, store: S, name: &str) -> T<B, S> {
-    let mut t = T::<B, S>::with_store(
-        SigningSeed::from_bytes([seed; 32]),
-        key.map(|k| TopicKey::from_bytes([k; 32])),
-        store,
-    );
-    t.set_protocol(ProtocolVersion::V2);
-    t.set_topic_id(topic_id(name)).unwrap();
-    t
+    participant::<B, S>(seed, key, topic_id(name), store)
 }
 
 /// Alice (admin) and Bob at epoch 2, both in topic "kitchen".

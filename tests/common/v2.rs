@@ -106,12 +106,12 @@ pub fn topic(name: u8) -> TopicId {
     TopicId::from_name(if name == Y { b"topic Y" } else { b"topic X" })
 }
 
-/// A participant of topic `name` (`X` or `Y`) speaking v2 only: identity `seed`,
-/// holding `[key; 32]` if any, on `store`.
+/// A participant of topic `id` speaking v2 only: identity `seed`, holding
+/// `[key; 32]` if any, on `store`.
 pub fn participant<B: Backend, S: TrustStore>(
     seed: u8,
     key: Option<u8>,
-    name: u8,
+    id: TopicId,
     store: S,
 ) -> T<B, S> {
     let mut t = T::<B, S>::with_store(
@@ -120,18 +120,18 @@ pub fn participant<B: Backend, S: TrustStore>(
         store,
     );
     t.set_protocol(ProtocolVersion::V2);
-    t.set_topic_id(topic(name)).unwrap();
+    t.set_topic_id(id).unwrap();
     t
 }
 
 /// A participant on `store`, in topic Y if its key is Y's, else in topic X.
 pub fn member_on<B: Backend, S: TrustStore>(seed: u8, key: Option<u8>, store: S) -> T<B, S> {
-    participant::<B, S>(seed, key, key.unwrap_or(X), store)
+    participant::<B, S>(seed, key, topic(key.unwrap_or(X)), store)
 }
 
 /// A participant of topic `name` on its own in-memory store.
 pub fn member_in<B: Backend>(seed: u8, key: Option<u8>, name: u8) -> T<B> {
-    participant::<B, _>(seed, key, name, MemoryTrustStore::new())
+    participant::<B, _>(seed, key, topic(name), MemoryTrustStore::new())
 }
 
 /// A participant on its own in-memory store, in topic Y if its key is Y's, else X.

@@ -276,11 +276,7 @@ fn marks_never_fall_below_what_another_process_accepted() {
 
     // A restarted receiver refuses every message either process accepted.
     let mut restarted = topic_on(BOB, &db);
-    for (i, m) in messages[..10]
-        .iter()
-        .chain(&messages[300..305])
-        .enumerate()
-    {
+    for (i, m) in messages[..10].iter().chain(&messages[300..305]).enumerate() {
         assert!(
             matches!(
                 restarted.decode(m, DecodeMode::Strict),

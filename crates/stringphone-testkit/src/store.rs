@@ -5,14 +5,17 @@
 //! on one handle take a fresh, empty store; checks of a persistent store take a
 //! [`StorePlace`], which opens as many handles on the same data as they need.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt::Debug;
+use std::rc::Rc;
 
 use sha2::{Digest, Sha256};
 use stringphone_core::reexports::zeroize::Zeroizing;
 use stringphone_core::v2::{ProtocolVersion, TopicId};
 use stringphone_core::{
-    MarkSlot, MemoryTrustStore, ParticipantId, PublicKey, SigningSeed, Topic, TopicKey, TrustStore,
+    MarkSlot, MemoryTrustStore, ParticipantId, PublicKey, SigningSeed, StoreError, Topic, TopicKey,
+    TrustStore,
 };
 use stringphone_rustcrypto::RustCrypto;
 
@@ -95,6 +98,89 @@ pub fn on_a_handle<P: StorePlace>(place: P, check: fn(&mut P::Store) -> Check) -
 /// ```
 pub fn on_a_place<P: StorePlace>(place: P, check: fn(&P) -> Check) -> Check {
     check(&place)
+}
+
+/// Handles on one in-memory store, as processes on one state directory are: a clone
+/// is another handle, and sees every change any handle makes. Marks are kept as given
+/// ([`SharedMemoryStore::new`]) or never lowered by any handle
+/// ([`SharedMemoryStore::marks_never_fall`]); neither is the shared-store rule a
+/// persistent store keeps (a handle lowering only its own mark), which is why
+/// [`marks_never_fall_below_what_another_handle_relies_on`] refuses both.
+///
+/// ```
+/// use stringphone_core::{MarkSlot, TrustStore};
+/// use stringphone_testkit::store::SharedMemoryStore;
+/// let mut first = SharedMemoryStore::marks_never_fall();
+/// let mut second = first.clone();
+/// first.save_mark(MarkSlot::OwnCounter, 10).unwrap();
+/// second.save_mark(MarkSlot::OwnCounter, 5).unwrap();
+/// assert_eq!(first.load_mark(&MarkSlot::OwnCounter).unwrap(), Some(10));
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct SharedMemoryStore {
+    store: Rc<RefCell<MemoryTrustStore>>,
+    marks_never_fall: bool,
+}
+
+impl SharedMemoryStore {
+    /// A new store whose marks are kept as given (any handle may lower one).
+    ///
+    /// ```
+    /// let store = stringphone_testkit::store::SharedMemoryStore::new();
+    /// assert_eq!(stringphone_core::TrustStore::iter(&store).unwrap().count(), 0);
+    /// ```
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A new store no handle ever lowers a mark of.
+    ///
+    /// ```
+    /// let store = stringphone_testkit::store::SharedMemoryStore::marks_never_fall();
+    /// # let _ = store;
+    /// ```
+    #[must_use]
+    pub fn marks_never_fall() -> Self {
+        SharedMemoryStore {
+            marks_never_fall: true,
+            ..Self::default()
+        }
+    }
+}
+
+impl TrustStore for SharedMemoryStore {
+    type Iter<'a> = std::vec::IntoIter<(ParticipantId, PublicKey)>;
+    fn get(&self, id: &ParticipantId) -> Result<Option<PublicKey>, StoreError> {
+        self.store.borrow().get(id)
+    }
+    fn insert(&mut self, id: ParticipantId, key: PublicKey) -> Result<(), StoreError> {
+        self.store.borrow_mut().insert(id, key)
+    }
+    fn remove(&mut self, id: &ParticipantId) -> Result<Option<PublicKey>, StoreError> {
+        self.store.borrow_mut().remove(id)
+    }
+    fn iter(&self) -> Result<Self::Iter<'_>, StoreError> {
+        Ok(self.store.borrow().iter()?.collect::<Vec<_>>().into_iter())
+    }
+    fn load_mark(&self, slot: &MarkSlot) -> Result<Option<u64>, StoreError> {
+        self.store.borrow().load_mark(slot)
+    }
+    fn save_mark(&mut self, slot: MarkSlot, mark: u64) -> Result<(), StoreError> {
+        let mut store = self.store.borrow_mut();
+        let floor = if self.marks_never_fall {
+            store.load_mark(&slot)?.unwrap_or(0)
+        } else {
+            0
+        };
+        store.save_mark(slot, mark.max(floor))
+    }
+    fn load_group_state(&self) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
+        self.store.borrow().load_group_state()
+    }
+    fn save_group_state(&mut self, state: &[u8]) -> Result<(), StoreError> {
+        self.store.borrow_mut().save_group_state(state)
+    }
 }
 
 fn ok<V, E: Debug>(r: Result<V, E>, what: &str) -> Result<V, String> {

@@ -2,9 +2,6 @@
 //! wrong in one way, are caught by the check that covers that part of the contract
 //! (and the working originals pass the same checks).
 
-use std::cell::RefCell;
-use std::rc::Rc;
-
 use stringphone_core::reexports::zeroize::Zeroizing;
 use stringphone_core::{
     Backend, BoxPublicKey, BoxSecret, Error, MarkSlot, MemoryTrustStore, ParticipantId, PublicKey,
@@ -12,7 +9,7 @@ use stringphone_core::{
 };
 use stringphone_rustcrypto::RustCrypto;
 use stringphone_testkit::backend;
-use stringphone_testkit::store::{self, StorePlace};
+use stringphone_testkit::store::{self, SharedMemoryStore, StorePlace};
 
 /// How a [`Broken`] store is wrong.
 #[derive(Clone, Copy, PartialEq)]
@@ -139,49 +136,19 @@ fn each_broken_store_fails_the_check_of_what_it_breaks() {
 }
 
 /// Handles on one in-memory store: trust and group state are shared and kept like a
-/// persistent store's, but marks are saved as given, with no regard for what another
-/// handle relies on.
-struct SharedPlace(Rc<RefCell<MemoryTrustStore>>);
-struct SharedHandle(Rc<RefCell<MemoryTrustStore>>);
+/// persistent store's, but marks are not saved by the shared-store rule.
+struct SharedPlace(SharedMemoryStore);
 
 impl StorePlace for SharedPlace {
-    type Store = SharedHandle;
-    fn open(&self) -> Result<SharedHandle, String> {
-        Ok(SharedHandle(Rc::clone(&self.0)))
-    }
-}
-
-impl TrustStore for SharedHandle {
-    type Iter<'a> = std::vec::IntoIter<(ParticipantId, PublicKey)>;
-    fn get(&self, id: &ParticipantId) -> Result<Option<PublicKey>, StoreError> {
-        self.0.borrow().get(id)
-    }
-    fn insert(&mut self, id: ParticipantId, key: PublicKey) -> Result<(), StoreError> {
-        self.0.borrow_mut().insert(id, key)
-    }
-    fn remove(&mut self, id: &ParticipantId) -> Result<Option<PublicKey>, StoreError> {
-        self.0.borrow_mut().remove(id)
-    }
-    fn iter(&self) -> Result<Self::Iter<'_>, StoreError> {
-        Ok(self.0.borrow().iter()?.collect::<Vec<_>>().into_iter())
-    }
-    fn load_mark(&self, slot: &MarkSlot) -> Result<Option<u64>, StoreError> {
-        self.0.borrow().load_mark(slot)
-    }
-    fn save_mark(&mut self, slot: MarkSlot, mark: u64) -> Result<(), StoreError> {
-        self.0.borrow_mut().save_mark(slot, mark)
-    }
-    fn load_group_state(&self) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
-        self.0.borrow().load_group_state()
-    }
-    fn save_group_state(&mut self, state: &[u8]) -> Result<(), StoreError> {
-        self.0.borrow_mut().save_group_state(state)
+    type Store = SharedMemoryStore;
+    fn open(&self) -> Result<SharedMemoryStore, String> {
+        Ok(self.0.clone())
     }
 }
 
 #[test]
 fn a_shared_store_that_lets_any_handle_lower_a_mark_fails_the_shared_rule() {
-    let place = || SharedPlace(Rc::default());
+    let place = || SharedPlace(SharedMemoryStore::new());
     // What it does right passes.
     for check in [
         store::trust_is_durable_and_shared::<SharedPlace>,
@@ -194,6 +161,11 @@ fn a_shared_store_that_lets_any_handle_lower_a_mark_fails_the_shared_rule() {
     let err = store::marks_never_fall_below_what_another_handle_relies_on(&place()).unwrap_err();
     println!("{err}");
     assert!(err.contains("B saved 10"), "{err}");
+    // Nor is never lowering any mark the rule: a handle's own take-back is refused.
+    let never = SharedPlace(SharedMemoryStore::marks_never_fall());
+    let err = store::marks_never_fall_below_what_another_handle_relies_on(&never).unwrap_err();
+    println!("{err}");
+    assert!(err.contains("A saved 44"), "{err}");
 }
 
 // ----- broken backends ----------------------------------------------------------------
