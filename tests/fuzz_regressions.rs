@@ -20,6 +20,8 @@ mod v2;
 
 use std::path::PathBuf;
 
+use common::TestRng;
+
 /// Every saved input of one target, with its file name.
 fn saved_inputs(target: &str) -> Vec<(String, Vec<u8>)> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -150,9 +152,9 @@ fn the_fixtures_reach_the_success_paths() {
     let reply = common::unhex(v["reply"][0]["message"].as_str().unwrap());
     let mut fresh = raw::topic(raw::hex32(raw::fixture::JOINER0_SEED), None, &[]);
     fresh
-        .construct_intro_with(&mut raw::FixedRng::new(&raw::hex32(
+        .construct_intro_with(&mut TestRng::replay(&[&raw::hex32(
             raw::fixture::JOINER0_EPHEMERAL,
-        )))
+        )]))
         .unwrap();
     fresh
         .parse_reply(&reply)
@@ -170,7 +172,7 @@ fn the_fixtures_reach_the_success_paths() {
     );
     let intro = common::unhex(v["intro"][0]["message"].as_str().unwrap());
     replier
-        .construct_reply_with(&mut raw::FixedRng::new(&[7; 56]), &intro)
+        .construct_reply_with(&mut TestRng::replay(&[&[7; 56]]), &intro)
         .expect("the replier answers");
 }
 
@@ -199,7 +201,7 @@ fn construct_reply_refuses_a_small_order_ephemeral_key() {
     intro.extend_from_slice(&ephemeral);
     assert!(
         replier
-            .construct_reply_with(&mut raw::FixedRng::new(&[7; 56]), &intro)
+            .construct_reply_with(&mut TestRng::replay(&[&[7; 56]]), &intro)
             .is_err(),
         "the topic key was sealed under an all-zero X25519 secret"
     );
@@ -356,10 +358,10 @@ fn concurrent_rekeys_converge_after_the_previous_epoch_is_gone() {
             receiver.set_grace_messages(0).unwrap();
         }
         let rekey_a = a
-            .rotate_with(&mut raw::FixedRng::new(&[0x0a; 96]), None)
+            .rotate_with(&mut TestRng::replay(&[&[0x0a; 96]]), None)
             .unwrap();
         let rekey_b = b
-            .rotate_with(&mut raw::FixedRng::new(&[0x0b; 96]), None)
+            .rotate_with(&mut TestRng::replay(&[&[0x0b; 96]]), None)
             .unwrap();
         // The admin with the smaller id wins (its rekey cannot be ground smaller).
         let (winner, loser, winner_key) = if a.id() < b.id() {
@@ -412,10 +414,10 @@ fn a_classic_reply_is_saved_with_the_group_state() {
     let mut j = joiner(MemoryTrustStore::new());
     replier.add_participant(j.public_key()).unwrap();
     let intro = j
-        .construct_intro_with(&mut raw::FixedRng::new(&[7; 32]))
+        .construct_intro_with(&mut TestRng::replay(&[&[7; 32]]))
         .unwrap();
     let reply = replier
-        .construct_reply_with(&mut raw::FixedRng::new(&[8; 56]), &intro)
+        .construct_reply_with(&mut TestRng::replay(&[&[8; 56]]), &intro)
         .unwrap();
     j.parse_reply(&reply).unwrap();
     assert!(!j.has_pending_introduction());
@@ -462,7 +464,7 @@ fn restarted_after_a_message() -> Restarted {
     let sender = RustCrypto::signing_key(&SigningSeed::from_bytes([2; 32])).public_key();
     let mut s = named(2, Some([9; 32]), MemoryTrustStore::new());
     let old = s
-        .encode_with_rng(&mut raw::FixedRng::new(&[1; 16]), b"before")
+        .encode_with_rng(&mut TestRng::replay(&[&[1; 16]]), b"before")
         .unwrap();
     let mut r = named(1, Some([9; 32]), MemoryTrustStore::new());
     r.add_participant(sender).unwrap();
@@ -501,10 +503,10 @@ fn a_reply_after_a_restart_covers_what_was_accepted_before_it() {
     j.add_participant(replier.public_key()).unwrap();
     j.add_participant(sender).unwrap();
     let intro = j
-        .construct_intro_with(&mut raw::FixedRng::new(&[5; 48]))
+        .construct_intro_with(&mut TestRng::replay(&[&[5; 48]]))
         .unwrap();
     let reply = replier
-        .construct_reply_with(&mut raw::FixedRng::new(&[6; 72]), &intro)
+        .construct_reply_with(&mut TestRng::replay(&[&[6; 72]]), &intro)
         .unwrap();
     j.parse_reply(&reply).unwrap();
     assert!(
