@@ -14,9 +14,10 @@ use signature::Signer;
 use stringphone::protocol::Topic;
 use stringphone::wire::Message;
 use stringphone::{
-    verify_signature, Backend, BoxSecret, DecodeMode, Decoded, Error, Identity, MemoryTrustStore,
-    PublicKey, Ring, RustCrypto, SigningSeed, TopicKey,
+    verify_signature, Backend, BoxSecret, DecodeMode, Error, Identity, MemoryTrustStore, PublicKey,
+    Ring, RustCrypto, SigningSeed, TopicKey,
 };
+use stringphone_testkit::verified_message;
 
 type T<B> = Topic<B, MemoryTrustStore>;
 
@@ -141,18 +142,8 @@ fn simple_messages<A: Backend, B: Backend>() {
     for m in messages() {
         let wire = alice.encode(&m).unwrap();
         for mode in [DecodeMode::Strict, DecodeMode::IgnoreUntrusted] {
-            match bob.decode(&wire, mode).unwrap() {
-                Decoded::Message {
-                    sender,
-                    verified,
-                    plaintext,
-                } => {
-                    assert_eq!(sender, alice.id());
-                    assert!(verified);
-                    assert!(plaintext == m);
-                }
-                other => panic!("expected a message, got {other:?}"),
-            }
+            let decoded = bob.decode(&wire, mode).unwrap();
+            verified_message(&decoded, alice.id(), &m).unwrap();
         }
         let mut in_place = wire.clone();
         let got = bob

@@ -3,6 +3,8 @@
 
 mod common;
 
+use stringphone_testkit::verified_message;
+
 use common::v2::{text, FlakyStore};
 
 use stringphone::protocol::trust::MarkSlot;
@@ -60,18 +62,8 @@ fn round_trip_and_layout<B: Backend>(_: &str) {
         };
         assert_eq!(view.header().sender_id(), alice.id());
         assert_eq!(view.header().epoch(), 0);
-        match bob.decode(&wire, DecodeMode::Strict).unwrap() {
-            Decoded::Message {
-                sender,
-                verified,
-                plaintext,
-            } => {
-                assert_eq!(sender, alice.id());
-                assert!(verified);
-                assert!(plaintext == pt);
-            }
-            other => panic!("{other:?}"),
-        }
+        let decoded = bob.decode(&wire, DecodeMode::Strict).unwrap();
+        verified_message(&decoded, alice.id(), &pt).unwrap();
     }
     // Counters go up by one per message.
     let a = alice.encode("a").unwrap();

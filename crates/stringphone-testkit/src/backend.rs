@@ -19,7 +19,7 @@ use stringphone_core::backend::BatchEntry;
 use stringphone_core::reexports::aead::{AeadInPlace, KeyInit};
 use stringphone_core::wire::Introduction;
 use stringphone_core::{
-    rule, verify_signature, Backend, BoxPublicKey, BoxSecret, DecodeMode, Decoded, Error, Identity,
+    rule, verify_signature, Backend, BoxPublicKey, BoxSecret, DecodeMode, Error, Identity,
     MemoryTrustStore, Message, ParticipantId, PublicKey, SigningSeed, Topic, TopicKey,
 };
 
@@ -499,14 +499,8 @@ fn check_simple<B: Backend>(e: &Value) -> Check {
     };
     let mut receiver = classic_topic::<B>(&receiver_seed, Some(s(e, "topic_key")?))?;
     ok(receiver.add_participant(sender.public_key()), "trust")?;
-    match ok(receiver.decode(&message, DecodeMode::Strict), "decode")? {
-        Decoded::Message {
-            sender: id,
-            verified,
-            plaintext: p,
-        } => ensure!(id == sender.id() && verified && p == plaintext),
-        other => return Err(format!("expected a message, got {other:?}")),
-    }
+    let decoded = ok(receiver.decode(&message, DecodeMode::Strict), "decode")?;
+    crate::verified_message(&decoded, sender.id(), &plaintext)?;
     // The allocation-free paths give the same plaintext.
     let mut out = vec![0u8; plaintext.len()];
     let got = ok(

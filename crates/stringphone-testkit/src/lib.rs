@@ -54,6 +54,43 @@ macro_rules! ensure {
 }
 pub(crate) use ensure;
 
+/// `Ok` when `decoded` is a message verified as from `sender` carrying exactly
+/// `plaintext`; otherwise what it is.
+///
+/// ```
+/// use stringphone_core::{Decoded, ParticipantId};
+/// use stringphone_testkit::verified_message;
+/// let alice = ParticipantId::from_bytes([1; 16]);
+/// let got = Decoded::Message { sender: alice, verified: true, plaintext: b"hi".to_vec() };
+/// assert!(verified_message(&got, alice, b"hi").is_ok());
+/// assert!(verified_message(&got, alice, b"ho").is_err());
+/// assert!(verified_message(&Decoded::<Vec<u8>>::Own, alice, b"hi").is_err());
+/// ```
+pub fn verified_message<P: AsRef<[u8]> + std::fmt::Debug>(
+    decoded: &stringphone_core::Decoded<P>,
+    sender: stringphone_core::ParticipantId,
+    plaintext: &[u8],
+) -> Check {
+    match decoded {
+        stringphone_core::Decoded::Message {
+            sender: from,
+            verified: true,
+            plaintext: got,
+        } if *from == sender && got.as_ref() == plaintext => Ok(()),
+        stringphone_core::Decoded::Message {
+            sender: from,
+            verified,
+            plaintext: got,
+        } => Err(format!(
+            "a message from {from} (verified: {verified}) of {} bytes, not the {} bytes \
+             expected from {sender}, verified",
+            got.as_ref().len(),
+            plaintext.len()
+        )),
+        other => Err(format!("expected a message, got {other:?}")),
+    }
+}
+
 /// An error and its causes, once each, joined by `": "`: what a program that prints
 /// the chain shows.
 ///
