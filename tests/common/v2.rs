@@ -6,8 +6,8 @@ use stringphone::protocol::trust::MarkSlot;
 use stringphone::protocol::Topic;
 use stringphone::v2::{ProtocolVersion, TopicId};
 use stringphone::{
-    Backend, Decoded, Error, MemoryTrustStore, ParticipantId, PublicKey, SigningSeed, StoreError,
-    TopicKey, TrustStore,
+    Backend, MemoryTrustStore, ParticipantId, PublicKey, SigningSeed, StoreError, TopicKey,
+    TrustStore,
 };
 
 /// A trust store whose mark writes or group-state writes can be made to fail, like a
@@ -70,23 +70,9 @@ pub fn key_of<B: Backend, S: TrustStore>(t: &Topic<B, S>) -> Option<[u8; 32]> {
     t.topic_key().map(|k| *k.expose_secret())
 }
 
-/// A decode result, for assertion messages: the plaintext, or what came back.
-pub fn show(d: &Result<Decoded<Vec<u8>>, Error>) -> String {
-    match d {
-        Ok(Decoded::Message { plaintext, .. }) => {
-            format!("the message {:?}", String::from_utf8_lossy(plaintext))
-        }
-        other => format!("{other:?}"),
-    }
-}
-
-/// The plaintext of a decoded message, or a description of what came back.
-pub fn text(d: Result<Decoded<Vec<u8>>, Error>) -> String {
-    match d {
-        Ok(Decoded::Message { plaintext, .. }) => String::from_utf8(plaintext).unwrap(),
-        other => format!("not a message: {other:?}"),
-    }
-}
+/// Decode results for assertion messages (the kit's).
+#[allow(unused_imports)] // not every test shows results
+pub use stringphone_testkit::{show, text};
 
 // ----- the cast and the group of the v2 scenario tests (v2_attacks.rs, v2_redteam.rs) --
 

@@ -10,7 +10,7 @@ use stringphone_core::v2::{ProtocolVersion, TopicId};
 use stringphone_core::{DecodeMode, Decoded, SigningSeed, Topic, TopicKey};
 use stringphone_rustcrypto::RustCrypto;
 use stringphone_store_file::FileTrustStore;
-use stringphone_testkit::TempDir;
+use stringphone_testkit::{error_chain, TempDir};
 
 type T = Topic<RustCrypto, FileTrustStore>;
 
@@ -58,7 +58,7 @@ fn child_sends() {
             let hex: String = wire.iter().map(|b| format!("{b:02x}")).collect();
             println!("\nsent {hex}");
         }
-        Err(e) => println!("\nrefused: {}", chain(&e)),
+        Err(e) => println!("\nrefused: {}", error_chain(&e)),
     }
     std::process::exit(0);
 }
@@ -151,7 +151,7 @@ fn a_forked_child_of_a_sender_is_refused_and_the_parent_loses_nothing() {
     if pid == 0 {
         let said = match parent.encode("from the child") {
             Ok(_) => "sent".to_string(),
-            Err(e) => format!("refused: {}", chain(&e)),
+            Err(e) => format!("refused: {}", error_chain(&e)),
         };
         let code = i32::from(std::fs::write(&report, said).is_err());
         // SAFETY: ends the child without returning into the test harness.
@@ -179,17 +179,4 @@ fn a_forked_child_of_a_sender_is_refused_and_the_parent_loses_nothing() {
         let got = bob.decode(w, DecodeMode::Strict);
         assert!(matches!(got, Ok(Decoded::Message { .. })), "{got:?}");
     }
-}
-
-/// An error and its causes, each once (`Error::Store` keeps the store's error as its
-/// source).
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut next = e.source();
-    while let Some(cause) = next {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        next = cause.source();
-    }
-    out
 }

@@ -13,44 +13,20 @@
 //! lease, see the store's docs), so those tests expect that refusal, with its one clear
 //! line, and every message of the first process delivered.
 
-use stringphone_core::v2::{GroupState, ProtocolVersion, TopicId};
-use stringphone_core::{
-    DecodeMode, Decoded, Error, MarkSlot, ParticipantId, SigningSeed, Topic, TopicKey, TrustStore,
-};
-use stringphone_rustcrypto::RustCrypto;
+use stringphone_core::v2::GroupState;
+use stringphone_core::{DecodeMode, Decoded, Error, MarkSlot, ParticipantId, TrustStore};
 use stringphone_store_file::{FileStoreError, FileTrustStore};
 use stringphone_testkit::error_chain;
+use stringphone_testkit::show;
 use stringphone_testkit::TempDir as Dir;
 
-type T = Topic<RustCrypto, FileTrustStore>;
+mod common;
+use common::{counter, first_key, start, T};
 
 const ALICE: u8 = 1;
 const BOB: u8 = 2;
 const CAROL: u8 = 3;
 const STRICT: DecodeMode = DecodeMode::Strict;
-
-/// A process starting as identity `seed` on state directory `dir`, v2 only, with the
-/// topic key the application kept (today nothing else of the group is kept: when
-/// group state can be restored, restore it here).
-///
-/// Now the group state is restored from the store by `set_topic_id` (its `resume`):
-/// the application passes the key it was first given (its key file), and what the
-/// store kept must win over it.
-fn start(dir: &Dir, seed: u8, key: Option<&TopicKey>) -> T {
-    let mut t = T::with_store(
-        SigningSeed::from_bytes([seed; 32]),
-        key.cloned(),
-        FileTrustStore::open(dir.path()).unwrap(),
-    );
-    t.set_protocol(ProtocolVersion::V2);
-    t.set_topic_id(TopicId::from_name(b"home/kitchen")).unwrap();
-    t
-}
-
-/// The topic key every process of the group was first given (its key file).
-fn first_key() -> TopicKey {
-    TopicKey::from_bytes([9; 32])
-}
 
 /// Whether `e` is the store's refusal of a second sender: one line that says another
 /// process is sending as this identity from this state directory, with its pid; and,
@@ -118,19 +94,6 @@ fn group_at_epoch_two(name: &str) -> EpochTwo {
         carol,
         rekey1,
     }
-}
-
-fn show(d: &Result<Decoded<Vec<u8>>, Error>) -> String {
-    match d {
-        Ok(Decoded::Message { plaintext, .. }) => {
-            format!("the message {:?}", String::from_utf8_lossy(plaintext))
-        }
-        other => format!("{other:?}"),
-    }
-}
-
-fn counter(wire: &[u8]) -> u64 {
-    u64::from_be_bytes(wire[39..47].try_into().unwrap())
 }
 
 // ----- 2. The group's state lives only in memory ------------------------------------

@@ -4,24 +4,15 @@
 //! every change and resumes it on the first v2 operation after a restart"). Asserts the
 //! SECURE outcome; failed on the code it was written against.
 
-use stringphone_core::v2::{ProtocolVersion, TopicId};
-use stringphone_core::{DecodeMode, SigningSeed, Topic, TopicKey};
-use stringphone_rustcrypto::RustCrypto;
-use stringphone_store_file::FileTrustStore;
+use stringphone_core::DecodeMode;
 use stringphone_testkit::TempDir as Dir;
 
-type T = Topic<RustCrypto, FileTrustStore>;
+mod common;
+use common::{first_key, start as start_with, T};
 
-/// A process starting on `dir` as identity `seed`, with the key it was first given.
+/// A process starting as identity `seed` on `dir`, with the key it was first given.
 fn start(dir: &Dir, seed: u8) -> T {
-    let mut t = T::with_store(
-        SigningSeed::from_bytes([seed; 32]),
-        Some(TopicKey::from_bytes([9; 32])),
-        FileTrustStore::open(dir.path()).unwrap(),
-    );
-    t.set_protocol(ProtocolVersion::V2);
-    t.set_topic_id(TopicId::from_name(b"test topic")).unwrap();
-    t
+    start_with(dir, seed, Some(&first_key()))
 }
 
 /// Alice (admin) removes Carol and rotates; Bob accepts (epoch 1: Alice and Bob). Bob's

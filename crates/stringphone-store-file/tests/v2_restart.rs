@@ -3,27 +3,17 @@
 //! which runs on `MemoryTrustStore` clones; here every restart reopens the directory.
 
 use stringphone_core::v2::replay::{RECEIVER_BLOCK, SENDER_BLOCK};
-use stringphone_core::v2::ProtocolVersion;
-use stringphone_core::{
-    DecodeMode, Decoded, Error, MarkSlot, SigningSeed, Topic, TopicKey, TrustStore,
-};
-use stringphone_rustcrypto::RustCrypto;
+use stringphone_core::{DecodeMode, Decoded, Error, MarkSlot, TrustStore};
 use stringphone_store_file::{FileTrustStore, MARKS_NAME};
+use stringphone_testkit::text;
 use stringphone_testkit::TempDir as Dir;
 
-type T = Topic<RustCrypto, FileTrustStore>;
+mod common;
+use common::{counter, first_key, start as start_with, T};
 
-/// A process starting: the identity `seed` on the state directory `dir`, v2 only.
+/// A process starting as identity `seed` on `dir`, with the key it was first given.
 fn start(dir: &Dir, seed: u8) -> T {
-    let mut t = T::with_store(
-        SigningSeed::from_bytes([seed; 32]),
-        Some(TopicKey::from_bytes([9; 32])),
-        FileTrustStore::open(dir.path()).unwrap(),
-    );
-    t.set_protocol(ProtocolVersion::V2);
-    t.set_topic_id(stringphone_core::v2::TopicId::from_name(b"test topic"))
-        .unwrap();
-    t
+    start_with(dir, seed, Some(&first_key()))
 }
 
 /// Alice (seed 1) and Bob (seed 2), each with a state directory, trusting each other.
@@ -37,17 +27,6 @@ fn pair(name: &str) -> (Dir, Dir) {
     alice.add_participant(bob.public_key()).unwrap();
     bob.add_participant(alice.public_key()).unwrap();
     (a, b)
-}
-
-fn counter(wire: &[u8]) -> u64 {
-    u64::from_be_bytes(wire[39..47].try_into().unwrap())
-}
-
-fn text(d: Result<Decoded<Vec<u8>>, Error>) -> String {
-    match d {
-        Ok(Decoded::Message { plaintext, .. }) => String::from_utf8(plaintext).unwrap(),
-        other => format!("not a message: {other:?}"),
-    }
 }
 
 fn replayed(d: Result<Decoded<Vec<u8>>, Error>) -> bool {

@@ -91,6 +91,42 @@ pub fn verified_message<P: AsRef<[u8]> + std::fmt::Debug>(
     }
 }
 
+/// A decode result, for assertion messages: the plaintext, or what came back.
+///
+/// ```
+/// use stringphone_core::{Decoded, Error, ParticipantId};
+/// let sender = ParticipantId::from_bytes([1; 16]);
+/// let got: Result<Decoded<Vec<u8>>, Error> =
+///     Ok(Decoded::Message { sender, verified: true, plaintext: b"hi".to_vec() });
+/// assert_eq!(stringphone_testkit::show(&got), "the message \"hi\"");
+/// ```
+#[must_use]
+pub fn show(d: &Result<stringphone_core::Decoded<Vec<u8>>, stringphone_core::Error>) -> String {
+    match d {
+        Ok(stringphone_core::Decoded::Message { plaintext, .. }) => {
+            format!("the message {:?}", String::from_utf8_lossy(plaintext))
+        }
+        other => format!("{other:?}"),
+    }
+}
+
+/// The plaintext of a decoded message as text, or a description of what came back.
+///
+/// ```
+/// use stringphone_core::{Decoded, Error};
+/// let got: Result<Decoded<Vec<u8>>, Error> = Err(Error::BadSignature);
+/// assert!(stringphone_testkit::text(got).starts_with("not a message"));
+/// ```
+#[must_use]
+pub fn text(d: Result<stringphone_core::Decoded<Vec<u8>>, stringphone_core::Error>) -> String {
+    match d {
+        Ok(stringphone_core::Decoded::Message { plaintext, .. }) => {
+            String::from_utf8_lossy(&plaintext).into_owned()
+        }
+        other => format!("not a message: {other:?}"),
+    }
+}
+
 /// An error and its causes, once each, joined by `": "`: what a program that prints
 /// the chain shows.
 ///
