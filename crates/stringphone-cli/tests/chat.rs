@@ -45,6 +45,18 @@ impl PeopleChat for Person {
     }
 }
 
+/// Alice and Bob, holding one topic key and trusting each other.
+fn two_friends(dir: &TempDir) -> (Person, Person) {
+    let home = dir.path();
+    let alice = Person::new(dir, "alice");
+    let bob = Person::new(dir, "bob");
+    alice.make_topic_key(home);
+    std::fs::copy(&alice.key, &bob.key).unwrap();
+    alice.trust(home, &[&bob]);
+    bob.trust(home, &[&alice]);
+    (alice, bob)
+}
+
 fn count(p: &Proc, pred: impl Fn(&str) -> bool) -> usize {
     p.out.snapshot().iter().filter(|l| pred(l)).count()
 }
@@ -233,12 +245,7 @@ fn lines_wait_for_the_broker_and_are_never_lost_silently() {
     let dir = TempDir::created("delivery");
     let home = dir.path();
     let (broker, port) = start_broker(home);
-    let alice = Person::new(&dir, "alice");
-    let bob = Person::new(&dir, "bob");
-    alice.make_topic_key(home);
-    std::fs::copy(&alice.key, &bob.key).unwrap();
-    alice.trust(home, &[&bob]);
-    bob.trust(home, &[&alice]);
+    let (alice, bob) = two_friends(&dir);
 
     let mut pa = alice.chat(home, port, &[]);
     let mut pb = bob.chat(home, port, &[]);
@@ -418,12 +425,7 @@ fn hex_and_raw_payloads_are_named() {
     let dir = TempDir::created("hexraw");
     let home = dir.path();
     let (_broker, port) = start_broker(home);
-    let alice = Person::new(&dir, "alice");
-    let bob = Person::new(&dir, "bob");
-    alice.make_topic_key(home);
-    std::fs::copy(&alice.key, &bob.key).unwrap();
-    alice.trust(home, &[&bob]);
-    bob.trust(home, &[&alice]);
+    let (alice, bob) = two_friends(&dir);
 
     let pa = alice.chat(home, port, &[]);
     let pb = bob.chat(home, port, &["--hex"]);

@@ -39,18 +39,23 @@ impl World {
         self.dir.path()
     }
 
-    fn encode(&self, seed: &str, plaintext: &[u8]) -> Vec<u8> {
-        let out = run(
+    /// `encode` with the seed and key files named, whatever it answers.
+    fn run_encode(&self, seed: &str, key: &str, plaintext: &[u8]) -> std::process::Output {
+        run(
             self.home(),
             &[
                 "encode",
                 "--seed-file",
                 &self.p(seed),
                 "--key-file",
-                &self.p("topic.key"),
+                &self.p(key),
             ],
             plaintext,
-        );
+        )
+    }
+
+    fn encode(&self, seed: &str, plaintext: &[u8]) -> Vec<u8> {
+        let out = self.run_encode(seed, "topic.key", plaintext);
         ok(&out);
         out.stdout
     }
@@ -393,17 +398,7 @@ fn refuses_a_wrong_key_file() {
         "cannot read topic key file",
     );
     // A bad seed file is named as such.
-    let out = run(
-        w.home(),
-        &[
-            "encode",
-            "--seed-file",
-            &w.p("short.key"),
-            "--key-file",
-            &w.p("topic.key"),
-        ],
-        b"x",
-    );
+    let out = w.run_encode("short.key", "topic.key", b"x");
     refused(&out, "seed file");
 }
 
@@ -414,17 +409,7 @@ fn refuses_malformed_hex() {
     let digits = text.find(' ').unwrap() + 1;
     text.replace_range(digits + 10..digits + 11, "g");
     fs::write(w.dir.join("bad.key"), &text).unwrap();
-    let out = run(
-        w.home(),
-        &[
-            "encode",
-            "--seed-file",
-            &w.p("alice.seed"),
-            "--key-file",
-            &w.p("bad.key"),
-        ],
-        b"x",
-    );
+    let out = w.run_encode("alice.seed", "bad.key", b"x");
     refused(&out, "character 11 is not a hex digit");
 
     let wire = w.encode("alice.seed", b"x");
@@ -600,17 +585,7 @@ fn discovery_from_the_shell() {
     // And they talk, both ways, each trusting the other through its store.
     let wire = w.encode("alice.seed", b"welcome, Bob");
     assert_eq!(ok(&w.bob_decodes(&wire, &[])), "welcome, Bob");
-    let out = run(
-        w.home(),
-        &[
-            "encode",
-            "--seed-file",
-            &w.p("bob.seed"),
-            "--key-file",
-            &w.p("bob-topic.key"),
-        ],
-        b"thanks, Alice",
-    );
+    let out = w.run_encode("bob.seed", "bob-topic.key", b"thanks, Alice");
     let wire = {
         ok(&out);
         out.stdout
@@ -1155,17 +1130,7 @@ fn key_files_say_what_they_hold() {
     bare("alice.seed", "old.seed");
     bare("topic.key", "old.key");
     let wire = {
-        let out = run(
-            w.home(),
-            &[
-                "encode",
-                "--seed-file",
-                &w.p("old.seed"),
-                "--key-file",
-                &w.p("old.key"),
-            ],
-            b"from an old file",
-        );
+        let out = w.run_encode("old.seed", "old.key", b"from an old file");
         ok(&out);
         out.stdout
     };

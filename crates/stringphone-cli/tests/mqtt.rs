@@ -20,7 +20,7 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{free_port, ok, run, start_broker, starts, Person as Who, Proc, TempDir};
+use common::{finish_all, free_port, ok, run, start_broker, starts, Person as Who, Proc, TempDir};
 
 /// Generous bound for any one step on a loaded machine.
 const STEP: Duration = Duration::from_secs(20);
@@ -242,20 +242,7 @@ fn five_participants_over_a_real_broker() {
     );
 
     // Everyone leaves when its stdin ends.
-    for p in [&mut pa, &mut pb, &mut pc, &mut pd, &mut pe] {
-        let status = p.finish(STEP);
-        assert!(
-            status.success(),
-            "{} exited with {status}\n{}",
-            p.name,
-            p.transcript()
-        );
-        assert!(
-            !p.err.snapshot().iter().any(|l| l.contains("panicked")),
-            "{}",
-            p.transcript()
-        );
-    }
+    finish_all(&mut [&mut pa, &mut pb, &mut pc, &mut pd, &mut pe], STEP);
     drop(broker);
 
     // What stayed on disk: the joiners saved the key, trust is mutual among members.

@@ -178,20 +178,7 @@ fn next_line(p: &Proc, from: usize, pred: impl Fn(&str) -> bool) -> Option<Strin
 }
 
 fn finish_all(procs: &mut [&mut Proc]) {
-    for p in procs.iter_mut() {
-        let status = p.finish(STEP);
-        assert!(
-            status.success(),
-            "{} exited with {status}\n{}",
-            p.name,
-            p.transcript()
-        );
-        assert!(
-            !p.err.snapshot().iter().any(|l| l.contains("panicked")),
-            "{}",
-            p.transcript()
-        );
-    }
+    common::finish_all(procs, STEP);
 }
 
 /// `/remove` in an admin's chat rotates Carol out: Bob follows to the new epoch and

@@ -441,6 +441,25 @@ impl Person {
     }
 }
 
+/// Closes each one's stdin and waits up to `timeout`: each must exit with success and
+/// no panic.
+pub fn finish_all(procs: &mut [&mut Proc], timeout: Duration) {
+    for p in procs.iter_mut() {
+        let status = p.finish(timeout);
+        assert!(
+            status.success(),
+            "{} exited with {status}\n{}",
+            p.name,
+            p.transcript()
+        );
+        assert!(
+            !p.err.snapshot().iter().any(|l| l.contains("panicked")),
+            "{}",
+            p.transcript()
+        );
+    }
+}
+
 /// A predicate: the line starts with `prefix`.
 pub fn starts(prefix: String) -> impl Fn(&str) -> bool {
     move |l: &str| l.starts_with(&prefix)
