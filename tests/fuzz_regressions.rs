@@ -119,7 +119,7 @@ fn vectors_pass_every_raw_check() {
 /// `raw::fixture` holds values copied from the repository's `vectors/classic.json`, so
 /// this reads that file, never `$STRINGPHONE_VECTORS`: it checks the harness against
 /// the file its fixtures come from, not the protocol against any vector file (which
-/// `vectors_pass_every_raw_check` and `tests/vectors.rs` do).
+/// `vectors_pass_every_raw_check` and the backends' `backend_conformance!` do).
 #[test]
 fn the_fixtures_reach_the_success_paths() {
     use stringphone_core::{DecodeMode, Decoded};
