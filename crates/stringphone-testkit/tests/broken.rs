@@ -168,155 +168,267 @@ fn a_shared_store_that_lets_any_handle_lower_a_mark_fails_the_shared_rule() {
     assert!(err.contains("A saved 44"), "{err}");
 }
 
-// ----- broken backends ----------------------------------------------------------------
+/// A "persistent" store that forgets everything between handles: every durability
+/// check fails on it.
+struct Forgetful;
 
-/// RustCrypto, but for the participant id: the last 16 bytes of the key, not SHA-256's.
-struct WrongIds;
-
-/// RustCrypto, but an X25519 public key with its first byte flipped.
-struct WrongBoxKeys;
-
-/// RustCrypto, but HKDF ignores its salt.
-struct SaltlessHkdf;
-
-macro_rules! rustcrypto_but {
-    ($name:ident { $($item:item)* }) => {
-        impl Backend for $name {
-            type SigningKey = <RustCrypto as Backend>::SigningKey;
-            type VerifyingKey = <RustCrypto as Backend>::VerifyingKey;
-            type TopicCipher = <RustCrypto as Backend>::TopicCipher;
-            type BoxCipher = <RustCrypto as Backend>::BoxCipher;
-            type MessageCipher = <RustCrypto as Backend>::MessageCipher;
-            fn signing_key(seed: &SigningSeed) -> Self::SigningKey {
-                RustCrypto::signing_key(seed)
-            }
-            fn verifying_key(key: &PublicKey) -> Result<Self::VerifyingKey, Error> {
-                RustCrypto::verifying_key(key)
-            }
-            fn box_cipher(p: &BoxPublicKey, s: &BoxSecret) -> Self::BoxCipher {
-                RustCrypto::box_cipher(p, s)
-            }
-            fn static_box_public(key: &PublicKey) -> Result<BoxPublicKey, Error> {
-                RustCrypto::static_box_public(key)
-            }
-            $($item)*
-        }
-    };
+impl StorePlace for Forgetful {
+    type Store = MemoryTrustStore;
+    fn open(&self) -> Result<MemoryTrustStore, String> {
+        Ok(MemoryTrustStore::new())
+    }
 }
 
-rustcrypto_but!(WrongIds {
+#[test]
+fn a_store_that_forgets_between_handles_fails_every_durability_check() {
+    // One handle at a time, it keeps the contract.
+    for (_, check) in [
+        (
+            "trust_round_trips",
+            store::trust_round_trips as fn(&mut _) -> _,
+        ),
+        (
+            "raised_marks_are_kept_exactly",
+            store::raised_marks_are_kept_exactly,
+        ),
+        ("group_state_round_trips", store::group_state_round_trips),
+        (
+            "a_refused_call_changes_nothing",
+            store::a_refused_call_changes_nothing,
+        ),
+    ] {
+        store::on_a_handle(Forgetful, check).unwrap();
+    }
+    for (name, check) in [
+        (
+            "trust_is_durable_and_shared",
+            store::trust_is_durable_and_shared::<Forgetful> as fn(&Forgetful) -> _,
+        ),
+        ("marks_are_durable", store::marks_are_durable),
+        (
+            "marks_never_fall_below_what_another_handle_relies_on",
+            store::marks_never_fall_below_what_another_handle_relies_on,
+        ),
+        (
+            "group_state_is_durable_and_shared",
+            store::group_state_is_durable_and_shared,
+        ),
+        (
+            "a_refused_call_changes_nothing_durably",
+            store::a_refused_call_changes_nothing_durably,
+        ),
+    ] {
+        let err = check(&Forgetful).unwrap_err();
+        println!("{name}: {err}");
+    }
+}
+
+// ----- broken backends ----------------------------------------------------------------
+
+use stringphone_core::reexports::aead::consts::{U0, U12, U16, U32};
+use stringphone_core::reexports::aead::{
+    self, AeadCore, AeadInPlace, Key, KeyInit, KeySizeUser, Nonce, Tag,
+};
+
+/// RustCrypto, but for one flaw, named by `F`.
+struct Flawed<const F: u8>;
+
+/// The participant id is the last 16 bytes of the key, not SHA-256's first.
+const WRONG_IDS: u8 = 1;
+/// An X25519 public key with its first byte flipped.
+const WRONG_BOX_KEYS: u8 = 2;
+/// HKDF ignores its salt.
+const SALTLESS_HKDF: u8 = 3;
+/// Any 32 bytes make a verifying key, every signature verifies, and every batch.
+const ACCEPTS_EVERYTHING: u8 = 4;
+/// The message cipher runs under another key than the one it is given.
+const WRONG_MESSAGE_KEY: u8 = 5;
+
+type Real = RustCrypto;
+
+/// The verifying key of [`Flawed`]: RustCrypto's, or nothing for [`ACCEPTS_EVERYTHING`].
+#[derive(Clone)]
+struct Verifying<const F: u8>(Option<<Real as Backend>::VerifyingKey>);
+
+impl<const F: u8> signature::Verifier<ed25519::Signature> for Verifying<F> {
+    fn verify(&self, msg: &[u8], sig: &ed25519::Signature) -> Result<(), signature::Error> {
+        match &self.0 {
+            Some(key) if F != ACCEPTS_EVERYTHING => key.verify(msg, sig),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The message cipher of [`Flawed`]: RustCrypto's, under a changed key for
+/// [`WRONG_MESSAGE_KEY`].
+struct MessageCipher<const F: u8>(<Real as Backend>::MessageCipher);
+
+impl<const F: u8> KeySizeUser for MessageCipher<F> {
+    type KeySize = U32;
+}
+
+impl<const F: u8> KeyInit for MessageCipher<F> {
+    fn new(key: &Key<Self>) -> Self {
+        let mut key = *key;
+        if F == WRONG_MESSAGE_KEY {
+            key[0] ^= 1;
+        }
+        MessageCipher(<Real as Backend>::MessageCipher::new(&key))
+    }
+}
+
+impl<const F: u8> AeadCore for MessageCipher<F> {
+    type NonceSize = U12;
+    type TagSize = U16;
+    type CiphertextOverhead = U0;
+}
+
+impl<const F: u8> AeadInPlace for MessageCipher<F> {
+    fn encrypt_in_place_detached(
+        &self,
+        nonce: &Nonce<Self>,
+        aad: &[u8],
+        buffer: &mut [u8],
+    ) -> aead::Result<Tag<Self>> {
+        self.0.encrypt_in_place_detached(nonce, aad, buffer)
+    }
+    fn decrypt_in_place_detached(
+        &self,
+        nonce: &Nonce<Self>,
+        aad: &[u8],
+        buffer: &mut [u8],
+        tag: &Tag<Self>,
+    ) -> aead::Result<()> {
+        self.0.decrypt_in_place_detached(nonce, aad, buffer, tag)
+    }
+}
+
+impl<const F: u8> Backend for Flawed<F> {
+    type SigningKey = <Real as Backend>::SigningKey;
+    type VerifyingKey = Verifying<F>;
+    type TopicCipher = <Real as Backend>::TopicCipher;
+    type BoxCipher = <Real as Backend>::BoxCipher;
+    type MessageCipher = MessageCipher<F>;
+
+    fn signing_key(seed: &SigningSeed) -> Self::SigningKey {
+        Real::signing_key(seed)
+    }
+    fn verifying_key(key: &PublicKey) -> Result<Self::VerifyingKey, Error> {
+        match Real::verifying_key(key) {
+            Ok(real) => Ok(Verifying(Some(real))),
+            Err(_) if F == ACCEPTS_EVERYTHING => Ok(Verifying(None)),
+            Err(e) => Err(e),
+        }
+    }
     fn participant_id(key: &PublicKey) -> ParticipantId {
+        if F != WRONG_IDS {
+            return Real::participant_id(key);
+        }
         let mut id = [0u8; 16];
         id.copy_from_slice(&key.as_bytes()[16..]);
         ParticipantId::from_bytes(id)
     }
     fn box_public_key(secret: &BoxSecret) -> BoxPublicKey {
-        RustCrypto::box_public_key(secret)
-    }
-    fn hkdf_sha256(salt: &[u8], ikm: &[u8], info: &[&[u8]]) -> Zeroizing<[u8; 32]> {
-        RustCrypto::hkdf_sha256(salt, ikm, info)
-    }
-});
-
-rustcrypto_but!(WrongBoxKeys {
-    fn participant_id(key: &PublicKey) -> ParticipantId {
-        RustCrypto::participant_id(key)
-    }
-    fn box_public_key(secret: &BoxSecret) -> BoxPublicKey {
-        let mut bytes = RustCrypto::box_public_key(secret).to_bytes();
-        bytes[0] ^= 1;
+        let mut bytes = Real::box_public_key(secret).to_bytes();
+        if F == WRONG_BOX_KEYS {
+            bytes[0] ^= 1;
+        }
         BoxPublicKey::from_bytes(bytes)
     }
-    fn hkdf_sha256(salt: &[u8], ikm: &[u8], info: &[&[u8]]) -> Zeroizing<[u8; 32]> {
-        RustCrypto::hkdf_sha256(salt, ikm, info)
-    }
-});
-
-rustcrypto_but!(SaltlessHkdf {
-    fn participant_id(key: &PublicKey) -> ParticipantId {
-        RustCrypto::participant_id(key)
-    }
-    fn box_public_key(secret: &BoxSecret) -> BoxPublicKey {
-        RustCrypto::box_public_key(secret)
-    }
-    fn hkdf_sha256(_salt: &[u8], ikm: &[u8], info: &[&[u8]]) -> Zeroizing<[u8; 32]> {
-        RustCrypto::hkdf_sha256(&[], ikm, info)
-    }
-});
-
-/// RustCrypto, but a verifier that accepts every signature.
-struct AcceptsEverything;
-
-#[derive(Clone)]
-struct YesMan;
-
-impl signature::Verifier<ed25519::Signature> for YesMan {
-    fn verify(&self, _: &[u8], _: &ed25519::Signature) -> Result<(), signature::Error> {
-        Ok(())
-    }
-}
-
-impl Backend for AcceptsEverything {
-    type SigningKey = <RustCrypto as Backend>::SigningKey;
-    type VerifyingKey = YesMan;
-    type TopicCipher = <RustCrypto as Backend>::TopicCipher;
-    type BoxCipher = <RustCrypto as Backend>::BoxCipher;
-    type MessageCipher = <RustCrypto as Backend>::MessageCipher;
-    fn signing_key(seed: &SigningSeed) -> Self::SigningKey {
-        RustCrypto::signing_key(seed)
-    }
-    fn verifying_key(key: &PublicKey) -> Result<YesMan, Error> {
-        RustCrypto::verifying_key(key).map(|_| YesMan)
-    }
-    fn participant_id(key: &PublicKey) -> ParticipantId {
-        RustCrypto::participant_id(key)
-    }
-    fn box_public_key(secret: &BoxSecret) -> BoxPublicKey {
-        RustCrypto::box_public_key(secret)
-    }
     fn box_cipher(p: &BoxPublicKey, s: &BoxSecret) -> Self::BoxCipher {
-        RustCrypto::box_cipher(p, s)
+        Real::box_cipher(p, s)
     }
     fn hkdf_sha256(salt: &[u8], ikm: &[u8], info: &[&[u8]]) -> Zeroizing<[u8; 32]> {
-        RustCrypto::hkdf_sha256(salt, ikm, info)
+        let salt = if F == SALTLESS_HKDF { &[][..] } else { salt };
+        Real::hkdf_sha256(salt, ikm, info)
     }
     fn static_box_public(key: &PublicKey) -> Result<BoxPublicKey, Error> {
-        RustCrypto::static_box_public(key)
+        Real::static_box_public(key)
+    }
+    fn batch_eligible(_: &Self::VerifyingKey) -> bool {
+        F == ACCEPTS_EVERYTHING
+    }
+    fn verify_batch(_: &[stringphone_core::backend::BatchEntry<'_, Self::VerifyingKey>]) -> bool {
+        F == ACCEPTS_EVERYTHING
     }
 }
 
-#[test]
-fn a_verifier_that_accepts_everything_fails_the_rule_checks() {
-    backend::edge_cases_get_libsodiums_verdict::<RustCrypto>().unwrap();
-    backend::signatures_are_rfc8032s::<RustCrypto>().unwrap();
-    let err = backend::edge_cases_get_libsodiums_verdict::<AcceptsEverything>().unwrap_err();
-    println!("{}", err.lines().next().unwrap());
-    assert!(err.contains("differs from libsodium"), "{err}");
-    assert!(backend::signatures_are_rfc8032s::<AcceptsEverything>().is_err());
-    assert!(backend::classic_vectors::<AcceptsEverything>().is_err());
+/// The checks of `backend_conformance!` that fail on backend `B`.
+fn failing_on<B: Backend>() -> Vec<&'static str> {
+    type Of = fn() -> stringphone_testkit::Check;
+    let checks: [(&str, Of); 10] = [
+        (
+            "edge_cases_get_libsodiums_verdict",
+            backend::edge_cases_get_libsodiums_verdict::<B>,
+        ),
+        (
+            "public_keys_are_taken_by_the_rule",
+            backend::public_keys_are_taken_by_the_rule::<B>,
+        ),
+        (
+            "signatures_are_rfc8032s",
+            backend::signatures_are_rfc8032s::<B>,
+        ),
+        (
+            "participant_ids_are_sha256_prefixes",
+            backend::participant_ids_are_sha256_prefixes::<B>,
+        ),
+        ("classic_vectors", backend::classic_vectors::<B>),
+        ("boxes_are_x25519s", backend::boxes_are_x25519s::<B>),
+        (
+            "message_cipher_is_rfc8439s",
+            backend::message_cipher_is_rfc8439s::<B>,
+        ),
+        ("hkdf_is_rfc5869s", backend::hkdf_is_rfc5869s::<B>),
+        ("static_box_keys_agree", backend::static_box_keys_agree::<B>),
+        (
+            "batches_never_accept_a_refused_signature",
+            backend::batches_never_accept_a_refused_signature::<B>,
+        ),
+    ];
+    checks
+        .into_iter()
+        .filter_map(|(name, check)| {
+            let verdict = check();
+            if let Err(e) = &verdict {
+                println!("{name}: {}", e.lines().next().unwrap_or(""));
+            }
+            verdict.is_err().then_some(name)
+        })
+        .collect()
 }
 
 #[test]
-fn each_broken_backend_fails_the_check_of_what_it_breaks() {
-    // The working original passes what the broken ones fail.
-    backend::participant_ids_are_sha256_prefixes::<RustCrypto>().unwrap();
-    backend::boxes_are_x25519s::<RustCrypto>().unwrap();
-    backend::hkdf_is_rfc5869s::<RustCrypto>().unwrap();
-    backend::classic_vectors::<RustCrypto>().unwrap();
-
-    let err = backend::participant_ids_are_sha256_prefixes::<WrongIds>().unwrap_err();
-    println!("wrong ids: {err}");
-    // The original's vectors catch it too (the ids they give).
-    let err = backend::classic_vectors::<WrongIds>().unwrap_err();
-    println!("wrong ids, vectors: {err}");
-
-    let err = backend::boxes_are_x25519s::<WrongBoxKeys>().unwrap_err();
-    println!("wrong box keys: {err}");
-    assert!(backend::static_box_keys_agree::<WrongBoxKeys>().is_err());
-    assert!(backend::classic_vectors::<WrongBoxKeys>().is_err());
-
-    let err = backend::hkdf_is_rfc5869s::<SaltlessHkdf>().unwrap_err();
-    println!("saltless hkdf: {err}");
-    // What it does not touch still passes.
-    backend::participant_ids_are_sha256_prefixes::<SaltlessHkdf>().unwrap();
+fn each_broken_backend_fails_the_checks_of_what_it_breaks() {
+    // The real one, and the wrapper with no flaw, pass everything.
+    assert_eq!(failing_on::<RustCrypto>(), Vec::<&str>::new());
+    assert_eq!(failing_on::<Flawed<0>>(), Vec::<&str>::new());
+    // Each flaw is caught where it lies (and the vectors catch what the wire shows).
+    assert_eq!(
+        failing_on::<Flawed<WRONG_IDS>>(),
+        ["participant_ids_are_sha256_prefixes", "classic_vectors"]
+    );
+    assert_eq!(
+        failing_on::<Flawed<WRONG_BOX_KEYS>>(),
+        [
+            "classic_vectors",
+            "boxes_are_x25519s",
+            "static_box_keys_agree"
+        ]
+    );
+    assert_eq!(failing_on::<Flawed<SALTLESS_HKDF>>(), ["hkdf_is_rfc5869s"]);
+    assert_eq!(
+        failing_on::<Flawed<WRONG_MESSAGE_KEY>>(),
+        ["message_cipher_is_rfc8439s"]
+    );
+    assert_eq!(
+        failing_on::<Flawed<ACCEPTS_EVERYTHING>>(),
+        [
+            "edge_cases_get_libsodiums_verdict",
+            "public_keys_are_taken_by_the_rule",
+            "signatures_are_rfc8032s",
+            "classic_vectors",
+            "batches_never_accept_a_refused_signature",
+        ]
+    );
 }
