@@ -50,17 +50,8 @@ mod h {
     /// holds epoch 1's key.
     pub fn group_at_epoch_two<B: Backend>() -> EpochTwo<B> {
         let (mut alice, mut bob, mut carol) = group::<B>();
-        let rekey1 = alice.rotate(None).unwrap();
-        bob.accept_rekey(&rekey1).unwrap();
-        carol.accept_rekey(&rekey1).unwrap();
-        alice.remove_participant(&carol.id()).unwrap();
-        let rekey2 = alice.rotate(None).unwrap();
-        bob.accept_rekey(&rekey2).unwrap();
-        assert!(
-            carol.accept_rekey(&rekey2).is_err(),
-            "setup: Carol was removed"
-        );
-        assert_eq!((alice.epoch(), bob.epoch(), carol.epoch()), (2, 2, 1));
+        let rekey1 =
+            stringphone_testkit::scenario::rotate_carol_out(&mut alice, &mut bob, &mut carol);
         EpochTwo {
             alice,
             bob,

@@ -53,17 +53,9 @@ impl TrustStore for FlakyStore {
     }
 }
 
-/// Every topic trusts every other one's identity.
-pub fn trust_each_other<B: Backend, S: TrustStore>(topics: &mut [&mut Topic<B, S>]) {
-    let keys: Vec<PublicKey> = topics.iter().map(|t| t.public_key()).collect();
-    for t in topics.iter_mut() {
-        for k in &keys {
-            if *k != t.public_key() {
-                t.add_participant(*k).unwrap();
-            }
-        }
-    }
-}
+/// Every topic trusts every other one's identity (the kit's).
+#[allow(unused_imports)] // not every test forms a group
+pub use stringphone_testkit::scenario::trust_each_other;
 
 /// The key `t` holds now, as bytes (test keys only).
 pub fn key_of<B: Backend, S: TrustStore>(t: &Topic<B, S>) -> Option<[u8; 32]> {
@@ -131,9 +123,7 @@ pub fn group<B: Backend>() -> (T<B>, T<B>, T<B>) {
     let mut alice = member::<B>(ALICE, Some(X));
     let mut bob = member::<B>(BOB, Some(X));
     let mut carol = member::<B>(CAROL, Some(X));
-    trust_each_other(&mut [&mut alice, &mut bob, &mut carol]);
-    bob.add_admin(alice.public_key()).unwrap();
-    carol.add_admin(alice.public_key()).unwrap();
+    stringphone_testkit::scenario::form_group(&mut alice, &mut bob, &mut carol);
     (alice, bob, carol)
 }
 

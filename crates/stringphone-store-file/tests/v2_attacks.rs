@@ -17,6 +17,7 @@ use stringphone_core::v2::GroupState;
 use stringphone_core::{DecodeMode, Decoded, Error, MarkSlot, ParticipantId, TrustStore};
 use stringphone_store_file::{FileStoreError, FileTrustStore};
 use stringphone_testkit::error_chain;
+use stringphone_testkit::scenario::{form_group, rotate_carol_out};
 use stringphone_testkit::show;
 use stringphone_testkit::TempDir as Dir;
 
@@ -52,18 +53,9 @@ fn is_second_sender_refusal(e: &Error) -> bool {
 fn group(name: &str) -> ([Dir; 3], T, T, T) {
     let dirs = [ALICE, BOB, CAROL].map(|s| Dir::new(&format!("store-attack-{name}-{s}")));
     let key = first_key();
-    let mut ts = [ALICE, BOB, CAROL].map(|s| start(&dirs[usize::from(s - 1)], s, Some(&key)));
-    let keys = ts.each_ref().map(|t| t.public_key());
-    for t in &mut ts {
-        for k in keys {
-            if k != t.public_key() {
-                t.add_participant(k).unwrap();
-            }
-        }
-    }
-    let [alice, mut bob, mut carol] = ts;
-    bob.add_admin(alice.public_key()).unwrap();
-    carol.add_admin(alice.public_key()).unwrap();
+    let [mut alice, mut bob, mut carol] =
+        [ALICE, BOB, CAROL].map(|s| start(&dirs[usize::from(s - 1)], s, Some(&key)));
+    form_group(&mut alice, &mut bob, &mut carol);
     (dirs, alice, bob, carol)
 }
 
@@ -81,12 +73,7 @@ struct EpochTwo {
 /// (epoch 2).
 fn group_at_epoch_two(name: &str) -> EpochTwo {
     let (dirs, mut alice, mut bob, mut carol) = group(name);
-    let rekey1 = alice.rotate(None).unwrap();
-    bob.accept_rekey(&rekey1).unwrap();
-    carol.accept_rekey(&rekey1).unwrap();
-    alice.remove_participant(&carol.id()).unwrap();
-    bob.accept_rekey(&alice.rotate(None).unwrap()).unwrap();
-    assert_eq!((alice.epoch(), bob.epoch(), carol.epoch()), (2, 2, 1));
+    let rekey1 = rotate_carol_out(&mut alice, &mut bob, &mut carol);
     EpochTwo {
         dirs,
         alice,

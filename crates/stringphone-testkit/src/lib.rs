@@ -9,7 +9,8 @@
 //!   elsewhere can run them too, with this crate as a git dev-dependency.
 //! - [`TestRng`]: the one deterministic random source of the tests; [`TempDir`]: a
 //!   fresh directory, removed on drop.
-//! - [`vectors`]: the repository's vector files, found and read.
+//! - [`vectors`]: the repository's vector files, found and read; [`scenario`]: the
+//!   group the v2 scenario tests build, on any store.
 //!
 //! Every check is a plain function returning [`Check`], so that a test can also show
 //! a check failing on a deliberately broken backend or store (this crate's own tests
@@ -24,6 +25,7 @@
 
 pub mod backend;
 mod rng;
+pub mod scenario;
 pub mod store;
 mod temp;
 pub mod vectors;
