@@ -1404,6 +1404,8 @@ fn sync_dir(dir: &Path) -> Result<(), FileStoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use stringphone_testkit::damage;
+    use stringphone_testkit::store::group_state;
 
     fn key(n: u8) -> (ParticipantId, PublicKey) {
         let key = PublicKey::from_bytes([n; 32]);
@@ -1512,12 +1514,7 @@ mod tests {
         }
         let text = serialize(&map);
         assert_eq!(parse(&text).unwrap(), map);
-        for cut in 0..text.len() {
-            assert!(
-                parse(&text[..cut]).is_err(),
-                "prefix of {cut} bytes accepted"
-            );
-        }
+        damage::refuses_every_truncation(&text, parse).unwrap();
         // And an empty store is a header and a trailer, not an empty file.
         assert!(parse("").is_err());
         assert!(parse(&serialize(&BTreeMap::new())).unwrap().is_empty());
@@ -1531,17 +1528,8 @@ mod tests {
             map.insert(id, k);
         }
         let text = serialize(&map);
-        // Flip every hex digit of the body to another digit: each must be caught.
-        for (i, c) in text.char_indices() {
-            let replacement = match c {
-                '0' => '1',
-                'a'..='f' | '1'..='9' => '0',
-                _ => continue,
-            };
-            let mut damaged = text.clone();
-            damaged.replace_range(i..i + 1, &replacement.to_string());
-            assert!(parse(&damaged).is_err(), "damage at byte {i} accepted");
-        }
+        // Every hex digit changed to another: each must be caught.
+        damage::refuses_every_hex_digit_change(&text, 0, parse).unwrap();
         let doubled = format!("{text}{text}");
         assert!(parse(&doubled).is_err());
         assert!(parse(&text.replace("end 3", "end 03")).is_err());
@@ -1762,12 +1750,7 @@ mod tests {
         }
         let text = serialize_marks(&marks);
         assert_eq!(parse_marks(&text).unwrap(), marks);
-        for cut in 0..text.len() {
-            assert!(
-                parse_marks(&text[..cut]).is_err(),
-                "prefix of {cut} bytes accepted"
-            );
-        }
+        damage::refuses_every_truncation(&text, parse_marks).unwrap();
         assert!(parse_marks(&serialize_marks(&BTreeMap::new()))
             .unwrap()
             .is_empty());
@@ -1820,29 +1803,13 @@ mod tests {
         fs::remove_dir_all(&dir).unwrap();
     }
 
-    /// The bytes of a real group state: topic `name`, after `rotations` rotations.
-    fn state_bytes(name: &[u8], rotations: u32) -> Zeroizing<Vec<u8>> {
-        use stringphone_core::v2::{ProtocolVersion, TopicId};
-        use stringphone_core::{SigningSeed, Topic, TopicKey};
-        let mut t = Topic::<stringphone_rustcrypto::RustCrypto, _>::new(
-            SigningSeed::from_bytes([2; 32]),
-            Some(TopicKey::from_bytes([1; 32])),
-        );
-        t.set_topic_id(TopicId::from_name(name)).unwrap();
-        t.set_protocol(ProtocolVersion::V2);
-        for _ in 0..rotations {
-            t.rotate(None).unwrap();
-        }
-        t.group_state().to_bytes()
-    }
-
     #[test]
     fn group_state_round_trips_privately_and_alone() {
         let dir = temp_dir("group-rt");
         let mut s = FileTrustStore::open(&dir).unwrap();
         assert!(s.group_state().unwrap().is_none());
         assert!(s.load_group_state().unwrap().is_none());
-        let state = state_bytes(b"t", 1);
+        let state = group_state(b"t", 1);
         s.save_group_state(&state).unwrap();
         let text = fs::read_to_string(dir.join(GROUP_NAME)).unwrap();
         let lines: Vec<&str> = text.lines().collect();
@@ -1870,7 +1837,7 @@ mod tests {
             fs::write(dir.join(GROUP_TMP_NAME), "old").unwrap();
             fs::set_permissions(dir.join(GROUP_TMP_NAME), fs::Permissions::from_mode(0o644))
                 .unwrap();
-            s.save_group_state(&state_bytes(b"t", 2)).unwrap();
+            s.save_group_state(&group_state(b"t", 2)).unwrap();
             assert_eq!(mode(&dir.join(GROUP_NAME)), 0o600);
         }
         fs::remove_dir_all(&dir).unwrap();
@@ -1878,32 +1845,13 @@ mod tests {
 
     #[test]
     fn every_group_truncation_and_damage_is_refused() {
-        let state = state_bytes(b"t", 1);
+        let state = group_state(b"t", 1);
         let text = serialize_group(&state);
         assert_eq!(&parse_group(&text).unwrap()[..], &state[..]);
-        for cut in 0..text.len() {
-            assert!(
-                parse_group(&text[..cut]).is_err(),
-                "prefix of {cut} bytes accepted"
-            );
-        }
-        // Every hex digit changed to another: the length, the checksum or the bytes.
-        for (i, c) in text.char_indices() {
-            let other = match c {
-                '0' => '1',
-                '0'..='9' | 'a'..='f' => '0',
-                _ => continue,
-            };
-            if i < GROUP_HEADER.len() {
-                continue; // the header's own "1" is checked below
-            }
-            let mut damaged = text.to_string();
-            damaged.replace_range(i..i + 1, &other.to_string());
-            assert!(
-                parse_group(&damaged).is_err(),
-                "damage at byte {i} accepted"
-            );
-        }
+        damage::refuses_every_truncation(&text, parse_group).unwrap();
+        // Every hex digit changed to another: the length, the checksum or the bytes
+        // (the header's own "1" is checked below).
+        damage::refuses_every_hex_digit_change(&text, GROUP_HEADER.len(), parse_group).unwrap();
         let bad = [
             text.replace("stringphone-group 1", "stringphone-group 2"),
             text.to_uppercase(),
@@ -1940,7 +1888,7 @@ mod tests {
         let mut s = FileTrustStore::open(&dir).unwrap();
         let (a, ka) = key(1);
         s.insert(a, ka).unwrap();
-        s.save_group_state(&state_bytes(b"t", 1)).unwrap();
+        s.save_group_state(&group_state(b"t", 1)).unwrap();
         let path = dir.join(GROUP_NAME);
         let good = fs::read(&path).unwrap();
         for damaged in [&good[..good.len() - 5], &good[..0], b"\xff\xfe\n"] {
@@ -1954,7 +1902,7 @@ mod tests {
             // Through the trait: an error, not an empty state.
             assert!(s.load_group_state().is_err());
             // Nothing written over it, whatever the save.
-            assert!(s.save_group_state(&state_bytes(b"t", 3)).is_err());
+            assert!(s.save_group_state(&group_state(b"t", 3)).is_err());
             assert_eq!(fs::read(&path).unwrap(), damaged);
             // Trust and marks still work.
             assert_eq!(s.get(&a).unwrap(), Some(ka));
@@ -1968,18 +1916,18 @@ mod tests {
         let dir = temp_dir("group-forward");
         let mut a = FileTrustStore::open(&dir).unwrap();
         let mut b = FileTrustStore::open(&dir).unwrap();
-        a.save_group_state(&state_bytes(b"t", 2)).unwrap();
+        a.save_group_state(&group_state(b"t", 2)).unwrap();
         let stored = fs::read(dir.join(GROUP_NAME)).unwrap();
         // Another process still at epoch 1 (or 0) cannot take the directory back.
         for behind in [1, 0] {
-            let err = b.store_group_state(&state_bytes(b"t", behind)).unwrap_err();
+            let err = b.store_group_state(&group_state(b"t", behind)).unwrap_err();
             assert!(
                 matches!(err, FileStoreError::StaleGroupState { stored: 2, saving, .. } if saving == behind),
                 "{err}"
             );
         }
         let err = b
-            .store_group_state(&state_bytes(b"other topic", 3))
+            .store_group_state(&group_state(b"other topic", 3))
             .unwrap_err();
         assert!(
             matches!(err, FileStoreError::GroupTopicMismatch { .. }),
@@ -1992,7 +1940,7 @@ mod tests {
         );
         assert_eq!(fs::read(dir.join(GROUP_NAME)).unwrap(), stored);
         // The same epoch or a later one replaces it whole: the last save wins.
-        let later = state_bytes(b"t", 3);
+        let later = group_state(b"t", 3);
         b.save_group_state(&later).unwrap();
         assert_eq!(a.group_state().unwrap().as_deref(), Some(&*later));
         fs::remove_dir_all(&dir).unwrap();
@@ -2002,10 +1950,10 @@ mod tests {
     fn a_failed_group_save_leaves_the_stored_state() {
         let dir = temp_dir("group-fail");
         let mut s = FileTrustStore::open(&dir).unwrap();
-        let first = state_bytes(b"t", 1);
+        let first = group_state(b"t", 1);
         s.save_group_state(&first).unwrap();
         fs::create_dir(dir.join(GROUP_TMP_NAME)).unwrap();
-        let err = s.store_group_state(&state_bytes(b"t", 2)).unwrap_err();
+        let err = s.store_group_state(&group_state(b"t", 2)).unwrap_err();
         assert!(
             matches!(
                 err,

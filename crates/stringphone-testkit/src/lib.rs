@@ -10,7 +10,8 @@
 //! - [`TestRng`]: the one deterministic random source of the tests; [`TempDir`]: a
 //!   fresh directory, removed on drop.
 //! - [`vectors`]: the repository's vector files, found and read; [`scenario`]: the
-//!   group the v2 scenario tests build, on any store.
+//!   group the v2 scenario tests build, on any store; [`damage`]: damaged variants of a
+//!   store's file, for its parser to refuse.
 //!
 //! Every check is a plain function returning [`Check`], so that a test can also show
 //! a check failing on a deliberately broken backend or store (this crate's own tests
@@ -24,6 +25,7 @@
 #![deny(missing_docs)]
 
 pub mod backend;
+pub mod damage;
 mod rng;
 pub mod scenario;
 pub mod store;
