@@ -22,7 +22,7 @@ use stringphone_core::{
 };
 use stringphone_rustcrypto::RustCrypto;
 use stringphone_store_sqlite::{participant_id, Durability, Snapshot, SqliteTrustStore};
-use stringphone_testkit::TestRng;
+use stringphone_testkit::{read_records, write_records, TestRng};
 
 const KILLS: usize = 240;
 /// The most kills made when too few of the first `KILLS` landed inside a step (a
@@ -142,18 +142,6 @@ fn group_states(count: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
-fn read_groups(path: &Path) -> Vec<Vec<u8>> {
-    let bytes = fs::read(path).unwrap();
-    let mut out = Vec::new();
-    let mut rest = &bytes[..];
-    while let Some((len, tail)) = rest.split_first_chunk::<4>() {
-        let len = u32::from_be_bytes(*len) as usize;
-        out.push(tail[..len].to_vec());
-        rest = &tail[len..];
-    }
-    out
-}
-
 /// The writer process: steps from `SP_SQLITE_CRASH_STEP` on, until killed or done.
 #[test]
 #[ignore = "the writer process of the crash test, run (and killed) by it"]
@@ -168,7 +156,7 @@ fn writer() {
         Ok("normal") => Durability::Normal,
         _ => Durability::Full,
     };
-    let groups = read_groups(&dir.join("groups"));
+    let groups = read_records(&dir.join("groups"));
     let mut store = SqliteTrustStore::open_with(dir.join("state.db"), durability).unwrap();
     // Each line in one write (stderr is unbuffered, and a pipe takes a write this
     // small whole), so a kill never leaves half a line.
@@ -225,12 +213,7 @@ fn killing_writers_leaves_the_old_or_the_new_state() {
     fs::create_dir_all(&dir).unwrap();
     let max_steps = (MAX_KILLS + 8) * STEPS_PER_RUN;
     let groups = group_states(max_steps / 4 + 1);
-    let mut file = Vec::new();
-    for g in &groups {
-        file.extend_from_slice(&(g.len() as u32).to_be_bytes());
-        file.extend_from_slice(g);
-    }
-    fs::write(dir.join("groups"), file).unwrap();
+    write_records(&dir.join("groups"), &groups);
     let db = dir.join("state.db");
 
     // models[i]: the state before step i.

@@ -8,7 +8,6 @@
 //! - one sender at a time: a second process cannot send while the first holds the
 //!   lease, can once the first is gone (killed included), and counts on above it.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -20,7 +19,7 @@ use stringphone_core::{
 use stringphone_rustcrypto::RustCrypto;
 use stringphone_store_sqlite::{SqliteStoreError, SqliteTrustStore};
 use stringphone_testkit::error_chain;
-use stringphone_testkit::TempDir;
+use stringphone_testkit::{read_records, write_records, TempDir};
 
 const ROLE: &str = "SP_SQLITE_ROLE";
 const DIR: &str = "SP_SQLITE_DIR";
@@ -57,24 +56,11 @@ fn alice_messages(n: usize) -> (PublicKey, Vec<Vec<u8>>) {
 }
 
 fn write_messages(dir: &Path, name: &str, messages: &[Vec<u8>]) {
-    let mut out = Vec::new();
-    for m in messages {
-        out.extend_from_slice(&(m.len() as u32).to_be_bytes());
-        out.extend_from_slice(m);
-    }
-    fs::write(dir.join(name), out).unwrap();
+    write_records(&dir.join(name), messages);
 }
 
 fn read_messages(dir: &Path, name: &str) -> Vec<Vec<u8>> {
-    let bytes = fs::read(dir.join(name)).unwrap();
-    let mut out = Vec::new();
-    let mut rest = &bytes[..];
-    while let Some((len, tail)) = rest.split_first_chunk::<4>() {
-        let len = u32::from_be_bytes(*len) as usize;
-        out.push(tail[..len].to_vec());
-        rest = &tail[len..];
-    }
-    out
+    read_records(&dir.join(name))
 }
 
 fn child_process(role: &str, dir: &Path) -> Command {

@@ -33,7 +33,7 @@ mod temp;
 pub mod vectors;
 
 pub use rng::TestRng;
-pub use temp::TempDir;
+pub use temp::{read_records, write_records, TempDir};
 
 /// What a check finds: `Err` says what is wrong, for the test's panic message.
 ///

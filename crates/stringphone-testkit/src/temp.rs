@@ -85,3 +85,55 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// Writes `records` to `path`, each as a 4-byte big-endian length and its bytes: how
+/// a test hands messages or states to a child process and back.
+///
+/// ```
+/// use stringphone_testkit::{read_records, write_records, TempDir};
+/// let dir = TempDir::created("records");
+/// write_records(&dir.join("r"), &[b"one".to_vec(), Vec::new()]);
+/// assert_eq!(read_records(&dir.join("r")), [b"one".to_vec(), Vec::new()]);
+/// ```
+pub fn write_records(path: &Path, records: &[Vec<u8>]) {
+    let mut out = Vec::new();
+    for r in records {
+        let len = u32::try_from(r.len()).expect("a test record under 4 GiB");
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(r);
+    }
+    if let Err(e) = std::fs::write(path, out) {
+        panic!("cannot write {}: {e}", path.display());
+    }
+}
+
+/// The records [`write_records`] wrote to `path`. Panics on a file that is not such
+/// records: the test cannot go on.
+///
+/// ```
+/// # use stringphone_testkit::{read_records, write_records, TempDir};
+/// # let dir = TempDir::created("records-read");
+/// write_records(&dir.join("r"), &[vec![7; 300]]);
+/// assert_eq!(read_records(&dir.join("r"))[0].len(), 300);
+/// ```
+#[must_use]
+pub fn read_records(path: &Path) -> Vec<Vec<u8>> {
+    let bytes =
+        std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let mut out = Vec::new();
+    let mut rest = &bytes[..];
+    while let Some((len, tail)) = rest.split_first_chunk::<4>() {
+        let len = u32::from_be_bytes(*len) as usize;
+        let Some(record) = tail.get(..len) else {
+            panic!("{}: a record runs past the end", path.display());
+        };
+        out.push(record.to_vec());
+        rest = &tail[len..];
+    }
+    assert!(
+        rest.is_empty(),
+        "{}: a partial length at the end",
+        path.display()
+    );
+    out
+}
