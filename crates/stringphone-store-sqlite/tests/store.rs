@@ -183,6 +183,15 @@ fn damage_is_refused_and_the_file_kept() {
     );
 }
 
+/// Opens `db`, which must be refused and left byte for byte as it was (the database
+/// and its WAL); the error.
+fn refused_and_kept(db: &Path) -> SqliteStoreError {
+    let before = files(db);
+    let err = SqliteTrustStore::open(db).unwrap_err();
+    assert_eq!(files(db), before, "{err}: the files changed");
+    err
+}
+
 #[test]
 fn another_programs_database_is_refused_and_kept() {
     let dir = TempDir::new("sqlite-foreign");
@@ -192,8 +201,7 @@ fn another_programs_database_is_refused_and_kept() {
         c.execute_batch("CREATE TABLE notes (x TEXT); INSERT INTO notes VALUES ('mine');")
             .unwrap();
     }
-    let before = files(&dir.db());
-    let err = SqliteTrustStore::open(dir.db()).unwrap_err();
+    let err = refused_and_kept(&dir.db());
     assert!(
         matches!(
             err,
@@ -205,15 +213,13 @@ fn another_programs_database_is_refused_and_kept() {
         "{err}"
     );
     assert!(err.to_string().contains("another program's"), "{err}");
-    assert_eq!(files(&dir.db()), before);
     // Another program's id, even with tables like ours.
     {
         let c = Connection::open(dir.db()).unwrap();
         c.pragma_update(None, "application_id", 0x1234_5678)
             .unwrap();
     }
-    let before = files(&dir.db());
-    let err = SqliteTrustStore::open(dir.db()).unwrap_err();
+    let err = refused_and_kept(&dir.db());
     assert!(
         matches!(
             err,
@@ -224,7 +230,6 @@ fn another_programs_database_is_refused_and_kept() {
         ),
         "{err}"
     );
-    assert_eq!(files(&dir.db()), before);
 }
 
 #[test]
@@ -239,14 +244,12 @@ fn a_newer_schema_is_refused_and_kept() {
         )
         .unwrap();
     }
-    let before = files(&dir.db());
-    let err = SqliteTrustStore::open(dir.db()).unwrap_err();
+    let err = refused_and_kept(&dir.db());
     assert!(
         matches!(err, SqliteStoreError::NewerSchema { found, supported, .. }
             if found == SCHEMA_VERSION + 1 && supported == SCHEMA_VERSION),
         "{err}"
     );
-    assert_eq!(files(&dir.db()), before);
 }
 
 #[test]
