@@ -82,50 +82,29 @@ fn the_same_seed_gives_the_same_key_id_and_signatures() {
 /// type.
 #[test]
 fn every_message_type_is_byte_identical_across_backends() {
-    let key = TopicKey::from_bytes(random32());
-    let (alice_seed, bob_seed) = (random32(), random32());
-    let nonce = random32();
-    let (ephemeral, reply_secret) = (random32(), random32());
+    // The topic key, Alice's and Bob's seeds, the nonce, the ephemeral and reply secrets.
+    let inputs = [(); 6].map(|_| random32());
 
     fn all<B: Backend>(
-        key: &TopicKey,
-        alice_seed: [u8; 32],
-        bob_seed: [u8; 32],
-        nonce: &[u8; 32],
-        ephemeral: &[u8; 32],
-        reply_secret: &[u8; 32],
+        [key, alice_seed, bob_seed, nonce, ephemeral, reply_secret]: [[u8; 32]; 6],
     ) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+        let key = TopicKey::from_bytes(key);
         let mut alice = T::<B>::new(seed(alice_seed), Some(key.clone()));
         let mut bob = T::<B>::new(seed(bob_seed), None);
         let simple = alice
             .encode_with_rng(&mut TestRng::replay(&[&nonce[..24]]), "same bytes")
             .unwrap();
         let intro = bob
-            .construct_intro_with(&mut TestRng::replay(&[ephemeral]))
+            .construct_intro_with(&mut TestRng::replay(&[&ephemeral]))
             .unwrap();
         alice.add_participant(bob.public_key()).unwrap();
         let reply = alice
-            .construct_reply_with(&mut TestRng::replay(&[reply_secret, &nonce[..24]]), &intro)
+            .construct_reply_with(&mut TestRng::replay(&[&reply_secret, &nonce[..24]]), &intro)
             .unwrap();
         (simple, intro.to_vec(), reply.to_vec())
     }
 
-    let a = all::<RustCrypto>(
-        &key,
-        alice_seed,
-        bob_seed,
-        &nonce,
-        &ephemeral,
-        &reply_secret,
-    );
-    let b = all::<Ring>(
-        &key,
-        alice_seed,
-        bob_seed,
-        &nonce,
-        &ephemeral,
-        &reply_secret,
-    );
+    let (a, b) = (all::<RustCrypto>(inputs), all::<Ring>(inputs));
     assert!(a.0 == b.0, "simple messages differ");
     assert_eq!(hex::encode(&a.1), hex::encode(&b.1), "introductions differ");
     assert_eq!(hex::encode(&a.2), hex::encode(&b.2), "replies differ");
