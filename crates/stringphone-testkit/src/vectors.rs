@@ -9,8 +9,17 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 /// The environment variable naming another classic wire-vector file.
+///
+/// ```
+/// // STRINGPHONE_VECTORS=/path/to/other.json cargo test -p stringphone-ring --test conformance
+/// assert_eq!(stringphone_testkit::vectors::CLASSIC_VAR, "STRINGPHONE_VECTORS");
+/// ```
 pub const CLASSIC_VAR: &str = "STRINGPHONE_VECTORS";
 /// The environment variable naming another Ed25519 edge-case file.
+///
+/// ```
+/// assert_eq!(stringphone_testkit::vectors::ED25519_VAR, "STRINGPHONE_ED25519_VECTORS");
+/// ```
 pub const ED25519_VAR: &str = "STRINGPHONE_ED25519_VECTORS";
 
 /// The file named by the environment variable `var`, or `vectors/NAME` of this
@@ -62,6 +71,10 @@ pub fn unhex32(s: &str) -> Result<[u8; 32], String> {
 // ----- classic.json -------------------------------------------------------------------
 
 /// The sections of the classic wire-vector file.
+///
+/// ```
+/// assert!(stringphone_testkit::vectors::CLASSIC_SECTIONS.contains(&"invalid"));
+/// ```
 pub const CLASSIC_SECTIONS: [&str; 4] = ["simple", "intro", "reply", "invalid"];
 
 /// The classic wire-vector file's content, checked to hold every section, none
