@@ -825,6 +825,23 @@ pub fn static_box_keys_agree<B: Backend>() -> Check {
     Ok(())
 }
 
+/// `key` plus each small-order point: no such key is `batch_eligible`.
+fn no_mixed_order_key_is_batch_eligible<B: Backend>(key: &PublicKey) -> Check {
+    let point = CompressedEdwardsY(key.to_bytes())
+        .decompress()
+        .ok_or("the honest key is not a point")?;
+    for (i, torsion) in EIGHT_TORSION.iter().enumerate().skip(1) {
+        let mixed = PublicKey::from_bytes((point + torsion).compress().to_bytes());
+        if let Ok(key) = B::verifying_key(&mixed) {
+            ensure!(
+                !B::batch_eligible(&key),
+                "a key with a small-order component (torsion {i}) is batch eligible"
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Batch verification, where a backend has it: a key with a small-order component is
 /// never `batch_eligible`, and no batch holding a signature libsodium refuses (of those
 /// the core would hand over) is accepted. A backend without batching passes (it
@@ -843,19 +860,7 @@ pub fn batches_never_accept_a_refused_signature<B: Backend>() -> Check {
         .map_err(|e| format!("{e}"))?;
     let honest = honest.to_bytes();
 
-    // The honest key plus each small-order point: never eligible.
-    let point = CompressedEdwardsY(signer.public_key().to_bytes())
-        .decompress()
-        .ok_or("the honest key is not a point")?;
-    for (i, torsion) in EIGHT_TORSION.iter().enumerate().skip(1) {
-        let mixed = PublicKey::from_bytes((point + torsion).compress().to_bytes());
-        if let Ok(key) = B::verifying_key(&mixed) {
-            ensure!(
-                !B::batch_eligible(&key),
-                "a key with a small-order component (torsion {i}) is batch eligible"
-            );
-        }
-    }
+    no_mixed_order_key_is_batch_eligible::<B>(&signer.public_key())?;
 
     let mut tried = 0;
     for case in vectors::load_edge_cases()? {
