@@ -14,9 +14,9 @@
 //! encoding byte for byte with `R`. Both checks here are byte comparisons: no point
 //! is decompressed twice for them.
 //!
-//! `vectors/ed25519-edge.json` holds 163 edge cases with libsodium's verdict;
-//! `tests/ed25519_edge.rs` runs each backend through [`crate::verify_signature`], the
-//! same call decode makes.
+//! `vectors/ed25519-edge.json` holds 163 edge cases with libsodium's verdict; the test
+//! kit's `backend_conformance!` (`crates/stringphone-testkit`) runs each backend through
+//! [`crate::verify_signature`], the same call decode makes.
 
 /// The group order `L = 2^252 + 27742317777372353535851937790883648493`, little-endian.
 const L: [u8; 32] = [
