@@ -5,12 +5,14 @@
 //! in or the state after it: never a mix, never anything of an earlier step lost.
 //!
 //! The writer is this test binary run again (the ignored `writer` test). It performs a
-//! fixed sequence of steps, printing `begin i` before step `i` and `done i` once it
-//! returned, so the parent knows which step each kill interrupted. The parent keeps a
+//! fixed sequence of steps, printing `ready` once its store is open, `begin i` before
+//! step `i` and `done i` once it returned, so the parent knows which step each kill
+//! interrupted. Kill times count from `ready`: counted from the spawn, a loaded
+//! machine's slow process starts pushed most kills before the first step. The parent keeps a
 //! model of the state after every step and compares the whole database with it.
 
 use std::fs;
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -164,6 +166,7 @@ fn writer() {
         use std::io::Write;
         std::io::stderr().write_all(line.as_bytes()).unwrap();
     };
+    say("ready\n".to_string());
     for i in start..start + STEPS_PER_RUN {
         say(format!("begin {i}\n"));
         apply_to_store(&mut store, i, &groups);
@@ -187,6 +190,21 @@ fn writer_command(dir: &Path, start: usize, normal: bool) -> Command {
     .stdout(Stdio::null())
     .stderr(Stdio::piped());
     c
+}
+
+/// Reads the writer's lines into `into` up to its `ready` (or the end, if it never
+/// gets there).
+fn wait_ready(err: &mut impl BufRead, into: &mut String) {
+    loop {
+        let mut line = String::new();
+        if err.read_line(&mut line).unwrap() == 0 {
+            return;
+        }
+        into.push_str(&line);
+        if line == "ready\n" {
+            return;
+        }
+    }
 }
 
 /// Where the writer's own lines say it was: `(last step begun, whether it returned)`.
@@ -226,17 +244,18 @@ fn killing_writers_leaves_the_old_or_the_new_state() {
         }
     };
 
-    // How long an uninterrupted run takes, start to exit.
+    // How long an uninterrupted run takes, from its store open to its exit.
     let mut next = 0;
     let mut timings = Vec::new();
     for _ in 0..3 {
+        let mut child = writer_command(&dir, next, false).spawn().unwrap();
+        let mut err = BufReader::new(child.stderr.take().unwrap());
+        let mut stderr = String::new();
+        wait_ready(&mut err, &mut stderr);
         let started = Instant::now();
-        let out = writer_command(&dir, next, false).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        err.read_to_string(&mut stderr).unwrap();
+        let status = child.wait().unwrap();
+        assert!(status.success(), "{stderr}");
         timings.push(started.elapsed());
         next += STEPS_PER_RUN;
     }
@@ -258,16 +277,13 @@ fn killing_writers_leaves_the_old_or_the_new_state() {
         let normal = kill % 2 == 1;
         let delay = Duration::from_nanos(rng.next_u64() % (typical.as_nanos() as u64 + 1));
         let mut child = writer_command(&dir, next, normal).spawn().unwrap();
+        let mut err = BufReader::new(child.stderr.take().unwrap());
+        let mut stderr = String::new();
+        wait_ready(&mut err, &mut stderr);
         std::thread::sleep(delay);
         let _ = child.kill();
         child.wait().unwrap();
-        let mut stderr = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut stderr)
-            .unwrap();
+        err.read_to_string(&mut stderr).unwrap();
         model_upto(&mut models, next + STEPS_PER_RUN);
 
         let found = SqliteTrustStore::open(&db)
@@ -348,7 +364,7 @@ fn killing_writers_leaves_the_old_or_the_new_state() {
     let _ = fs::remove_dir_all(&dir);
 
     eprintln!(
-        "crash test: {kill} kills (seed {seed}) within {typical:?} of spawning a writer of \
+        "crash test: {kill} kills (seed {seed}) within {typical:?} of a writer's store open, of \
          {STEPS_PER_RUN} steps, half with synchronous=FULL, half NORMAL: {before_first} before \
          its first step, {mid_step_old} inside a step leaving the state before it, \
          {mid_step_new} inside a step leaving the state after it (killed between its commit \
