@@ -160,9 +160,9 @@ pub use stringphone_core as protocol;
 #[cfg(feature = "alloc")]
 pub use stringphone_core::MemoryTrustStore;
 pub use stringphone_core::{
-    rule, v2, verify_signature, wire, Backend, BoxPublicKey, BoxSecret, DecodeMode, Decoded, Error,
-    Fingerprint, FixedTrustStore, HexError, Identity, Message, ParticipantId, PublicKey,
-    SigningSeed, StoreError, TopicKey, TrustStore,
+    inbound, rule, v2, verify_signature, wire, Backend, BoxPublicKey, BoxSecret, DecodeMode,
+    Decoded, Error, Fingerprint, FixedTrustStore, HexError, Identity, Inbound, Message,
+    ParticipantId, PublicKey, SigningSeed, StoreError, TopicKey, TrustStore,
 };
 
 /// The crates the API's traits come from (`rand_core` 0.6, `signature`, `ed25519`,

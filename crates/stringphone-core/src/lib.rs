@@ -11,6 +11,8 @@
 //! feature. The wire format is byte-compatible with the original Python stringphone.
 //!
 //! Where things happen:
+//! - [`inbound`]: the one door in ([`Topic::receive`]): every inbound message, of
+//!   either format, said as an [`Inbound`]; errors only for refusals.
 //! - [`wire`]: the layout and the zero-copy parser ([`Message::parse`]).
 //! - [`topic`]: sealing and signing ([`Topic::encode_into`]), verifying and opening
 //!   ([`Topic::decode_in_place`]), in the order the design notes (`docs/DESIGN.md`) fix.
@@ -106,6 +108,7 @@ pub mod backend;
 pub mod batch;
 pub mod discovery;
 mod error;
+pub mod inbound;
 mod key_cache;
 pub mod keys;
 #[cfg(feature = "std")]
@@ -118,6 +121,7 @@ pub mod wire;
 
 pub use backend::{Backend, Identity};
 pub use error::Error;
+pub use inbound::{Inbound, KeyOffer, Newcomer, WireFormat};
 pub use keys::{
     BoxPublicKey, BoxSecret, Fingerprint, HexError, ParticipantId, PublicKey, SigningSeed, TopicKey,
 };
