@@ -52,7 +52,10 @@ pub const INTRO_CONTEXT: &str = "stringphone v2 introduction";
 /// signature check (the deepest stack of discovery) runs under this small frame, not
 /// under the frame of the caller's reply.
 #[inline(never)]
-pub(crate) fn check_self_signed<B: Backend>(topic: &TopicId, m: &V2Message<'_>) -> Result<PublicKey, Error> {
+pub(crate) fn check_self_signed<B: Backend>(
+    topic: &TopicId,
+    m: &V2Message<'_>,
+) -> Result<PublicKey, Error> {
     let key = m.identity().ok_or(Error::BadSignature)?;
     if B::participant_id(&key) != m.header().sender_id() {
         return Err(Error::BadSignature);
