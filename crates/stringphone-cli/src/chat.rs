@@ -68,14 +68,14 @@ use rand_core::{OsRng, RngCore};
 use rumqttc::{Client, Connection, MqttOptions, Outgoing as MqttOutgoing, Packet, QoS};
 use stringphone::v2::wire::V2Type;
 use stringphone::v2::{digest, RekeyOutcome, EPOCH_CONTEXT};
-use stringphone::{DecodeMode, Decoded, Error, Message, ParticipantId, PublicKey, Topic};
+use stringphone::{DecodeMode, Error, Inbound, Message, ParticipantId, PublicKey, Topic};
 use stringphone_store_sqlite::SqliteTrustStore;
 
 use crate::files::KeyKind;
 use crate::group::{self, Found};
 use crate::proto::{
-    self, from_hex, hex_message, id_of, introduction_key, parse_public_key, printable, to_hex, who,
-    Discovery, Protocol,
+    self, from_hex, hex_message, id_of, parse_public_key, printable, to_hex, who, Discovery,
+    Protocol,
 };
 use crate::{explain, files, names_key, read_seed, read_topic_key, Failure, Result};
 
@@ -1166,41 +1166,68 @@ impl Chat {
         self.on_message(payload);
     }
 
-    /// Everything that arrives, once out of its transport form: decoded by the topic
-    /// and routed by kind.
+    /// Everything that arrives, once out of its transport form: taken by the topic's
+    /// one door ([`Topic::receive`]), then handled by what it was; a refusal is said
+    /// by the kind of message refused.
     fn on_message(&mut self, bytes: &[u8]) {
         if let Some(why) = self.rotated_out(bytes) {
             let sender = sender_of(bytes);
             return self.show(&format!("refused {sender} {why}"));
         }
-        match self.topic.decode(bytes, DecodeMode::Strict) {
-            Ok(Decoded::Message {
+        let had_key = self.topic.topic_key().is_some();
+        match self.topic.receive(bytes, DecodeMode::Strict) {
+            Ok(Inbound::Message {
                 sender, plaintext, ..
             }) => self.show(&format!("msg {} {}", who(&sender), printable(&plaintext))),
+            Ok(Inbound::Introduction(newcomer)) => self.on_intro(bytes, newcomer.public_key()),
+            Ok(Inbound::Reply(_)) => self.on_reply(bytes),
+            Ok(Inbound::Rekey { admin, outcome }) => self.on_rekey(bytes, admin, outcome, had_key),
             Ok(_) => {} // our own echo: nothing to show
-            Err(Error::Introduction) => self.on_intro(bytes),
-            Err(Error::IntroductionReply) => self.on_reply(bytes),
-            Err(Error::Rekey) => self.on_rekey(bytes),
-            Err(Error::UntrustedSender(sender)) => self.on_untrusted(sender, bytes),
-            Err(e) => {
-                let why = match &e {
-                    Error::MissingTopicKey => "no topic key yet".to_string(),
-                    Error::UnknownEpoch(n) if *n > self.topic.epoch() => format!(
-                        "sealed under epoch {n}, whose key we do not hold: we missed a \
-                         rotation, or were left out of it (/rejoin asks a member for the \
-                         current key)"
-                    ),
-                    Error::UnknownEpoch(n) => format!(
-                        "sealed under epoch {n}, whose key was rotated away here (we hold \
-                         epoch {})",
-                        self.topic.epoch()
-                    ),
-                    other => explain(other),
-                };
-                let sender = sender_of(bytes);
-                self.show(&format!("refused {sender} {why}"));
-            }
+            Err(e) => self.on_refused(bytes, e, had_key),
         }
+    }
+
+    /// A message the topic refused, said by its kind: a rekey's refusal (once the
+    /// bytes were read as one: not a refusal of v2 as a whole), an introduction whose
+    /// signature fails, an untrusted sender's message (kept), anything else.
+    fn on_refused(&mut self, bytes: &[u8], e: Error, had_key: bool) {
+        let refused_as_v2 = matches!(e, Error::ProtocolRefused { .. } | Error::NoTopicId);
+        match Message::parse(bytes) {
+            Ok(Message::V2(m)) if m.header().message_type() == V2Type::Rekey && !refused_as_v2 => {
+                return self.rekey_refused(bytes, m.header().sender_id(), e, had_key);
+            }
+            Ok(Message::Introduction(intro)) if matches!(e, Error::BadSignature) => {
+                return self.intro_forged(&intro.sender_key());
+            }
+            Ok(Message::V2(m))
+                if m.header().message_type() == V2Type::Introduction
+                    && matches!(e, Error::BadSignature) =>
+            {
+                if let Some(key) = m.identity() {
+                    return self.intro_forged(&key);
+                }
+            }
+            _ => {}
+        }
+        if let Error::UntrustedSender(sender) = e {
+            return self.on_untrusted(sender, bytes);
+        }
+        let why = match &e {
+            Error::MissingTopicKey => "no topic key yet".to_string(),
+            Error::UnknownEpoch(n) if *n > self.topic.epoch() => format!(
+                "sealed under epoch {n}, whose key we do not hold: we missed a \
+                 rotation, or were left out of it (/rejoin asks a member for the \
+                 current key)"
+            ),
+            Error::UnknownEpoch(n) => format!(
+                "sealed under epoch {n}, whose key was rotated away here (we hold \
+                 epoch {})",
+                self.topic.epoch()
+            ),
+            other => explain(other),
+        };
+        let sender = sender_of(bytes);
+        self.show(&format!("refused {sender} {why}"));
     }
 
     /// A message from a sender we do not trust: refused, kept for `/trust`, and (the
@@ -1246,22 +1273,18 @@ impl Chat {
         }
     }
 
-    fn on_intro(&mut self, payload: &[u8]) {
-        let topic = proto::topic_id(&self.mqtt_topic);
-        let Some((key, signed)) = introduction_key(payload, &topic) else {
-            return;
-        };
-        if key == self.topic.public_key() {
-            return; // our own introduction, echoed
-        }
+    /// An introduction whose signature does not verify under the key it carries.
+    fn intro_forged(&mut self, key: &PublicKey) {
+        self.show(&format!(
+            "refused {} introduction signature does not verify",
+            who(&id_of(key))
+        ));
+    }
+
+    /// An introduction, its signature checked by the topic (our own echo is never
+    /// handed here): `key` is the newcomer's.
+    fn on_intro(&mut self, payload: &[u8], key: PublicKey) {
         let id = id_of(&key);
-        if !signed {
-            self.show(&format!(
-                "refused {} introduction signature does not verify",
-                who(&id)
-            ));
-            return;
-        }
         self.remember(key);
         let rotate_in = self.joins_by_rotation(&id);
         if rotate_in && group::rotation_refusal(&self.topic).is_some() {
@@ -1468,26 +1491,24 @@ impl Chat {
         }
     }
 
-    /// A v2 rekey from the topic: the topic accepts it or says why not, and saves an
-    /// accepted one to the state directory itself (nothing is saved here).
-    fn on_rekey(&mut self, bytes: &[u8]) {
-        let Ok(Message::V2(m)) = Message::parse(bytes) else {
-            return;
-        };
-        let admin = m.header().sender_id();
-        if admin == self.topic.id() {
-            return; // our own rotation, echoed (or kept by the broker)
-        }
-        let had_key = self.topic.topic_key().is_some();
-        match self.topic.accept_rekey(bytes) {
-            Ok(RekeyOutcome::Rotated { .. }) => {
+    /// A v2 rekey the topic took (it saves an accepted one to the state directory
+    /// itself: nothing is saved here); `had_key`: whether we held a key before.
+    fn on_rekey(
+        &mut self,
+        bytes: &[u8],
+        admin: ParticipantId,
+        outcome: RekeyOutcome,
+        had_key: bool,
+    ) {
+        match outcome {
+            RekeyOutcome::Rotated { .. } => {
                 self.held_rekeys.retain(|(sender, _)| *sender != admin);
                 self.show(&group::rotated_line(&self.topic, &admin));
                 if !had_key {
                     self.save_first_key();
                 }
             }
-            Ok(RekeyOutcome::Superseded) => {
+            RekeyOutcome::Superseded => {
                 if digest(EPOCH_CONTEXT, bytes) == self.topic.epoch_id() {
                     return; // the rekey of the epoch we hold, again
                 }
@@ -1499,19 +1520,22 @@ impl Chat {
                 ));
             }
             // An outcome this version does not know: said as it is.
-            Ok(other) => self.show(&format!("rekey {} {other:?}", who(&admin))),
-            Err(e) => {
-                if matches!(e, Error::NotAnAdmin(_) | Error::UntrustedSender(_)) {
-                    self.held_rekeys.retain(|(sender, _)| *sender != admin);
-                    if self.held_rekeys.len() >= HELD_MAX {
-                        self.held_rekeys.pop_front();
-                    }
-                    self.held_rekeys.push_back((admin, bytes.to_vec()));
-                }
-                let why = self.why_rekey_refused(&e, &admin, had_key);
-                self.show(&format!("rekey-refused {} {why}", who(&admin)));
-            }
+            other => self.show(&format!("rekey {} {other:?}", who(&admin))),
         }
+    }
+
+    /// A v2 rekey the topic refused: one from a sender that is not (yet) an admin
+    /// here is kept, to be taken once it is one.
+    fn rekey_refused(&mut self, bytes: &[u8], admin: ParticipantId, e: Error, had_key: bool) {
+        if matches!(e, Error::NotAnAdmin(_) | Error::UntrustedSender(_)) {
+            self.held_rekeys.retain(|(sender, _)| *sender != admin);
+            if self.held_rekeys.len() >= HELD_MAX {
+                self.held_rekeys.pop_front();
+            }
+            self.held_rekeys.push_back((admin, bytes.to_vec()));
+        }
+        let why = self.why_rekey_refused(&e, &admin, had_key);
+        self.show(&format!("rekey-refused {} {why}", who(&admin)));
     }
 
     /// A refused rekey, said for the person at the chat.
@@ -1584,7 +1608,7 @@ impl Chat {
             .partition(|(held, _)| held == sender);
         self.held_rekeys = others.into();
         for (_, rekey) in theirs {
-            self.on_rekey(&rekey);
+            self.on_message(&rekey);
         }
     }
 

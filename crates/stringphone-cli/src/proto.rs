@@ -4,7 +4,6 @@
 use std::path::Path;
 
 use stringphone::protocol::MarkSlot;
-use stringphone::v2::wire::V2Type;
 use stringphone::v2::{ProtocolVersion, TopicId};
 use stringphone::{
     rule, Backend, BoxSecret, DefaultBackend, Error, Fingerprint, MemoryTrustStore, Message,
@@ -39,36 +38,6 @@ impl Protocol {
             Protocol::V2 => ProtocolVersion::V2,
             Protocol::Both => ProtocolVersion::Both,
         }
-    }
-}
-
-/// The key an introduction (classic or v2) carries, and whether the introduction is
-/// signed by it (for v2: for `topic`, and names that key's id as its sender). `None`
-/// for anything else.
-pub fn introduction_key(bytes: &[u8], topic: &TopicId) -> Option<(PublicKey, bool)> {
-    match Message::parse(bytes).ok()? {
-        Message::Introduction(intro) => {
-            let key = intro.sender_key();
-            let signed = stringphone::verify_signature::<DefaultBackend>(
-                &key,
-                intro.encryption_key().as_bytes(),
-                intro.signature(),
-            )
-            .is_ok();
-            Some((key, signed))
-        }
-        Message::V2(m) if m.header().message_type() == V2Type::Introduction => {
-            let key = m.identity()?;
-            let signed = id_of(&key) == m.header().sender_id()
-                && stringphone::verify_signature::<DefaultBackend>(
-                    &key,
-                    &stringphone::v2::signed_string(topic, m.signed_part()),
-                    m.signature(),
-                )
-                .is_ok();
-            Some((key, signed))
-        }
-        _ => None,
     }
 }
 
