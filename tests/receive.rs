@@ -46,6 +46,9 @@ fn bob<B: Backend>(make: fn(u8, Option<u8>) -> T<B>, alice: &T<B>) -> T<B> {
     bob
 }
 
+/// Which refusal a case expects.
+type Expected = fn(&Error) -> bool;
+
 /// Everything a refusal must leave as it was.
 fn state<B: Backend>(t: &T<B>) -> (Vec<u8>, Option<[u8; 32]>, bool, usize) {
     (
@@ -191,7 +194,7 @@ fn refusals_are_decodes_refusals<B: Backend>(_: &str) {
         forged_signature[at] ^= 0x40;
         let mut unknown = wire.clone();
         unknown[0] = b'x';
-        let cases: [(&[u8], fn(&Error) -> bool); 6] = [
+        let cases: [(&[u8], Expected); 6] = [
             (&forged, |e| {
                 matches!(e, Error::BadSignature | Error::DecryptFailed)
             }),
@@ -460,7 +463,7 @@ fn rekeys_are_taken_as_accept_rekey_takes_them<B: Backend>(_: &str) {
     let not_admin = carol.rotate(None).unwrap();
     new.add_participant(carol.public_key()).unwrap();
     old.add_participant(carol.public_key()).unwrap();
-    let cases: [(&[u8], fn(&Error) -> bool); 2] = [
+    let cases: [(&[u8], Expected); 2] = [
         (&forged, |e| matches!(e, Error::BadSignature)),
         (&not_admin, |e| matches!(e, Error::NotAnAdmin(_))),
     ];
