@@ -38,7 +38,8 @@
 //! v2 discovery: introductions and replies are signed, and a joiner installs the key
 //! only from a replier it trusts or approves (otherwise `replier-untrusted`, no key).
 //!
-//! v2 rotations: every rekey received goes to `Topic::accept_rekey`, which checks it
+//! v2 rotations: every rekey received is taken by `Topic::receive` (as
+//! `Topic::accept_rekey` takes it), which checks it
 //! (an admin named here, a member of the epoch it follows, the epoch chain) and saves
 //! the new epoch to the state directory itself; admins rotate with `/rotate` and
 //! `/remove` (or the one-shot `stringphone rotate`), and rekeys are published
@@ -50,8 +51,9 @@
 //! to listed members). A chat takes the state directory's sender lease at start: one
 //! process sends as one identity from one state directory.
 //!
-//! Inbound traffic goes through one function, `Chat::on_message`, which routes by
-//! message kind; outbound traffic through one queue, `Outbox`, which knows what the
+//! Inbound traffic goes through one function, `Chat::on_message`, which hands it to
+//! the topic's one door, `Topic::receive`, and goes on by what that says arrived;
+//! outbound traffic through one queue, `Outbox`, which knows what the
 //! broker acknowledged and sends the rest again after a reconnection.
 
 use std::collections::{HashMap, HashSet, VecDeque};
