@@ -468,7 +468,7 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
     /// The one-call loop of an application:
     ///
     /// ```
-    /// use stringphone_core::{DecodeMode, Error, Inbound, SigningSeed, Topic, TopicKey};
+    /// use stringphone_core::{DecodeMode, Inbound, SigningSeed, Topic, TopicKey};
     /// use stringphone_rustcrypto::RustCrypto;
     /// let mut alice = Topic::<RustCrypto, _>::new(SigningSeed::from_bytes([2; 32]), Some(TopicKey::from_bytes([1; 32])));
     /// let mut bob = Topic::<RustCrypto, _>::new(SigningSeed::from_bytes([3; 32]), None);
