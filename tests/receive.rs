@@ -131,6 +131,19 @@ fn messages_come_out_as_decode_gives_them<B: Backend>(_: &str) {
         };
         assert_eq!(&*plaintext, b"into a buffer");
         assert_eq!(&*plaintext, &*p2);
+        // In place, without a second buffer.
+        let wire = alice.encode("in place").unwrap();
+        let (mut a, mut b) = (wire.clone(), wire.clone());
+        let got = new.receive_in_place(&mut a, DecodeMode::Strict).unwrap();
+        let old_got = old.decode_in_place(&mut b, DecodeMode::Strict).unwrap();
+        let (Inbound::Message { plaintext, .. }, Decoded::Message { plaintext: p2, .. }) =
+            (got, old_got)
+        else {
+            panic!("{format}: not a message in place")
+        };
+        assert_eq!(&*plaintext, b"in place");
+        assert_eq!(&*plaintext, &*p2);
+        assert_eq!(state(&new), state(&old), "{format}");
         // A buffer too small: the same refusal, nothing moved.
         let wire = alice.encode("too long for four bytes").unwrap();
         let before = state(&new);
@@ -516,9 +529,19 @@ mod rekeys {
     for_each_backend!(rekeys_are_taken_as_accept_rekey_takes_them);
 }
 
-/// `receive` never panics, on anything: arbitrary bytes, and every valid kind with
-/// bytes changed, cut or added. A refusal changes nothing (group state, topic key,
-/// pending introduction, trusted participants).
+/// Whether a refused in-place receive met the ring backend's known defect: a v2
+/// message that reached the cipher and failed its tag (see the property below).
+fn ring_zeroed_a_v2_ciphertext(backend: &str, e: &Error, bytes: &[u8]) -> bool {
+    backend == "ring"
+        && matches!(e, Error::DecryptFailed)
+        && bytes.first() == Some(&0x02)
+        && bytes.len() >= 127
+}
+
+/// `receive` (and its twins) never panics, on anything: arbitrary bytes, and every
+/// valid kind with bytes changed, cut or added. A refusal changes nothing (group
+/// state, topic key, pending introduction, trusted participants; in place, the
+/// buffer).
 fn receive_never_panics_and_a_refusal_changes_nothing<B: Backend>(backend: &str) {
     let mut alice = v2::<B>(1, Some(9));
     alice.set_protocol(ProtocolVersion::Both);
@@ -594,6 +617,26 @@ fn receive_never_panics_and_a_refusal_changes_nothing<B: Backend>(backend: &str)
                     let before = state(&bob);
                     if bob.receive_into(&bytes, mode, &mut [0u8; 64]).is_err() {
                         prop_assert_eq!(&state(&bob), &before);
+                    }
+                    // In place: a refusal leaves the buffer as it was, too.
+                    let before = state(&bob);
+                    let mut buffer = bytes.clone();
+                    if let Err(e) = bob.receive_in_place(&mut buffer, mode) {
+                        prop_assert_eq!(&state(&bob), &before);
+                        if ring_zeroed_a_v2_ciphertext(backend, &e, &bytes) {
+                            // KNOWN DEFECT, not receive's: ring's ChaCha20-Poly1305
+                            // zeroes the ciphertext when the tag fails, so a v2 message
+                            // refused as DecryptFailed by decode_in_place (on which
+                            // receive_in_place relies) is not left unchanged as its
+                            // docs say. What still must hold: no unauthenticated
+                            // plaintext is left, and nothing outside the ciphertext moved.
+                            let end = bytes.len() - 80;
+                            prop_assert_eq!(&buffer[..47], &bytes[..47]);
+                            prop_assert_eq!(&buffer[end..], &bytes[end..]);
+                            prop_assert!(buffer[47..end].iter().all(|b| *b == 0));
+                        } else {
+                            prop_assert_eq!(&buffer, &bytes, "{:?} {:?}", mode, e);
+                        }
                     }
                 }
                 Ok(())

@@ -295,7 +295,8 @@ impl fmt::Debug for KeyOffer<'_> {
 ///
 /// `'a` is the lifetime of the received bytes (an introduction and a reply are
 /// views of them); `P` is the plaintext: a `Vec<u8>` from [`Topic::receive`], a
-/// slice of the caller's buffer from [`Topic::receive_into`].
+/// slice of the caller's buffer from [`Topic::receive_into`] and
+/// [`Topic::receive_in_place`].
 ///
 /// Its `Debug` prints a plaintext's length, never its bytes.
 ///
@@ -422,11 +423,21 @@ impl<P: AsRef<[u8]>> fmt::Debug for Inbound<'_, P> {
 }
 
 /// What [`Topic::receive`] settles without the decode path (which takes messages).
-enum Settled<'a> {
+/// It holds no borrow of the bytes, which the caller attaches: the in-place twin
+/// must be free to hand its buffer to the decode path instead.
+enum Settled {
     /// Our own introduction or rekey.
     Own,
-    Introduction(Newcomer<'a>),
-    Reply(KeyOffer<'a>),
+    Introduction {
+        key: PublicKey,
+        id: ParticipantId,
+        format: WireFormat,
+    },
+    Reply {
+        recipient: ParticipantId,
+        replier: PublicKey,
+        format: WireFormat,
+    },
     /// A rekey of another admin, to take.
     #[cfg(feature = "v2")]
     Rekey(ParticipantId),
@@ -543,16 +554,59 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
         }
     }
 
+    /// [`receive`](Self::receive) without a heap and without a second buffer: a
+    /// message is decrypted where it lies, as [`decode_in_place`](Self::decode_in_place)
+    /// does, and its plaintext is the returned slice of `message`; a refused message
+    /// leaves `message` unchanged. Everything else as `receive` (an introduction and a
+    /// reply are views of `message`).
+    ///
+    /// ```
+    /// use stringphone_core::{DecodeMode, FixedTrustStore, Inbound, SigningSeed, Topic, TopicKey};
+    /// use stringphone_rustcrypto::RustCrypto;
+    /// let key = TopicKey::from_bytes([1; 32]);
+    /// let mut alice = Topic::<RustCrypto, _>::with_store(SigningSeed::from_bytes([2; 32]), Some(key.clone()), FixedTrustStore::<4>::new());
+    /// let mut bob = Topic::<RustCrypto, _>::with_store(SigningSeed::from_bytes([3; 32]), Some(key), FixedTrustStore::<4>::new());
+    /// bob.add_participant(alice.public_key()).unwrap();
+    /// let mut wire = [0u8; 121 + 5];
+    /// alice.encode_into(&mut rand_core::OsRng, b"hello", &mut wire).unwrap();
+    /// let Inbound::Message { plaintext, .. } = bob.receive_in_place(&mut wire, DecodeMode::Strict).unwrap() else { panic!() };
+    /// assert_eq!(plaintext, b"hello");
+    /// ```
+    pub fn receive_in_place<'m>(
+        &mut self,
+        message: &'m mut [u8],
+        mode: DecodeMode,
+    ) -> Result<Inbound<'m, &'m mut [u8]>, Error> {
+        match self.route(message)? {
+            None => self.decode_in_place(message, mode).map(Inbound::from),
+            Some(settled) => self.settle(message, settled),
+        }
+    }
+
     /// Everything but a message: reported as it is, or (a rekey) taken.
     fn settle<'a, P>(
         &mut self,
-        #[allow(unused_variables)] bytes: &[u8],
-        settled: Settled<'a>,
+        bytes: &'a [u8],
+        settled: Settled,
     ) -> Result<Inbound<'a, P>, Error> {
         Ok(match settled {
             Settled::Own => Inbound::Own,
-            Settled::Introduction(newcomer) => Inbound::Introduction(newcomer),
-            Settled::Reply(offer) => Inbound::Reply(offer),
+            Settled::Introduction { key, id, format } => Inbound::Introduction(Newcomer {
+                bytes,
+                key,
+                id,
+                format,
+            }),
+            Settled::Reply {
+                recipient,
+                replier,
+                format,
+            } => Inbound::Reply(KeyOffer {
+                bytes,
+                recipient,
+                replier,
+                format,
+            }),
             #[cfg(feature = "v2")]
             Settled::Rekey(admin) => Inbound::Rekey {
                 admin,
@@ -565,7 +619,7 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
     /// [`decode`](Self::decode)'s order: `None` for a message (the decode path takes
     /// it), otherwise what the bytes are. Changes nothing (beyond loading the stored
     /// group state, as every call does first).
-    fn route<'a>(&mut self, bytes: &'a [u8]) -> Result<Option<Settled<'a>>, Error> {
+    fn route(&mut self, bytes: &[u8]) -> Result<Option<Settled>, Error> {
         if names_a_message(bytes) {
             return Ok(None);
         }
@@ -586,29 +640,27 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
                     intro.encryption_key().as_bytes(),
                     intro.signature(),
                 )?;
-                Settled::Introduction(Newcomer {
-                    bytes,
+                Settled::Introduction {
                     key,
                     id,
                     format: WireFormat::Classic,
-                })
+                }
             }
-            Message::IntroductionReply(reply) => Settled::Reply(KeyOffer {
-                bytes,
+            Message::IntroductionReply(reply) => Settled::Reply {
                 recipient: reply.recipient_id(),
                 replier: reply.sender_key(),
                 format: WireFormat::Classic,
-            }),
+            },
         };
         Ok(Some(settled))
     }
 
     /// [`route`](Self::route) of a v2 message: refused without `v2`.
     #[cfg(not(feature = "v2"))]
-    fn route_v2_inbound<'a>(
+    fn route_v2_inbound(
         &self,
-        _: crate::v2::wire::V2Message<'a>,
-    ) -> Result<Option<Settled<'a>>, Error> {
+        _: crate::v2::wire::V2Message<'_>,
+    ) -> Result<Option<Settled>, Error> {
         Err(self.refusal(2))
     }
 
@@ -617,10 +669,10 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
     /// this small frame.
     #[cfg(feature = "v2")]
     #[inline(never)]
-    fn route_v2_inbound<'a>(
+    fn route_v2_inbound(
         &self,
-        m: crate::v2::wire::V2Message<'a>,
-    ) -> Result<Option<Settled<'a>>, Error> {
+        m: crate::v2::wire::V2Message<'_>,
+    ) -> Result<Option<Settled>, Error> {
         use crate::v2::wire::V2Type;
         if !self.v2.protocol.accepts_v2() {
             return Err(self.refusal(2));
@@ -635,20 +687,18 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
                     return Ok(Some(Settled::Own));
                 }
                 let key = crate::v2::discovery::check_self_signed::<B>(&topic, &m)?;
-                Settled::Introduction(Newcomer {
-                    bytes: m.as_bytes(),
+                Settled::Introduction {
                     key,
                     id: sender,
                     format: WireFormat::V2,
-                })
+                }
             }
             (V2Type::Reply, Some(replier)) => match m.recipient_id() {
-                Some(recipient) => Settled::Reply(KeyOffer {
-                    bytes: m.as_bytes(),
+                Some(recipient) => Settled::Reply {
                     recipient,
                     replier,
                     format: WireFormat::V2,
-                }),
+                },
                 None => return Err(malformed(&m)),
             },
             (V2Type::Rekey, _) if sender == self.id() => Settled::Own,
