@@ -32,7 +32,8 @@
 //!   `construct_intro()` and `construct_reply()`.
 //!
 //! Without `alloc` everything still works through caller-provided buffers
-//! ([`Topic::encode_into`], [`Topic::decode_into`], [`Topic::decode_in_place`]; the
+//! ([`Topic::encode_into`], [`Topic::decode_into`], [`Topic::decode_in_place`], the
+//! one door [`Topic::receive_into`] and [`Topic::receive_in_place`]; the
 //! discovery messages are fixed-size arrays, a v2 reply and rekey are written into the
 //! caller's buffer) with a [`FixedTrustStore`].
 //!
