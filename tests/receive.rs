@@ -608,7 +608,7 @@ fn receive_never_panics_and_a_refusal_changes_nothing<B: Backend>(backend: &str)
                             .chars()
                             .take_while(|c| c.is_alphabetic())
                             .collect(),
-                        Err(e) => format!("refused: {}", common::category(e)),
+                        Err(e) => format!("refused: {}", stringphone_testkit::backend::category(e)),
                     };
                     *seen.borrow_mut().entry(kind).or_default() += 1;
                     if got.is_err() {
