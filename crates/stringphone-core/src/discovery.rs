@@ -185,11 +185,7 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
         #[cfg(feature = "alloc")]
         if introduction.first() == Some(&crate::v2::wire::VERSION) {
             let mut reply = alloc::vec::Vec::new();
-            let buffer = &mut reply;
-            self.construct_reply_v2_checked(rng, introduction, move |len| {
-                buffer.resize(len, 0);
-                Ok(&mut buffer[..])
-            })?;
+            self.construct_reply_v2_checked(rng, introduction, crate::wire::grow(&mut reply))?;
             return Ok(DiscoveryBytes::from_vec(reply));
         }
         // Without `alloc` a v2 reply is written here only if it fits the stack buffer

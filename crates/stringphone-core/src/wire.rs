@@ -350,6 +350,18 @@ impl<'a> Message<'a> {
     }
 }
 
+/// The output of a call that writes into a buffer sized once it knows the length
+/// (a v2 reply, a rekey), given as a `Vec` grown to that length.
+#[cfg(feature = "alloc")]
+pub(crate) fn grow<'a>(
+    bytes: &'a mut alloc::vec::Vec<u8>,
+) -> impl FnOnce(usize) -> Result<&'a mut [u8], Error> {
+    move |len| {
+        bytes.resize(len, 0);
+        Ok(&mut bytes[..])
+    }
+}
+
 /// The first `len` bytes of a caller's buffer, or [`Error::BufferTooSmall`].
 pub(crate) fn prefix_mut(out: &mut [u8], len: usize) -> Result<&mut [u8], Error> {
     let available = out.len();

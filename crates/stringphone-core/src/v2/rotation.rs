@@ -103,11 +103,7 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
         members: Option<&[ParticipantId]>,
     ) -> Result<alloc::vec::Vec<u8>, Error> {
         let mut rekey = alloc::vec::Vec::new();
-        let buffer = &mut rekey;
-        self.rotate_into_with(rng, members, move |len| {
-            buffer.resize(len, 0);
-            Ok(&mut buffer[..])
-        })?;
+        self.rotate_into_with(rng, members, crate::wire::grow(&mut rekey))?;
         Ok(rekey)
     }
 
