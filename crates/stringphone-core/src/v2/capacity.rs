@@ -183,6 +183,15 @@ pub type DefaultCapacity = Fixed<16, 4, 16>;
 #[cfg(feature = "v2")]
 pub(crate) use sealed::List;
 
+/// The refusal of a list of kind `L` that holds `what` and is full.
+#[cfg(feature = "v2")]
+fn full<L: List<T>, T>(what: &'static str) -> Error {
+    Error::CapacityExceeded {
+        list: what,
+        capacity: L::CAPACITY,
+    }
+}
+
 /// A set of participant ids, kept sorted (the order every id list on the wire and in
 /// the group state has).
 #[cfg(feature = "v2")]
@@ -222,13 +231,11 @@ impl<L: List<ParticipantId>> IdSet<L> {
         match self.ids.as_slice().binary_search(&id) {
             Ok(_) => Ok(false),
             Err(at) => {
+                let what = self.what;
                 self.ids
                     .try_insert(at, id)
                     .map(|()| true)
-                    .map_err(|_| Error::CapacityExceeded {
-                        list: self.what,
-                        capacity: L::CAPACITY,
-                    })
+                    .map_err(|_| full::<L, _>(what))
             }
         }
     }
@@ -236,10 +243,7 @@ impl<L: List<ParticipantId>> IdSet<L> {
     /// [`Error::CapacityExceeded`] if a new id would be refused.
     pub(crate) fn check_room(&self) -> Result<(), Error> {
         if self.len() >= L::CAPACITY {
-            return Err(Error::CapacityExceeded {
-                list: self.what,
-                capacity: L::CAPACITY,
-            });
+            return Err(full::<L, _>(self.what));
         }
         Ok(())
     }
@@ -343,9 +347,23 @@ impl<V, L: List<(ParticipantId, V)>> IdMap<V, L> {
         self.len() >= L::CAPACITY
     }
 
+    /// [`Error::CapacityExceeded`] if a new id would be refused.
+    pub(crate) fn check_room(&self) -> Result<(), Error> {
+        if self.is_full() {
+            return Err(full::<L, _>(self.what));
+        }
+        Ok(())
+    }
+
     /// Sets the value of `id`. A full map refuses a new id.
     pub(crate) fn insert(&mut self, id: ParticipantId, value: V) -> Result<(), Error> {
-        self.entry_or_insert(id, || value, |old, value| *old = value)
+        match self.find(&id) {
+            Ok(at) => {
+                self.entries.as_mut_slice()[at].1 = value;
+                Ok(())
+            }
+            Err(_) => self.entry(id, || value).map(drop),
+        }
     }
 
     /// The value of `id`, made with `new` when absent; a full map refuses a new id.
@@ -357,31 +375,14 @@ impl<V, L: List<(ParticipantId, V)>> IdMap<V, L> {
         let at = match self.find(&id) {
             Ok(at) => at,
             Err(at) => {
+                let what = self.what;
                 self.entries
                     .try_insert(at, (id, new()))
-                    .map_err(|_| Error::CapacityExceeded {
-                        list: self.what,
-                        capacity: L::CAPACITY,
-                    })?;
+                    .map_err(|_| full::<L, _>(what))?;
                 at
             }
         };
         Ok(&mut self.entries.as_mut_slice()[at].1)
-    }
-
-    fn entry_or_insert(
-        &mut self,
-        id: ParticipantId,
-        new: impl FnOnce() -> V,
-        replace: impl FnOnce(&mut V, V),
-    ) -> Result<(), Error> {
-        match self.find(&id) {
-            Ok(at) => {
-                replace(&mut self.entries.as_mut_slice()[at].1, new());
-                Ok(())
-            }
-            Err(_) => self.entry(id, new).map(|_| ()),
-        }
     }
 
     /// Removes the first entry (the smallest id), to make room in a cache.

@@ -245,12 +245,7 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
         }
         // A sender this topic has no room to track is refused before anything is
         // opened or stored: a window it could not keep would let its messages replay.
-        if self.v2.senders.is_full() {
-            return Err(Error::CapacityExceeded {
-                list: "senders",
-                capacity: self.v2.senders.len(),
-            });
-        }
+        self.v2.senders.check_room()?;
         let mark = self
             .trust_store()
             .load_mark(&MarkSlot::Received(*sender))?
