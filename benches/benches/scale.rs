@@ -24,9 +24,8 @@
 //! (`libsodium:verify_open`, feature `libsodium`). Throughput is in messages.
 //!
 //! STORE is `memory`, `sqlite` (FULL), `sqlite-normal` or `file` (the text store,
-//! `stringphone-store-file`, for comparison). Rotation to 10,000 members is
-//! refused by the wire format (`MAX_MEMBERS` = 1,024): the bench prints it and records
-//! nothing. The sizes on the wire are written to `<target>/criterion/scale-sizes.json`
+//! `stringphone-store-file`, for comparison). A rotation the wire format refuses
+//! (more than `MAX_MEMBERS`, 16,384, members) is printed and not measured. The sizes on the wire are written to `<target>/criterion/scale-sizes.json`
 //! for `benches/scale_report.py`.
 
 use std::hint::black_box;

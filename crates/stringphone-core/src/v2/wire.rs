@@ -53,8 +53,10 @@ const REPLY_MEMBERS_AT: usize = REPLY_FIXED_LEN - SIGNATURE_LEN - 4;
 pub const REKEY_FIXED_LEN: usize = HEADER_LEN + 32 + 32 + 2 + SIGNATURE_LEN;
 /// Bytes per member entry of a rekey.
 pub const REKEY_ENTRY_LEN: usize = 16 + 32 + TAG_LEN;
-/// The most members a rekey may list (bounds what a receiver scans).
-pub const MAX_MEMBERS: usize = 1024;
+/// The most members a rekey or a reply may list: room for a topic of 10,000
+/// participants and more, while bounding what a receiver scans (a rekey at the limit
+/// is 1 MiB, no more than a large message; the count field would allow 65,535).
+pub const MAX_MEMBERS: usize = 16384;
 
 /// The kinds of v2 message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
