@@ -61,7 +61,10 @@ fn a_rotation_reaches_every_one_of_ten_thousand_members<B: Backend>(_: &str) {
         "the last member holds another key than the admin"
     );
     let said = alice.encode("to all 10,000").unwrap();
-    assert_eq!(text(last.decode(&said, DecodeMode::Strict)), "to all 10,000");
+    assert_eq!(
+        text(last.decode(&said, DecodeMode::Strict)),
+        "to all 10,000"
+    );
 }
 for_each_backend!(a_rotation_reaches_every_one_of_ten_thousand_members);
 
@@ -111,7 +114,10 @@ fn reply_listing(members: usize) -> Vec<u8> {
 /// refuses both one past it, and a rekey listing none, whatever their lengths say.
 #[test]
 fn the_member_limit_is_enforced_at_the_parser() {
-    assert!(MAX_MEMBERS >= PARTICIPANTS + 1, "a 10,000-member topic can't be rotated");
+    assert!(
+        MAX_MEMBERS >= PARTICIPANTS + 1,
+        "a 10,000-member topic can't be rotated"
+    );
     assert!(MAX_MEMBERS <= u16::MAX as usize && MAX_FLOORS <= u16::MAX as usize);
 
     assert!(V2Message::parse(&rekey_listing(MAX_MEMBERS)).is_ok());
