@@ -5,10 +5,6 @@
 //! panic, the outcome the wire format and docs/DESIGN.md's order of checks predict, the
 //! same answer from every variant of a call, and no change of state on failure.
 //!
-//! This file depends on `stringphone-core`, `stringphone-rustcrypto` and
-//! `rand_core` only, so that `tests/fuzz_regressions.rs` in the main workspace
-//! includes it as it is (`#[path]`) and replays saved inputs on stable Rust.
-//!
 //! The topics are built from `vectors/classic.json`, so the seed corpus
 //! made from those vectors (`fuzz/make-corpus.py`) starts on the success paths:
 //! - decode: the receiver is the joiner of the first `reply` vector (its id is in
@@ -20,7 +16,6 @@
 
 use std::cell::RefCell;
 
-use rand_core::{CryptoRng, RngCore};
 use stringphone_core::reexports::aead::AeadInPlace;
 use stringphone_core::v2::wire::V2Type;
 use stringphone_core::wire::{MessageType, INTRODUCTION_LEN, REPLY_LEN, SIMPLE_OVERHEAD};
@@ -29,6 +24,7 @@ use stringphone_core::{
     ParticipantId, PublicKey, SigningSeed, Topic, TopicKey,
 };
 use stringphone_rustcrypto::RustCrypto;
+use stringphone_testkit::TestRng;
 
 /// The backend the raw-bytes targets run on.
 pub type B = RustCrypto;
@@ -110,43 +106,6 @@ pub mod fixture {
 pub fn hex32(hex: &str) -> [u8; 32] {
     PublicKey::from_hex(hex).expect("fixture hex").to_bytes()
 }
-
-/// A random source that hands out exactly the bytes it was given, then fails.
-pub struct FixedRng<'a> {
-    bytes: &'a [u8],
-}
-
-impl<'a> FixedRng<'a> {
-    /// A source of exactly `bytes`.
-    pub fn new(bytes: &'a [u8]) -> Self {
-        FixedRng { bytes }
-    }
-}
-
-impl RngCore for FixedRng<'_> {
-    fn next_u32(&mut self) -> u32 {
-        rand_core::impls::next_u32_via_fill(self)
-    }
-    fn next_u64(&mut self) -> u64 {
-        rand_core::impls::next_u64_via_fill(self)
-    }
-    fn fill_bytes(&mut self, dest: &mut [u8]) {
-        self.try_fill_bytes(dest).expect("FixedRng ran dry");
-    }
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
-        if dest.len() > self.bytes.len() {
-            return Err(rand_core::Error::from(
-                core::num::NonZeroU32::new(rand_core::Error::CUSTOM_START).expect("non-zero"),
-            ));
-        }
-        let (head, tail) = self.bytes.split_at(dest.len());
-        dest.copy_from_slice(head);
-        self.bytes = tail;
-        Ok(())
-    }
-}
-
-impl CryptoRng for FixedRng<'_> {}
 
 /// A topic with the identity of `seed`, the topic key if given, trusting `trusted`.
 pub fn topic(seed: [u8; 32], key: Option<[u8; 32]>, trusted: &[&str]) -> T {
@@ -877,7 +836,7 @@ fn joiner_specs() -> [JoinerSpec; 4] {
 fn joiner(spec: &JoinerSpec) -> T {
     let mut t = topic(spec.seed, spec.key, &[]);
     if let Some(e) = &spec.pending {
-        t.construct_intro_with(&mut FixedRng::new(e))
+        t.construct_intro_with(&mut TestRng::replay(&[e]))
             .expect("intro from a fixed secret");
     }
     t
@@ -918,7 +877,7 @@ pub fn expect_type(data: &[u8], wanted: MessageType) -> Result<Message<'_>, Stri
 fn check_construct_reply(r: &mut T, data: &[u8]) {
     let before = snapshot(r);
     let randomness = fixture::REPLY_RANDOMNESS;
-    let got = r.construct_reply_with(&mut FixedRng::new(&randomness), data);
+    let got = r.construct_reply_with(&mut TestRng::replay(&[&randomness]), data);
     assert_eq!(snapshot(r), before, "construct_reply changed the topic");
 
     let intro = match expect_type(data, MessageType::Introduction) {
