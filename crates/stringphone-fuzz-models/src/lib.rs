@@ -20,9 +20,10 @@
 //! - [`v2_topics`]: the same, with participant 0 in two topics and bytes relayed
 //!   between them.
 //!
-//! The cargo-fuzz targets in `fuzz/` are one line each over these; this crate's
-//! tests run every model on a fixed set of inputs and replay every input a fuzzer
-//! ever failed on (`tests/regressions/TARGET/`).
+//! The cargo-fuzz targets in `fuzz/` are one line each over these; [`TARGETS`] runs
+//! each on the bytes its target gets, for this crate's tests, which run every model on
+//! a fixed set of inputs and replay every input a fuzzer ever failed on
+//! (`tests/regressions/TARGET/`).
 //!
 //! ```
 //! // The `v2` model's four valid messages, unedited, pass its checks.
@@ -39,3 +40,58 @@ pub mod structured;
 pub mod v2;
 pub mod v2_structured;
 pub mod v2_topics;
+
+use arbitrary::{Arbitrary, Unstructured};
+
+/// What a fuzz target of a typed input does with its bytes: builds the input as
+/// libfuzzer-sys does (`arbitrary_take_rest`) and checks it. `false` when the bytes
+/// make no input (the target skips them).
+///
+/// ```
+/// use stringphone_fuzz_models::{on_bytes, agreement};
+/// // Too short for a case: skipped, as the target skips it.
+/// assert!(!on_bytes(&[], agreement::check));
+/// ```
+pub fn on_bytes<T: for<'a> Arbitrary<'a>>(data: &[u8], check: fn(&T)) -> bool {
+    match T::arbitrary_take_rest(Unstructured::new(data)) {
+        Ok(input) => {
+            check(&input);
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+/// A target's check on the bytes the fuzzer gives it; `false` when it skipped them.
+pub type Target = fn(&[u8]) -> bool;
+
+/// Every cargo-fuzz target by name (`fuzz/fuzz_targets/NAME.rs`), running its model
+/// on the target's bytes exactly as the target does.
+///
+/// ```
+/// let (name, parse) = stringphone_fuzz_models::TARGETS[0];
+/// assert_eq!(name, "parse");
+/// assert!(parse(b"not a message"));
+/// ```
+pub const TARGETS: [(&str, Target); 8] = [
+    ("parse", |d| {
+        raw::check_parse(d);
+        true
+    }),
+    ("decode", |d| {
+        raw::check_decode(d);
+        true
+    }),
+    ("discovery", |d| {
+        raw::check_discovery(d);
+        true
+    }),
+    ("structured", |d| on_bytes(d, structured::check)),
+    ("verify_agreement", |d| on_bytes(d, agreement::check)),
+    ("v2", |d| {
+        v2::check_v2(d);
+        true
+    }),
+    ("v2_structured", |d| on_bytes(d, v2_structured::check)),
+    ("v2_topics", |d| on_bytes(d, v2_topics::check)),
+];
