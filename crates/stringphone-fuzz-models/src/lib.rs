@@ -48,9 +48,9 @@ use arbitrary::{Arbitrary, Unstructured};
 /// make no input (the target skips them).
 ///
 /// ```
-/// use stringphone_fuzz_models::{on_bytes, agreement};
-/// // Too short for a case: skipped, as the target skips it.
-/// assert!(!on_bytes(&[], agreement::check));
+/// use stringphone_fuzz_models::{agreement, on_bytes};
+/// // Any bytes make a case (`arbitrary` fills what runs short with zeros).
+/// assert!(on_bytes(&[7; 64], agreement::check));
 /// ```
 pub fn on_bytes<T: for<'a> Arbitrary<'a>>(data: &[u8], check: fn(&T)) -> bool {
     match T::arbitrary_take_rest(Unstructured::new(data)) {
