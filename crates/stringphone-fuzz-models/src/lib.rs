@@ -35,6 +35,7 @@
 #![deny(missing_docs)]
 
 pub mod agreement;
+mod edit;
 pub mod raw;
 pub mod structured;
 pub mod v2;

@@ -24,6 +24,7 @@ use stringphone_core::reexports::aead::{AeadInPlace, KeyInit};
 use stringphone_core::{Backend, DecodeMode, Error, ParticipantId, PublicKey, TopicKey};
 use stringphone_testkit::TestRng;
 
+use crate::edit;
 use crate::raw::{
     check_batch, decode_all_variants, err_str, refused_v2, snapshot, topic, v2_framing, Outcome, B,
     T,
@@ -288,27 +289,13 @@ fn apply<F: Layout>(world: &World, msg: &mut Vec<u8>, edit: &Edit<F>) {
         (start.min(len), end.min(len))
     };
     match edit {
-        Edit::Flip { field, index, bit } => {
-            let (s, e) = span(*field);
-            if s < e {
-                msg[s + usize::from(*index) % (e - s)] ^= 1 << (bit % 8);
-            }
-        }
+        Edit::Flip { field, index, bit } => edit::flip(msg, span(*field), *index, *bit),
         Edit::Set {
             field,
             index,
             value,
-        } => {
-            let (s, e) = span(*field);
-            if s < e {
-                msg[s + usize::from(*index) % (e - s)] = *value;
-            }
-        }
-        Edit::Overwrite { field, bytes } => {
-            let (s, e) = span(*field);
-            let n = bytes.len().min(e - s);
-            msg[s..s + n].copy_from_slice(&bytes[..n]);
-        }
+        } => edit::set(msg, span(*field), *index, *value),
+        Edit::Overwrite { field, bytes } => edit::overwrite(msg, span(*field), bytes),
         Edit::Cast { field, member } => {
             let (s, e) = span(*field);
             let m = world.member(*member);

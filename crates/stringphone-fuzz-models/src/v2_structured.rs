@@ -103,6 +103,7 @@ use stringphone_core::{
 };
 use stringphone_testkit::TestRng;
 
+use crate::edit;
 use crate::raw::{err_str, outcome, v2_framing, Outcome, B, T};
 
 // ----- the wire format, written out from the layout table ----------------------------
@@ -718,8 +719,8 @@ fn apply(world: &World, kind: V2Type, msg: &mut Vec<u8>, edit: &Edit, chain: &[[
     let range = |field: Field, msg: &[u8]| field_range(field, kind, msg);
     match edit {
         Edit::Flip { field, index, bit } => {
-            if let Some((s, e)) = range(*field, msg).filter(|(s, e)| s < e) {
-                msg[s + usize::from(*index) % (e - s)] ^= 1 << (bit % 8);
+            if let Some(r) = range(*field, msg) {
+                edit::flip(msg, r, *index, *bit);
             }
         }
         Edit::Set {
@@ -727,14 +728,13 @@ fn apply(world: &World, kind: V2Type, msg: &mut Vec<u8>, edit: &Edit, chain: &[[
             index,
             value,
         } => {
-            if let Some((s, e)) = range(*field, msg).filter(|(s, e)| s < e) {
-                msg[s + usize::from(*index) % (e - s)] = *value;
+            if let Some(r) = range(*field, msg) {
+                edit::set(msg, r, *index, *value);
             }
         }
         Edit::Overwrite { field, bytes } => {
-            if let Some((s, e)) = range(*field, msg) {
-                let n = bytes.len().min(e - s);
-                msg[s..s + n].copy_from_slice(&bytes[..n]);
+            if let Some(r) = range(*field, msg) {
+                edit::overwrite(msg, r, bytes);
             }
         }
         Edit::Add { field, delta } => {
