@@ -225,15 +225,20 @@ pub fn s_is_canonical(s: &[u8; 32]) -> bool {
     bool::from(Scalar::from_canonical_bytes(*s).is_some())
 }
 
-/// libsodium's `crypto_sign_verify_detached`, decision for decision: `S < L`;
-/// `R` not of small order; the key canonical, not of small order and on the curve;
-/// then `R == encode([S]B - [k]A)` byte for byte, `k = SHA-512(R || A || M)`.
-pub fn reference(key: &[u8; 32], message: &[u8], sig: &[u8; 64]) -> bool {
+/// A signature's `R` and its `S` as a scalar, if `S < L`.
+fn split(sig: &[u8; 64]) -> Option<([u8; 32], Scalar)> {
     let mut r = [0u8; 32];
     let mut s = [0u8; 32];
     r.copy_from_slice(&sig[..32]);
     s.copy_from_slice(&sig[32..]);
-    let Some(s) = Option::<Scalar>::from(Scalar::from_canonical_bytes(s)) else {
+    Option::<Scalar>::from(Scalar::from_canonical_bytes(s)).map(|s| (r, s))
+}
+
+/// libsodium's `crypto_sign_verify_detached`, decision for decision: `S < L`;
+/// `R` not of small order; the key canonical, not of small order and on the curve;
+/// then `R == encode([S]B - [k]A)` byte for byte, `k = SHA-512(R || A || M)`.
+pub fn reference(key: &[u8; 32], message: &[u8], sig: &[u8; 64]) -> bool {
+    let Some((r, s)) = split(sig) else {
         return false;
     };
     if is_small_order(&r) || !y_is_canonical(key) || is_small_order(key) {
@@ -433,11 +438,7 @@ fn check_batches(
 /// The cofactored equation `[8](S·B - k·A - R) = 0` (with `S < L` and both points
 /// decompressing): what a batch of random linear combinations can accept.
 pub fn cofactored(key: &[u8; 32], message: &[u8], sig: &[u8; 64]) -> bool {
-    let mut r = [0u8; 32];
-    let mut s = [0u8; 32];
-    r.copy_from_slice(&sig[..32]);
-    s.copy_from_slice(&sig[32..]);
-    let Some(s) = Option::<Scalar>::from(Scalar::from_canonical_bytes(s)) else {
+    let Some((r, s)) = split(sig) else {
         return false;
     };
     let (Some(a), Some(big_r)) = (
