@@ -415,6 +415,19 @@ fn box_open(
     Some(key)
 }
 
+/// The refusal an entry point for v2 messages of type `want` gives first: the
+/// message's framing, then its type.
+fn v2_of_type(msg: &[u8], want: V2Type) -> Result<(), Error> {
+    let found = v2_framing(msg)?;
+    if found != want {
+        return Err(Error::WrongType {
+            expected: MessageType::V2(want),
+            found: MessageType::V2(found),
+        });
+    }
+    Ok(())
+}
+
 /// Whether an X25519 key has small order: its agreement with any secret is zero.
 fn small_order(key: &[u8]) -> bool {
     MontgomeryPoint(array32(key))
@@ -1447,15 +1460,8 @@ impl Model {
             Some(&b) if b != 0x02 => return e(Error::UnknownType(b)),
             _ => {}
         }
-        let t = match v2_framing(msg) {
-            Ok(t) => t,
-            Err(x) => return e(x),
-        };
-        if t != V2Type::Rekey {
-            return e(Error::WrongType {
-                expected: MessageType::V2(V2Type::Rekey),
-                found: MessageType::V2(t),
-            });
+        if let Err(x) = v2_of_type(msg, V2Type::Rekey) {
+            return e(x);
         }
         let admin = id_at(msg, 7);
         if !self.g.admins.contains(&admin) {
@@ -1521,15 +1527,8 @@ impl Model {
         if intro.first() != Some(&0x02) {
             return self.classic_refusal();
         }
-        let t = match v2_framing(intro) {
-            Ok(t) => t,
-            Err(x) => return e(x),
-        };
-        if t != V2Type::Introduction {
-            return e(Error::WrongType {
-                expected: MessageType::V2(V2Type::Introduction),
-                found: MessageType::V2(t),
-            });
+        if let Err(x) = v2_of_type(intro, V2Type::Introduction) {
+            return e(x);
         }
         let key = PublicKey::from_bytes(array32(&intro[47..79]));
         let id = id_at(intro, 7);
@@ -1607,15 +1606,8 @@ impl Model {
         if reply.first() != Some(&0x02) {
             return self.classic_refusal();
         }
-        let t = match v2_framing(reply) {
-            Ok(t) => t,
-            Err(x) => return e(x),
-        };
-        if t != V2Type::Reply {
-            return e(Error::WrongType {
-                expected: MessageType::V2(V2Type::Reply),
-                found: MessageType::V2(t),
-            });
+        if let Err(x) = v2_of_type(reply, V2Type::Reply) {
+            return e(x);
         }
         let recipient = id_at(reply, R_RECIPIENT);
         if recipient != self.me {
