@@ -18,12 +18,13 @@ is generated, never committed (/fuzz/corpus is git-ignored). Standard library on
   the classic messages.
 - structured: a few byte strings of each shape; `arbitrary` turns any bytes into a
   case, so these only start the fuzzer on both scenarios.
-- v2_structured: a `Traffic` case for each prelude (fuzz/src/v2_structured.rs),
-  with and without the receiver's key and with a grace period of 0, and a few
-  `Discovery` cases; `arbitrary` reads integers little-endian and picks variant
+- v2_structured: a `Traffic` case for each prelude
+  (crates/stringphone-fuzz-models/src/v2_structured.rs), with and without the
+  receiver's key and with a grace period of 0, and a few `Discovery` cases; `arbitrary` reads integers little-endian and picks variant
   `(u32 * count) >> 32`.
-- v2_topics: a case for each of its preludes (fuzz/src/v2_topics.rs), with and
-  without the receivers' key and with a grace period of 0.
+- v2_topics: a case for each of its preludes
+  (crates/stringphone-fuzz-models/src/v2_topics.rs), with and without the
+  receivers' key and with a grace period of 0.
 """
 
 import argparse
@@ -36,7 +37,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 MAX_SEED = 4096
-# The decode target's receiver is reply[0]'s joiner (fuzz/src/raw.rs).
+# The decode target's receiver is reply[0]'s joiner
+# (crates/stringphone-fuzz-models/src/raw.rs).
 OWN_ID_FROM = ("reply", 0, "joiner_id")
 
 
@@ -61,7 +63,8 @@ def variant(index, count):
     return (-(-index * 2**32 // count)).to_bytes(4, "little")
 
 
-# fuzz/src/v2_structured.rs: `Scenario` has 2 variants, `Prelude` 14.
+# crates/stringphone-fuzz-models/src/v2_structured.rs: `Scenario` has 2 variants,
+# `Prelude` 14.
 V2S_SCENARIOS = 2
 V2S_PRELUDES = 14
 
@@ -86,7 +89,7 @@ def v2_structured_seeds():
     return seeds
 
 
-# fuzz/src/v2_topics.rs: `TopicsPrelude` has 5 variants.
+# crates/stringphone-fuzz-models/src/v2_topics.rs: `TopicsPrelude` has 5 variants.
 V2T_PRELUDES = 5
 
 

@@ -120,7 +120,8 @@ if [ "$failed" != 0 ]; then
     cat <<'EOF'
 
 A target found something. Minimize it (cargo +nightly fuzz tmin TARGET FILE), save
-it under tests/fuzz_regressions/TARGET/ and make tests/fuzz_regressions.rs pass.
+it under crates/stringphone-fuzz-models/tests/regressions/TARGET/ and make
+cargo test -p stringphone-fuzz-models pass.
 EOF
     exit 1
 fi

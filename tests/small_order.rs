@@ -1,6 +1,7 @@
-//! `rule::SMALL_ORDER_ENCODINGS` is derived here from curve arithmetic, not trusted:
-//! the eight torsion points of curve25519-dalek, compressed with the sign bit cleared,
-//! plus every non-canonical encoding (`y + p` that still fits in 255 bits) of those.
+//! `rule::SMALL_ORDER_ENCODINGS` is checked against a derivation from curve arithmetic
+//! (the test kit's `small_order`), not trusted: the eight torsion points of
+//! curve25519-dalek, compressed with the sign bit cleared, plus every non-canonical
+//! encoding (`y + p` that still fits in 255 bits) of those.
 //! And `rule::has_small_order` must agree with dalek's `is_small_order` on every
 //! encoding that decompresses, over a wide sample.
 //!
@@ -11,44 +12,13 @@
 use std::collections::BTreeSet;
 
 use curve25519_dalek::constants::EIGHT_TORSION;
-use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
+use curve25519_dalek::edwards::CompressedEdwardsY;
 use curve25519_dalek::montgomery::MontgomeryPoint;
 use curve25519_dalek::traits::IsIdentity;
 use rand_core::{OsRng, RngCore};
 use stringphone::rule::{self, SMALL_ORDER_ENCODINGS};
 use stringphone::BoxPublicKey;
-
-/// p = 2^255 - 19, little-endian.
-const P: [u8; 32] = {
-    let mut p = [0xff; 32];
-    p[0] = 0xed;
-    p[31] = 0x7f;
-    p
-};
-
-/// `y + p` when it fits in 255 bits (only for `y < 19`), else `None`.
-fn plus_p(y: &[u8; 32]) -> Option<[u8; 32]> {
-    let mut out = [0u8; 32];
-    let mut carry = 0u16;
-    for i in 0..32 {
-        let sum = u16::from(y[i]) + u16::from(P[i]) + carry;
-        out[i] = sum as u8;
-        carry = sum >> 8;
-    }
-    (carry == 0 && out[31] & 0x80 == 0).then_some(out)
-}
-
-fn sign_cleared(p: &EdwardsPoint) -> [u8; 32] {
-    let mut e = p.compress().to_bytes();
-    e[31] &= 0x7f;
-    e
-}
-
-fn derived() -> BTreeSet<[u8; 32]> {
-    let canonical: BTreeSet<[u8; 32]> = EIGHT_TORSION.iter().map(sign_cleared).collect();
-    let non_canonical: Vec<[u8; 32]> = canonical.iter().filter_map(plus_p).collect();
-    canonical.into_iter().chain(non_canonical).collect()
-}
+use stringphone_testkit::small_order::{self, plus_p, P};
 
 #[test]
 fn the_torsion_points_are_the_eight_points_of_small_order() {
@@ -71,7 +41,8 @@ fn small_order_encodings_are_derived_from_the_curve() {
         SMALL_ORDER_ENCODINGS.len(),
         "duplicates in the list"
     );
-    let derived = derived();
+    // The test kit's derivation from curve arithmetic.
+    let derived = small_order::ed25519();
     // Five y values (1, -1, 0, and the two of the order-8 points) and the two
     // non-canonical encodings p and p + 1.
     assert_eq!(derived.len(), 7);
@@ -84,7 +55,7 @@ fn small_order_encodings_are_derived_from_the_curve() {
         })
         .unwrap()
     ));
-    assert_eq!(listed, derived);
+    assert_eq!(&listed, derived);
 }
 
 /// Every encoding that decompresses: `has_small_order` equals dalek's verdict.
@@ -150,36 +121,16 @@ fn has_small_order_agrees_with_curve_arithmetic() {
 /// The all-zero X25519 point, what every agreement with a small-order key gives.
 const ZERO: MontgomeryPoint = MontgomeryPoint([0; 32]);
 
-/// `p - 1`, i.e. `u = -1`.
-fn minus_one() -> [u8; 32] {
-    let mut e = P;
-    e[0] -= 1;
-    e
-}
-
-/// `BoxPublicKey::SMALL_ORDER_ENCODINGS` derived: the `u` of the curve's eight points
-/// of small order (dalek's torsion points in Montgomery form: the identity and the
-/// point of order 2 both give 0, the two of order 4 give 1, the four of order 8 give
-/// two values); `u = -1`, the twist's points of order 4 (x-only doubling sends `u` to
-/// the point of order 2 exactly when `u² = 1`, and `u = 1` is on the curve; the twist's
-/// order is 4 times a prime, so it has no other small order); and every non-canonical
-/// encoding `u + p` that fits in 255 bits.
+/// `BoxPublicKey::SMALL_ORDER_ENCODINGS` is the test kit's derivation from the curve
+/// and its twist (`stringphone_testkit::small_order::x25519`, which says how).
 #[test]
 fn box_small_order_encodings_are_derived_from_the_curve() {
-    let mut canonical: BTreeSet<[u8; 32]> = EIGHT_TORSION
-        .iter()
-        .map(|p| p.to_montgomery().to_bytes())
-        .collect();
-    assert_eq!(canonical.len(), 4, "u = 0, 1 and the two of order 8");
-    canonical.insert(minus_one());
-    let non_canonical: Vec<[u8; 32]> = canonical.iter().filter_map(plus_p).collect();
-    let derived: BTreeSet<[u8; 32]> = canonical.into_iter().chain(non_canonical).collect();
     let listed: BTreeSet<[u8; 32]> = BoxPublicKey::SMALL_ORDER_ENCODINGS
         .iter()
         .copied()
         .collect();
     assert_eq!(listed.len(), BoxPublicKey::SMALL_ORDER_ENCODINGS.len());
-    assert_eq!(listed, derived);
+    assert_eq!(&listed, small_order::x25519());
 }
 
 /// The X25519 verdict: a key is of small order when agreements with two random secrets

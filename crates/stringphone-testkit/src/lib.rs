@@ -11,7 +11,8 @@
 //!   fresh directory, removed on drop.
 //! - [`vectors`]: the repository's vector files, found and read; [`scenario`]: the
 //!   group the v2 scenario tests build, on any store; [`damage`]: damaged variants of a
-//!   store's file, for its parser to refuse.
+//!   store's file, for its parser to refuse; [`small_order`]: every encoding of a
+//!   point of small order, derived from the curve.
 //!
 //! Every check is a plain function returning [`Check`], so that a test can also show
 //! a check failing on a deliberately broken backend or store (this crate's own tests
@@ -28,6 +29,7 @@ pub mod backend;
 pub mod damage;
 mod rng;
 pub mod scenario;
+pub mod small_order;
 pub mod store;
 mod temp;
 pub mod vectors;

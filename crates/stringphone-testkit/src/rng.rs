@@ -5,7 +5,7 @@ use rand_core::{CryptoRng, RngCore, SeedableRng};
 
 /// A deterministic random source: either exactly the bytes it was given, in order
 /// ([`TestRng::replay`]), or an endless stream reproducible from a seed
-/// ([`TestRng::seeded`]).
+/// ([`TestRng::seeded`], [`TestRng::seeded_by`]).
 ///
 /// Replaying reproduces a vector: the randomness the original drew when it made it.
 /// Running dry is an RNG error ([`rand_core::Error`], which the protocol turns into
@@ -68,6 +68,44 @@ impl TestRng {
         TestRng {
             source: Source::Stream(Box::new(ChaCha8Rng::seed_from_u64(seed))),
         }
+    }
+
+    /// An endless stream (ChaCha8) keyed by the SHA-256 of `parts` (each with its
+    /// length first, so that no two lists of parts share a stream): a stream per
+    /// (seed, participant, restart, ...) for a model that needs many independent ones.
+    ///
+    /// ```
+    /// use rand_core::RngCore;
+    /// use stringphone_testkit::TestRng;
+    /// let a = TestRng::seeded_by(&[&[1, 2], &[3]]).next_u64();
+    /// assert_eq!(a, TestRng::seeded_by(&[&[1, 2], &[3]]).next_u64());
+    /// assert_ne!(a, TestRng::seeded_by(&[&[1], &[2, 3]]).next_u64());
+    /// ```
+    #[must_use]
+    pub fn seeded_by(parts: &[&[u8]]) -> Self {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        for p in parts {
+            h.update((p.len() as u64).to_le_bytes());
+            h.update(p);
+        }
+        TestRng {
+            source: Source::Stream(Box::new(ChaCha8Rng::from_seed(h.finalize().into()))),
+        }
+    }
+
+    /// The next `N` bytes, as an array. Panics where [`RngCore::fill_bytes`] does (a
+    /// replaying source run dry).
+    ///
+    /// ```
+    /// use stringphone_testkit::TestRng;
+    /// let mut rng = TestRng::replay(&[&[1, 2, 3]]);
+    /// assert_eq!(rng.array::<2>(), [1, 2]);
+    /// ```
+    pub fn array<const N: usize>(&mut self) -> [u8; N] {
+        let mut out = [0u8; N];
+        self.fill_bytes(&mut out);
+        out
     }
 
     /// A seed for [`TestRng::seeded`]: the number in the environment variable `var`

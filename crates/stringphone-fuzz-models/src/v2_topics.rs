@@ -55,6 +55,7 @@ pub struct Step {
 /// Histories across the two topics.
 #[derive(Arbitrary, Debug, Clone, Copy)]
 pub enum TopicsPrelude {
+    /// No history: the actions start on fresh casts.
     None,
     /// Chatter in X and Y; admin 1 rotates X, X's receiver takes it, Y's gets it as
     /// made and signed again by admin 1 for Y; chatter in X; X's messages to Y.

@@ -19,6 +19,7 @@ use curve25519_dalek::traits::IsIdentity;
 use sha2::{Digest, Sha512};
 use stringphone_core::batch::verify_batch;
 use stringphone_core::{rule, verify_signature, Backend, Error, PreparedKey, PublicKey};
+use stringphone_testkit::small_order;
 
 /// A backend's verifier: the entry point decode takes.
 pub type Verify = fn(&PublicKey, &[u8], &[u8; 64]) -> Result<(), Error>;
@@ -180,33 +181,17 @@ pub fn sign_with_torsion(
     (key, sig)
 }
 
-/// Every encoding of every small-order point: the eight points with sign bit as
-/// computed and flipped, and `y + p` where `y < 19`.
+/// Every encoding of every small-order point, with either sign bit: the test kit's
+/// derivation from the curve.
 fn small_order_encodings() -> Vec<[u8; 32]> {
-    let mut v = Vec::new();
-    for t in EIGHT_TORSION {
-        let enc = t.compress().to_bytes();
-        v.push(enc);
-        let mut flipped = enc;
-        flipped[31] ^= 0x80;
-        v.push(flipped);
-        if let Some(nc) = non_canonical(&enc) {
-            v.push(nc);
-        }
-    }
-    v
-}
-
-/// `y + p` with `enc`'s sign bit, when `y + p < 2^255` (that is `y < 19`).
-fn non_canonical(enc: &[u8; 32]) -> Option<[u8; 32]> {
-    let (lo, hi) = y_limbs(enc);
-    if hi != 0 || lo >= 19 {
-        return None;
-    }
-    let mut out = [0xffu8; 32];
-    out[0] = 0xed + lo as u8;
-    out[31] = 0x7f | (enc[31] & 0x80);
-    Some(out)
+    small_order::ed25519()
+        .iter()
+        .flat_map(|e| {
+            let mut negative = *e;
+            negative[31] |= 0x80;
+            [*e, negative]
+        })
+        .collect()
 }
 
 /// `y` (sign bit cleared) as (low 128 bits, high 127 bits).
@@ -240,15 +225,20 @@ pub fn s_is_canonical(s: &[u8; 32]) -> bool {
     bool::from(Scalar::from_canonical_bytes(*s).is_some())
 }
 
-/// libsodium's `crypto_sign_verify_detached`, decision for decision: `S < L`;
-/// `R` not of small order; the key canonical, not of small order and on the curve;
-/// then `R == encode([S]B - [k]A)` byte for byte, `k = SHA-512(R || A || M)`.
-pub fn reference(key: &[u8; 32], message: &[u8], sig: &[u8; 64]) -> bool {
+/// A signature's `R` and its `S` as a scalar, if `S < L`.
+fn split(sig: &[u8; 64]) -> Option<([u8; 32], Scalar)> {
     let mut r = [0u8; 32];
     let mut s = [0u8; 32];
     r.copy_from_slice(&sig[..32]);
     s.copy_from_slice(&sig[32..]);
-    let Some(s) = Option::<Scalar>::from(Scalar::from_canonical_bytes(s)) else {
+    Option::<Scalar>::from(Scalar::from_canonical_bytes(s)).map(|s| (r, s))
+}
+
+/// libsodium's `crypto_sign_verify_detached`, decision for decision: `S < L`;
+/// `R` not of small order; the key canonical, not of small order and on the curve;
+/// then `R == encode([S]B - [k]A)` byte for byte, `k = SHA-512(R || A || M)`.
+pub fn reference(key: &[u8; 32], message: &[u8], sig: &[u8; 64]) -> bool {
+    let Some((r, s)) = split(sig) else {
         return false;
     };
     if is_small_order(&r) || !y_is_canonical(key) || is_small_order(key) {
@@ -324,8 +314,8 @@ fn apply(edit: &Edit, key: &mut [u8; 32], sig: &mut [u8; 64], msg: &mut Vec<u8>)
         Edit::NonCanonicalKey(i) => {
             let mut enc = [0u8; 32];
             enc[0] = i % 19;
-            enc[31] = i & 0x80;
-            *key = non_canonical(&enc).expect("y < 19");
+            *key = small_order::plus_p(&enc).expect("y < 19");
+            key[31] |= i & 0x80;
         }
         Edit::SetKey(k) => *key = *k,
         Edit::SetR(v) => sig[..32].copy_from_slice(v),
@@ -448,11 +438,7 @@ fn check_batches(
 /// The cofactored equation `[8](S·B - k·A - R) = 0` (with `S < L` and both points
 /// decompressing): what a batch of random linear combinations can accept.
 pub fn cofactored(key: &[u8; 32], message: &[u8], sig: &[u8; 64]) -> bool {
-    let mut r = [0u8; 32];
-    let mut s = [0u8; 32];
-    r.copy_from_slice(&sig[..32]);
-    s.copy_from_slice(&sig[32..]);
-    let Some(s) = Option::<Scalar>::from(Scalar::from_canonical_bytes(s)) else {
+    let Some((r, s)) = split(sig) else {
         return false;
     };
     let (Some(a), Some(big_r)) = (

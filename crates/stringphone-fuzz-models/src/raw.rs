@@ -5,10 +5,6 @@
 //! panic, the outcome the wire format and docs/DESIGN.md's order of checks predict, the
 //! same answer from every variant of a call, and no change of state on failure.
 //!
-//! This file depends on `stringphone-core`, `stringphone-rustcrypto` and
-//! `rand_core` only, so that `tests/fuzz_regressions.rs` in the main workspace
-//! includes it as it is (`#[path]`) and replays saved inputs on stable Rust.
-//!
 //! The topics are built from `vectors/classic.json`, so the seed corpus
 //! made from those vectors (`fuzz/make-corpus.py`) starts on the success paths:
 //! - decode: the receiver is the joiner of the first `reply` vector (its id is in
@@ -20,7 +16,6 @@
 
 use std::cell::RefCell;
 
-use rand_core::{CryptoRng, RngCore};
 use stringphone_core::reexports::aead::AeadInPlace;
 use stringphone_core::v2::wire::V2Type;
 use stringphone_core::wire::{MessageType, INTRODUCTION_LEN, REPLY_LEN, SIMPLE_OVERHEAD};
@@ -29,6 +24,7 @@ use stringphone_core::{
     ParticipantId, PublicKey, SigningSeed, Topic, TopicKey,
 };
 use stringphone_rustcrypto::RustCrypto;
+use stringphone_testkit::{small_order, TestRng};
 
 /// The backend the raw-bytes targets run on.
 pub type B = RustCrypto;
@@ -110,43 +106,6 @@ pub mod fixture {
 pub fn hex32(hex: &str) -> [u8; 32] {
     PublicKey::from_hex(hex).expect("fixture hex").to_bytes()
 }
-
-/// A random source that hands out exactly the bytes it was given, then fails.
-pub struct FixedRng<'a> {
-    bytes: &'a [u8],
-}
-
-impl<'a> FixedRng<'a> {
-    /// A source of exactly `bytes`.
-    pub fn new(bytes: &'a [u8]) -> Self {
-        FixedRng { bytes }
-    }
-}
-
-impl RngCore for FixedRng<'_> {
-    fn next_u32(&mut self) -> u32 {
-        rand_core::impls::next_u32_via_fill(self)
-    }
-    fn next_u64(&mut self) -> u64 {
-        rand_core::impls::next_u64_via_fill(self)
-    }
-    fn fill_bytes(&mut self, dest: &mut [u8]) {
-        self.try_fill_bytes(dest).expect("FixedRng ran dry");
-    }
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
-        if dest.len() > self.bytes.len() {
-            return Err(rand_core::Error::from(
-                core::num::NonZeroU32::new(rand_core::Error::CUSTOM_START).expect("non-zero"),
-            ));
-        }
-        let (head, tail) = self.bytes.split_at(dest.len());
-        dest.copy_from_slice(head);
-        self.bytes = tail;
-        Ok(())
-    }
-}
-
-impl CryptoRng for FixedRng<'_> {}
 
 /// A topic with the identity of `seed`, the topic key if given, trusting `trusted`.
 pub fn topic(seed: [u8; 32], key: Option<[u8; 32]>, trusted: &[&str]) -> T {
@@ -813,42 +772,6 @@ pub fn check_decode(data: &[u8]) {
 
 // ----- discovery ---------------------------------------------------------------------
 
-/// Every encoding (top bit ignored) of an X25519 point of small order, the list
-/// libsodium refuses: 0, 1, the two points of order 8, `p - 1`, `p`, `p + 1`.
-/// Any agreement with such a key is all zeros, so anyone can open its box.
-pub fn x25519_small_order(key: &[u8; 32]) -> bool {
-    const ORDER_8: [[u8; 32]; 2] = [
-        [
-            0xe0, 0xeb, 0x7a, 0x7c, 0x3b, 0x41, 0xb8, 0xae, 0x16, 0x56, 0xe3, 0xfa, 0xf1, 0x9f,
-            0xc4, 0x6a, 0xda, 0x09, 0x8d, 0xeb, 0x9c, 0x32, 0xb1, 0xfd, 0x86, 0x62, 0x05, 0x16,
-            0x5f, 0x49, 0xb8, 0x00,
-        ],
-        [
-            0x5f, 0x9c, 0x95, 0xbc, 0xa3, 0x50, 0x8c, 0x24, 0xb1, 0xd0, 0xb1, 0x55, 0x9c, 0x83,
-            0xef, 0x5b, 0x04, 0x44, 0x5c, 0xc4, 0x58, 0x1c, 0x8e, 0x86, 0xd8, 0x22, 0x4e, 0xdd,
-            0xd0, 0x9f, 0x11, 0x57,
-        ],
-    ];
-    let mut u = *key;
-    u[31] &= 0x7f;
-    let small = |v: u8| {
-        let mut x = [0u8; 32];
-        x[0] = v;
-        x
-    };
-    // p - 1, p, p + 1: 0xec, 0xed, 0xee then 0xff.. and 0x7f.
-    let near_p = |low: u8| {
-        let mut x = [0xffu8; 32];
-        x[0] = low;
-        x[31] = 0x7f;
-        x
-    };
-    [small(0), small(1), near_p(0xec), near_p(0xed), near_p(0xee)]
-        .iter()
-        .chain(ORDER_8.iter())
-        .any(|bad| *bad == u)
-}
-
 /// A joiner parse_reply runs on.
 struct JoinerSpec {
     seed: [u8; 32],
@@ -877,7 +800,7 @@ fn joiner_specs() -> [JoinerSpec; 4] {
 fn joiner(spec: &JoinerSpec) -> T {
     let mut t = topic(spec.seed, spec.key, &[]);
     if let Some(e) = &spec.pending {
-        t.construct_intro_with(&mut FixedRng::new(e))
+        t.construct_intro_with(&mut TestRng::replay(&[e]))
             .expect("intro from a fixed secret");
     }
     t
@@ -918,7 +841,7 @@ pub fn expect_type(data: &[u8], wanted: MessageType) -> Result<Message<'_>, Stri
 fn check_construct_reply(r: &mut T, data: &[u8]) {
     let before = snapshot(r);
     let randomness = fixture::REPLY_RANDOMNESS;
-    let got = r.construct_reply_with(&mut FixedRng::new(&randomness), data);
+    let got = r.construct_reply_with(&mut TestRng::replay(&[&randomness]), data);
     assert_eq!(snapshot(r), before, "construct_reply changed the topic");
 
     let intro = match expect_type(data, MessageType::Introduction) {
@@ -940,7 +863,7 @@ fn check_construct_reply(r: &mut T, data: &[u8]) {
         Some(Error::UntrustedSender(id))
     } else if r.topic_key().is_none() {
         Some(Error::MissingTopicKey)
-    } else if x25519_small_order(intro.encryption_key().as_bytes()) {
+    } else if small_order::is_x25519(intro.encryption_key().as_bytes()) {
         Some(Error::InvalidPublicKey)
     } else {
         None
@@ -984,7 +907,7 @@ fn check_parse_reply(j: &mut T, pending: Option<[u8; 32]>, data: &[u8]) -> bool 
         let Some(secret) = pending else {
             return Err(err_str(&Error::NoPendingIntroduction));
         };
-        if x25519_small_order(reply.encryption_key().as_bytes()) {
+        if small_order::is_x25519(reply.encryption_key().as_bytes()) {
             return Err(err_str(&Error::DecryptFailed));
         }
         let mut key = *reply.sealed_topic_key();

@@ -22,10 +22,12 @@ use curve25519_dalek::montgomery::MontgomeryPoint;
 use ed25519_dalek::Signer;
 use stringphone_core::reexports::aead::{AeadInPlace, KeyInit};
 use stringphone_core::{Backend, DecodeMode, Error, ParticipantId, PublicKey, TopicKey};
+use stringphone_testkit::TestRng;
 
+use crate::edit;
 use crate::raw::{
-    check_batch, decode_all_variants, err_str, refused_v2, snapshot, topic, v2_framing, FixedRng,
-    Outcome, B, T,
+    check_batch, decode_all_variants, err_str, refused_v2, snapshot, topic, v2_framing, Outcome, B,
+    T,
 };
 
 const CAST: usize = 4;
@@ -61,32 +63,49 @@ pub struct SimpleCase {
 /// The fields of a simple message.
 #[derive(Arbitrary, Clone, Copy, Debug)]
 pub enum SimpleField {
+    /// The type byte, `s`.
     Type,
+    /// The sender's Ed25519 signature.
     Signature,
+    /// The sender's participant id.
     SenderId,
+    /// The secretbox nonce.
     Nonce,
+    /// The secretbox's Poly1305 tag.
     Mac,
+    /// The ciphertext (to the end of the message).
     Ciphertext,
 }
 
 /// The fields of an introduction.
 #[derive(Arbitrary, Clone, Copy, Debug)]
 pub enum IntroField {
+    /// The type byte, `i`.
     Type,
+    /// The newcomer's Ed25519 key.
     SenderKey,
+    /// Its signature over the X25519 key.
     Signature,
+    /// The ephemeral X25519 key.
     EncryptionKey,
 }
 
 /// The fields of a reply.
 #[derive(Arbitrary, Clone, Copy, Debug)]
 pub enum ReplyField {
+    /// The type byte, `r`.
     Type,
+    /// The newcomer's participant id.
     RecipientId,
+    /// The box's nonce.
     Nonce,
+    /// The box's Poly1305 tag.
     Mac,
+    /// The topic key, sealed.
     SealedKey,
+    /// The replier's ephemeral X25519 key.
     EncryptionKey,
+    /// The replier's Ed25519 key.
     SenderKey,
 }
 
@@ -138,14 +157,38 @@ impl Layout for ReplyField {
 #[derive(Arbitrary, Debug)]
 pub enum Edit<F> {
     /// Flip one bit of a field.
-    Flip { field: F, index: u16, bit: u8 },
+    Flip {
+        /// The field.
+        field: F,
+        /// The byte, modulo the field's length.
+        index: u16,
+        /// The bit, `% 8`.
+        bit: u8,
+    },
     /// Set one byte of a field.
-    Set { field: F, index: u16, value: u8 },
+    Set {
+        /// The field.
+        field: F,
+        /// The byte, modulo the field's length.
+        index: u16,
+        /// Its new value.
+        value: u8,
+    },
     /// Overwrite a field from its start with these bytes (as many as fit).
-    Overwrite { field: F, bytes: Vec<u8> },
+    Overwrite {
+        /// The field.
+        field: F,
+        /// The bytes.
+        bytes: Vec<u8>,
+    },
     /// Put cast member `% 4`'s id (or key: the field decides) into a field of 16
     /// (or 32) bytes.
-    Cast { field: F, member: u8 },
+    Cast {
+        /// The field.
+        field: F,
+        /// The cast member, `% 4`.
+        member: u8,
+    },
     /// Drop bytes from the end.
     Truncate(u16),
     /// Append bytes.
@@ -214,7 +257,7 @@ impl World {
         }
         let valid = senders[1][0]
             .borrow_mut()
-            .encode_with_rng(&mut FixedRng::new(&[3; 24]), b"a good message")
+            .encode_with_rng(&mut TestRng::replay(&[&[3; 24]]), b"a good message")
             .expect("encode");
         World {
             cast,
@@ -246,27 +289,13 @@ fn apply<F: Layout>(world: &World, msg: &mut Vec<u8>, edit: &Edit<F>) {
         (start.min(len), end.min(len))
     };
     match edit {
-        Edit::Flip { field, index, bit } => {
-            let (s, e) = span(*field);
-            if s < e {
-                msg[s + usize::from(*index) % (e - s)] ^= 1 << (bit % 8);
-            }
-        }
+        Edit::Flip { field, index, bit } => edit::flip(msg, span(*field), *index, *bit),
         Edit::Set {
             field,
             index,
             value,
-        } => {
-            let (s, e) = span(*field);
-            if s < e {
-                msg[s + usize::from(*index) % (e - s)] = *value;
-            }
-        }
-        Edit::Overwrite { field, bytes } => {
-            let (s, e) = span(*field);
-            let n = bytes.len().min(e - s);
-            msg[s..s + n].copy_from_slice(&bytes[..n]);
-        }
+        } => edit::set(msg, span(*field), *index, *value),
+        Edit::Overwrite { field, bytes } => edit::overwrite(msg, span(*field), bytes),
         Edit::Cast { field, member } => {
             let (s, e) = span(*field);
             let m = world.member(*member);
@@ -385,7 +414,7 @@ fn check_simple(world: &World, case: &SimpleCase) {
     let plaintext = &case.plaintext;
     let mut sealed = vec![0u8; plaintext.len() + 121];
     let n = sealer
-        .encode_into(&mut FixedRng::new(&case.nonce), plaintext, &mut sealed)
+        .encode_into(&mut TestRng::replay(&[&case.nonce]), plaintext, &mut sealed)
         .expect("encode");
     assert_eq!(n, sealed.len());
 
@@ -474,13 +503,14 @@ fn x25519(secret: &[u8; 32], public: &[u8]) -> [u8; 32] {
 }
 
 /// Whether an X25519 key has small order: its agreement with a secret is all
-/// zeros. Checked against `raw`'s list of encodings (libsodium's) on every call.
+/// zeros. Checked against the test kit's encodings (derived from the curve) on every
+/// call.
 fn small_order(key: &[u8]) -> bool {
     let zero = x25519(&[0x55; 32], key) == [0; 32];
     let mut k = [0u8; 32];
     k.copy_from_slice(key);
     assert_eq!(
-        crate::raw::x25519_small_order(&k),
+        stringphone_testkit::small_order::is_x25519(&k),
         zero,
         "the small-order list and the arithmetic disagree on {k:02x?}"
     );
@@ -493,7 +523,7 @@ fn check_discovery(world: &World, case: &DiscoveryCase) {
     let joiner_key = case.joiner_has_key.then_some(OLD_KEY);
     let mut joiner = topic(member.seed, joiner_key, &[]);
     let intro0 = joiner
-        .construct_intro_with(&mut FixedRng::new(&case.intro_secret))
+        .construct_intro_with(&mut TestRng::replay(&[&case.intro_secret]))
         .expect("intro");
     let ephemeral = MontgomeryPoint::mul_base_clamped(case.intro_secret).to_bytes();
     assert_eq!(intro0[0], b'i');
@@ -515,7 +545,7 @@ fn check_discovery(world: &World, case: &DiscoveryCase) {
         Pending::Sent => Some(case.intro_secret),
         Pending::Replaced(s) => {
             joiner
-                .construct_intro_with(&mut FixedRng::new(s))
+                .construct_intro_with(&mut TestRng::replay(&[s]))
                 .expect("intro");
             Some(*s)
         }
@@ -528,7 +558,7 @@ fn check_discovery(world: &World, case: &DiscoveryCase) {
     // The replier.
     let replier = &mut *world.us[usize::from(!case.replier_has_key)].borrow_mut();
     let before = snapshot(replier);
-    let got = replier.construct_reply_with(&mut FixedRng::new(&case.reply_randomness), &intro);
+    let got = replier.construct_reply_with(&mut TestRng::replay(&[&case.reply_randomness]), &intro);
     assert_eq!(snapshot(replier), before);
     let expected: Result<&Member, Error> = (|| {
         if let Some(&t) = intro.first() {
@@ -624,7 +654,7 @@ fn check_discovery(world: &World, case: &DiscoveryCase) {
             // The joiner now reads the topic.
             let wire = world.senders[(j + 1) % CAST][0]
                 .borrow_mut()
-                .encode_with_rng(&mut FixedRng::new(&[9; 24]), b"welcome")
+                .encode_with_rng(&mut TestRng::replay(&[&[9; 24]]), b"welcome")
                 .expect("encode");
             let got = joiner.decode(&wire, DecodeMode::Naive).expect("decode");
             assert_eq!(got.plaintext().as_deref(), Some(&b"welcome"[..]));

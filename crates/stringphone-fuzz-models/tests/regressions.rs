@@ -1,31 +1,21 @@
-//! The fuzz targets' checks, on stable Rust.
+//! The fuzz targets' findings, replayed.
 //!
-//! `fuzz/src/raw.rs` holds what the `parse`, `decode` and `discovery` targets
-//! assert on any input, `fuzz/src/v2.rs` what the `v2` target asserts; both are
-//! included here as they are. Every input a fuzzer ever
-//! failed on is kept under `tests/fuzz_regressions/TARGET/` and replayed, and
-//! so is every wire message of the classic vectors (the targets' seed corpus), so a
-//! drift between the harness and the protocol shows up in the ordinary test run.
-//! See the README's "Fuzzing" section.
-#![cfg(feature = "rustcrypto")]
+//! Every input a fuzzer ever failed on is kept under `tests/regressions/TARGET/`
+//! and replayed through the model of its target, and so is every wire message of the
+//! classic vectors (the targets' seed corpus) through the raw-bytes checks, so a
+//! drift between the models and the protocol shows up in the ordinary test run.
+//! The tests below the replays are the findings made while writing the models,
+//! each shown as the scenario it is. See the README's "Fuzzing" section.
 
-mod common;
+use std::path::{Path, PathBuf};
 
-#[allow(dead_code)]
-#[path = "../fuzz/src/raw.rs"]
-mod raw;
-
-#[path = "../fuzz/src/v2.rs"]
-mod v2;
-
-use std::path::PathBuf;
-
-use common::TestRng;
+use stringphone_fuzz_models::{raw, v2, TARGETS};
+use stringphone_testkit::TestRng;
 
 /// Every saved input of one target, with its file name.
 fn saved_inputs(target: &str) -> Vec<(String, Vec<u8>)> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fuzz_regressions")
+        .join("tests/regressions")
         .join(target);
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return Vec::new();
@@ -42,11 +32,14 @@ fn saved_inputs(target: &str) -> Vec<(String, Vec<u8>)> {
     inputs
 }
 
-/// Every wire message of `classic.json`, including the intros inside `reply`.
+fn unhex(s: &str) -> Vec<u8> {
+    stringphone_testkit::vectors::unhex(s).unwrap_or_else(|e| panic!("in the vectors: {e}"))
+}
+
+/// Every wire message of `classic.json` (or `$STRINGPHONE_VECTORS`), including the
+/// intros inside `reply`.
 fn vector_messages() -> Vec<Vec<u8>> {
-    let path = common::vector_path("STRINGPHONE_VECTORS", "classic.json");
-    let text = std::fs::read_to_string(&path).expect("classic.json");
-    let v: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    let v = stringphone_testkit::vectors::load_classic().expect("the classic vectors");
     let mut out = Vec::new();
     for (section, fields) in [
         ("simple", &["message"][..]),
@@ -56,41 +49,30 @@ fn vector_messages() -> Vec<Vec<u8>> {
     ] {
         for entry in v[section].as_array().expect("section") {
             for field in fields {
-                out.push(common::unhex(entry[*field].as_str().expect("hex")));
+                out.push(unhex(entry[*field].as_str().expect("hex")));
             }
         }
     }
     out
 }
 
-fn replay(target: &str, check: fn(&[u8])) {
-    for (name, input) in saved_inputs(target) {
-        let outcome = std::panic::catch_unwind(|| check(&input));
-        assert!(
-            outcome.is_ok(),
-            "tests/fuzz_regressions/{target}/{name} fails again"
-        );
+/// Every saved input of every target, through the target's model. A saved input that
+/// makes no input of its target (it would be skipped) fails too: it guards nothing.
+#[test]
+fn saved_inputs_pass() {
+    let mut replayed = Vec::new();
+    for (target, check) in TARGETS {
+        for (name, input) in saved_inputs(target) {
+            let outcome = std::panic::catch_unwind(|| check(&input));
+            match outcome {
+                Ok(true) => replayed.push(format!("{target}/{name}")),
+                Ok(false) => panic!("tests/regressions/{target}/{name} is no input of {target}"),
+                Err(_) => panic!("tests/regressions/{target}/{name} fails again"),
+            }
+        }
     }
-}
-
-#[test]
-fn parse_saved_inputs() {
-    replay("parse", raw::check_parse);
-}
-
-#[test]
-fn decode_saved_inputs() {
-    replay("decode", raw::check_decode);
-}
-
-#[test]
-fn discovery_saved_inputs() {
-    replay("discovery", raw::check_discovery);
-}
-
-#[test]
-fn v2_saved_inputs() {
-    replay("v2", v2::check_v2);
+    println!("replayed {replayed:?}");
+    assert!(!replayed.is_empty(), "no saved input found");
 }
 
 /// The `v2` target's four valid messages, unedited, are accepted by the entry
@@ -123,7 +105,7 @@ fn vectors_pass_every_raw_check() {
 #[test]
 fn the_fixtures_reach_the_success_paths() {
     use stringphone_core::{DecodeMode, Decoded};
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("vectors/classic.json");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../vectors/classic.json");
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).expect("vectors/classic.json"))
             .expect("JSON");
@@ -142,14 +124,14 @@ fn the_fixtures_reach_the_success_paths() {
         .expect("a simple vector under the decode key");
     let decoded = receiver
         .decode(
-            &common::unhex(simple["message"].as_str().unwrap()),
+            &unhex(simple["message"].as_str().unwrap()),
             DecodeMode::Strict,
         )
         .expect("decodes");
     assert!(matches!(decoded, Decoded::Message { verified: true, .. }));
 
     // The first reply, on its joiner with the introduction pending.
-    let reply = common::unhex(v["reply"][0]["message"].as_str().unwrap());
+    let reply = unhex(v["reply"][0]["message"].as_str().unwrap());
     let mut fresh = raw::topic(raw::hex32(raw::fixture::JOINER0_SEED), None, &[]);
     fresh
         .construct_intro_with(&mut TestRng::replay(&[&raw::hex32(
@@ -170,7 +152,7 @@ fn the_fixtures_reach_the_success_paths() {
         Some(raw::hex32(raw::fixture::REPLIER_TOPIC_KEY)),
         &raw::fixture::REPLIER_TRUSTED,
     );
-    let intro = common::unhex(v["intro"][0]["message"].as_str().unwrap());
+    let intro = unhex(v["intro"][0]["message"].as_str().unwrap());
     replier
         .construct_reply_with(&mut TestRng::replay(&[&[7; 56]]), &intro)
         .expect("the replier answers");
@@ -255,7 +237,7 @@ fn v2_message_with_counter(counter: u64) -> Vec<u8> {
 
 /// Found while writing the `v2_structured` target's model, whose oracle "every
 /// accepted counter lies below its sender's stored mark" catches it
-/// (`tests/fuzz_regressions/v2_structured/counter-u64-max-accepted-again-after-restart`,
+/// (`tests/regressions/v2_structured/counter-u64-max-accepted-again-after-restart`,
 /// replayed with `cargo +nightly fuzz run v2_structured FILE`; the fuzzer had not
 /// reached it on its own in about 25 minutes). A receiver stores a sender's mark as
 /// `counter + 1 + 256`, saturating: for counter `u64::MAX` the mark is `u64::MAX`,

@@ -17,16 +17,14 @@
 //! nothing of it: no message read in any mode, no introduction answered, no reply
 //! or rekey taken. A topic without a topic id refuses every v2 message that parses
 //! with `NoTopicId`.
-//!
-//! Like `raw.rs`, this file depends on the core and the RustCrypto backend only, so
-//! `tests/fuzz_regressions.rs` includes it and replays saved inputs on stable.
 
 use std::cell::RefCell;
 
 use stringphone_core::v2::ProtocolVersion;
 use stringphone_core::{Backend, DecodeMode, Message, PublicKey};
+use stringphone_testkit::TestRng;
 
-use crate::raw::{err_str, outcome, snapshot, topic, FixedRng, Outcome, Snapshot, B, MODES, T};
+use crate::raw::{err_str, outcome, snapshot, topic, Outcome, Snapshot, B, MODES, T};
 
 /// The topic key of the v2 cast.
 const KEY: [u8; 32] = [0x5e; 32];
@@ -110,7 +108,7 @@ fn receiver() -> T {
 /// it trusts).
 fn joiner_in(named: Named) -> T {
     let mut j = v2_topic(JOINER, None, &[public(RECEIVER)], named);
-    let intro = j.construct_intro_with(&mut FixedRng::new(&JOINER_RNG));
+    let intro = j.construct_intro_with(&mut TestRng::replay(&[&JOINER_RNG]));
     if named == Named::Unnamed {
         assert!(matches!(intro, Err(stringphone_core::Error::NoTopicId)));
     } else {
@@ -150,21 +148,21 @@ impl Templates {
     fn new() -> Templates {
         let mut sender = v2_topic(SENDER, Some(KEY), &[], Named::Fuzz);
         let message = sender
-            .encode_with_rng(&mut FixedRng::new(&RNG), PLAINTEXT)
+            .encode_with_rng(&mut TestRng::replay(&[&RNG]), PLAINTEXT)
             .expect("v2 encode");
         let mut j = v2_topic(JOINER, None, &[], Named::Fuzz);
         let intro = j
-            .construct_intro_with(&mut FixedRng::new(&JOINER_RNG))
+            .construct_intro_with(&mut TestRng::replay(&[&JOINER_RNG]))
             .expect("v2 intro")
             .to_vec();
         let reply = receiver()
-            .construct_reply_with(&mut FixedRng::new(&RNG), &intro)
+            .construct_reply_with(&mut TestRng::replay(&[&RNG]), &intro)
             .expect("v2 reply")
             .to_vec();
         let mut admin = receiver();
         admin.add_admin(public(RECEIVER)).expect("admin key");
         let rekey = admin
-            .rotate_with(&mut FixedRng::new(&RNG), None)
+            .rotate_with(&mut TestRng::replay(&[&RNG]), None)
             .expect("v2 rekey");
         for m in [&message, &intro, &reply, &rekey] {
             assert!(matches!(Message::parse(m), Ok(Message::V2(_))));
@@ -272,7 +270,7 @@ fn check_decode(data: &[u8], unchanged: Option<u8>) {
 fn check_construct_reply(data: &[u8], unchanged: Option<u8>) {
     let mut t = receiver();
     let before = state(&t);
-    match t.construct_reply_with(&mut FixedRng::new(&RNG), data) {
+    match t.construct_reply_with(&mut TestRng::replay(&[&RNG]), data) {
         Ok(reply) => {
             let Ok(Message::V2(intro)) = Message::parse(data) else {
                 panic!("answered something that is not a v2 introduction");
@@ -354,7 +352,7 @@ fn check_unnamed(data: &[u8]) {
             "{mode:?}"
         );
     }
-    let reply = t.construct_reply_with(&mut FixedRng::new(&RNG), data);
+    let reply = t.construct_reply_with(&mut TestRng::replay(&[&RNG]), data);
     assert_eq!(reply.err().map(|e| err_str(&e)), Some(expected.clone()));
     assert_eq!(state(&t), before, "an unnamed topic changed");
     let mut j = joiner_in(Named::Unnamed);
@@ -385,7 +383,7 @@ fn check_other_topic(data: &[u8]) {
             "{mode:?}: read in another topic: {got:?}"
         );
     }
-    let reply = t.construct_reply_with(&mut FixedRng::new(&RNG), data);
+    let reply = t.construct_reply_with(&mut TestRng::replay(&[&RNG]), data);
     assert!(reply.is_err(), "answered in another topic");
     assert_eq!(state(&t), before, "another topic changed");
     let mut j = joiner_in(Named::Other);

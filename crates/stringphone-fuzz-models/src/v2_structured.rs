@@ -93,7 +93,6 @@ use chacha20poly1305::aead::{AeadInPlace, KeyInit};
 use chacha20poly1305::ChaCha20Poly1305;
 use curve25519_dalek::montgomery::MontgomeryPoint;
 use ed25519_dalek::Signer;
-use rand_core::{CryptoRng, RngCore};
 use sha2::{Digest, Sha256, Sha512};
 use stringphone_core::v2::wire::V2Type;
 use stringphone_core::v2::{GroupState, ProtocolVersion, RekeyOutcome, TopicId};
@@ -102,8 +101,10 @@ use stringphone_core::{
     Backend, DecodeMode, Error, MarkSlot, MemoryTrustStore, ParticipantId, PublicKey, SigningSeed,
     TopicKey, TrustStore,
 };
+use stringphone_testkit::TestRng;
 
-use crate::raw::{err_str, outcome, v2_framing, FixedRng, Outcome, B, T};
+use crate::edit;
+use crate::raw::{err_str, outcome, v2_framing, Outcome, B, T};
 
 // ----- the wire format, written out from the layout table ----------------------------
 
@@ -414,6 +415,19 @@ fn box_open(
     Some(key)
 }
 
+/// The refusal an entry point for v2 messages of type `want` gives first: the
+/// message's framing, then its type.
+fn v2_of_type(msg: &[u8], want: V2Type) -> Result<(), Error> {
+    let found = v2_framing(msg)?;
+    if found != want {
+        return Err(Error::WrongType {
+            expected: MessageType::V2(want),
+            found: MessageType::V2(found),
+        });
+    }
+    Ok(())
+}
+
 /// Whether an X25519 key has small order: its agreement with any secret is zero.
 fn small_order(key: &[u8]) -> bool {
     MontgomeryPoint(array32(key))
@@ -457,59 +471,30 @@ fn rekey_entry_nonce(epoch: u32, index: usize) -> [u8; 24] {
     n
 }
 
-/// A deterministic random source: BLAKE3's output stream for a seed.
-pub struct StreamRng(blake3::OutputReader);
-
-impl StreamRng {
-    fn new(parts: &[&[u8]]) -> StreamRng {
-        let mut h = blake3::Hasher::new_derive_key("stringphone fuzz v2_structured rng");
-        for p in parts {
-            h.update(p);
-        }
-        StreamRng(h.finalize_xof())
-    }
-
-    fn bytes<const N: usize>(&mut self) -> [u8; N] {
-        let mut b = [0u8; N];
-        self.0.fill(&mut b);
-        b
-    }
-}
-
-impl RngCore for StreamRng {
-    fn next_u32(&mut self) -> u32 {
-        rand_core::impls::next_u32_via_fill(self)
-    }
-    fn next_u64(&mut self) -> u64 {
-        rand_core::impls::next_u64_via_fill(self)
-    }
-    fn fill_bytes(&mut self, dest: &mut [u8]) {
-        self.0.fill(dest);
-    }
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
-        self.0.fill(dest);
-        Ok(())
-    }
-}
-
-impl CryptoRng for StreamRng {}
-
 // ----- mutations ------------------------------------------------------------------------------
 
 /// A field of a v2 message, located by the type of the message it was made as.
 #[derive(Arbitrary, Clone, Copy, Debug)]
 pub enum Field {
+    /// The version byte.
     Version,
+    /// The type byte.
     Type,
+    /// The suite byte.
     Suite,
+    /// The epoch number.
     Epoch,
+    /// The sender's participant id.
     SenderId,
+    /// `m`: the sender's session.
     Session,
+    /// `m`: the counter.
     Counter,
     /// `m`: the ciphertext; `i`, `r`, `k`: everything between header and signature.
     Body,
     /// `m`: the ChaCha20-Poly1305 tag; `r`: the box's tag.
     Tag,
+    /// The Ed25519 signature.
     Signature,
     /// `i`, `r`: the Ed25519 key.
     Identity,
@@ -604,26 +589,75 @@ fn field_range(field: Field, kind: V2Type, msg: &[u8]) -> Option<(usize, usize)>
 #[derive(Arbitrary, Debug)]
 pub enum Edit {
     /// Flip one bit of a field.
-    Flip { field: Field, index: u16, bit: u8 },
+    Flip {
+        /// The field.
+        field: Field,
+        /// The byte, modulo the field's length.
+        index: u16,
+        /// The bit, `% 8`.
+        bit: u8,
+    },
     /// Set one byte of a field.
-    Set { field: Field, index: u16, value: u8 },
+    Set {
+        /// The field.
+        field: Field,
+        /// The byte, modulo the field's length.
+        index: u16,
+        /// Its new value.
+        value: u8,
+    },
     /// Overwrite a field from its start (as many bytes as fit).
-    Overwrite { field: Field, bytes: Vec<u8> },
+    Overwrite {
+        /// The field.
+        field: Field,
+        /// The bytes.
+        bytes: Vec<u8>,
+    },
     /// Add to a field read as a big-endian number (its last 16 bytes), wrapping.
-    Add { field: Field, delta: i32 },
+    Add {
+        /// The field.
+        field: Field,
+        /// What is added.
+        delta: i32,
+    },
     /// Put cast member `% 5`'s id (a 16-byte field) or key (a 32-byte field).
-    Cast { field: Field, member: u8 },
+    Cast {
+        /// The field.
+        field: Field,
+        /// The cast member, `% 5`.
+        member: u8,
+    },
     /// Put an epoch id of the chain into a 32-byte field: a topic's first epoch, or
     /// the epoch a rekey of the pool started (`% count`, first epochs first).
-    Chain { field: Field, pick: u8 },
+    Chain {
+        /// The field.
+        field: Field,
+        /// Which epoch id, `% count`.
+        pick: u8,
+    },
     /// A reply gets one more replay floor: cast member `% 5`'s id and `value`.
-    AddFloor { member: u8, value: u64 },
+    AddFloor {
+        /// The cast member, `% 5`.
+        member: u8,
+        /// The floor.
+        value: u64,
+    },
     /// A reply lists one more member: cast member `% 5`.
     AddMember(u8),
     /// Drop up to `n` bytes from the end of a field (the message gets shorter).
-    Shrink { field: Field, n: u8 },
+    Shrink {
+        /// The field.
+        field: Field,
+        /// How many bytes, at most the field's length.
+        n: u8,
+    },
     /// Insert bytes at the end of a field (the message gets longer).
-    Grow { field: Field, bytes: Vec<u8> },
+    Grow {
+        /// The field.
+        field: Field,
+        /// The bytes (the first 64).
+        bytes: Vec<u8>,
+    },
     /// Drop bytes from the end of the message.
     Truncate(u16),
     /// Append bytes to the message.
@@ -638,7 +672,12 @@ pub enum Seal {
     /// Signed again as cast member `% 5`, for the message's own topic (`topic % 3 ==
     /// 0`), the other topic of a two-topic case (1; a topic nobody joins in a
     /// one-topic case), or a topic nobody joins (2).
-    Resign { member: u8, topic: u8 },
+    Resign {
+        /// The signer, a cast member `% 5`.
+        member: u8,
+        /// Which topic, `% 3`.
+        topic: u8,
+    },
     /// A message (`m`) is sealed again under its sender's key with the edited header
     /// and signed by the member its sender id names: a valid message with chosen
     /// fields. Other types are signed again by their original signer. Both for the
@@ -693,8 +732,8 @@ fn apply(world: &World, kind: V2Type, msg: &mut Vec<u8>, edit: &Edit, chain: &[[
     let range = |field: Field, msg: &[u8]| field_range(field, kind, msg);
     match edit {
         Edit::Flip { field, index, bit } => {
-            if let Some((s, e)) = range(*field, msg).filter(|(s, e)| s < e) {
-                msg[s + usize::from(*index) % (e - s)] ^= 1 << (bit % 8);
+            if let Some(r) = range(*field, msg) {
+                edit::flip(msg, r, *index, *bit);
             }
         }
         Edit::Set {
@@ -702,14 +741,13 @@ fn apply(world: &World, kind: V2Type, msg: &mut Vec<u8>, edit: &Edit, chain: &[[
             index,
             value,
         } => {
-            if let Some((s, e)) = range(*field, msg).filter(|(s, e)| s < e) {
-                msg[s + usize::from(*index) % (e - s)] = *value;
+            if let Some(r) = range(*field, msg) {
+                edit::set(msg, r, *index, *value);
             }
         }
         Edit::Overwrite { field, bytes } => {
-            if let Some((s, e)) = range(*field, msg) {
-                let n = bytes.len().min(e - s);
-                msg[s..s + n].copy_from_slice(&bytes[..n]);
+            if let Some(r) = range(*field, msg) {
+                edit::overwrite(msg, r, bytes);
             }
         }
         Edit::Add { field, delta } => {
@@ -1422,15 +1460,8 @@ impl Model {
             Some(&b) if b != 0x02 => return e(Error::UnknownType(b)),
             _ => {}
         }
-        let t = match v2_framing(msg) {
-            Ok(t) => t,
-            Err(x) => return e(x),
-        };
-        if t != V2Type::Rekey {
-            return e(Error::WrongType {
-                expected: MessageType::V2(V2Type::Rekey),
-                found: MessageType::V2(t),
-            });
+        if let Err(x) = v2_of_type(msg, V2Type::Rekey) {
+            return e(x);
         }
         let admin = id_at(msg, 7);
         if !self.g.admins.contains(&admin) {
@@ -1496,15 +1527,8 @@ impl Model {
         if intro.first() != Some(&0x02) {
             return self.classic_refusal();
         }
-        let t = match v2_framing(intro) {
-            Ok(t) => t,
-            Err(x) => return e(x),
-        };
-        if t != V2Type::Introduction {
-            return e(Error::WrongType {
-                expected: MessageType::V2(V2Type::Introduction),
-                found: MessageType::V2(t),
-            });
+        if let Err(x) = v2_of_type(intro, V2Type::Introduction) {
+            return e(x);
         }
         let key = PublicKey::from_bytes(array32(&intro[47..79]));
         let id = id_at(intro, 7);
@@ -1582,15 +1606,8 @@ impl Model {
         if reply.first() != Some(&0x02) {
             return self.classic_refusal();
         }
-        let t = match v2_framing(reply) {
-            Ok(t) => t,
-            Err(x) => return e(x),
-        };
-        if t != V2Type::Reply {
-            return e(Error::WrongType {
-                expected: MessageType::V2(V2Type::Reply),
-                found: MessageType::V2(t),
-            });
+        if let Err(x) = v2_of_type(reply, V2Type::Reply) {
+            return e(x);
         }
         let recipient = id_at(reply, R_RECIPIENT);
         if recipient != self.me {
@@ -1872,7 +1889,7 @@ struct Sender {
     index: usize,
     topic: usize,
     t: T,
-    rng: StreamRng,
+    rng: TestRng,
     /// (next counter, end of the reserved block), once the topic has loaded its mark.
     counter: Option<(u64, u64)>,
     session: Option<[u8; 16]>,
@@ -1915,7 +1932,7 @@ impl Sender {
             index: i,
             topic,
             t: sender_topic(world, i, topic, store),
-            rng: StreamRng::new(&[&[seed, i as u8, 0, topic as u8]]),
+            rng: TestRng::seeded_by(&[&[seed, i as u8, 0, topic as u8]]),
             counter: None,
             session: None,
             epoch_id: world.first[topic],
@@ -1942,7 +1959,8 @@ impl Sender {
             "a restart resumes the key"
         );
         self.restarts = self.restarts.wrapping_add(1);
-        self.rng = StreamRng::new(&[&[seed, self.index as u8, self.restarts, self.topic as u8]]);
+        self.rng =
+            TestRng::seeded_by(&[&[seed, self.index as u8, self.restarts, self.topic as u8]]);
         self.counter = None;
         self.session = None;
     }
@@ -2048,6 +2066,7 @@ pub struct TrafficCase {
 /// checked like any.
 #[derive(Arbitrary, Debug, Clone, Copy)]
 pub enum Prelude {
+    /// No history: the actions start on a fresh cast.
     None,
     /// Senders 1, 2, 4, 3 and 0 send twice; the receiver gets each message once.
     Chatter,
@@ -2334,21 +2353,37 @@ impl Prelude {
     }
 }
 
+/// One step of a history: something a cast member or the receiver does.
 #[derive(Arbitrary, Debug)]
 pub enum Action {
     /// Cast member `% 5` encodes a message.
-    Send { sender: u8, plaintext: Vec<u8> },
+    Send {
+        /// The sender, `% 5`.
+        sender: u8,
+        /// What it sends.
+        plaintext: Vec<u8>,
+    },
     /// The receiver gets a message the harness holds.
     Deliver(Delivery),
     /// Cast member `% 5` rotates, listing the members of bitmask `members`; the other
     /// senders of bitmask `reach` accept the rekey.
-    Rotate { admin: u8, members: u8, reach: u8 },
+    Rotate {
+        /// The admin, `% 5`.
+        admin: u8,
+        /// Bit `i`: cast member `i` is listed in the rekey.
+        members: u8,
+        /// Bit `i`: sender `i` accepts the rekey.
+        reach: u8,
+    },
     /// A sender restarts on its store (new session, counter from its mark, the group
     /// state resumed).
     RestartSender(u8),
     /// The receiver restarts on its store (the group state resumed), after
     /// `save_replay_marks` if `exact`.
-    RestartReceiver { exact: bool },
+    RestartReceiver {
+        /// `save_replay_marks` first.
+        exact: bool,
+    },
     /// The receiver forgets the previous epoch.
     ExpirePrevious,
     /// The receiver introduces itself (a rejoin).
@@ -2357,7 +2392,12 @@ pub enum Action {
     SenderIntroduce(u8),
     /// Cast member `% 5` answers the message `pick` (0 is the latest) if it is an
     /// introduction it takes.
-    Reply { replier: u8, pick: u8 },
+    Reply {
+        /// The replier, `% 5`.
+        replier: u8,
+        /// Which message: 0 is the latest.
+        pick: u8,
+    },
     /// The receiver stops trusting cast member `% 5`.
     Remove(u8),
     /// The receiver trusts cast member `% 5`.
@@ -2366,10 +2406,18 @@ pub enum Action {
     Grace(u8),
     /// The receiver's group state is exported (`export_group_state()`, or
     /// `group_state()` when `!moved`) as bytes, and kept.
-    Backup { moved: bool },
+    Backup {
+        /// `export_group_state()`, else `group_state()`.
+        moved: bool,
+    },
     /// An export kept earlier (`pick`: 0 is the latest) is restored, on the running
     /// receiver or (`fresh`) on a new instance with an empty store trusting the same.
-    Restore { pick: u8, fresh: bool },
+    Restore {
+        /// Which export: 0 is the latest.
+        pick: u8,
+        /// On a new instance with an empty store.
+        fresh: bool,
+    },
     /// The receiver forgets its epoch's key (`forget_epoch`), to come back as a
     /// newcomer through a reply or a rekey listing it.
     Forget,
@@ -2387,10 +2435,14 @@ pub struct Delivery {
     mutation: Option<Mutation>,
 }
 
+/// Which of the decode calls a delivery goes through.
 #[derive(Arbitrary, Debug, Clone, Copy)]
 pub enum Variant {
+    /// `decode`.
     Decode,
+    /// `decode_in_place`.
     InPlace,
+    /// `decode_into`, with room enough.
     Into,
     /// `decode_into` with a buffer one byte short.
     IntoShort,
@@ -2519,11 +2571,11 @@ impl<'w> Traffic<'w> {
     fn receiver_rng<const N: usize>(&mut self, l: usize) -> [u8; N] {
         let lane = &mut self.lanes[l];
         lane.draws += 1;
-        StreamRng::new(&[
+        TestRng::seeded_by(&[
             &[self.seed, 0xee, lane.topic as u8],
             &lane.draws.to_be_bytes(),
         ])
-        .bytes()
+        .array()
     }
 
     fn check_state(&self, l: usize, what: &str) {
@@ -2671,7 +2723,7 @@ impl<'w> Traffic<'w> {
         let drawn = lane.session;
         let intro = lane
             .receiver
-            .construct_intro_with(&mut FixedRng::new(&bytes))
+            .construct_intro_with(&mut TestRng::replay(&[&bytes]))
             .expect("a v2 introduction")
             .to_vec();
         let (session, secret) = match drawn {
@@ -2698,10 +2750,10 @@ impl<'w> Traffic<'w> {
     fn sender_introduce(&mut self, l: usize, i: usize) {
         let world = self.world;
         let s = self.sender(l, i);
-        let bytes: [u8; 48] = s.rng.bytes();
+        let bytes: [u8; 48] = s.rng.array();
         let available = s.next_counter(false).is_some();
         let intro = match (
-            s.t.construct_intro_with(&mut FixedRng::new(&bytes)),
+            s.t.construct_intro_with(&mut TestRng::replay(&[&bytes])),
             available,
         ) {
             (Ok(intro), true) => intro.to_vec(),
@@ -2924,7 +2976,7 @@ impl<'w> Traffic<'w> {
         let expected = lane.model.construct_reply(world, intro, sig);
         let got = lane
             .receiver
-            .construct_reply_with(&mut FixedRng::new(&bytes), intro)
+            .construct_reply_with(&mut TestRng::replay(&[&bytes]), intro)
             .map(|r| r.to_vec());
         let signed_here = sig.is_some_and(|(_, t)| t == topic);
         if !signed_here {
@@ -3490,7 +3542,7 @@ fn replier_rotations(
     case: &DiscoveryCase,
     replier: &mut T,
     rm: &mut Model,
-    rng: &mut StreamRng,
+    rng: &mut TestRng,
     chain: &mut Vec<[u8; 32]>,
 ) -> bool {
     let mut drawn = false;
@@ -3552,11 +3604,11 @@ fn check_classic_discovery(
     case: &DiscoveryCase,
     replier: &mut T,
     rm: &Model,
-    rng: &mut StreamRng,
+    rng: &mut TestRng,
 ) {
     let (mut joiner, _) = joiner_topic(world, case);
     let intro = joiner
-        .construct_intro_with(&mut FixedRng::new(&case.intro_randomness))
+        .construct_intro_with(&mut TestRng::replay(&[&case.intro_randomness]))
         .expect("a classic introduction")
         .to_vec();
     assert_eq!(
@@ -3605,7 +3657,7 @@ fn check_classic_discovery(
 }
 
 fn check_discovery(world: &World, case: &DiscoveryCase) {
-    let mut rng = StreamRng::new(&[&[case.seed, 0xd1]]);
+    let mut rng = TestRng::seeded_by(&[&[case.seed, 0xd1]]);
     // The replier: participant 0, trusting 1, 2 and perhaps the joiner.
     let key = case.replier_has_key.then_some(KEY);
     let mut replier = T::new(
@@ -3642,7 +3694,7 @@ fn check_discovery(world: &World, case: &DiscoveryCase) {
     // The joiner's introduction, checked independently.
     let (mut joiner, mut jm) = joiner_topic(world, case);
     let intro = joiner
-        .construct_intro_with(&mut FixedRng::new(&case.intro_randomness))
+        .construct_intro_with(&mut TestRng::replay(&[&case.intro_randomness]))
         .expect("intro")
         .to_vec();
     let (session, secret) = case.intro_randomness.split_at(16);
@@ -3663,7 +3715,7 @@ fn check_discovery(world: &World, case: &DiscoveryCase) {
         Pending::Sent => {}
         Pending::Replaced(s) => {
             let second = joiner
-                .construct_intro_with(&mut FixedRng::new(s))
+                .construct_intro_with(&mut TestRng::replay(&[s]))
                 .expect("intro");
             jm.g.pending = Some((blake3::derive_key(INTRO_CONTEXT, &second), *s));
             jm.save();
@@ -3671,7 +3723,7 @@ fn check_discovery(world: &World, case: &DiscoveryCase) {
         Pending::ReplacedClassic(s) => {
             joiner.set_protocol(ProtocolVersion::Classic);
             let classic = joiner
-                .construct_intro_with(&mut FixedRng::new(s))
+                .construct_intro_with(&mut TestRng::replay(&[s]))
                 .expect("a classic intro");
             assert_eq!(classic[0], b'i');
             joiner.set_protocol(ProtocolVersion::V2);
@@ -3698,12 +3750,12 @@ fn check_discovery(world: &World, case: &DiscoveryCase) {
     let mut orig = Pooled::new(intro.clone(), V2Type::Introduction, MEMBER, 0);
     orig.secret = Some(secret);
     let (edited, sig) = mutate(world, &orig, case.intro_mutation.as_ref(), 1, &chain);
-    let mut answer = |replier: &mut T, rng: &mut StreamRng, intro: &[u8], sig: Sig| {
-        let bytes: [u8; 72] = rng.bytes();
+    let mut answer = |replier: &mut T, rng: &mut TestRng, intro: &[u8], sig: Sig| {
+        let bytes: [u8; 72] = rng.array();
         let before = observe(replier, &watched(world, &rm));
         let expected = rm.construct_reply(world, intro, sig);
         let got = replier
-            .construct_reply_with(&mut FixedRng::new(&bytes), intro)
+            .construct_reply_with(&mut TestRng::replay(&[&bytes]), intro)
             .map(|r| r.to_vec());
         assert_eq!(
             observe(replier, &watched(world, &rm)),
