@@ -107,6 +107,7 @@ pub enum FileStoreError {
 }
 
 impl fmt::Display for FileStoreError {
+    // Longer than 60 lines: one arm per variant, each only its message.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             // The OS error is the source, printed by whoever walks the chain.

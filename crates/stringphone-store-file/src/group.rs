@@ -10,7 +10,9 @@ use stringphone_core::reexports::zeroize::Zeroizing;
 use stringphone_core::v2::GroupState;
 
 use crate::error::{io_err, FileStoreError};
-use crate::text::{canonical_u64, hex, hex_value, is_lower_hex, HEX};
+use crate::text::{
+    canonical_u64, hex, hex_value, is_lower_hex, lines_under_header, missing_trailer, HEX,
+};
 use crate::{FileTrustStore, GROUP_HEADER, GROUP_TMP_NAME};
 
 impl FileTrustStore {
@@ -152,21 +154,7 @@ pub(crate) fn serialize_group(state: &[u8]) -> Zeroizing<String> {
 /// Parses a whole group-state file exactly; on failure, the 1-based line and the
 /// reason.
 pub(crate) fn parse_group(text: &str) -> Result<Zeroizing<Vec<u8>>, (usize, String)> {
-    let Some(body) = text.strip_suffix('\n') else {
-        let line = text.split('\n').count();
-        return Err((
-            line,
-            "the file does not end with a newline: truncated?".into(),
-        ));
-    };
-    let lines: Vec<&str> = body.split('\n').collect();
-    match lines.first() {
-        Some(&GROUP_HEADER) => {}
-        Some(other) if other.starts_with("stringphone-group ") => {
-            return Err((1, format!("unsupported version header {other:?}")))
-        }
-        _ => return Err((1, format!("missing header {GROUP_HEADER:?}"))),
-    }
+    let lines = lines_under_header(text, GROUP_HEADER)?;
     let (len, digest) = lines
         .get(1)
         .and_then(|l| l.split_once(' '))
@@ -175,10 +163,10 @@ pub(crate) fn parse_group(text: &str) -> Result<Zeroizing<Vec<u8>>, (usize, Stri
             (digest.len() == 64 && is_lower_hex(digest)).then_some((len, digest))
         })
         .ok_or((2, "expected `<length> <64 hex digit SHA-256>`".to_string()))?;
-    let data = lines.get(3).and(lines.get(2)).ok_or((
-        lines.len() + 1,
-        "missing `end` trailer: truncated?".to_string(),
-    ))?;
+    let data = lines
+        .get(3)
+        .and(lines.get(2))
+        .ok_or_else(|| missing_trailer(lines.len()))?;
     if len.checked_mul(2) != Some(data.len()) {
         return Err((
             3,
@@ -201,6 +189,6 @@ pub(crate) fn parse_group(text: &str) -> Result<Zeroizing<Vec<u8>>, (usize, Stri
     match lines.get(3..) {
         Some(["end"]) => Ok(state),
         Some(["end", ..]) => Err((5, "text after the trailer".into())),
-        _ => Err((4, "missing `end` trailer: truncated?".into())),
+        _ => Err(missing_trailer(3)),
     }
 }

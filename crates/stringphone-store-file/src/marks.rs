@@ -11,7 +11,11 @@ use stringphone_core::{MarkSlot, ParticipantId};
 
 use crate::atomic::lock_ignoring_poison;
 use crate::error::{io_err, FileStoreError};
-use crate::text::{canonical_u64, is_lower_hex};
+use crate::lease::Lease;
+use crate::text::{
+    canonical_u64, check_trailer, is_lower_hex, lines_under_header, missing_trailer,
+    numbered_after_header,
+};
 use crate::{FileTrustStore, MARKS_HEADER, MARKS_TMP_NAME};
 
 /// One mark in the marks file: its value and the token of the handle that wrote it.
@@ -122,44 +126,13 @@ impl FileTrustStore {
         // The own counter: saving it is what sending takes, so it takes the lease.
         let mut new_lease = None;
         if slot == MarkSlot::OwnCounter && !self.holds_lease() {
-            let seen = *lock_ignoring_poison(&self.own_seen);
             let stored = current.map_or(0, |e| e.mark);
-            // Reserving nothing above what this handle saw and what is stored (a
-            // clean exit after its first send was refused): no counter to send with,
-            // so no lease needed, and nothing to write.
-            if mark <= stored && mark <= seen.unwrap_or(0) {
-                return Ok(stored);
+            match self.lease_to_send(mark, stored)? {
+                Some(lease) => new_lease = Some(lease),
+                None => return Ok(stored),
             }
-            let lease = self.take_lease()?;
-            if let Some(read) = seen.filter(|read| stored > *read) {
-                // Another process reserved counters after this handle read the mark,
-                // then let the lease go: the counters above `read` may be its.
-                return Err(FileStoreError::SenderRaced {
-                    dir: self.dir.clone(),
-                    read,
-                    stored,
-                });
-            }
-            new_lease = Some(lease);
         }
-        let ours = current
-            .filter(|e| e.writer == self.writer)
-            .and_then(|_| self.raised_from.get(&slot).copied());
-        let write = match (current, ours) {
-            // Nothing stored yet: nothing of anyone else's to protect.
-            (None, _) => Some((0, mark)),
-            // Our own reservation: raise it, or take it back down to where we found it.
-            (Some(e), Some(floor)) => {
-                let new = mark.max(floor);
-                (new != e.mark).then_some((floor, new))
-            }
-            // Someone else's mark (or one from before this handle): raise it or leave it.
-            // An equal save is written too, so that its last writer (who may be about
-            // to lower it) no longer owns it: this handle relies on it from now on.
-            (Some(e), None) if mark >= e.mark => Some((e.mark, mark)),
-            (Some(_), None) => None,
-        };
-        let stored = match write {
+        let stored = match self.mark_to_write(&slot, mark, current) {
             Some((floor, new)) => {
                 marks.insert(
                     slot,
@@ -183,6 +156,59 @@ impl FileTrustStore {
         drop(lock); // closing the file releases the lock
         Ok(stored)
     }
+
+    /// What storing `mark` as the own counter's mark takes from a handle without the
+    /// sender lease, `stored` being the mark stored now: nothing (`None`) when it
+    /// reserves nothing above what this handle saw and what is stored (a clean exit
+    /// after its first send was refused: no counter to send with, so no lease needed,
+    /// and nothing to write); else the lease, refused when another process sent since
+    /// this handle read the mark.
+    fn lease_to_send(&mut self, mark: u64, stored: u64) -> Result<Option<Lease>, FileStoreError> {
+        let seen = *lock_ignoring_poison(&self.own_seen);
+        if mark <= stored && mark <= seen.unwrap_or(0) {
+            return Ok(None);
+        }
+        let lease = self.take_lease()?;
+        if let Some(read) = seen.filter(|read| stored > *read) {
+            // Another process reserved counters after this handle read the mark,
+            // then let the lease go: the counters above `read` may be its.
+            return Err(FileStoreError::SenderRaced {
+                dir: self.dir.clone(),
+                read,
+                stored,
+            });
+        }
+        Ok(Some(lease))
+    }
+
+    /// The marks policy: what saving `mark` under `slot` writes over `current`, as
+    /// `(floor, new)` (store `new`; `floor` is the mark this handle found, below which it
+    /// never lowers it), or `None` to leave the stored mark as it is.
+    fn mark_to_write(
+        &self,
+        slot: &MarkSlot,
+        mark: u64,
+        current: Option<MarkEntry>,
+    ) -> Option<(u64, u64)> {
+        let ours = current
+            .filter(|e| e.writer == self.writer)
+            .and_then(|_| self.raised_from.get(slot).copied());
+        match (current, ours) {
+            // Nothing stored yet: nothing of anyone else's to protect.
+            (None, _) => Some((0, mark)),
+            // Our own reservation: raise it, or take it back down to where we found it.
+            (Some(e), Some(floor)) => {
+                let new = mark.max(floor);
+                (new != e.mark).then_some((floor, new))
+            }
+            // Someone else's mark (or one from before this handle): raise it or leave it.
+            // An equal save is written too, so that its last writer (who may be about
+            // to lower it) no longer owns it: this handle relies on it from now on.
+            (Some(e), None) if mark >= e.mark => Some((e.mark, mark)),
+            (Some(_), None) => None,
+        }
+    }
+
     /// Reads and parses the marks file (no cache: the protocol reads a mark once per
     /// sender and topic instance).
     pub(crate) fn load_marks(&self) -> Result<BTreeMap<MarkSlot, MarkEntry>, FileStoreError> {
@@ -227,64 +253,16 @@ fn writer_token(s: &str) -> Option<u64> {
 
 /// Parses a whole marks file exactly; on failure, the 1-based line and the reason.
 pub(crate) fn parse_marks(text: &str) -> Result<BTreeMap<MarkSlot, MarkEntry>, (usize, String)> {
-    let Some(body) = text.strip_suffix('\n') else {
-        let line = text.split('\n').count();
-        return Err((
-            line,
-            "the file does not end with a newline: truncated?".into(),
-        ));
-    };
-    let total = body.split('\n').count();
-    let mut lines = body.split('\n').enumerate().map(|(i, l)| (i + 1, l));
-    match lines.next() {
-        Some((_, MARKS_HEADER)) => {}
-        Some((_, other)) if other.starts_with("stringphone-marks ") => {
-            return Err((1, format!("unsupported version header {other:?}")))
-        }
-        _ => return Err((1, format!("missing header {MARKS_HEADER:?}"))),
-    }
+    let lines = lines_under_header(text, MARKS_HEADER)?;
+    let total = lines.len();
     let mut marks = BTreeMap::new();
     let mut last: Option<MarkSlot> = None;
-    for (n, line) in lines {
+    for (n, line) in numbered_after_header(&lines) {
         if let Some(count) = line.strip_prefix("end ") {
-            if canonical_u64(count) != Some(marks.len() as u64) {
-                return Err((
-                    n,
-                    format!(
-                        "trailer says {count:?} entries, the file has {}",
-                        marks.len()
-                    ),
-                ));
-            }
-            if n != total {
-                return Err((n + 1, "text after the trailer".into()));
-            }
+            check_trailer(n, total, count, marks.len())?;
             return Ok(marks);
         }
-        let fields: Vec<&str> = line.split(' ').collect();
-        let (slot, mark, writer) = match fields.as_slice() {
-            ["own", mark, writer] => (MarkSlot::OwnCounter, mark, writer),
-            ["recv", id, mark, writer] => {
-                let id = (id.len() == 32 && is_lower_hex(id))
-                    .then(|| ParticipantId::from_hex(id).ok())
-                    .flatten()
-                    .ok_or((
-                        n,
-                        "expected a 32 hex digit sender id after `recv`".to_string(),
-                    ))?;
-                (MarkSlot::Received(id), mark, writer)
-            }
-            _ => {
-                return Err((
-                    n,
-                    "expected `own <mark> <writer>` or `recv <id> <mark> <writer>`".into(),
-                ))
-            }
-        };
-        let mark =
-            canonical_u64(mark).ok_or((n, format!("{mark:?} is not a mark (a decimal number)")))?;
-        let writer =
-            writer_token(writer).ok_or((n, "expected a 16 hex digit writer token".to_string()))?;
+        let (slot, entry) = parse_mark_line(n, line)?;
         if last.is_some_and(|prev| prev >= slot) {
             return Err((
                 n,
@@ -292,7 +270,36 @@ pub(crate) fn parse_marks(text: &str) -> Result<BTreeMap<MarkSlot, MarkEntry>, (
             ));
         }
         last = Some(slot);
-        marks.insert(slot, MarkEntry { mark, writer });
+        marks.insert(slot, entry);
     }
-    Err((total + 1, "missing `end` trailer: truncated?".into()))
+    Err(missing_trailer(total))
+}
+
+/// Parses line `n` of a marks file, an `own` or a `recv` line.
+fn parse_mark_line(n: usize, line: &str) -> Result<(MarkSlot, MarkEntry), (usize, String)> {
+    let fields: Vec<&str> = line.split(' ').collect();
+    let (slot, mark, writer) = match fields.as_slice() {
+        ["own", mark, writer] => (MarkSlot::OwnCounter, mark, writer),
+        ["recv", id, mark, writer] => {
+            let id = (id.len() == 32 && is_lower_hex(id))
+                .then(|| ParticipantId::from_hex(id).ok())
+                .flatten()
+                .ok_or((
+                    n,
+                    "expected a 32 hex digit sender id after `recv`".to_string(),
+                ))?;
+            (MarkSlot::Received(id), mark, writer)
+        }
+        _ => {
+            return Err((
+                n,
+                "expected `own <mark> <writer>` or `recv <id> <mark> <writer>`".into(),
+            ))
+        }
+    };
+    let mark =
+        canonical_u64(mark).ok_or((n, format!("{mark:?} is not a mark (a decimal number)")))?;
+    let writer =
+        writer_token(writer).ok_or((n, "expected a 16 hex digit writer token".to_string()))?;
+    Ok((slot, MarkEntry { mark, writer }))
 }

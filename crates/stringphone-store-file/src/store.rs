@@ -13,6 +13,7 @@ use std::time::SystemTime;
 use stringphone_core::reexports::zeroize::Zeroizing;
 use stringphone_core::{MarkSlot, ParticipantId, PublicKey, StoreError, TrustStore};
 
+use crate::atomic::lock_ignoring_poison;
 use crate::error::{io_err, FileStoreError};
 use crate::lease::Lease;
 use crate::marks::new_writer_token;
@@ -124,7 +125,7 @@ impl FileTrustStore {
     fn lock_cache(&self) -> MutexGuard<'_, Cached> {
         // The cache is only ever replaced whole, so a panic elsewhere cannot leave it
         // half-updated.
-        self.cache.lock().unwrap_or_else(|e| e.into_inner())
+        lock_ignoring_poison(&self.cache)
     }
 
     /// The cache, reloaded first if the file changed since it was loaded.

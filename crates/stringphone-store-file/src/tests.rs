@@ -19,6 +19,18 @@ fn key(n: u8) -> (ParticipantId, PublicKey) {
     (participant_id(&key), key)
 }
 
+/// The permission bits of `path`.
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// Whether `err` is a failure of the filesystem call `action`.
+fn is_io(err: &FileStoreError, action: &str) -> bool {
+    matches!(err, FileStoreError::Io { action: a, .. } if *a == action)
+}
+
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "sp-store-{name}-{}-{:?}",
@@ -48,14 +60,8 @@ fn round_trip_and_format() {
     assert_eq!(again.entries().unwrap(), vec![(b, kb)]);
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = fs::metadata(dir.join(FILE_NAME))
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o600);
-        let mode = fs::metadata(&dir).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o700);
+        assert_eq!(mode(&dir.join(FILE_NAME)), 0o600);
+        assert_eq!(mode(&dir), 0o700);
     }
     fs::remove_dir_all(&dir).unwrap();
 }
@@ -114,11 +120,7 @@ fn insert_refuses_an_id_that_is_not_the_keys() {
 
 #[test]
 fn every_truncation_is_refused() {
-    let mut map = BTreeMap::new();
-    for n in 1..=3 {
-        let (id, k) = key(n);
-        map.insert(id, k);
-    }
+    let map: BTreeMap<_, _> = (1..=3).map(key).collect();
     let text = serialize(&map);
     assert_eq!(parse(&text).unwrap(), map);
     damage::refuses_every_truncation(&text, parse).unwrap();
@@ -129,11 +131,7 @@ fn every_truncation_is_refused() {
 
 #[test]
 fn damage_is_refused() {
-    let mut map = BTreeMap::new();
-    for n in 1..=3 {
-        let (id, k) = key(n);
-        map.insert(id, k);
-    }
+    let map: BTreeMap<_, _> = (1..=3).map(key).collect();
     let text = serialize(&map);
     // Every hex digit changed to another: each must be caught.
     damage::refuses_every_hex_digit_change(&text, 0, parse).unwrap();
@@ -246,14 +244,7 @@ fn marks_round_trip_across_reopen() {
     );
     assert!(!dir.join(MARKS_TMP_NAME).exists());
     #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = fs::metadata(dir.join(MARKS_NAME))
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o600);
-    }
+    assert_eq!(mode(&dir.join(MARKS_NAME)), 0o600);
     fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -266,16 +257,7 @@ fn a_failed_mark_save_leaves_everything_as_it_was() {
     // A directory where the temporary file goes: creating it fails (even as root).
     fs::create_dir(dir.join(MARKS_TMP_NAME)).unwrap();
     let err = s.store_mark(MarkSlot::OwnCounter, 2048).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            FileStoreError::Io {
-                action: "create",
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert!(is_io(&err, "create"), "{err}");
     assert!(s.save_mark(MarkSlot::OwnCounter, 2048).is_err());
     // A lowering attempt fails the same way.
     assert!(s.save_mark(MarkSlot::OwnCounter, 5).is_err());
@@ -438,7 +420,6 @@ fn group_state_round_trips_privately_and_alone() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&dir.join(GROUP_NAME)), 0o600);
         // Even through a stale temporary file someone left readable.
         fs::write(dir.join(GROUP_TMP_NAME), "old").unwrap();
@@ -560,16 +541,7 @@ fn a_failed_group_save_leaves_the_stored_state() {
     s.save_group_state(&first).unwrap();
     fs::create_dir(dir.join(GROUP_TMP_NAME)).unwrap();
     let err = s.store_group_state(&group_state(b"t", 2)).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            FileStoreError::Io {
-                action: "create",
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert!(is_io(&err, "create"), "{err}");
     assert_eq!(s.group_state().unwrap().as_deref(), Some(&*first));
     fs::remove_dir_all(&dir).unwrap();
 }
@@ -605,14 +577,7 @@ fn a_second_sender_is_refused_in_one_line_with_the_holders_pid() {
     assert_eq!(first.store_mark(MarkSlot::OwnCounter, 2048).unwrap(), 2048);
     assert_eq!(first.store_mark(MarkSlot::OwnCounter, 1030).unwrap(), 1030);
     #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = fs::metadata(dir.join(SENDER_LOCK_NAME))
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o600);
-    }
+    assert_eq!(mode(&dir.join(SENDER_LOCK_NAME)), 0o600);
     // The lease lives as long as the handle: once it is gone, a new handle sends.
     drop(first);
     let mut third = FileTrustStore::open(&dir).unwrap();

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use stringphone_core::{ParticipantId, PublicKey};
 
-use crate::text::is_lower_hex;
+use crate::text::{
+    check_trailer, is_lower_hex, lines_under_header, missing_trailer, numbered_after_header,
+};
 use crate::{participant_id, HEADER};
 
 /// The file's text for `entries`.
@@ -24,40 +26,13 @@ pub fn serialize(entries: &BTreeMap<ParticipantId, PublicKey>) -> String {
 /// Parses a whole store file exactly; on failure, the 1-based line and the reason.
 #[allow(clippy::type_complexity)]
 pub fn parse(text: &str) -> Result<BTreeMap<ParticipantId, PublicKey>, (usize, String)> {
-    let Some(body) = text.strip_suffix('\n') else {
-        let line = text.split('\n').count();
-        return Err((
-            line,
-            "the file does not end with a newline: truncated?".into(),
-        ));
-    };
-    let mut lines = body.split('\n').enumerate().map(|(i, l)| (i + 1, l));
-    match lines.next() {
-        Some((_, HEADER)) => {}
-        Some((_, other)) if other.starts_with("stringphone-trust ") => {
-            return Err((1, format!("unsupported version header {other:?}")))
-        }
-        _ => return Err((1, format!("missing header {HEADER:?}"))),
-    }
+    let lines = lines_under_header(text, HEADER)?;
+    let total = lines.len();
     let mut entries = BTreeMap::new();
     let mut last: Option<ParticipantId> = None;
-    for (n, line) in lines {
+    for (n, line) in numbered_after_header(&lines) {
         if let Some(count) = line.strip_prefix("end ") {
-            let canonical = count.bytes().all(|b| b.is_ascii_digit())
-                && !count.is_empty()
-                && (count == "0" || !count.starts_with('0'));
-            if !canonical || count.parse::<usize>().ok() != Some(entries.len()) {
-                return Err((
-                    n,
-                    format!(
-                        "trailer says {count:?} entries, the file has {}",
-                        entries.len()
-                    ),
-                ));
-            }
-            if n != body.split('\n').count() {
-                return Err((n + 1, "text after the trailer".into()));
-            }
+            check_trailer(n, total, count, entries.len())?;
             return Ok(entries);
         }
         let (id_hex, key_hex) = line
@@ -75,8 +50,5 @@ pub fn parse(text: &str) -> Result<BTreeMap<ParticipantId, PublicKey>, (usize, S
         last = Some(id);
         entries.insert(id, key);
     }
-    Err((
-        body.split('\n').count() + 1,
-        "missing `end` trailer: truncated?".into(),
-    ))
+    Err(missing_trailer(total))
 }
