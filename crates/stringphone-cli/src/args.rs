@@ -103,22 +103,30 @@ pub(crate) struct TopicKeyArgs {
     pub(crate) force: bool,
 }
 
+/// The options `encode` and `decode` share: whose message, under which key, on which
+/// topic.
 #[derive(Args, Debug)]
-pub(crate) struct EncodeArgs {
+pub(crate) struct MessageArgs {
     /// Your signing seed
     #[arg(long, value_name = "PATH")]
     pub(crate) seed_file: PathBuf,
     /// The topic key
     #[arg(long, value_name = "PATH")]
     pub(crate) key_file: PathBuf,
-    /// Wire format to send: classic, or v2 (v2 and both send v2, and keep this
-    /// identity's message counter in the state directory)
-    #[arg(long, value_enum, default_value_t = Protocol::Classic, value_name = "VERSION")]
-    pub(crate) protocol: Protocol,
     /// The topic's name (the MQTT topic or room every participant uses): v2 binds
     /// every message to it. Needed with --protocol v2 or both
     #[arg(long, value_name = "NAME")]
     pub(crate) topic: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct EncodeArgs {
+    #[command(flatten)]
+    pub(crate) message: MessageArgs,
+    /// Wire format to send: classic, or v2 (v2 and both send v2, and keep this
+    /// identity's message counter in the state directory)
+    #[arg(long, value_enum, default_value_t = Protocol::Classic, value_name = "VERSION")]
+    pub(crate) protocol: Protocol,
     /// Write the message as hex and a newline instead of raw bytes
     #[arg(long)]
     pub(crate) hex: bool,
@@ -126,12 +134,8 @@ pub(crate) struct EncodeArgs {
 
 #[derive(Args, Debug)]
 pub(crate) struct DecodeArgs {
-    /// Your signing seed
-    #[arg(long, value_name = "PATH")]
-    pub(crate) seed_file: PathBuf,
-    /// The topic key
-    #[arg(long, value_name = "PATH")]
-    pub(crate) key_file: PathBuf,
+    #[command(flatten)]
+    pub(crate) message: MessageArgs,
     /// Also trust this public key (64 hex digits), for this run only; repeatable
     #[arg(long = "trust", value_name = "PUBKEY_HEX")]
     pub(crate) trust: Vec<String>,
@@ -146,10 +150,6 @@ pub(crate) struct DecodeArgs {
     /// what it accepted in the state directory), or both
     #[arg(long, value_enum, default_value_t = Protocol::Classic, value_name = "VERSION")]
     pub(crate) protocol: Protocol,
-    /// The topic's name (the MQTT topic or room every participant uses): v2 binds
-    /// every message to it. Needed with --protocol v2 or both
-    #[arg(long, value_name = "NAME")]
-    pub(crate) topic: Option<String>,
     /// Read the message as hex instead of raw bytes
     #[arg(long)]
     pub(crate) hex: bool,

@@ -38,6 +38,8 @@ impl fmt::Display for Failure {
 }
 
 /// The protocol's errors, said for someone at a shell.
+// Longer than 60 lines: one arm per error, each only its message (a table read top
+// to bottom; split, the messages would be harder to compare).
 pub fn explain(e: &Error) -> String {
     match e {
         Error::UntrustedSender(id) => format!(

@@ -5,6 +5,13 @@
 //! over an MQTT broker. Every refusal is one line on stderr, exit code 1, and nothing
 //! on stdout; bad arguments are reported by clap (the error, the usage, a hint) with
 //! exit code 2. See the README for the command reference.
+//!
+//! Where things are: `args` (the command line, as clap reads it), `error` (refusals,
+//! and the protocol's errors said for a shell), `stdio` (stdin and stdout); one module
+//! per group of commands (`keys`, `messages`, `discovery`, `trust`, `rotate`, `chat`);
+//! and what they share: `files` (key files, the state directory), `proto` (the store
+//! and the protocol's glue, text helpers), `group` (the v2 group) and `mqtt` (reaching
+//! a broker).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 

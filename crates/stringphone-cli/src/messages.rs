@@ -22,8 +22,8 @@ fn v2_topic(name: Option<&str>) -> Result<stringphone::v2::TopicId> {
 /// `encode`: encrypts and signs stdin, writes the wire message to stdout.
 pub fn encode(a: EncodeArgs, state: Option<&Path>) -> Result<()> {
     refuse_binary_to_terminal(a.hex)?;
-    let seed = read_seed(&a.seed_file)?;
-    let key = read_topic_key(&a.key_file)?;
+    let seed = read_seed(&a.message.seed_file)?;
+    let key = read_topic_key(&a.message.key_file)?;
     let plaintext = read_stdin()?;
     let Some(state) = state else {
         let mut topic = Topic::new(seed, Some(key));
@@ -33,7 +33,7 @@ pub fn encode(a: EncodeArgs, state: Option<&Path>) -> Result<()> {
     // across runs; the exact mark is stored back so that the next run goes on at +1.
     let mut topic = Topic::with_store(seed, Some(key), proto::open_store(state)?);
     topic.set_protocol(a.protocol.version());
-    topic.set_topic_id(v2_topic(a.topic.as_deref())?)?;
+    topic.set_topic_id(v2_topic(a.message.topic.as_deref())?)?;
     let wire = topic.encode(&plaintext)?;
     if let Err(e) = topic.save_replay_marks() {
         // Harmless: the block reserved before encoding stays stored; counters skip it.
@@ -45,8 +45,8 @@ pub fn encode(a: EncodeArgs, state: Option<&Path>) -> Result<()> {
 /// `decode`: checks and opens the message on stdin, writes its plaintext to stdout
 /// and says its sender on stderr.
 pub fn decode(a: DecodeArgs, state: &Path) -> Result<()> {
-    let seed = read_seed(&a.seed_file)?;
-    let key = read_topic_key(&a.key_file)?;
+    let seed = read_seed(&a.message.seed_file)?;
+    let key = read_topic_key(&a.message.key_file)?;
     let store = CliStore {
         extra: trusted_for_this_run(&a.trust)?,
         db: proto::open_store(state)?,
@@ -55,7 +55,7 @@ pub fn decode(a: DecodeArgs, state: &Path) -> Result<()> {
     let mut topic = Topic::with_store(seed, Some(key), store);
     topic.set_protocol(a.protocol.version());
     if a.protocol != Protocol::Classic {
-        topic.set_topic_id(v2_topic(a.topic.as_deref())?)?;
+        topic.set_topic_id(v2_topic(a.message.topic.as_deref())?)?;
     }
     let mode = if a.naive {
         DecodeMode::Naive

@@ -201,6 +201,10 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(missing_docs)]
 
+// One job a module: `store` (the type, its cache and its TrustStore impl), one module
+// per file format and its policy (`trust_file`, `marks`, `group`), `lease` (the
+// sender lease), `atomic` (durable replaces under the writers' lock), `error`, and
+// `text` (the hex and numbers, headers and trailers every format is written with).
 mod atomic;
 mod error;
 mod group;

@@ -3,10 +3,9 @@
 
 use stringphone::PublicKey;
 
-use super::questions::{pick, Picked};
 use super::Chat;
 use crate::error::explain;
-use crate::group::{self, Found};
+use crate::group::{self, find_key, Found};
 use crate::proto::{id_of, parse_public_key, who, Discovery};
 
 impl Chat {
@@ -24,12 +23,12 @@ impl Chat {
                 Err(e) => return eprintln!("{e}"),
             }
         } else {
-            match pick(name, self.seen.values()) {
-                Picked::One(key) => *key,
-                Picked::Several => {
+            match find_key(name, self.seen.values()) {
+                Found::One(key) => *key,
+                Found::Several => {
                     return eprintln!("/trust: {name} matches several keys: give its public key")
                 }
-                Picked::None => {
+                Found::None => {
                     return eprintln!(
                         "/trust: no participant with fingerprint {name} introduced itself here: \
                          give its public key (its owner's `stringphone pubkey --seed-file SEED` \
@@ -144,12 +143,12 @@ impl Chat {
                 Err(e) => return eprintln!("/admin: {}", explain(&e)),
             };
             keys.extend(self.seen.values().copied());
-            match pick(name, keys.iter()) {
-                Picked::One(key) => *key,
-                Picked::Several => {
+            match find_key(name, keys.iter()) {
+                Found::One(key) => *key,
+                Found::Several => {
                     return eprintln!("/admin: {name} matches several keys: give its public key")
                 }
-                Picked::None => {
+                Found::None => {
                     return eprintln!(
                         "/admin: nobody trusted here (nor any participant that introduced \
                          itself) has fingerprint {name}: give its public key"

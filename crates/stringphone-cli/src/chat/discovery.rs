@@ -71,7 +71,7 @@ impl Chat {
 
     /// Whether a newcomer gets in only through a rotation: the topic speaks v2 and its
     /// epoch lists its members, without it (replies go only to listed members).
-    pub(super) fn joins_by_rotation(&self, id: &ParticipantId) -> bool {
+    fn joins_by_rotation(&self, id: &ParticipantId) -> bool {
         self.topic.protocol().accepts_v2()
             && group::lists_members(&self.topic)
             && !group::is_listed(&self.topic, id)
@@ -99,7 +99,7 @@ impl Chat {
         self.rotate_to(Some(kept), &untrusted);
     }
 
-    pub(super) fn reply_to(&mut self, intro: &[u8], key: &PublicKey) {
+    fn reply_to(&mut self, intro: &[u8], key: &PublicKey) {
         let id = id_of(key);
         match self.topic.construct_reply(intro) {
             Ok(reply) => {
@@ -175,7 +175,7 @@ impl Chat {
     /// installs the key only if the (verified) replier is trusted; an untrusted
     /// replier is approved like a classic one (pairing window or prompt), and the same
     /// reply is parsed again.
-    pub(super) fn on_v2_reply(&mut self, payload: &[u8], claimed: &ParticipantId) {
+    fn on_v2_reply(&mut self, payload: &[u8], claimed: &ParticipantId) {
         match self.topic.parse_reply(payload) {
             Ok(_) => self.key_received(claimed),
             Err(Error::UntrustedReplier { key, id }) => {
@@ -208,7 +208,7 @@ impl Chat {
     }
 
     /// The topic key is installed: says so, and saves it if a key file was named.
-    pub(super) fn key_received(&mut self, claimed: &ParticipantId) {
+    fn key_received(&mut self, claimed: &ParticipantId) {
         self.show(&format!("key-received {}", who(claimed)));
         self.save_first_key();
     }

@@ -14,7 +14,7 @@ use crate::proto::{from_hex, hex_message, id_of, printable, who};
 pub(super) const HELD_MAX: usize = 64;
 
 /// Public keys seen in introductions, kept for `/trust FINGERPRINT`.
-pub(super) const SEEN_MAX: usize = 256;
+const SEEN_MAX: usize = 256;
 
 impl Chat {
     /// A payload from the topic: hex text with `--hex`, raw bytes without. The other
@@ -77,7 +77,7 @@ impl Chat {
     /// A message the topic refused, said by its kind: a rekey's refusal (once the
     /// bytes were read as one: not a refusal of v2 as a whole), an introduction whose
     /// signature fails, an untrusted sender's message (kept), anything else.
-    pub(super) fn on_refused(&mut self, bytes: &[u8], e: Error, had_key: bool) {
+    fn on_refused(&mut self, bytes: &[u8], e: Error, had_key: bool) {
         let refused_as_v2 = matches!(e, Error::ProtocolRefused { .. } | Error::NoTopicId);
         match Message::parse(bytes) {
             Ok(Message::V2(m)) if m.header().message_type() == V2Type::Rekey && !refused_as_v2 => {
@@ -119,7 +119,7 @@ impl Chat {
 
     /// A message from a sender we do not trust: refused, kept for `/trust`, and (the
     /// first time) said with what it takes to trust the sender.
-    pub(super) fn on_untrusted(&mut self, sender: ParticipantId, bytes: &[u8]) {
+    fn on_untrusted(&mut self, sender: ParticipantId, bytes: &[u8]) {
         if self.held.len() >= HELD_MAX {
             self.held.pop_front();
         }
@@ -187,7 +187,7 @@ impl Chat {
     }
 
     /// An introduction whose signature does not verify under the key it carries.
-    pub(super) fn intro_forged(&mut self, key: &PublicKey) {
+    fn intro_forged(&mut self, key: &PublicKey) {
         self.show(&format!(
             "refused {} introduction signature does not verify",
             who(&id_of(key))

@@ -49,7 +49,8 @@
 //! epoch, and the chat writes that file only with the first key it gets. Once an epoch
 //! lists its members, a newcomer gets in through an admin's rotation (replies go only
 //! to listed members). A chat takes the state directory's sender lease at start: one
-//! process sends as one identity from one state directory.//!
+//! process sends as one identity from one state directory.
+//!
 //! Inbound traffic goes through one function, `Chat::on_message` (`inbound`), which
 //! hands it to the topic's one door, `Topic::receive`, and goes on by what that says
 //! arrived (`discovery`, `rekeys`); outbound traffic through one queue, `Outbox`
@@ -95,7 +96,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const ACK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What happens to a chat: from the network thread, and from the stdin thread.
-pub(super) enum Event {
+enum Event {
     /// The broker accepted a connection (the first, or a reconnection).
     Connected,
     Subscribed,
@@ -113,6 +114,7 @@ pub(super) enum Event {
     StdinEnd,
 }
 
+/// A running chat: the topic, the MQTT client, and what the session remembers.
 struct Chat {
     topic: Topic<SqliteTrustStore>,
     client: Client,

@@ -15,12 +15,12 @@ use super::{Chat, Event};
 use crate::proto::{printable, to_hex};
 
 /// The pause before the first reconnection attempt; it doubles up to `LAST_RETRY`.
-pub(super) const FIRST_RETRY: Duration = Duration::from_millis(500);
+const FIRST_RETRY: Duration = Duration::from_millis(500);
 
-pub(super) const LAST_RETRY: Duration = Duration::from_secs(8);
+const LAST_RETRY: Duration = Duration::from_secs(8);
 
 /// While reconnecting, how often to say that we still are.
-pub(super) const STILL_RECONNECTING_EVERY: Duration = Duration::from_secs(30);
+const STILL_RECONNECTING_EVERY: Duration = Duration::from_secs(30);
 
 /// The network thread: drives the MQTT connection and turns what happens into events.
 ///
@@ -199,7 +199,7 @@ impl Chat {
         self.publish_as(wire, None, true);
     }
 
-    pub(super) fn publish_as(&mut self, wire: &[u8], line: Option<(u64, String)>, retain: bool) {
+    fn publish_as(&mut self, wire: &[u8], line: Option<(u64, String)>, retain: bool) {
         let payload = if self.hex {
             to_hex(wire).into_bytes()
         } else {

@@ -5,7 +5,7 @@ use std::collections::{HashMap, VecDeque};
 
 /// Publishes handed to the MQTT client and not yet acknowledged, at most (the rest
 /// waits in our queue, so that the client's bounded channel never blocks the chat).
-pub(super) const IN_FLIGHT_MAX: usize = 32;
+const IN_FLIGHT_MAX: usize = 32;
 
 /// Lines waiting for the broker, at most; beyond, a line is reported not sent.
 pub(super) const QUEUE_MAX: usize = 1000;

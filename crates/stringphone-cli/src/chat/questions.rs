@@ -5,10 +5,11 @@ use stringphone::PublicKey;
 
 use super::terminal::say;
 use super::Chat;
-use crate::proto::{id_of, names_key, who};
+use crate::group::{find_key, Found};
+use crate::proto::{id_of, who};
 
 /// A pending question is shown again once this many lines were printed after it.
-pub(super) const REMIND_AFTER: usize = 4;
+const REMIND_AFTER: usize = 4;
 
 pub(super) enum Approval {
     Newcomer {
@@ -61,40 +62,6 @@ impl Approval {
     }
 }
 
-/// The pending question or seen key `name` designates among `keys`: an exact public
-/// key, id or fingerprint, or a prefix of a fingerprint or id (at least 4 characters,
-/// dashes optional) that only one of them has.
-pub(super) fn pick<'k>(name: &str, mut keys: impl Iterator<Item = &'k PublicKey>) -> Picked<'k> {
-    let name = name.trim().to_ascii_lowercase();
-    let bare = name.replace('-', "");
-    let mut found: Option<&PublicKey> = None;
-    let mut several = false;
-    for key in keys.by_ref() {
-        let id = id_of(key);
-        let matches = names_key(&name, key)
-            || (bare.len() >= 4
-                && bare.bytes().all(|b| b.is_ascii_hexdigit())
-                && id.to_string().starts_with(&bare));
-        if matches {
-            if found.is_some_and(|f| f != key) {
-                several = true;
-            }
-            found = Some(key);
-        }
-    }
-    match (found, several) {
-        (Some(_), true) => Picked::Several,
-        (Some(key), false) => Picked::One(key),
-        (None, _) => Picked::None,
-    }
-}
-
-pub(super) enum Picked<'k> {
-    One(&'k PublicKey),
-    Several,
-    None,
-}
-
 impl Chat {
     /// Asks about a newcomer or a replier (once per key), showing the question now.
     pub(super) fn ask(&mut self, approval: Approval) {
@@ -119,20 +86,20 @@ impl Chat {
                     )
                 }
             },
-            Some(name) => match pick(name, self.approvals.iter().map(Approval::key)) {
-                Picked::One(key) => {
+            Some(name) => match find_key(name, self.approvals.iter().map(Approval::key)) {
+                Found::One(key) => {
                     let key = *key;
                     match self.approvals.iter().position(|a| *a.key() == key) {
                         Some(i) => i,
                         None => return,
                     }
                 }
-                Picked::Several => {
+                Found::Several => {
                     return eprintln!(
                         "{verb}: {name} matches several questions: give more of the fingerprint"
                     )
                 }
-                Picked::None => {
+                Found::None => {
                     return eprintln!(
                         "{verb}: no question waiting is about {name} (/pending lists them)"
                     )

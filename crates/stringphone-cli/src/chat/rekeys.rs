@@ -66,12 +66,7 @@ impl Chat {
     }
 
     /// A refused rekey, said for the person at the chat.
-    pub(super) fn why_rekey_refused(
-        &self,
-        e: &Error,
-        admin: &ParticipantId,
-        had_key: bool,
-    ) -> String {
+    fn why_rekey_refused(&self, e: &Error, admin: &ParticipantId, had_key: bool) -> String {
         let me = self.topic.id();
         let current = self.topic.epoch();
         let fp = admin.fingerprint();

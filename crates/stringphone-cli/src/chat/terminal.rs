@@ -11,7 +11,7 @@ use crate::error::explain;
 use crate::files;
 use crate::proto::who;
 
-pub(super) const HELP: &str = "\
+const HELP: &str = "\
 commands (a line that starts with / is never sent; start it with // to send it):
   /approve [FINGERPRINT]   trust the newcomer (or replier) asked about; send it the key
                            (v2, once the epoch lists its members: an admin rotates it in)
