@@ -12,10 +12,10 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use stringphone::{HexError, ParticipantId};
+use stringphone::{HexError, ParticipantId, SigningSeed, TopicKey};
 use zeroize::Zeroizing;
 
-use crate::Failure;
+use crate::error::Failure;
 
 /// The state directory: `--state-dir`, else `$XDG_DATA_HOME/stringphone`, else
 /// `$HOME/.local/share/stringphone`.
@@ -274,4 +274,14 @@ pub fn create_private_dir(dir: &Path) -> Result<(), Failure> {
             io_reason(&e)
         ))
     })
+}
+
+/// Reads a signing seed from its key file.
+pub fn read_seed(path: &Path) -> Result<SigningSeed, Failure> {
+    read_key(path, KeyKind::Seed, SigningSeed::from_hex)
+}
+
+/// Reads a topic key from its key file.
+pub fn read_topic_key(path: &Path) -> Result<TopicKey, Failure> {
+    read_key(path, KeyKind::TopicKey, TopicKey::from_hex)
 }

@@ -11,7 +11,7 @@ use stringphone::protocol::MarkSlot;
 use stringphone::v2::GroupState;
 use stringphone::{Error, ParticipantId, PublicKey, Topic, TrustStore};
 
-use crate::proto::{id_of, who};
+use crate::proto::{id_of, names_key, who};
 use crate::Failure;
 
 /// Takes the right to send as this identity from this state directory before anything
@@ -103,10 +103,10 @@ pub fn rotated_line<S: TrustStore>(topic: &Topic<S>, admin: &ParticipantId) -> S
 
 /// What a name given by the user (a public key, an id, a fingerprint, or a prefix of
 /// 4 or more hex digits of an id or fingerprint, dashes optional) designates among
-/// `ids`.
-pub enum Found {
+/// participants (their ids, or their keys).
+pub enum Found<T = ParticipantId> {
     /// Exactly one.
-    One(ParticipantId),
+    One(T),
     /// Several match: the name is too short.
     Several,
     /// None.
@@ -122,26 +122,55 @@ pub fn find(name: &str, ids: impl IntoIterator<Item = ParticipantId>) -> Found {
             return Found::One(id_of(&key));
         }
     }
+    find_by(
+        &name,
+        ids,
+        |id| *id,
+        |name, id| name == id.to_string() || name == id.fingerprint().to_string(),
+    )
+}
+
+/// Finds `name` among `keys` (see [`Found`]): a key named exactly (by public key, id
+/// or fingerprint), or by a prefix of its id or fingerprint that only it has.
+pub fn find_key<'k>(
+    name: &str,
+    keys: impl IntoIterator<Item = &'k PublicKey>,
+) -> Found<&'k PublicKey> {
+    find_by(
+        name,
+        keys,
+        |key| id_of(key),
+        |name, key| names_key(name, key),
+    )
+}
+
+/// Finds `name` among `items`: those `exact` says it names, or whose id (`id_of`)
+/// starts with it (4 hex digits or more, dashes dropped). Several distinct matches
+/// are [`Found::Several`].
+fn find_by<T: Copy + PartialEq>(
+    name: &str,
+    items: impl IntoIterator<Item = T>,
+    id_of: impl Fn(&T) -> ParticipantId,
+    exact: impl Fn(&str, &T) -> bool,
+) -> Found<T> {
+    let name = name.trim().to_ascii_lowercase();
     let bare = name.replace('-', "");
-    let mut found: Option<ParticipantId> = None;
+    let by_prefix = bare.len() >= 4 && bare.bytes().all(|b| b.is_ascii_hexdigit());
+    let mut found: Option<T> = None;
     let mut several = false;
-    for id in ids {
-        let hex = id.to_string();
-        let matches = name == hex
-            || name == id.fingerprint().to_string()
-            || (bare.len() >= 4
-                && bare.bytes().all(|b| b.is_ascii_hexdigit())
-                && hex.starts_with(&bare));
+    for item in items {
+        let matches =
+            exact(&name, &item) || (by_prefix && id_of(&item).to_string().starts_with(&bare));
         if matches {
-            if found.is_some_and(|f| f != id) {
+            if found.is_some_and(|f| f != item) {
                 several = true;
             }
-            found = Some(id);
+            found = Some(item);
         }
     }
     match (found, several) {
         (Some(_), true) => Found::Several,
-        (Some(id), false) => Found::One(id),
+        (Some(item), false) => Found::One(item),
         (None, _) => Found::None,
     }
 }

@@ -92,26 +92,8 @@ pub fn open_store(state: &Path) -> Result<SqliteTrustStore, Failure> {
 
 /// The one-time import of a text store's state directory, if `state` holds one.
 fn import_text_store(state: &Path, db: &Path) -> Result<(), Failure> {
-    use stringphone_store_file::{FileTrustStore, FILE_NAME, GROUP_NAME, MARKS_NAME};
-    let present = [FILE_NAME, MARKS_NAME, GROUP_NAME]
-        .iter()
-        .any(|name| std::fs::symlink_metadata(state.join(name)).is_ok());
-    if !present {
+    let Some(snapshot) = text_store_snapshot(state)? else {
         return Ok(());
-    }
-    // Each cause said once, the whole chain (an I/O error's reason included).
-    let fail = |e: &(dyn std::error::Error + 'static)| {
-        Failure::new(format!(
-            "cannot import the text store of {}: {}",
-            state.display(),
-            crate::chain(e)
-        ))
-    };
-    let text = FileTrustStore::open(state).map_err(|e| fail(&e))?;
-    let snapshot = Snapshot {
-        trust: text.entries().map_err(|e| fail(&e))?.into_iter().collect(),
-        marks: text.marks().map_err(|e| fail(&e))?,
-        group_state: text.group_state().map_err(|e| fail(&e))?,
     };
     // Built under a name of its own and linked into place whole, so that no process
     // ever opens a half-imported database; a link never replaces one another process
@@ -131,7 +113,7 @@ fn import_text_store(state: &Path, db: &Path) -> Result<(), Failure> {
         drop(fresh); // the last connection folds the log into the file
         match std::fs::hard_link(&tmp, db) {
             Ok(()) => {
-                crate::files::sync_dir(state).map_err(|e| fail(&e))?;
+                crate::files::sync_dir(state).map_err(|e| import_failure(state, &e))?;
                 eprintln!(
                     "imported the text store of {} ({} trusted, {} replay marks, {}) into {}; \
                      its files are left as they were",
@@ -148,11 +130,39 @@ fn import_text_store(state: &Path, db: &Path) -> Result<(), Failure> {
                 Ok(())
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-            Err(e) => Err(fail(&e)),
+            Err(e) => Err(import_failure(state, &e)),
         }
     })();
     cleanup(&tmp);
     result
+}
+
+/// Everything the text store of `state` holds, if it holds one (any of its files).
+fn text_store_snapshot(state: &Path) -> Result<Option<Snapshot>, Failure> {
+    use stringphone_store_file::{FileTrustStore, FILE_NAME, GROUP_NAME, MARKS_NAME};
+    let present = [FILE_NAME, MARKS_NAME, GROUP_NAME]
+        .iter()
+        .any(|name| std::fs::symlink_metadata(state.join(name)).is_ok());
+    if !present {
+        return Ok(None);
+    }
+    let fail = |e: &(dyn std::error::Error + 'static)| import_failure(state, e);
+    let text = FileTrustStore::open(state).map_err(|e| fail(&e))?;
+    Ok(Some(Snapshot {
+        trust: text.entries().map_err(|e| fail(&e))?.into_iter().collect(),
+        marks: text.marks().map_err(|e| fail(&e))?,
+        group_state: text.group_state().map_err(|e| fail(&e))?,
+    }))
+}
+
+/// A failure to import the text store of `state`: each cause said once, the whole
+/// chain (an I/O error's reason included).
+fn import_failure(state: &Path, e: &(dyn std::error::Error + 'static)) -> Failure {
+    Failure::new(format!(
+        "cannot import the text store of {}: {}",
+        state.display(),
+        crate::error::chain(e)
+    ))
 }
 
 /// The database, with keys trusted for this one run (`decode --trust`) on top.
@@ -320,6 +330,16 @@ pub fn printable(bytes: &[u8]) -> String {
         }
     }
     out
+}
+
+/// Does `approved` (as typed by the user) name this key: its fingerprint, id or
+/// public key?
+pub fn names_key(approved: &str, key: &PublicKey) -> bool {
+    let approved = approved.trim().to_ascii_lowercase();
+    let id = id_of(key);
+    approved == id.fingerprint().to_string()
+        || approved == id.to_string()
+        || approved == key.to_string()
 }
 
 #[cfg(test)]

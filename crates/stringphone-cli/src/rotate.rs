@@ -6,47 +6,24 @@
 //! publishes the rekey (retained, as `chat` does, so that members offline now get it
 //! when they next subscribe) and waits for the broker to acknowledge it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use clap::Args;
-use rand_core::{OsRng, RngCore};
-use rumqttc::{Client, Connection, Event, MqttOptions, Outgoing, Packet, QoS};
+use rumqttc::{Client, Connection, Event, Outgoing, Packet, QoS};
 use stringphone::v2::ProtocolVersion;
-use stringphone::{ParticipantId, Topic};
+use stringphone::{ParticipantId, Topic, TrustStore};
+use stringphone_store_sqlite::SqliteTrustStore;
 
-use crate::chat::{check_topic_name, parse_broker};
+use crate::args::RotateArgs;
+use crate::error::{Failure, Result};
+use crate::files::{read_seed, read_topic_key};
 use crate::group::{self, Found};
+use crate::mqtt;
 use crate::proto::{self, to_hex, who};
-use crate::{out, read_seed, read_topic_key, Failure, Result};
+use crate::stdio::out;
 
 /// How long to wait for the broker to accept us, then to acknowledge the rekey.
 const BROKER_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// `stringphone rotate`'s arguments (its help is on the `Rotate` command).
-#[derive(Args, Debug)]
-pub struct RotateArgs {
-    /// The broker, as mqtt://HOST:PORT (plain TCP; the port defaults to 1883)
-    #[arg(long, value_name = "URL")]
-    broker: String,
-    /// The MQTT topic (the topic's name, the same as `chat --topic`)
-    #[arg(long, value_name = "NAME")]
-    topic: String,
-    /// Your signing seed (an admin's)
-    #[arg(long, value_name = "PATH")]
-    seed_file: PathBuf,
-    /// The topic key the topic started with (as `chat --key-file`); after a rotation
-    /// the state directory holds the current one
-    #[arg(long, value_name = "PATH")]
-    key_file: Option<PathBuf>,
-    /// Leave this participant out of the new epoch and stop trusting it: a public key,
-    /// id or fingerprint; repeatable
-    #[arg(long, value_name = "WHO")]
-    remove: Vec<String>,
-    /// Publish the rekey as hex text (for a topic whose chats run with --hex)
-    #[arg(long)]
-    hex: bool,
-}
 
 /// An MQTT connection for one publish.
 struct Link {
@@ -56,17 +33,9 @@ struct Link {
 }
 
 impl Link {
-    /// Connects, and waits (bounded) until the broker accepts us.
-    fn open(broker: &str) -> Result<Self> {
-        let (host, port) = parse_broker(broker)?;
-        let mut nonce = [0u8; 8];
-        OsRng.fill_bytes(&mut nonce);
-        let mut options = MqttOptions::new(format!("sp-rotate-{}", to_hex(&nonce)), host, port);
-        options
-            .set_keep_alive(Duration::from_secs(15))
-            .set_clean_session(true)
-            .set_max_packet_size(1 << 20, 1 << 20);
-        let (client, connection) = Client::new(options, 8);
+    /// Connects to `broker` (at `host:port`), and waits (bounded) until it accepts us.
+    fn open(broker: &str, host: String, port: u16) -> Result<Self> {
+        let (client, connection) = mqtt::client("sp-rotate", host, port, 8);
         let mut link = Link {
             client,
             connection,
@@ -126,27 +95,66 @@ impl Link {
 
 /// Runs `stringphone rotate`.
 pub fn run(args: RotateArgs, state: &Path) -> Result<()> {
-    parse_broker(&args.broker)?;
-    check_topic_name(&args.topic)?;
-    let seed = read_seed(&args.seed_file)?;
+    let (host, port) = mqtt::check(&args.mqtt)?;
+    let mut topic = open_topic(&args, state)?;
+    let removed = named_for_removal(&topic, &args.remove)?;
+    let kept = members_kept(&topic, &removed)?;
+    let mut link = Link::open(&args.mqtt.broker, host, port)?;
+    for id in &removed {
+        if topic.remove_participant(id)?.is_some() {
+            out(&format!("removed {}", who(id)))?;
+        }
+    }
+    let rekey = topic.rotate(kept.as_deref())?;
+    let epoch = topic.epoch();
+    let payload = if args.hex {
+        to_hex(&rekey).into_bytes()
+    } else {
+        rekey
+    };
+    if let Err(e) = link.publish(&args.mqtt.topic, payload) {
+        return Err(Failure::new(format!(
+            "{e}: the state directory is at epoch {epoch} now, but the broker did not confirm \
+             the rekey; members that did not get it stay behind (in a chat, /rejoin asks a \
+             member for the current key)"
+        )));
+    }
+    if let Err(e) = topic.save_replay_marks() {
+        eprintln!("warning: {}", Failure::from(e));
+    }
+    link.close();
+    out(&group::rotated_line(&topic, &topic.id()))
+}
+
+/// The v2 topic of the state directory, with the right to send taken, refused unless
+/// this identity may rotate it.
+fn open_topic(args: &RotateArgs, state: &Path) -> Result<Topic<SqliteTrustStore>> {
+    let seed = read_seed(&args.mqtt.seed_file)?;
     let key = match &args.key_file {
         Some(path) => Some(read_topic_key(path)?),
         None => None,
     };
     let mut topic = Topic::with_store(seed, key, proto::open_store(state)?);
     topic.set_protocol(ProtocolVersion::V2);
-    topic.set_topic_id(proto::topic_id(&args.topic))?;
+    topic.set_topic_id(proto::topic_id(&args.mqtt.topic))?;
     // Before anything else: a chat of this identity on this directory sends, and only
     // one process may.
     group::claim_sending(&mut topic)?;
     if let Some(why) = group::rotation_refusal(&topic) {
         return Err(Failure::new(why));
     }
+    Ok(topic)
+}
 
-    // Everyone named must be known (trusted, a member or an admin): all or nothing.
-    let known = group::known_ids(&topic)?;
+/// The participants `--remove` names, each once. Everyone named must be known
+/// (trusted, a member or an admin), and not this identity: all or nothing.
+fn named_for_removal<S: TrustStore>(
+    topic: &Topic<S>,
+    names: &[String],
+) -> Result<Vec<ParticipantId>> {
+    let known = group::known_ids(topic)?;
     let mut removed: Vec<ParticipantId> = Vec::new();
-    for name in &args.remove {
+    for name in names {
         let id = match group::find(name, known.iter().copied()) {
             Found::One(id) if known.contains(&id) => id,
             Found::Several => {
@@ -172,43 +180,26 @@ pub fn run(args: RotateArgs, state: &Path) -> Result<()> {
             removed.push(id);
         }
     }
-    let kept = if removed.is_empty() {
-        None
-    } else {
-        let (kept, untrusted) = group::kept_members(&topic, &removed)?;
-        for id in untrusted {
-            eprintln!(
-                "note: {} is a member of epoch {} but not trusted here: left out",
-                who(&id),
-                topic.epoch()
-            );
-        }
-        Some(kept)
-    };
+    Ok(removed)
+}
 
-    let mut link = Link::open(&args.broker)?;
-    for id in &removed {
-        if topic.remove_participant(id)?.is_some() {
-            out(&format!("removed {}", who(id)))?;
-        }
+/// The members the new epoch lists: `None` (every trusted participant) when nobody is
+/// removed, else the current ones but `removed` (members not trusted here are said and
+/// left out).
+fn members_kept<S: TrustStore>(
+    topic: &Topic<S>,
+    removed: &[ParticipantId],
+) -> Result<Option<Vec<ParticipantId>>> {
+    if removed.is_empty() {
+        return Ok(None);
     }
-    let rekey = topic.rotate(kept.as_deref())?;
-    let epoch = topic.epoch();
-    let payload = if args.hex {
-        to_hex(&rekey).into_bytes()
-    } else {
-        rekey
-    };
-    if let Err(e) = link.publish(&args.topic, payload) {
-        return Err(Failure::new(format!(
-            "{e}: the state directory is at epoch {epoch} now, but the broker did not confirm \
-             the rekey; members that did not get it stay behind (in a chat, /rejoin asks a \
-             member for the current key)"
-        )));
+    let (kept, untrusted) = group::kept_members(topic, removed)?;
+    for id in untrusted {
+        eprintln!(
+            "note: {} is a member of epoch {} but not trusted here: left out",
+            who(&id),
+            topic.epoch()
+        );
     }
-    if let Err(e) = topic.save_replay_marks() {
-        eprintln!("warning: {}", Failure::from(e));
-    }
-    link.close();
-    out(&group::rotated_line(&topic, &topic.id()))
+    Ok(Some(kept))
 }
