@@ -161,8 +161,8 @@ pub use stringphone_core as protocol;
 pub use stringphone_core::MemoryTrustStore;
 pub use stringphone_core::{
     inbound, rule, v2, verify_signature, wire, Backend, BoxPublicKey, BoxSecret, DecodeMode,
-    Decoded, Error, Fingerprint, FixedTrustStore, HexError, Identity, Inbound, Message,
-    ParticipantId, PublicKey, SigningSeed, StoreError, TopicKey, TrustStore,
+    Decoded, Error, ErrorKind, Fingerprint, FixedTrustStore, HexError, Identity, Inbound, Message,
+    ParseError, ParticipantId, PublicKey, SigningSeed, StoreError, TopicKey, TrustStore,
 };
 
 /// The crates the API's traits come from (`rand_core` 0.6, `signature`, `ed25519`,

@@ -275,8 +275,9 @@ fn parse_reply_refuses_a_box_from_a_small_order_key() {
                 .expect("a small-order key gives one box for every secret");
             assert_eq!(opened, attacker_key);
 
-            assert!(
-                matches!(newcomer.parse_reply(&reply), Err(Error::DecryptFailed)),
+            assert_eq!(
+                newcomer.parse_reply(&reply),
+                Err(Error::DecryptFailed),
                 "accepted a reply from {}",
                 hex::encode(small)
             );

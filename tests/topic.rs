@@ -147,7 +147,7 @@ fn unusable_public_keys_are_refused_and_nothing_is_stored() {
 fn missing_topic_key_is_reported_after_the_sender_checks() {
     let (mut alice, _) = pair();
     let mut keyless = Topic::new(SigningSeed::from_bytes([4; 32]), None);
-    assert!(matches!(keyless.encode("x"), Err(Error::MissingTopicKey)));
+    assert_eq!(keyless.encode("x"), Err(Error::MissingTopicKey));
     let wire = alice.encode("x").unwrap();
     // Untrusted first...
     assert!(matches!(
@@ -241,7 +241,7 @@ fn a_failing_rng_is_an_error_not_a_panic() {
         Err(Error::Rng)
     ));
     let mut t = Topic::new(SigningSeed::from_bytes([5; 32]), None);
-    assert!(matches!(t.construct_intro_with(&mut dry), Err(Error::Rng)));
+    assert_eq!(t.construct_intro_with(&mut dry), Err(Error::Rng));
     assert!(!t.has_pending_introduction());
 }
 
@@ -294,7 +294,7 @@ fn any_identity_plugs_in_and_its_failures_are_errors() {
         bob.topic_key().cloned(),
         stringphone::MemoryTrustStore::new(),
     );
-    assert!(matches!(refused.encode("x"), Err(Error::SigningFailed)));
+    assert_eq!(refused.encode("x"), Err(Error::SigningFailed));
     assert!(matches!(
         refused.construct_intro(),
         Err(Error::SigningFailed)

@@ -317,7 +317,10 @@ fn an_admin_left_out_of_an_epoch_cannot_rotate_it<B: Backend>(_: &str) {
 
     // Dave is refused the key of the epoch that left him out.
     let intro = dave.construct_intro().unwrap();
-    assert!(matches!(bob.construct_reply(&intro), Err(Error::NotAMember(id)) if id == dave.id()));
+    assert_eq!(
+        bob.construct_reply(&intro),
+        Err(Error::NotAMember(dave.id()))
+    );
 
     let daves = dave.rotate(None).unwrap();
     let got = bob.accept_rekey(&daves);
@@ -397,10 +400,7 @@ fn admin_rights_do_not_survive_removal_and_re_adding<B: Backend>(_: &str) {
 
     assert!(!bob.is_admin(&dave.id()), "Dave's admin right survived");
     let got = bob.accept_rekey(&dave.rotate(None).unwrap());
-    assert!(
-        matches!(got, Err(Error::NotAnAdmin(id)) if id == dave.id()),
-        "Dave's rekey: {got:?}"
-    );
+    assert_eq!(got, Err(Error::NotAnAdmin(dave.id())), "Dave's rekey");
     assert_eq!((bob.epoch(), key_of(&bob)), (0, Some([X; 32])));
 }
 attack!(admin_rights_do_not_survive_removal_and_re_adding);
@@ -593,8 +593,9 @@ fn grace_zero_drops_the_previous_epoch_at_once<B: Backend>(_: &str) {
     bob.set_grace_messages(0).unwrap();
 
     let got = bob.decode(&in_flight, STRICT);
-    assert!(
-        matches!(got, Err(Error::UnknownEpoch(0))),
+    assert_eq!(
+        got.as_ref().err(),
+        Some(&Error::UnknownEpoch(0)),
         "grace 0 still read epoch 0: {}",
         show(&got)
     );

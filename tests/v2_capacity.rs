@@ -44,8 +44,8 @@ fn gateway(seed: u8, key: Option<[u8; 32]>) -> Gateway {
     t
 }
 
-fn is_full(result: Result<impl Sized, Error>, list: &str, capacity: usize) -> bool {
-    matches!(result, Err(Error::CapacityExceeded { list: l, capacity: c }) if l == list && c == capacity)
+fn is_full(result: Result<impl Sized, Error>, list: &'static str, capacity: usize) -> bool {
+    result.err() == Some(Error::CapacityExceeded { list, capacity })
 }
 
 /// A flood of trusted senders cannot push a tracked sender's replay window out: the

@@ -38,7 +38,7 @@ pub fn reply(a: ReplyArgs, state: &Path) -> Result<()> {
     let seed = read_seed(&a.seed_file)?;
     let key = read_topic_key(&a.key_file)?;
     let intro = read_wire(a.hex, "introduction")?;
-    let parsed = Message::parse(&intro)?;
+    let parsed = Message::parse(&intro).map_err(stringphone::Error::from)?;
     let Message::Introduction(newcomer) = parsed else {
         let hint = if matches!(parsed, Message::Simple(_)) {
             ": read it with `stringphone decode`"

@@ -34,7 +34,7 @@ fn expect_type(bytes: &[u8], expected: MessageType) -> Result<Message<'_>, Error
             return Err(Error::WrongType { expected, found });
         }
     }
-    Message::parse(bytes)
+    Ok(Message::parse(bytes)?)
 }
 
 impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {

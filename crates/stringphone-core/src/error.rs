@@ -6,7 +6,10 @@ use crate::trust::StoreError;
 use crate::wire::MessageType;
 use crate::{ParticipantId, PublicKey};
 
-/// Everything that can go wrong in stringphone, one case per reason.
+/// Everything that can go wrong in stringphone, one case per reason, in groups
+/// ([`Error::kind`]): parse, trust and signature, replay, state, then crypto, store
+/// and usage. Errors are values: `Clone` and `PartialEq`, so a test compares them
+/// (`assert_eq!(err, Error::BadSignature)`), not their `Debug` strings.
 ///
 /// The cases of the original's exceptions keep their meaning: `UntrustedKeyError` is
 /// [`Error::UntrustedSender`], `IntroductionError` is [`Error::Introduction`],
@@ -19,8 +22,8 @@ use crate::{ParticipantId, PublicKey};
 ///
 /// ```
 /// use stringphone_core::{Error, Message};
-/// let err = Message::parse(b"x").unwrap_err();
-/// assert!(matches!(err, Error::UnknownType(b'x')));
+/// let err = Error::from(Message::parse(b"x").unwrap_err());
+/// assert_eq!(err, Error::UnknownType(b'x'));
 /// assert_eq!(err.to_string(), "unknown message type byte 0x78");
 /// ```
 ///
@@ -41,9 +44,10 @@ use crate::{ParticipantId, PublicKey};
 /// }
 /// assert_eq!(chain.join(": "), "the trust store failed: disk full");
 /// ```
-#[derive(Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Error {
+    // ----- parse: the bytes are not a message (ErrorKind::Parse) -----------------------
     /// The message's length does not fit its type (or it is empty).
     Malformed {
         /// The type named by the first byte; `None` for an empty message.
@@ -53,20 +57,8 @@ pub enum Error {
     },
     /// The first byte names no message type this topic speaks.
     UnknownType(u8),
-    /// The sender is not in the trust store (strict decoding, or a reply asked for an
-    /// introduction whose sender is not trusted yet).
-    UntrustedSender(ParticipantId),
-    /// The Ed25519 signature does not verify under the sender's key, by the one
-    /// verification rule (see [`crate::rule`]).
-    BadSignature,
-    /// The operation needs the topic key and this topic has none yet.
-    MissingTopicKey,
-    /// The authenticated ciphertext does not open under the key (topic key, or the
-    /// discovery box).
-    DecryptFailed,
-    /// The cipher refused to seal (it cannot, for any length a slice can have; the
-    /// case exists so that a future cipher's refusal is an error, not a panic).
-    EncryptFailed,
+    /// A v2 message names a cipher suite this implementation does not have.
+    UnknownSuite(u8),
     /// A discovery step was handed a message of another type.
     WrongType {
         /// The type the step takes.
@@ -74,62 +66,38 @@ pub enum Error {
         /// The type it was handed.
         found: MessageType,
     },
-    /// `decode` was handed an introduction: run the discovery step
-    /// ([`crate::Topic::construct_reply`]) instead.
-    Introduction,
-    /// `decode` was handed an introduction reply: run
-    /// [`crate::Topic::parse_reply`] instead.
-    IntroductionReply,
+
+    // ----- trust and signature: who sent it (ErrorKind::Trust) -----------------------
+    /// The sender is not in the trust store (strict decoding, or a reply asked for an
+    /// introduction whose sender is not trusted yet).
+    UntrustedSender(ParticipantId),
+    /// The Ed25519 signature does not verify under the sender's key, by the one
+    /// verification rule (see [`crate::rule`]).
+    BadSignature,
+    /// The bytes are not a public key that can ever verify a signature under the rule:
+    /// not a canonical point encoding, not on the curve, or of small order.
+    InvalidPublicKey,
     /// The reply is addressed to another participant.
     NotForUs {
         /// The participant the reply is for.
         recipient: ParticipantId,
     },
-    /// `parse_reply` was called on a topic that has sent no introduction (or whose
-    /// discovery already completed).
-    NoPendingIntroduction,
-    /// The bytes are not a public key that can ever verify a signature under the rule:
-    /// not a canonical point encoding, not on the curve, or of small order.
-    InvalidPublicKey,
-    /// A caller's buffer cannot hold the result.
-    BufferTooSmall {
-        /// Bytes the result needs.
-        needed: usize,
-        /// Bytes the buffer has.
-        available: usize,
+    /// The v2 reply is genuine but its replier is not trusted: compare its
+    /// fingerprint out of band, trust it, and parse the reply again. Nothing was
+    /// installed.
+    UntrustedReplier {
+        /// The replier's Ed25519 public key (its signature on the reply verified).
+        key: PublicKey,
+        /// Its participant id; `id.fingerprint()` is what the user compares.
+        id: ParticipantId,
     },
-    /// The signer (an HSM, say) refused to sign.
-    SigningFailed,
-    /// The random number generator failed to produce bytes.
-    Rng,
-    /// The trust store failed; its own error is the source.
-    Store(StoreError),
-    /// A v2 message names a cipher suite this implementation does not have.
-    UnknownSuite(u8),
-    /// The topic's protocol setting refuses this wire format (a v2-only topic refuses
-    /// every classic message; a classic topic refuses v2).
-    ProtocolRefused {
-        /// The version of the refused message: 1 for classic, 2 for v2.
-        version: u8,
-        /// What the topic accepts.
-        accepts: crate::v2::ProtocolVersion,
-    },
-    /// `decode` was handed a v2 rekey: feed it to [`crate::Topic::accept_rekey`].
-    Rekey,
     /// The sender is not a member of the message's epoch (v2): it was left out of the
     /// rotation that started it.
     NotAMember(ParticipantId),
-    /// The message is sealed under an epoch this topic does not hold (v2).
-    UnknownEpoch(u32),
-    /// The message's counter is above
-    /// [`LAST_COUNTER`](crate::v2::replay::LAST_COUNTER) (v2): no sender of this library
-    /// uses it, and no stored mark could keep it from being replayed after a restart.
-    CounterOutOfRange {
-        /// The sender.
-        sender: ParticipantId,
-        /// The counter.
-        counter: u64,
-    },
+    /// Only an admin may rotate, and rekeys are accepted only from admins.
+    NotAnAdmin(ParticipantId),
+
+    // ----- replay: seen before, or too old to tell (ErrorKind::Replay) ---------------
     /// This (sender, counter) was accepted before, or is too old to tell (v2).
     Replayed {
         /// The sender.
@@ -140,19 +108,34 @@ pub enum Error {
         /// after a restart) rather than seen in it.
         too_old: bool,
     },
+    /// The message's counter is above
+    /// [`LAST_COUNTER`](crate::v2::replay::LAST_COUNTER) (v2): no sender of this library
+    /// uses it, and no stored mark could keep it from being replayed after a restart.
+    CounterOutOfRange {
+        /// The sender.
+        sender: ParticipantId,
+        /// The counter.
+        counter: u64,
+    },
     /// The v2 reply answers another introduction than the one pending.
     StaleReply,
-    /// The v2 reply is genuine but its replier is not trusted: compare its
-    /// fingerprint out of band, trust it, and parse the reply again. Nothing was
-    /// installed.
-    UntrustedReplier {
-        /// The replier's Ed25519 public key (its signature on the reply verified).
-        key: PublicKey,
-        /// Its participant id; `id.fingerprint()` is what the user compares.
-        id: ParticipantId,
+
+    // ----- state: what this topic holds does not allow it (ErrorKind::State) ---------
+    /// The operation needs the topic key and this topic has none yet.
+    MissingTopicKey,
+    /// `parse_reply` was called on a topic that has sent no introduction (or whose
+    /// discovery already completed).
+    NoPendingIntroduction,
+    /// The topic's protocol setting refuses this wire format (a v2-only topic refuses
+    /// every classic message; a classic topic refuses v2).
+    ProtocolRefused {
+        /// The version of the refused message: 1 for classic, 2 for v2.
+        version: u8,
+        /// What the topic accepts.
+        accepts: crate::v2::ProtocolVersion,
     },
-    /// Only an admin may rotate, and rekeys are accepted only from admins.
-    NotAnAdmin(ParticipantId),
+    /// The message is sealed under an epoch this topic does not hold (v2).
+    UnknownEpoch(u32),
     /// The rekey, reply or restored state does not extend the epoch this topic holds:
     /// it would move it backwards, or sideways to another chain.
     EpochMismatch {
@@ -164,8 +147,6 @@ pub enum Error {
     /// The identity has no static X25519 key (a signer that does not expose its seed,
     /// such as an HSM), so rekeys cannot be opened for it.
     NoStaticKey,
-    /// A rotation may list at most [`crate::v2::wire::MAX_MEMBERS`] members.
-    TooManyMembers(usize),
     /// This identity's v2 counter reached its end (2^64 messages).
     CounterExhausted,
     /// A v2 operation on a topic whose id is not set
@@ -193,14 +174,173 @@ pub enum Error {
         /// How many entries it holds.
         capacity: usize,
     },
+
+    // ----- crypto: a primitive refused or failed (ErrorKind::Crypto) -----------------
+    /// The authenticated ciphertext does not open under the key (topic key, or the
+    /// discovery box).
+    DecryptFailed,
+    /// The cipher refused to seal (it cannot, for any length a slice can have; the
+    /// case exists so that a future cipher's refusal is an error, not a panic).
+    EncryptFailed,
+    /// The signer (an HSM, say) refused to sign.
+    SigningFailed,
+    /// The random number generator failed to produce bytes.
+    Rng,
+
+    // ----- store (ErrorKind::Store) --------------------------------------------------
+    /// The trust store failed; its own error is the source.
+    Store(StoreError),
+
+    // ----- usage: the call does not fit the message or buffer (ErrorKind::Usage) -----
+    /// A caller's buffer cannot hold the result.
+    BufferTooSmall {
+        /// Bytes the result needs.
+        needed: usize,
+        /// Bytes the buffer has.
+        available: usize,
+    },
+    /// A rotation may list at most [`crate::v2::wire::MAX_MEMBERS`] members.
+    TooManyMembers(usize),
+    /// `decode` was handed an introduction: run the discovery step
+    /// ([`crate::Topic::construct_reply`]) instead.
+    Introduction,
+    /// `decode` was handed an introduction reply: run
+    /// [`crate::Topic::parse_reply`] instead.
+    IntroductionReply,
+    /// `decode` was handed a v2 rekey: feed it to [`crate::Topic::accept_rekey`].
+    Rekey,
 }
 
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+/// Which group an [`Error`] belongs to ([`Error::kind`]): what a caller usually
+/// decides on (drop the message, alert, retry, fix the call) without naming every
+/// case.
+///
+/// ```
+/// use stringphone_core::{Error, ErrorKind, Message};
+/// assert_eq!(Error::from(Message::parse(b"").unwrap_err()).kind(), ErrorKind::Parse);
+/// assert_eq!(Error::BadSignature.kind(), ErrorKind::Trust);
+/// assert_eq!(Error::StaleReply.kind(), ErrorKind::Replay);
+/// assert_eq!(Error::MissingTopicKey.kind(), ErrorKind::State);
+/// assert_eq!(Error::DecryptFailed.kind(), ErrorKind::Crypto);
+/// assert_eq!(Error::BufferTooSmall { needed: 2, available: 1 }.kind(), ErrorKind::Usage);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The bytes are not a message this topic can read: length, type, suite
+    /// ([`Error::Malformed`], [`Error::UnknownType`], [`Error::UnknownSuite`],
+    /// [`Error::WrongType`]).
+    Parse,
+    /// The sender is not trusted, not a member or not an admin, or its signature or
+    /// key fails the rule.
+    Trust,
+    /// The message was accepted before, is too old to tell, or answers another
+    /// introduction.
+    Replay,
+    /// The topic's state does not allow the call: no key, no pending introduction, the
+    /// protocol setting, another epoch or topic, a full list, an invalid group state.
+    State,
+    /// A primitive refused: the box or cipher does not open or seal, the signer or the
+    /// RNG failed.
+    Crypto,
+    /// The trust store failed ([`Error::Store`]).
+    Store,
+    /// The call does not fit: a buffer too small, too many members, or a message that
+    /// another call takes ([`Error::Introduction`], [`Error::IntroductionReply`],
+    /// [`Error::Rekey`]).
+    Usage,
+}
+
+impl Error {
+    /// The group this error belongs to.
+    ///
+    /// ```
+    /// use stringphone_core::{Error, ErrorKind};
+    /// let e = Error::Replayed { sender: stringphone_core::ParticipantId::from_bytes([1; 16]), counter: 7, too_old: false };
+    /// assert_eq!(e.kind(), ErrorKind::Replay);
+    /// ```
+    #[must_use]
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::Malformed { message_type, len } => match message_type {
-                None if *len == 0 => f.write_str("malformed message: empty"),
-                None => write!(f, "malformed message: {len} bytes, too short to name its type"),
+            Error::Malformed { .. }
+            | Error::UnknownType(_)
+            | Error::UnknownSuite(_)
+            | Error::WrongType { .. } => ErrorKind::Parse,
+            Error::UntrustedSender(_)
+            | Error::BadSignature
+            | Error::InvalidPublicKey
+            | Error::NotForUs { .. }
+            | Error::UntrustedReplier { .. }
+            | Error::NotAMember(_)
+            | Error::NotAnAdmin(_) => ErrorKind::Trust,
+            Error::Replayed { .. } | Error::CounterOutOfRange { .. } | Error::StaleReply => {
+                ErrorKind::Replay
+            }
+            Error::MissingTopicKey
+            | Error::NoPendingIntroduction
+            | Error::ProtocolRefused { .. }
+            | Error::UnknownEpoch(_)
+            | Error::EpochMismatch { .. }
+            | Error::NoStaticKey
+            | Error::CounterExhausted
+            | Error::NoTopicId
+            | Error::TopicMismatch
+            | Error::StaleState { .. }
+            | Error::InvalidState(_)
+            | Error::CapacityExceeded { .. } => ErrorKind::State,
+            Error::DecryptFailed | Error::EncryptFailed | Error::SigningFailed | Error::Rng => {
+                ErrorKind::Crypto
+            }
+            Error::Store(_) => ErrorKind::Store,
+            Error::BufferTooSmall { .. }
+            | Error::TooManyMembers(_)
+            | Error::Introduction
+            | Error::IntroductionReply
+            | Error::Rekey => ErrorKind::Usage,
+        }
+    }
+}
+
+/// Why bytes do not parse as a message: what [`Message::parse`](crate::Message::parse)
+/// and [`V2Message::parse`](crate::v2::wire::V2Message::parse) return. Small and
+/// `Copy`, like the views they hand out; it becomes the [`Error`] case of the same
+/// name through `From` (`?` does it).
+///
+/// ```
+/// use stringphone_core::{Error, Message, ParseError};
+/// let err = Message::parse(b"x").unwrap_err();
+/// assert_eq!(err, ParseError::UnknownType(b'x'));
+/// assert_eq!(err.to_string(), "unknown message type byte 0x78");
+/// assert_eq!(Error::from(err), Error::UnknownType(b'x'));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ParseError {
+    /// The length does not fit the type (or the message is empty):
+    /// [`Error::Malformed`].
+    Malformed {
+        /// The type named by the first byte(s); `None` when too short to name one.
+        message_type: Option<MessageType>,
+        /// The length received.
+        len: usize,
+    },
+    /// The first byte (the second, for v2) names no message type:
+    /// [`Error::UnknownType`].
+    UnknownType(u8),
+    /// A v2 message names a cipher suite this implementation does not have:
+    /// [`Error::UnknownSuite`].
+    UnknownSuite(u8),
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            ParseError::Malformed { message_type, len } => match message_type {
+                None if len == 0 => f.write_str("malformed message: empty"),
+                None => write!(
+                    f,
+                    "malformed message: {len} bytes, too short to name its type"
+                ),
                 Some(t) => {
                     let (rule, need) = t.length_rule();
                     write!(
@@ -209,7 +349,37 @@ impl fmt::Display for Error {
                     )
                 }
             },
-            Error::UnknownType(b) => write!(f, "unknown message type byte 0x{b:02x}"),
+            ParseError::UnknownType(b) => write!(f, "unknown message type byte 0x{b:02x}"),
+            ParseError::UnknownSuite(s) => write!(f, "unknown v2 cipher suite 0x{s:02x}"),
+        }
+    }
+}
+
+impl core::error::Error for ParseError {}
+
+impl From<ParseError> for Error {
+    fn from(e: ParseError) -> Self {
+        match e {
+            ParseError::Malformed { message_type, len } => Error::Malformed { message_type, len },
+            ParseError::UnknownType(b) => Error::UnknownType(b),
+            ParseError::UnknownSuite(s) => Error::UnknownSuite(s),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            // Said once, by the parser's error.
+            Error::Malformed { message_type, len } => fmt::Display::fmt(
+                &ParseError::Malformed {
+                    message_type: *message_type,
+                    len: *len,
+                },
+                f,
+            ),
+            Error::UnknownType(b) => fmt::Display::fmt(&ParseError::UnknownType(*b), f),
+            Error::UnknownSuite(s) => fmt::Display::fmt(&ParseError::UnknownSuite(*s), f),
             Error::UntrustedSender(id) => {
                 write!(f, "sender {id} is not a trusted participant")
             }
@@ -241,7 +411,6 @@ impl fmt::Display for Error {
             Error::Rng => f.write_str("the random number generator failed"),
             // The store's own error is the source, printed by whoever walks the chain.
             Error::Store(_) => f.write_str("the trust store failed"),
-            Error::UnknownSuite(s) => write!(f, "unknown v2 cipher suite 0x{s:02x}"),
             Error::ProtocolRefused { version, accepts } => {
                 write!(f, "a {accepts:?} topic refuses wire format v{version}")
             }

@@ -121,7 +121,7 @@ pub mod v2;
 pub mod wire;
 
 pub use backend::{Backend, Identity};
-pub use error::Error;
+pub use error::{Error, ErrorKind, ParseError};
 pub use inbound::{Inbound, KeyOffer, Newcomer, WireFormat};
 pub use keys::{
     BoxPublicKey, BoxSecret, Fingerprint, HexError, ParticipantId, PublicKey, SigningSeed, TopicKey,

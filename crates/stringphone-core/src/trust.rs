@@ -16,19 +16,36 @@ use crate::{ParticipantId, PublicKey};
 ///
 /// With `alloc` it can box any error; without, it carries a static message.
 ///
+/// It is `Clone` (the boxed error is shared, behind an `Arc`) and `PartialEq`: two
+/// store errors are equal when they carry the same static message, or share the very
+/// same boxed error (clones of one [`StoreError::new`]). Two errors boxed separately
+/// are never equal, even with the same text: an arbitrary error type has no equality
+/// to ask.
+///
+/// ```
+/// use stringphone_core::StoreError;
+/// assert_eq!(StoreError::msg("full"), StoreError::msg("full"));
+/// assert_ne!(StoreError::msg("full"), StoreError::msg("gone"));
+/// let io = StoreError::new(std::io::Error::new(std::io::ErrorKind::Other, "fsync"));
+/// assert_eq!(io.clone(), io);
+/// assert_ne!(io, StoreError::new(std::io::Error::new(std::io::ErrorKind::Other, "fsync")));
+/// ```
+///
 /// ```
 /// use stringphone_core::StoreError;
 /// let e = StoreError::msg("disk full");
 /// assert_eq!(e.to_string(), "disk full");
 /// ```
+#[derive(Clone)]
 pub struct StoreError {
     inner: StoreErrorInner,
 }
 
+#[derive(Clone)]
 enum StoreErrorInner {
     Msg(&'static str),
     #[cfg(feature = "alloc")]
-    Source(alloc::boxed::Box<dyn core::error::Error + Send + Sync + 'static>),
+    Source(alloc::sync::Arc<dyn core::error::Error + Send + Sync + 'static>),
 }
 
 impl StoreError {
@@ -53,7 +70,7 @@ impl StoreError {
     #[cfg(feature = "alloc")]
     pub fn new<E: core::error::Error + Send + Sync + 'static>(error: E) -> Self {
         StoreError {
-            inner: StoreErrorInner::Source(alloc::boxed::Box::new(error)),
+            inner: StoreErrorInner::Source(alloc::sync::Arc::new(error)),
         }
     }
 
@@ -77,6 +94,22 @@ impl StoreError {
         }
     }
 }
+
+impl PartialEq for StoreError {
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.inner, &other.inner) {
+            (StoreErrorInner::Msg(a), StoreErrorInner::Msg(b)) => a == b,
+            #[cfg(feature = "alloc")]
+            (StoreErrorInner::Source(a), StoreErrorInner::Source(b)) => {
+                alloc::sync::Arc::ptr_eq(a, b)
+            }
+            #[cfg(feature = "alloc")]
+            _ => false,
+        }
+    }
+}
+
+impl Eq for StoreError {}
 
 impl fmt::Debug for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -19,7 +19,7 @@
 
 use core::fmt;
 
-use crate::{BoxPublicKey, Error, ParticipantId, PublicKey};
+use crate::{BoxPublicKey, Error, ParseError, ParticipantId, PublicKey};
 
 /// Type byte of a simple (encrypted, signed) message: `s`.
 pub const SIMPLE_TYPE: u8 = b's';
@@ -161,23 +161,23 @@ pub enum Message<'a> {
 }
 
 impl<'a> Message<'a> {
-    /// Parses `bytes`: a known type byte ([`Error::UnknownType`]) and a length that fits
-    /// the type ([`Error::Malformed`]: at least 121 bytes for a simple message, exactly
+    /// Parses `bytes`: a known type byte ([`ParseError::UnknownType`]) and a length that fits
+    /// the type ([`ParseError::Malformed`]: at least 121 bytes for a simple message, exactly
     /// 129 for an introduction and 153 for a reply; trailing bytes are refused).
     ///
     /// A first byte of `0x02` is a v2 message, parsed by
     /// [`V2Message::parse`](crate::v2::wire::V2Message::parse).
-    pub fn parse(bytes: &'a [u8]) -> Result<Self, Error> {
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, ParseError> {
         if bytes.first() == Some(&crate::v2::wire::VERSION) {
             return crate::v2::wire::V2Message::parse(bytes).map(Message::V2);
         }
-        let (&type_byte, mut rest) = bytes.split_first().ok_or(Error::Malformed {
+        let (&type_byte, mut rest) = bytes.split_first().ok_or(ParseError::Malformed {
             message_type: None,
             len: 0,
         })?;
         let message_type =
-            MessageType::from_byte(type_byte).ok_or(Error::UnknownType(type_byte))?;
-        let malformed = Error::Malformed {
+            MessageType::from_byte(type_byte).ok_or(ParseError::UnknownType(type_byte))?;
+        let malformed = ParseError::Malformed {
             message_type: Some(message_type),
             len: bytes.len(),
         };

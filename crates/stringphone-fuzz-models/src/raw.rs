@@ -361,7 +361,7 @@ pub fn refused_v2() -> Error {
 /// `check_parse` for input starting with `0x02`.
 fn check_parse_v2(data: &[u8]) {
     let expected = v2_framing(data);
-    let m = match (Message::parse(data), expected) {
+    let m = match (Message::parse(data).map_err(Error::from), expected) {
         (Err(e), Err(x)) => return assert_eq!(err_str(&e), err_str(&x)),
         (Ok(m), Ok(t)) => {
             assert_eq!(m.message_type(), MessageType::V2(t));
@@ -402,7 +402,7 @@ pub fn check_parse(data: &[u8]) {
     if let Some(t) = named {
         assert_eq!(t.byte(), data[0]);
     }
-    let m = match Message::parse(data) {
+    let m = match Message::parse(data).map_err(Error::from) {
         Err(e) => {
             match (data.first(), named) {
                 (None, _) => assert!(
@@ -548,7 +548,7 @@ thread_local! {
 /// means "the box is opened now", and the caller compares the result with the other
 /// modes'.
 fn predicted(t: &T, data: &[u8], mode: DecodeMode) -> Result<(ParticipantId, bool), Outcome> {
-    let m = match Message::parse(data) {
+    let m = match Message::parse(data).map_err(Error::from) {
         Err(e) => return Err(Outcome::Err(err_str(&e))),
         Ok(Message::Introduction(_)) => return Err(Outcome::Err(err_str(&Error::Introduction))),
         Ok(Message::IntroductionReply(_)) => {
@@ -835,7 +835,7 @@ pub fn expect_type(data: &[u8], wanted: MessageType) -> Result<Message<'_>, Stri
             }));
         }
     }
-    Message::parse(data).map_err(|e| err_str(&e))
+    Message::parse(data).map_err(|e| err_str(&Error::from(e)))
 }
 
 fn check_construct_reply(r: &mut T, data: &[u8]) {

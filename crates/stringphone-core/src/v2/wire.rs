@@ -23,7 +23,7 @@
 //! | `k` | previous epoch id 32 · admin's ephemeral X25519 key 32 · member count 2 · per member (id 16 · sealed key 32 · tag 16) · signature 64 | 177 + 64 *m* |
 
 use crate::wire::{MessageType, Writer};
-use crate::{BoxPublicKey, Error, ParticipantId, PublicKey};
+use crate::{BoxPublicKey, ParseError, ParticipantId, PublicKey};
 
 /// The first byte of every v2 message.
 pub const VERSION: u8 = 0x02;
@@ -274,23 +274,23 @@ pub struct RekeyEntry<'a> {
 
 impl<'a> V2Message<'a> {
     /// Parses a v2 message: version, known type, the one suite, exact length
-    /// ([`Error::Malformed`], [`Error::UnknownType`], [`Error::UnknownSuite`]).
-    pub fn parse(bytes: &'a [u8]) -> Result<Self, Error> {
-        let malformed = |t: Option<V2Type>| Error::Malformed {
+    /// ([`ParseError::Malformed`], [`ParseError::UnknownType`], [`ParseError::UnknownSuite`]).
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, ParseError> {
+        let malformed = |t: Option<V2Type>| ParseError::Malformed {
             message_type: t.map(MessageType::V2),
             len: bytes.len(),
         };
         if bytes.first() != Some(&VERSION) {
             return Err(match bytes.first() {
                 None => malformed(None),
-                Some(&b) => Error::UnknownType(b),
+                Some(&b) => ParseError::UnknownType(b),
             });
         }
         let type_byte = *bytes.get(1).ok_or(malformed(None))?;
-        let t = V2Type::from_byte(type_byte).ok_or(Error::UnknownType(type_byte))?;
+        let t = V2Type::from_byte(type_byte).ok_or(ParseError::UnknownType(type_byte))?;
         let header: &[u8; HEADER_LEN] = array(bytes, 0).ok_or(malformed(Some(t)))?;
         if header[2] != SUITE {
-            return Err(Error::UnknownSuite(header[2]));
+            return Err(ParseError::UnknownSuite(header[2]));
         }
         let n = bytes.len();
         let fits = match t {
