@@ -107,7 +107,8 @@ extern crate std;
 pub mod backend;
 #[cfg(feature = "alloc")]
 pub mod batch;
-pub mod discovery;
+pub mod classic;
+pub use classic::discovery;
 mod error;
 pub mod inbound;
 mod key_cache;
@@ -118,7 +119,7 @@ pub mod rule;
 pub mod topic;
 pub mod trust;
 pub mod v2;
-pub mod wire;
+pub use classic::wire;
 
 pub use backend::{Backend, Identity};
 pub use error::{Error, ErrorKind, ParseError};

@@ -1,0 +1,4 @@
+//! The classic format (see the crate docs).
+
+pub mod discovery;
+pub mod wire;
