@@ -40,7 +40,8 @@ use crate::v2::capacity::Capacity;
 use alloc::vec::Vec;
 
 use crate::backend::{Backend, BatchEntry, Identity};
-use crate::topic::{Gate, Precheck, PreparedKey};
+use crate::classic::messages::{Gate, Precheck};
+use crate::topic::PreparedKey;
 use crate::v2::messages::{Gate2, Trust2};
 use crate::v2::wire::V2Message;
 use crate::v2::{signed_string, TopicId};
@@ -373,7 +374,7 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
                             Gate2::Open(open) => open,
                         }
                     };
-                    let ciphertext = crate::topic::v2_ciphertext_range(buffer.len());
+                    let ciphertext = crate::v2::messages::v2_ciphertext_range(buffer.len());
                     self.finish_v2(open, &mut buffer[ciphertext])
                 }
             })
@@ -388,7 +389,7 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
         mode: DecodeMode,
         jobs: &mut Vec<Job<'a, B>>,
     ) -> Result<Plan, Error> {
-        if buffer.first() == Some(&crate::v2::wire::VERSION) {
+        if crate::topic::format_of(buffer) == crate::WireFormat::V2 {
             let m = V2Message::parse(buffer)?;
             if !self.v2.protocol.accepts_v2() {
                 return Err(self.refusal(2));

@@ -108,7 +108,7 @@ pub mod backend;
 #[cfg(feature = "alloc")]
 pub mod batch;
 pub mod classic;
-pub use classic::discovery;
+pub mod discovery;
 mod error;
 pub mod inbound;
 mod key_cache;
@@ -116,10 +116,11 @@ pub mod keys;
 #[cfg(feature = "std")]
 pub mod rng;
 pub mod rule;
+mod sealed_key;
 pub mod topic;
 pub mod trust;
 pub mod v2;
-pub use classic::wire;
+pub mod wire;
 
 pub use backend::{Backend, Identity};
 pub use error::{Error, ErrorKind, ParseError};

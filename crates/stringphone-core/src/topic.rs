@@ -1,20 +1,25 @@
 //! A participant's view of a topic: its identity, the topic key, whom it trusts; and
-//! the hot path, where simple messages are sealed and signed ([`Topic::encode_into`])
-//! and verified and opened ([`Topic::decode_in_place`]).
+//! the entry points of the hot path, where a message is sealed and signed
+//! ([`Topic::encode_into`]) or verified and opened ([`Topic::decode_in_place`]).
+//!
+//! Each entry point is a dispatcher: the one routing point ([`format_of`] for what
+//! comes in, `sending_format` for what goes out) picks the format, whose module does
+//! the work: `classic/messages.rs` or `v2/messages.rs`.
 
 use crate::v2::capacity::{Capacity, DefaultCapacity};
 use core::fmt;
 use core::marker::PhantomData;
 
-use aead::{AeadInPlace, KeyInit};
 use ed25519::Signature;
 use rand_core::CryptoRngCore;
 use signature::Verifier;
 
 use crate::backend::{Backend, Identity};
 use crate::key_cache::KeyCache;
-use crate::wire::{self, Message, SimpleMessage, SIMPLE_OVERHEAD, SIMPLE_SIGNED_START};
-use crate::{rule, BoxSecret, Error, ParticipantId, PublicKey, SigningSeed, TopicKey, TrustStore};
+use crate::wire::SIMPLE_OVERHEAD;
+use crate::{
+    rule, BoxSecret, Error, ParticipantId, PublicKey, SigningSeed, TopicKey, TrustStore, WireFormat,
+};
 
 /// How [`Topic::decode`] treats the sender of a simple message.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -73,28 +78,18 @@ impl<P> Decoded<P> {
     }
 }
 
-/// The outcome of the checks before decryption; the nonce and tag are copied out so
-/// the caller may then decrypt in the very buffer they came from.
-pub(crate) enum Gate {
-    Own,
-    Ignored(ParticipantId),
-    Open {
-        sender: ParticipantId,
-        verified: bool,
-        nonce: [u8; wire::NONCE_LEN],
-        tag: [u8; wire::MAC_LEN],
-    },
-}
-
-/// The checks before the signature: either the outcome is known, or a trusted
-/// sender's signature must be verified first.
-pub(crate) enum Precheck<'a> {
-    Done(Gate),
-    Verify {
-        sender: ParticipantId,
-        key: PublicKey,
-        message: SimpleMessage<'a>,
-    },
+/// The one routing point: the wire format `bytes` are in, told by their first byte
+/// (`0x02` is v2; anything else is classic, whose parser judges it). The parser
+/// ([`Message::parse`](crate::Message::parse)) and every entry point of [`Topic`]
+/// ask here; without the `v2` feature, a v2 message still parses, and the classic
+/// path refuses it ([`Error::ProtocolRefused`]).
+#[must_use]
+pub(crate) fn format_of(bytes: &[u8]) -> WireFormat {
+    if bytes.first() == Some(&crate::v2::wire::VERSION) {
+        WireFormat::V2
+    } else {
+        WireFormat::Classic
+    }
 }
 
 /// A public key checked against the rule and decompressed once, ready to verify many
@@ -445,22 +440,16 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
         self.store
     }
 
-    fn cipher(&self) -> Result<B::TopicCipher, Error> {
-        let key = self.topic_key.as_ref().ok_or(Error::MissingTopicKey)?;
-        Ok(B::TopicCipher::new(key.expose_secret().into()))
-    }
-
     // ----- encoding -----------------------------------------------------------------
 
     /// Bytes the wire message for a plaintext of `plaintext_len` bytes takes in the
     /// format this topic sends: `+ 121` classic, `+ 127` v2.
     #[must_use]
     pub fn encoded_len(&self, plaintext_len: usize) -> usize {
-        #[cfg(feature = "v2")]
-        if self.v2.protocol.sends_v2() {
-            return crate::v2::wire::MESSAGE_OVERHEAD + plaintext_len;
+        match self.sending_format() {
+            WireFormat::V2 => crate::v2::wire::MESSAGE_OVERHEAD + plaintext_len,
+            _ => SIMPLE_OVERHEAD + plaintext_len,
         }
-        SIMPLE_OVERHEAD + plaintext_len
     }
 
     /// Seals `plaintext` and signs it, writing the wire message into `out`; returns its
@@ -492,28 +481,11 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
         plaintext: &[u8],
         out: &mut [u8],
     ) -> Result<usize, Error> {
-        #[cfg(feature = "v2")]
-        if self.v2.protocol.sends_v2() {
-            return self.encode_v2_into(rng, plaintext, out);
+        match self.sending_format() {
+            #[cfg(feature = "v2")]
+            WireFormat::V2 => self.encode_v2_into(rng, plaintext, out),
+            _ => self.encode_classic_into(rng, plaintext, out),
         }
-        let cipher = self.cipher()?;
-        let len = SIMPLE_OVERHEAD + plaintext.len();
-        let out = wire::prefix_mut(out, len)?;
-        let mut nonce = [0u8; wire::NONCE_LEN];
-        rng.try_fill_bytes(&mut nonce).map_err(|_| Error::Rng)?;
-
-        let (head, body) = out.split_at_mut(SIMPLE_OVERHEAD);
-        body.copy_from_slice(plaintext);
-        let tag = cipher
-            .encrypt_in_place_detached(&nonce.into(), b"", body)
-            .map_err(|_| Error::EncryptFailed)?;
-        head[0] = wire::SIMPLE_TYPE;
-        head[65..81].copy_from_slice(self.id.as_bytes());
-        head[81..105].copy_from_slice(&nonce);
-        head[105..121].copy_from_slice(&tag);
-        let signature = sign(&self.identity, &out[SIMPLE_SIGNED_START..])?;
-        out[1..SIMPLE_SIGNED_START].copy_from_slice(&signature);
-        Ok(len)
     }
 
     /// [`encode_into`](Self::encode_into) into a new `Vec`, with randomness from `rng`.
@@ -550,106 +522,72 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
 
     // ----- decoding -----------------------------------------------------------------
 
-    /// Everything before decryption, in docs/DESIGN.md's order: parse, own id, trust and
-    /// signature (per `mode`), topic key.
-    ///
-    /// Never inlined: the signature's verification is the deepest stack of decoding,
-    /// and here it runs under this small frame instead of one that also holds the
-    /// cipher that opens the message.
-    #[inline(never)]
-    fn gate(&self, bytes: &[u8], mode: DecodeMode) -> Result<Gate, Error> {
-        match self.precheck(bytes, mode)? {
-            Precheck::Done(gate) => Ok(gate),
-            Precheck::Verify {
-                sender,
-                key,
-                message,
-            } => {
-                self.verify_trusted(&sender, &key, message.signed_part(), message.signature())?;
-                self.unlock(sender, true, &message)
-            }
-        }
+    /// The protocol setting ([`crate::v2::ProtocolVersion`]; always classic without
+    /// `v2`).
+    pub(crate) fn protocol_setting(&self) -> crate::v2::ProtocolVersion {
+        #[cfg(feature = "v2")]
+        return self.v2.protocol;
+        #[cfg(not(feature = "v2"))]
+        return crate::v2::ProtocolVersion::Classic;
     }
 
     /// Whether this topic takes classic messages (always, without `v2`).
     pub(crate) fn accepts_classic(&self) -> bool {
-        #[cfg(feature = "v2")]
-        return self.v2.protocol.accepts_classic();
-        #[cfg(not(feature = "v2"))]
-        return true;
+        self.protocol_setting().accepts_classic()
     }
 
     /// The refusal of a message of wire format `version` that this topic does not take.
     pub(crate) fn refusal(&self, version: u8) -> Error {
         Error::ProtocolRefused {
             version,
-            #[cfg(feature = "v2")]
-            accepts: self.v2.protocol,
-            #[cfg(not(feature = "v2"))]
-            accepts: crate::v2::ProtocolVersion::Classic,
+            accepts: self.protocol_setting(),
         }
     }
 
-    /// The gate up to the signature: parse, own id, trust (naive mode goes on to the
-    /// topic key, having no signature to check). The batch path verifies the
-    /// signatures of many `Verify` outcomes at once, then calls [`Self::unlock`].
-    pub(crate) fn precheck<'a>(
-        &self,
-        bytes: &'a [u8],
-        mode: DecodeMode,
-    ) -> Result<Precheck<'a>, Error> {
-        let message: SimpleMessage<'a> = match Message::parse(bytes)? {
-            Message::V2(_) => return Err(self.refusal(2)),
-            _ if !self.accepts_classic() => return Err(self.refusal(1)),
-            Message::Simple(m) => m,
-            Message::Introduction(_) => return Err(Error::Introduction),
-            Message::IntroductionReply(_) => return Err(Error::IntroductionReply),
-        };
-        let sender = message.sender_id();
-        if sender == self.id {
-            return Ok(Precheck::Done(Gate::Own));
+    /// The format this topic sends in: the outbound half of the routing point.
+    pub(crate) fn sending_format(&self) -> WireFormat {
+        if self.protocol_setting().sends_v2() {
+            WireFormat::V2
+        } else {
+            WireFormat::Classic
         }
-        // In the migration mode, an epoch's member list applies to classic messages
-        // too: a participant rotated out is not heard through the old format.
+    }
+
+    /// What every entry point does first: with `v2`, load the group state the trust
+    /// store holds, once per instance ([`Topic::resume`]); without, nothing.
+    pub(crate) fn load_state(&mut self) -> Result<(), Error> {
         #[cfg(feature = "v2")]
-        if mode != DecodeMode::Naive
-            && self.v2.protocol == crate::v2::ProtocolVersion::Both
-            && !self.is_current_member(&sender)
-        {
-            return Err(Error::NotAMember(sender));
-        }
-        match mode {
-            DecodeMode::Naive => Ok(Precheck::Done(self.unlock(sender, false, &message)?)),
-            DecodeMode::Strict | DecodeMode::IgnoreUntrusted => match self.store.get(&sender)? {
-                Some(key) => Ok(Precheck::Verify {
-                    sender,
-                    key,
-                    message,
-                }),
-                None => match mode {
-                    DecodeMode::IgnoreUntrusted => Ok(Precheck::Done(Gate::Ignored(sender))),
-                    _ => Err(Error::UntrustedSender(sender)),
-                },
-            },
-        }
+        self.resume()?;
+        Ok(())
     }
 
-    /// The last check before decryption (the topic key), once the sender is settled.
-    pub(crate) fn unlock(
-        &self,
-        sender: ParticipantId,
-        verified: bool,
-        message: &SimpleMessage<'_>,
-    ) -> Result<Gate, Error> {
-        if self.topic_key.is_none() {
-            return Err(Error::MissingTopicKey);
+    /// Runs `change` as one change of the topic's state: with `v2`, a change of the
+    /// group state, saved to the trust store or undone (see `v2/group.rs`); without,
+    /// just `change`.
+    pub(crate) fn change_state<R>(
+        &mut self,
+        change: impl FnOnce(&mut Self) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        #[cfg(feature = "v2")]
+        return self.change_group(change);
+        #[cfg(not(feature = "v2"))]
+        return change(self);
+    }
+
+    /// Forgets every pending introduction, of either format (inside a
+    /// [`change_state`](Self::change_state)).
+    pub(crate) fn forget_pending_introductions(&mut self) {
+        #[cfg(feature = "v2")]
+        {
+            self.v2.group.pending = None;
         }
-        Ok(Gate::Open {
-            sender,
-            verified,
-            nonce: *message.nonce(),
-            tag: *message.mac(),
-        })
+        self.pending_intro = None;
+    }
+
+    /// Without `v2` no epoch lists its members: everyone is a member.
+    #[cfg(not(feature = "v2"))]
+    pub(crate) fn is_current_member(&self, _: &ParticipantId) -> bool {
+        true
     }
 
     /// The cached key of `sender`, if the store's `key` is still the one cached.
@@ -677,41 +615,6 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
         verify_signature::<B>(key, signed, signature)
     }
 
-    fn open(&self, nonce: &[u8; 24], tag: &[u8; 16], buffer: &mut [u8]) -> Result<(), Error> {
-        self.cipher()?
-            .decrypt_in_place_detached(nonce.into(), b"", buffer, tag.into())
-            .map_err(|_| Error::DecryptFailed)
-    }
-
-    /// Decryption, the last step of every decode variant: `ciphertext` yields the
-    /// buffer holding the ciphertext, which is decrypted where it lies. The cipher
-    /// checks the tag before decrypting, so a buffer that fails to open still holds
-    /// the ciphertext, never unauthenticated plaintext.
-    pub(crate) fn finish<P: AsMut<[u8]>>(
-        &self,
-        gate: Gate,
-        ciphertext: impl FnOnce() -> Result<P, Error>,
-    ) -> Result<Decoded<P>, Error> {
-        match gate {
-            Gate::Own => Ok(Decoded::Own),
-            Gate::Ignored(sender) => Ok(Decoded::Ignored { sender }),
-            Gate::Open {
-                sender,
-                verified,
-                nonce,
-                tag,
-            } => {
-                let mut plaintext = ciphertext()?;
-                self.open(&nonce, &tag, plaintext.as_mut())?;
-                Ok(Decoded::Message {
-                    sender,
-                    verified,
-                    plaintext,
-                })
-            }
-        }
-    }
-
     /// Decodes a wire message in place: on success the plaintext is the returned slice
     /// of `message` (the ciphertext's bytes, decrypted). Allocates nothing. On error
     /// `message` is unchanged (the tag is checked before anything is decrypted).
@@ -736,22 +639,12 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
         message: &'m mut [u8],
         mode: DecodeMode,
     ) -> Result<Decoded<&'m mut [u8]>, Error> {
-        #[cfg(feature = "v2")]
-        self.resume()?;
-        #[cfg(feature = "v2")]
-        if let Some(open) = self.route_v2(message, mode)? {
-            return match open {
-                V2Route::Done(done) => Ok(done),
-                V2Route::Open(open) => {
-                    let ciphertext = v2_ciphertext_range(message.len());
-                    self.finish_v2(open, &mut message[ciphertext])
-                }
-            };
+        self.load_state()?;
+        match format_of(message) {
+            #[cfg(feature = "v2")]
+            WireFormat::V2 => self.decode_v2_in_place(message, mode),
+            _ => self.decode_classic_in_place(message, mode),
         }
-        let gate = self.gate(message, mode)?;
-        // The tag is checked before anything is decrypted, so a failure leaves
-        // `message` unchanged.
-        self.finish(gate, || Ok(&mut message[SIMPLE_OVERHEAD..]))
     }
 
     /// Decodes a wire message into `out` (which needs `message.len() - 121` bytes);
@@ -763,19 +656,12 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
         mode: DecodeMode,
         out: &'o mut [u8],
     ) -> Result<Decoded<&'o mut [u8]>, Error> {
-        #[cfg(feature = "v2")]
-        self.resume()?;
-        #[cfg(feature = "v2")]
-        if message.first() == Some(&crate::v2::wire::VERSION) {
-            return self.decode_v2_into(message, mode, out);
+        self.load_state()?;
+        match format_of(message) {
+            #[cfg(feature = "v2")]
+            WireFormat::V2 => self.decode_v2_into(message, mode, out),
+            _ => self.decode_classic_into(message, mode, out),
         }
-        let gate = self.gate(message, mode)?;
-        let ciphertext = &message[SIMPLE_OVERHEAD..];
-        self.finish(gate, || {
-            let plaintext = wire::prefix_mut(out, ciphertext.len())?;
-            plaintext.copy_from_slice(ciphertext);
-            Ok(plaintext)
-        })
     }
 
     /// Decodes a wire message into a new `Vec`: the original's `decode`, with its
@@ -800,90 +686,11 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
         message: &[u8],
         mode: DecodeMode,
     ) -> Result<Decoded<alloc::vec::Vec<u8>>, Error> {
-        self.resume()?;
-        if let Some(open) = self.route_v2(message, mode)? {
-            return match open {
-                V2Route::Done(done) => Ok(done),
-                V2Route::Open(open) => {
-                    self.finish_v2(open, message[v2_ciphertext_range(message.len())].to_vec())
-                }
-            };
+        self.load_state()?;
+        match format_of(message) {
+            WireFormat::V2 => self.decode_v2_vec(message, mode),
+            _ => self.decode_classic_vec(message, mode),
         }
-        let gate = self.gate(message, mode)?;
-        self.finish(gate, || Ok(message[SIMPLE_OVERHEAD..].to_vec()))
-    }
-}
-
-/// How a v2 message goes on after its checks.
-#[cfg(feature = "v2")]
-pub(crate) enum V2Route<P> {
-    /// Settled without decryption: our own, or ignored.
-    Done(Decoded<P>),
-    /// To be decrypted.
-    Open(crate::v2::messages::OpenV2),
-}
-
-/// Where the ciphertext of a v2 message of `len` bytes lies: between the header and
-/// the tag. Only called on parsed messages, which are at least that long.
-#[cfg(feature = "v2")]
-pub(crate) fn v2_ciphertext_range(len: usize) -> core::ops::Range<usize> {
-    use crate::v2::wire::{HEADER_LEN, SIGNATURE_LEN, TAG_LEN};
-    HEADER_LEN..len.saturating_sub(SIGNATURE_LEN + TAG_LEN).max(HEADER_LEN)
-}
-
-#[cfg(feature = "v2")]
-impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
-    /// [`decode_into`](Topic::decode_into) of a v2 message. Never inlined: what a v2
-    /// message needs between its checks and its opening is not in the frame of the
-    /// classic path (on a device, both sit under a signature check's stack).
-    #[inline(never)]
-    fn decode_v2_into<'o>(
-        &mut self,
-        message: &[u8],
-        mode: DecodeMode,
-        out: &'o mut [u8],
-    ) -> Result<Decoded<&'o mut [u8]>, Error> {
-        // The gate's outcome is matched here, not passed up through `route_v2`'s
-        // wrappers: each would be one more copy of it in this frame.
-        let parsed = crate::v2::wire::V2Message::parse(message)?;
-        if !self.v2.protocol.accepts_v2() {
-            return Err(self.refusal(2));
-        }
-        match self.gate_v2(&parsed, mode)? {
-            crate::v2::messages::Gate2::Own => Ok(Decoded::Own),
-            crate::v2::messages::Gate2::Ignored(sender) => Ok(Decoded::Ignored { sender }),
-            crate::v2::messages::Gate2::Open(open) => {
-                let ciphertext = &message[v2_ciphertext_range(message.len())];
-                let plaintext = wire::prefix_mut(out, ciphertext.len())?;
-                plaintext.copy_from_slice(ciphertext);
-                self.finish_v2(open, plaintext)
-            }
-        }
-    }
-
-    /// `None` for a classic message; for a v2 message, its checks before decryption.
-    /// Never inlined, like [`finish_v2`](Self::finish_v2): the classic path of the
-    /// decode calls would otherwise carry v2's locals in their stack frames.
-    #[inline(never)]
-    pub(crate) fn route_v2<P>(
-        &self,
-        bytes: &[u8],
-        mode: DecodeMode,
-    ) -> Result<Option<V2Route<P>>, Error> {
-        if bytes.first() != Some(&crate::v2::wire::VERSION) {
-            return Ok(None);
-        }
-        let message = crate::v2::wire::V2Message::parse(bytes)?;
-        if !self.v2.protocol.accepts_v2() {
-            return Err(self.refusal(2));
-        }
-        Ok(Some(match self.gate_v2(&message, mode)? {
-            crate::v2::messages::Gate2::Own => V2Route::Done(Decoded::Own),
-            crate::v2::messages::Gate2::Ignored(sender) => {
-                V2Route::Done(Decoded::Ignored { sender })
-            }
-            crate::v2::messages::Gate2::Open(open) => V2Route::Open(open),
-        }))
     }
 }
 

@@ -16,10 +16,13 @@
 //! [`Message::parse`] checks the type byte and the exact length and nothing else: it
 //! does no crypto and never allocates. The views hand out fixed-size fields, so code
 //! reading them cannot index out of bounds.
+//!
+//! Parse and emit sit side by side, on the same named offsets (`*_AT`): each view's
+//! `parse` reads the fields where its `write_to` puts them, and every constructor
+//! (sealing, discovery) lays its message out through the same writers.
 
-use core::fmt;
-
-use crate::{BoxPublicKey, Error, ParseError, ParticipantId, PublicKey};
+use crate::wire::{Message, MessageType};
+use crate::{BoxPublicKey, ParseError, ParticipantId, PublicKey};
 
 /// Type byte of a simple (encrypted, signed) message: `s`.
 pub const SIMPLE_TYPE: u8 = b's';
@@ -45,344 +48,77 @@ pub const INTRODUCTION_LEN: usize = 1 + 32 + SIGNATURE_LEN + 32;
 /// Length of an introduction reply.
 pub const REPLY_LEN: usize = 1 + 16 + NONCE_LEN + MAC_LEN + 32 + 32 + 32;
 
-/// The kinds of message the classic format has.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum MessageType {
-    /// `s`: a message sealed with the topic key and signed by its sender.
-    Simple,
-    /// `i`: a newcomer's introduction (its signing key and a signed ephemeral X25519 key).
-    Introduction,
-    /// `r`: the topic key sealed to a newcomer's ephemeral key.
-    IntroductionReply,
-    /// A v2 message (first byte `0x02`) of the given type.
-    V2(crate::v2::wire::V2Type),
+/// Offset of a simple message's signature.
+const SIMPLE_SIGNATURE_AT: usize = 1;
+/// Offset of a simple message's sender id (where its signed part starts).
+const SIMPLE_SENDER_AT: usize = SIMPLE_SIGNED_START;
+/// Offset of a simple message's nonce.
+const SIMPLE_NONCE_AT: usize = SIMPLE_SENDER_AT + 16;
+/// Offset of a simple message's tag.
+const SIMPLE_MAC_AT: usize = SIMPLE_NONCE_AT + NONCE_LEN;
+const _: () = assert!(SIMPLE_MAC_AT + MAC_LEN == SIMPLE_OVERHEAD);
+
+/// Offset of an introduction's Ed25519 key.
+const INTRO_KEY_AT: usize = 1;
+/// Offset of an introduction's signature.
+const INTRO_SIGNATURE_AT: usize = INTRO_KEY_AT + 32;
+/// Offset of an introduction's X25519 key.
+const INTRO_BOX_KEY_AT: usize = INTRO_SIGNATURE_AT + SIGNATURE_LEN;
+const _: () = assert!(INTRO_BOX_KEY_AT + 32 == INTRODUCTION_LEN);
+
+/// Offset of a reply's recipient id.
+const REPLY_RECIPIENT_AT: usize = 1;
+/// Offset of a reply's box nonce.
+const REPLY_NONCE_AT: usize = REPLY_RECIPIENT_AT + 16;
+/// Offset of a reply's box tag.
+const REPLY_MAC_AT: usize = REPLY_NONCE_AT + NONCE_LEN;
+/// Offset of a reply's sealed topic key.
+const REPLY_SEALED_AT: usize = REPLY_MAC_AT + MAC_LEN;
+/// Offset of a reply's X25519 key.
+const REPLY_BOX_KEY_AT: usize = REPLY_SEALED_AT + 32;
+/// Offset of a reply's Ed25519 key.
+const REPLY_KEY_AT: usize = REPLY_BOX_KEY_AT + 32;
+const _: () = assert!(REPLY_KEY_AT + 32 == REPLY_LEN);
+
+/// The `N` bytes at `at`. The parsers checked the total length first, so `None` is
+/// unreachable in practice; it is still handled rather than unwrapped.
+fn field<const N: usize>(bytes: &[u8], at: usize) -> Option<&[u8; N]> {
+    bytes.get(at..at + N)?.try_into().ok()
 }
 
-impl MessageType {
-    /// The first byte on the wire (`0x02` for every v2 type).
-    ///
-    /// ```
-    /// use stringphone_core::wire::MessageType;
-    /// assert_eq!(MessageType::Simple.byte(), b's');
-    /// ```
-    #[must_use]
-    pub const fn byte(self) -> u8 {
-        match self {
-            MessageType::Simple => SIMPLE_TYPE,
-            MessageType::Introduction => INTRODUCTION_TYPE,
-            MessageType::IntroductionReply => REPLY_TYPE,
-            MessageType::V2(_) => crate::v2::wire::VERSION,
-        }
-    }
-
-    /// The type a byte names, if any.
-    ///
-    /// ```
-    /// use stringphone_core::wire::MessageType;
-    /// assert_eq!(MessageType::from_byte(b'r'), Some(MessageType::IntroductionReply));
-    /// assert_eq!(MessageType::from_byte(b'x'), None);
-    /// ```
-    #[must_use]
-    pub const fn from_byte(byte: u8) -> Option<Self> {
-        match byte {
-            SIMPLE_TYPE => Some(MessageType::Simple),
-            INTRODUCTION_TYPE => Some(MessageType::Introduction),
-            REPLY_TYPE => Some(MessageType::IntroductionReply),
-            _ => None,
-        }
-    }
-
-    /// `("at least", n)` or `("exactly", n)`: the length rule of this type.
-    pub(crate) const fn length_rule(self) -> (&'static str, usize) {
-        match self {
-            MessageType::Simple => ("at least", SIMPLE_OVERHEAD),
-            MessageType::Introduction => ("exactly", INTRODUCTION_LEN),
-            MessageType::IntroductionReply => ("exactly", REPLY_LEN),
-            MessageType::V2(t) => {
-                use crate::v2::wire::{self as w, V2Type};
-                match t {
-                    V2Type::Message => ("at least", w::MESSAGE_OVERHEAD),
-                    V2Type::Introduction => ("exactly", w::INTRODUCTION_LEN),
-                    V2Type::Reply => (
-                        "379 + 16 per member + 24 per replay floor, at least",
-                        w::REPLY_FIXED_LEN,
-                    ),
-                    V2Type::Rekey => (
-                        "177 + 64 per member, at least",
-                        w::REKEY_FIXED_LEN + w::REKEY_ENTRY_LEN,
-                    ),
-                }
-            }
-        }
+/// Puts `bytes` at `at`. The writers are handed buffers of the message's exact
+/// length, so every field fits; a short buffer would leave the field unwritten
+/// rather than panic.
+fn put(out: &mut [u8], at: usize, bytes: &[u8]) {
+    if let Some(dst) = out.get_mut(at..at + bytes.len()) {
+        dst.copy_from_slice(bytes);
     }
 }
 
-impl fmt::Display for MessageType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            MessageType::Simple => "a simple message",
-            MessageType::Introduction => "an introduction",
-            MessageType::IntroductionReply => "an introduction reply",
-            MessageType::V2(t) => return fmt::Display::fmt(t, f),
-        })
-    }
-}
-
-/// Splits `N` bytes off the front. The callers checked the total length first, so the
-/// `None` arm is unreachable in practice; it is still handled rather than unwrapped.
-fn take<'a, const N: usize>(rest: &mut &'a [u8]) -> Option<&'a [u8; N]> {
-    let (head, tail) = rest.split_first_chunk::<N>()?;
-    *rest = tail;
-    Some(head)
-}
-
-/// A parsed message of any type, borrowing the bytes it was parsed from.
-///
-/// ```
-/// use stringphone_core::{Message, wire::MessageType};
-/// let mut intro = [0u8; 129];
-/// intro[0] = b'i';
-/// let msg = Message::parse(&intro).unwrap();
-/// assert_eq!(msg.message_type(), MessageType::Introduction);
-/// assert!(Message::parse(&intro[..128]).is_err());
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Message<'a> {
-    /// `s`: see [`SimpleMessage`].
-    Simple(SimpleMessage<'a>),
-    /// `i`: see [`Introduction`].
-    Introduction(Introduction<'a>),
-    /// `r`: see [`IntroductionReply`].
-    IntroductionReply(IntroductionReply<'a>),
-    /// A v2 message (first byte `0x02`): see [`crate::v2::wire`].
-    V2(crate::v2::wire::V2Message<'a>),
-}
-
-impl<'a> Message<'a> {
-    /// Parses `bytes`: a known type byte ([`ParseError::UnknownType`]) and a length that fits
-    /// the type ([`ParseError::Malformed`]: at least 121 bytes for a simple message, exactly
-    /// 129 for an introduction and 153 for a reply; trailing bytes are refused).
-    ///
-    /// A first byte of `0x02` is a v2 message, parsed by
-    /// [`V2Message::parse`](crate::v2::wire::V2Message::parse).
-    pub fn parse(bytes: &'a [u8]) -> Result<Self, ParseError> {
-        if bytes.first() == Some(&crate::v2::wire::VERSION) {
-            return crate::v2::wire::V2Message::parse(bytes).map(Message::V2);
+/// Parses a classic message (the first byte is not v2's): a known type byte
+/// ([`ParseError::UnknownType`]) and a length that fits the type
+/// ([`ParseError::Malformed`]: at least 121 bytes for a simple message, exactly 129
+/// for an introduction and 153 for a reply).
+pub(crate) fn parse(bytes: &[u8]) -> Result<Message<'_>, ParseError> {
+    let &type_byte = bytes.first().ok_or(ParseError::Malformed {
+        message_type: None,
+        len: 0,
+    })?;
+    let message_type =
+        MessageType::from_byte(type_byte).ok_or(ParseError::UnknownType(type_byte))?;
+    let parsed = match message_type {
+        MessageType::Simple => SimpleMessage::parse(bytes).map(Message::Simple),
+        MessageType::Introduction => Introduction::parse(bytes).map(Message::Introduction),
+        MessageType::IntroductionReply => {
+            IntroductionReply::parse(bytes).map(Message::IntroductionReply)
         }
-        let (&type_byte, mut rest) = bytes.split_first().ok_or(ParseError::Malformed {
-            message_type: None,
-            len: 0,
-        })?;
-        let message_type =
-            MessageType::from_byte(type_byte).ok_or(ParseError::UnknownType(type_byte))?;
-        let malformed = ParseError::Malformed {
-            message_type: Some(message_type),
-            len: bytes.len(),
-        };
-        let fits = match message_type {
-            MessageType::Simple => bytes.len() >= SIMPLE_OVERHEAD,
-            MessageType::Introduction => bytes.len() == INTRODUCTION_LEN,
-            MessageType::IntroductionReply => bytes.len() == REPLY_LEN,
-            // `from_byte` names classic types only; v2 was dispatched above.
-            MessageType::V2(_) => false,
-        };
-        if !fits {
-            return Err(malformed);
-        }
-        let parsed = match message_type {
-            MessageType::Simple => (|| {
-                let signature = take(&mut rest)?;
-                let signed = rest;
-                Some(Message::Simple(SimpleMessage {
-                    signature,
-                    signed,
-                    sender_id: take(&mut rest)?,
-                    nonce: take(&mut rest)?,
-                    mac: take(&mut rest)?,
-                    ciphertext: rest,
-                }))
-            })(),
-            MessageType::Introduction => (|| {
-                Some(Message::Introduction(Introduction {
-                    sender_key: take(&mut rest)?,
-                    signature: take(&mut rest)?,
-                    encryption_key: take(&mut rest)?,
-                }))
-            })(),
-            MessageType::IntroductionReply => (|| {
-                Some(Message::IntroductionReply(IntroductionReply {
-                    recipient_id: take(&mut rest)?,
-                    nonce: take(&mut rest)?,
-                    mac: take(&mut rest)?,
-                    sealed_topic_key: take(&mut rest)?,
-                    encryption_key: take(&mut rest)?,
-                    sender_key: take(&mut rest)?,
-                }))
-            })(),
-            MessageType::V2(_) => None,
-        };
-        parsed.ok_or(malformed)
-    }
-
-    /// Which type this message is.
-    #[must_use]
-    pub fn message_type(&self) -> MessageType {
-        match self {
-            Message::Simple(_) => MessageType::Simple,
-            Message::Introduction(_) => MessageType::Introduction,
-            Message::IntroductionReply(_) => MessageType::IntroductionReply,
-            Message::V2(m) => MessageType::V2(m.header().message_type()),
-        }
-    }
-
-    /// The sender's id as carried on the wire: classic simple messages and every v2
-    /// message (a classic introduction carries the key, whose id
-    /// [`Introduction::sender_id`] computes; a classic reply names its recipient, not
-    /// its sender).
-    #[must_use]
-    pub fn sender_id(&self) -> Option<ParticipantId> {
-        match self {
-            Message::Simple(m) => Some(m.sender_id()),
-            Message::V2(m) => Some(m.header().sender_id()),
-            _ => None,
-        }
-    }
-
-    /// The sender's Ed25519 public key: introductions and replies carry it.
-    #[must_use]
-    pub fn sender_key(&self) -> Option<PublicKey> {
-        match self {
-            Message::Simple(_) => None,
-            Message::Introduction(m) => Some(m.sender_key()),
-            Message::IntroductionReply(m) => Some(m.sender_key()),
-            Message::V2(m) => m.identity(),
-        }
-    }
-
-    /// The recipient's id: replies only.
-    #[must_use]
-    pub fn recipient_id(&self) -> Option<ParticipantId> {
-        match self {
-            Message::IntroductionReply(m) => Some(m.recipient_id()),
-            Message::V2(m) => m.recipient_id(),
-            _ => None,
-        }
-    }
-
-    /// The sender's ephemeral X25519 key: introductions and replies carry it.
-    #[must_use]
-    pub fn encryption_key(&self) -> Option<BoxPublicKey> {
-        match self {
-            Message::Simple(_) => None,
-            Message::Introduction(m) => Some(m.encryption_key()),
-            Message::IntroductionReply(m) => Some(m.encryption_key()),
-            Message::V2(m) => m.encryption_key(),
-        }
-    }
-
-    /// Bytes this message occupies on the wire.
-    #[must_use]
-    pub fn encoded_len(&self) -> usize {
-        match self {
-            Message::Simple(m) => SIMPLE_OVERHEAD + m.ciphertext.len(),
-            Message::Introduction(_) => INTRODUCTION_LEN,
-            Message::IntroductionReply(_) => REPLY_LEN,
-            Message::V2(m) => m.as_bytes().len(),
-        }
-    }
-
-    /// Writes the message, rebuilt from its typed fields, into `out`; returns its
-    /// length ([`Error::BufferTooSmall`] if `out` is shorter than
-    /// [`encoded_len`](Self::encoded_len)). Parsing the result gives this view again.
-    ///
-    /// ```
-    /// use stringphone_core::Message;
-    /// let mut reply = [0x42u8; 153];
-    /// reply[0] = b'r';
-    /// let mut out = [0u8; 153];
-    /// let n = Message::parse(&reply).unwrap().write_to(&mut out).unwrap();
-    /// assert_eq!(&out[..n], &reply[..]);
-    /// ```
-    pub fn write_to(&self, out: &mut [u8]) -> Result<usize, Error> {
-        let out = prefix_mut(out, self.encoded_len())?;
-        let mut w = Writer { out, pos: 0 };
-        if let Message::V2(m) = self {
-            m.write_fields(&mut w);
-            return Ok(w.pos);
-        }
-        w.put(&[self.message_type().byte()]);
-        match self {
-            Message::Simple(m) => {
-                w.put(m.signature);
-                w.put(m.sender_id);
-                w.put(m.nonce);
-                w.put(m.mac);
-                w.put(m.ciphertext);
-            }
-            Message::Introduction(m) => {
-                w.put(m.sender_key);
-                w.put(m.signature);
-                w.put(m.encryption_key);
-            }
-            Message::IntroductionReply(m) => {
-                w.put(m.recipient_id);
-                w.put(m.nonce);
-                w.put(m.mac);
-                w.put(m.sealed_topic_key);
-                w.put(m.encryption_key);
-                w.put(m.sender_key);
-            }
-            Message::V2(_) => {}
-        }
-        Ok(w.pos)
-    }
-
-    /// The message rebuilt from its typed fields, as a new `Vec`.
-    #[cfg(feature = "alloc")]
-    #[must_use]
-    pub fn to_vec(&self) -> alloc::vec::Vec<u8> {
-        let mut out = alloc::vec![0u8; self.encoded_len()];
-        // The buffer has exactly `encoded_len` bytes, so this cannot fail.
-        let _ = self.write_to(&mut out);
-        out
-    }
-}
-
-/// The output of a call that writes into a buffer sized once it knows the length
-/// (a v2 reply, a rekey), given as a `Vec` grown to that length.
-#[cfg(feature = "alloc")]
-pub(crate) fn grow<'a>(
-    bytes: &'a mut alloc::vec::Vec<u8>,
-) -> impl FnOnce(usize) -> Result<&'a mut [u8], Error> {
-    move |len| {
-        bytes.resize(len, 0);
-        Ok(&mut bytes[..])
-    }
-}
-
-/// The first `len` bytes of a caller's buffer, or [`Error::BufferTooSmall`].
-pub(crate) fn prefix_mut(out: &mut [u8], len: usize) -> Result<&mut [u8], Error> {
-    let available = out.len();
-    out.get_mut(..len).ok_or(Error::BufferTooSmall {
-        needed: len,
-        available,
+        // `from_byte` names classic types only.
+        MessageType::V2(_) => None,
+    };
+    parsed.ok_or(ParseError::Malformed {
+        message_type: Some(message_type),
+        len: bytes.len(),
     })
-}
-
-/// Writes fields one after another into a buffer known to be long enough.
-pub(crate) struct Writer<'o> {
-    pub(crate) out: &'o mut [u8],
-    pub(crate) pos: usize,
-}
-
-impl Writer<'_> {
-    pub(crate) fn put(&mut self, bytes: &[u8]) {
-        let end = self.pos + bytes.len();
-        self.out[self.pos..end].copy_from_slice(bytes);
-        self.pos = end;
-    }
 }
 
 /// `s`: a message sealed with the topic key and signed by its sender.
@@ -397,6 +133,26 @@ pub struct SimpleMessage<'a> {
 }
 
 impl<'a> SimpleMessage<'a> {
+    /// The view of `bytes` (its type byte checked by the caller), if at least
+    /// [`SIMPLE_OVERHEAD`] long.
+    fn parse(bytes: &'a [u8]) -> Option<Self> {
+        Some(SimpleMessage {
+            signature: field(bytes, SIMPLE_SIGNATURE_AT)?,
+            signed: bytes.get(SIMPLE_SIGNED_START..)?,
+            sender_id: field(bytes, SIMPLE_SENDER_AT)?,
+            nonce: field(bytes, SIMPLE_NONCE_AT)?,
+            mac: field(bytes, SIMPLE_MAC_AT)?,
+            ciphertext: bytes.get(SIMPLE_OVERHEAD..)?,
+        })
+    }
+
+    /// Writes this message into `out` (exactly its length).
+    pub(crate) fn write_to(&self, out: &mut [u8]) {
+        write_simple_head(out, self.sender_id, self.nonce, self.mac);
+        write_simple_signature(out, self.signature);
+        put(out, SIMPLE_OVERHEAD, self.ciphertext);
+    }
+
     /// The Ed25519 signature over [`signed_part`](Self::signed_part).
     #[must_use]
     pub fn signature(&self) -> &'a [u8; SIGNATURE_LEN] {
@@ -438,6 +194,24 @@ pub struct Introduction<'a> {
 }
 
 impl<'a> Introduction<'a> {
+    /// The view of `bytes` (its type byte checked by the caller), if exactly
+    /// [`INTRODUCTION_LEN`] long.
+    fn parse(bytes: &'a [u8]) -> Option<Self> {
+        if bytes.len() != INTRODUCTION_LEN {
+            return None;
+        }
+        Some(Introduction {
+            sender_key: field(bytes, INTRO_KEY_AT)?,
+            signature: field(bytes, INTRO_SIGNATURE_AT)?,
+            encryption_key: field(bytes, INTRO_BOX_KEY_AT)?,
+        })
+    }
+
+    /// Writes this message into `out` (exactly [`INTRODUCTION_LEN`] bytes).
+    pub(crate) fn write_to(&self, out: &mut [u8]) {
+        write_introduction(out, self.sender_key, self.signature, self.encryption_key);
+    }
+
     /// The newcomer's Ed25519 public key.
     #[must_use]
     pub fn sender_key(&self) -> PublicKey {
@@ -476,6 +250,37 @@ pub struct IntroductionReply<'a> {
 }
 
 impl<'a> IntroductionReply<'a> {
+    /// The view of `bytes` (its type byte checked by the caller), if exactly
+    /// [`REPLY_LEN`] long.
+    fn parse(bytes: &'a [u8]) -> Option<Self> {
+        if bytes.len() != REPLY_LEN {
+            return None;
+        }
+        Some(IntroductionReply {
+            recipient_id: field(bytes, REPLY_RECIPIENT_AT)?,
+            nonce: field(bytes, REPLY_NONCE_AT)?,
+            mac: field(bytes, REPLY_MAC_AT)?,
+            sealed_topic_key: field(bytes, REPLY_SEALED_AT)?,
+            encryption_key: field(bytes, REPLY_BOX_KEY_AT)?,
+            sender_key: field(bytes, REPLY_KEY_AT)?,
+        })
+    }
+
+    /// Writes this message into `out` (exactly [`REPLY_LEN`] bytes).
+    pub(crate) fn write_to(&self, out: &mut [u8]) {
+        write_reply(
+            out,
+            &ReplyFields {
+                recipient_id: self.recipient_id,
+                nonce: self.nonce,
+                mac: self.mac,
+                sealed_topic_key: self.sealed_topic_key,
+                encryption_key: self.encryption_key,
+                sender_key: self.sender_key,
+            },
+        );
+    }
+
     /// The id of the newcomer the reply is for.
     #[must_use]
     pub fn recipient_id(&self) -> ParticipantId {
@@ -508,130 +313,57 @@ impl<'a> IntroductionReply<'a> {
     }
 }
 
-/// The longest introduction or reply [`DiscoveryBytes`] holds on the stack: with
-/// `v2`, a v2 introduction (a v2 reply, whose length grows with its member list and
-/// replay floors, is held on the heap with `alloc`, and written into a caller's buffer
-/// without); without `v2`, a classic reply.
-#[cfg(feature = "v2")]
-pub const MAX_DISCOVERY_LEN: usize = crate::v2::wire::INTRODUCTION_LEN;
-/// The longest introduction or reply [`DiscoveryBytes`] holds on the stack: with
-/// `v2`, a v2 introduction; without `v2`, a classic reply.
-#[cfg(not(feature = "v2"))]
-pub const MAX_DISCOVERY_LEN: usize = REPLY_LEN;
-
-// Every classic message of discovery fits, whatever the features.
-const _: () = assert!(MAX_DISCOVERY_LEN >= REPLY_LEN && MAX_DISCOVERY_LEN >= INTRODUCTION_LEN);
-
-/// An introduction or a reply, classic or v2. Dereferences to its bytes. Classic
-/// messages and v2 introductions are held on the stack; a v2 reply, whose length grows
-/// with the replay floors it carries, on the heap.
-///
-/// ```
-/// use stringphone_core::wire::DiscoveryBytes;
-/// let d = DiscoveryBytes::from_slice(b"i...").unwrap();
-/// assert_eq!(&d[..], b"i...");
-/// assert_eq!(d.len(), 4);
-/// ```
-#[derive(Clone)]
-pub struct DiscoveryBytes {
-    inner: DiscoveryInner,
+/// Lays out a simple message's head in `out` (the whole message): its type byte,
+/// sender id, nonce and tag. The ciphertext is sealed in place at [`SIMPLE_OVERHEAD`],
+/// and the signature, over everything from [`SIMPLE_SIGNED_START`], is put in last
+/// ([`write_simple_signature`]).
+pub(crate) fn write_simple_head(
+    out: &mut [u8],
+    sender_id: &[u8; 16],
+    nonce: &[u8; NONCE_LEN],
+    mac: &[u8; MAC_LEN],
+) {
+    put(out, 0, &[SIMPLE_TYPE]);
+    put(out, SIMPLE_SENDER_AT, sender_id);
+    put(out, SIMPLE_NONCE_AT, nonce);
+    put(out, SIMPLE_MAC_AT, mac);
 }
 
-#[derive(Clone)]
-enum DiscoveryInner {
-    Stack {
-        buf: [u8; MAX_DISCOVERY_LEN],
-        len: usize,
-    },
-    #[cfg(feature = "alloc")]
-    Heap(alloc::vec::Vec<u8>),
+/// Puts a simple message's signature in place.
+pub(crate) fn write_simple_signature(out: &mut [u8], signature: &[u8; SIGNATURE_LEN]) {
+    put(out, SIMPLE_SIGNATURE_AT, signature);
 }
 
-impl DiscoveryBytes {
-    /// Copies `bytes` (`None` if longer than [`MAX_DISCOVERY_LEN`]).
-    #[must_use]
-    pub fn from_slice(bytes: &[u8]) -> Option<Self> {
-        let mut buf = [0u8; MAX_DISCOVERY_LEN];
-        buf.get_mut(..bytes.len())?.copy_from_slice(bytes);
-        Some(DiscoveryBytes {
-            inner: DiscoveryInner::Stack {
-                buf,
-                len: bytes.len(),
-            },
-        })
-    }
-
-    /// Takes `bytes` of any length (a v2 reply).
-    #[cfg(feature = "alloc")]
-    pub(crate) fn from_vec(bytes: alloc::vec::Vec<u8>) -> Self {
-        DiscoveryBytes {
-            inner: DiscoveryInner::Heap(bytes),
-        }
-    }
-
-    /// The bytes.
-    #[must_use]
-    pub fn as_bytes(&self) -> &[u8] {
-        self
-    }
-
-    /// What `write` puts in the first bytes of a fresh buffer (it returns how many).
-    pub(crate) fn fill(
-        write: impl FnOnce(&mut [u8]) -> Result<usize, Error>,
-    ) -> Result<Self, Error> {
-        let mut buf = [0u8; MAX_DISCOVERY_LEN];
-        let len = write(&mut buf)?;
-        Ok(DiscoveryBytes {
-            inner: DiscoveryInner::Stack { buf, len },
-        })
-    }
+/// Lays out an introduction in `out` (exactly [`INTRODUCTION_LEN`] bytes).
+pub(crate) fn write_introduction(
+    out: &mut [u8],
+    sender_key: &[u8; 32],
+    signature: &[u8; SIGNATURE_LEN],
+    encryption_key: &[u8; 32],
+) {
+    put(out, 0, &[INTRODUCTION_TYPE]);
+    put(out, INTRO_KEY_AT, sender_key);
+    put(out, INTRO_SIGNATURE_AT, signature);
+    put(out, INTRO_BOX_KEY_AT, encryption_key);
 }
 
-impl core::ops::Deref for DiscoveryBytes {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        match &self.inner {
-            DiscoveryInner::Stack { buf, len } => &buf[..*len],
-            #[cfg(feature = "alloc")]
-            DiscoveryInner::Heap(v) => v,
-        }
-    }
+/// The fields of a reply, in wire order.
+pub(crate) struct ReplyFields<'f> {
+    pub(crate) recipient_id: &'f [u8; 16],
+    pub(crate) nonce: &'f [u8; NONCE_LEN],
+    pub(crate) mac: &'f [u8; MAC_LEN],
+    pub(crate) sealed_topic_key: &'f [u8; 32],
+    pub(crate) encryption_key: &'f [u8; 32],
+    pub(crate) sender_key: &'f [u8; 32],
 }
 
-impl core::ops::DerefMut for DiscoveryBytes {
-    fn deref_mut(&mut self) -> &mut [u8] {
-        match &mut self.inner {
-            DiscoveryInner::Stack { buf, len } => &mut buf[..*len],
-            #[cfg(feature = "alloc")]
-            DiscoveryInner::Heap(v) => v,
-        }
-    }
-}
-
-impl AsRef<[u8]> for DiscoveryBytes {
-    fn as_ref(&self) -> &[u8] {
-        self
-    }
-}
-
-impl PartialEq for DiscoveryBytes {
-    fn eq(&self, other: &Self) -> bool {
-        self.as_bytes() == other.as_bytes()
-    }
-}
-
-impl Eq for DiscoveryBytes {}
-
-impl PartialEq<[u8]> for DiscoveryBytes {
-    fn eq(&self, other: &[u8]) -> bool {
-        self.as_bytes() == other
-    }
-}
-
-impl fmt::Debug for DiscoveryBytes {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("DiscoveryBytes(")?;
-        crate::keys::write_hex(f, self.as_bytes())?;
-        f.write_str(")")
-    }
+/// Lays out a reply in `out` (exactly [`REPLY_LEN`] bytes).
+pub(crate) fn write_reply(out: &mut [u8], fields: &ReplyFields<'_>) {
+    put(out, 0, &[REPLY_TYPE]);
+    put(out, REPLY_RECIPIENT_AT, fields.recipient_id);
+    put(out, REPLY_NONCE_AT, fields.nonce);
+    put(out, REPLY_MAC_AT, fields.mac);
+    put(out, REPLY_SEALED_AT, fields.sealed_topic_key);
+    put(out, REPLY_BOX_KEY_AT, fields.encryption_key);
+    put(out, REPLY_KEY_AT, fields.sender_key);
 }

@@ -26,9 +26,7 @@
 //!   it, i.e. everything they sent before it joined.
 
 use super::capacity::Capacity;
-use aead::AeadInPlace;
 use rand_core::CryptoRngCore;
-use zeroize::Zeroizing;
 
 use super::capacity::{Members, PerSender};
 use super::state::{Epoch, PendingIntro};
@@ -38,6 +36,7 @@ use super::wire::{
 };
 use super::{digest, signed_string, TopicId};
 use crate::backend::{Backend, Identity};
+use crate::sealed_key::{open_key, refuse_small_order, seal_key};
 use crate::topic::{sign, verify_signature};
 use crate::trust::MarkSlot;
 use crate::{
@@ -113,6 +112,24 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
         Ok(out)
     }
 
+    /// A v2 introduction's reply, after the protocol setting's check, written into the
+    /// buffer `out` gives for its length. Never inlined, so that the classic reply's
+    /// stack does not carry the v2 reply's frame (and the other way round).
+    #[inline(never)]
+    pub(crate) fn construct_reply_v2_checked<'o>(
+        &mut self,
+        rng: &mut impl CryptoRngCore,
+        introduction: &[u8],
+        out: impl FnOnce(usize) -> Result<&'o mut [u8], Error>,
+    ) -> Result<usize, Error> {
+        self.resume()?;
+        let intro = V2Message::parse(introduction)?;
+        if !self.v2.protocol.accepts_v2() {
+            return Err(self.refusal(2));
+        }
+        self.construct_reply_v2(rng, &intro, out)
+    }
+
     /// Answers a v2 introduction. Checks, in order: its signature for this topic under
     /// the key it carries ([`Error::BadSignature`]); that its sender is trusted
     /// ([`Error::UntrustedSender`]) and, when the current epoch lists its members, one
@@ -147,9 +164,7 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
             return Err(Error::MissingTopicKey);
         }
         let encryption_key = BoxPublicKey::from_bytes(*encryption_key);
-        if encryption_key.has_small_order() {
-            return Err(Error::InvalidPublicKey);
-        }
+        refuse_small_order(&encryption_key, Error::InvalidPublicKey)?;
         let intro_digest = digest(INTRO_CONTEXT, intro.as_bytes());
         self.write_reply_v2(
             rng,
@@ -180,10 +195,12 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
         let secret = BoxSecret::generate_with(rng)?;
         let mut box_nonce = [0u8; 24];
         rng.try_fill_bytes(&mut box_nonce).map_err(|_| Error::Rng)?;
-        let mut sealed = Zeroizing::new(*topic_key.expose_secret());
-        let tag = B::box_cipher(encryption_key, &secret)
-            .encrypt_in_place_detached(&box_nonce.into(), b"", sealed.as_mut())
-            .map_err(|_| Error::EncryptFailed)?;
+        let sealed = seal_key::<B>(
+            encryption_key,
+            &secret,
+            &box_nonce,
+            topic_key.expose_secret(),
+        )?;
         let counter = self.take_counter()?;
         let floors = self.replay_floors(counter + 1)?;
 
@@ -209,8 +226,8 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
             self.public_key().as_bytes(),
             B::box_public_key(&secret).as_bytes(),
             &box_nonce,
-            &sealed[..],
-            &tag,
+            &sealed.sealed,
+            &sealed.tag,
             &(member_count as u16).to_be_bytes(),
         ] {
             out[at..at + field.len()].copy_from_slice(field);
@@ -301,14 +318,13 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
             return Err(Error::StaleReply);
         }
         let replier = check_self_signed::<B>(&topic, reply)?;
-        let encryption_key = BoxPublicKey::from_bytes(*encryption_key);
-        if encryption_key.has_small_order() {
-            return Err(Error::DecryptFailed);
-        }
-        let mut key = Zeroizing::new(*sealed_key);
-        B::box_cipher(&encryption_key, &pending.secret)
-            .decrypt_in_place_detached(nonce.into(), b"", key.as_mut(), tag.into())
-            .map_err(|_| Error::DecryptFailed)?;
+        let key = open_key::<B>(
+            &BoxPublicKey::from_bytes(*encryption_key),
+            Ok(&pending.secret),
+            nonce,
+            sealed_key,
+            tag,
+        )?;
         let replier_id = B::participant_id(&replier);
         if self.trusted_key(&replier_id)? != Some(replier) {
             return Err(Error::UntrustedReplier {

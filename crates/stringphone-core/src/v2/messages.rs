@@ -423,3 +423,105 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
         Ok(())
     }
 }
+
+/// How a v2 message goes on after its checks.
+pub(crate) enum V2Route<P> {
+    /// Settled without decryption: our own, or ignored.
+    Done(Decoded<P>),
+    /// To be decrypted.
+    Open(OpenV2),
+}
+
+/// Where the ciphertext of a v2 message of `len` bytes lies: between the header and
+/// the tag. Only called on parsed messages, which are at least that long.
+pub(crate) fn v2_ciphertext_range(len: usize) -> core::ops::Range<usize> {
+    use crate::v2::wire::{HEADER_LEN, SIGNATURE_LEN, TAG_LEN};
+    HEADER_LEN..len.saturating_sub(SIGNATURE_LEN + TAG_LEN).max(HEADER_LEN)
+}
+
+impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
+    /// [`decode_into`](Topic::decode_into) of a v2 message. Never inlined: what a v2
+    /// message needs between its checks and its opening is not in the frame of the
+    /// classic path (on a device, both sit under a signature check's stack).
+    #[inline(never)]
+    pub(crate) fn decode_v2_into<'o>(
+        &mut self,
+        message: &[u8],
+        mode: DecodeMode,
+        out: &'o mut [u8],
+    ) -> Result<Decoded<&'o mut [u8]>, Error> {
+        // The gate's outcome is matched here, not passed up through `route_v2`'s
+        // wrappers: each would be one more copy of it in this frame.
+        let parsed = crate::v2::wire::V2Message::parse(message)?;
+        if !self.v2.protocol.accepts_v2() {
+            return Err(self.refusal(2));
+        }
+        match self.gate_v2(&parsed, mode)? {
+            Gate2::Own => Ok(Decoded::Own),
+            Gate2::Ignored(sender) => Ok(Decoded::Ignored { sender }),
+            Gate2::Open(open) => {
+                let ciphertext = &message[v2_ciphertext_range(message.len())];
+                let plaintext = crate::wire::prefix_mut(out, ciphertext.len())?;
+                plaintext.copy_from_slice(ciphertext);
+                self.finish_v2(open, plaintext)
+            }
+        }
+    }
+
+    /// [`decode_in_place`](Topic::decode_in_place) of a v2 message.
+    pub(crate) fn decode_v2_in_place<'m>(
+        &mut self,
+        message: &'m mut [u8],
+        mode: DecodeMode,
+    ) -> Result<Decoded<&'m mut [u8]>, Error> {
+        match self.route_v2(message, mode)? {
+            Some(V2Route::Open(open)) => {
+                let ciphertext = v2_ciphertext_range(message.len());
+                self.finish_v2(open, &mut message[ciphertext])
+            }
+            Some(V2Route::Done(done)) => Ok(done),
+            // `route_v2` gives `None` only for a classic message, and the caller
+            // routed this one as v2.
+            None => Err(self.refusal(1)),
+        }
+    }
+
+    /// [`decode`](Topic::decode) of a v2 message.
+    #[cfg(feature = "alloc")]
+    pub(crate) fn decode_v2_vec(
+        &mut self,
+        message: &[u8],
+        mode: DecodeMode,
+    ) -> Result<Decoded<alloc::vec::Vec<u8>>, Error> {
+        match self.route_v2(message, mode)? {
+            Some(V2Route::Open(open)) => {
+                self.finish_v2(open, message[v2_ciphertext_range(message.len())].to_vec())
+            }
+            Some(V2Route::Done(done)) => Ok(done),
+            None => Err(self.refusal(1)),
+        }
+    }
+
+    /// `None` for a classic message; for a v2 message, its checks before decryption.
+    /// Never inlined, like [`finish_v2`](Self::finish_v2): the classic path of the
+    /// decode calls would otherwise carry v2's locals in their stack frames.
+    #[inline(never)]
+    pub(crate) fn route_v2<P>(
+        &self,
+        bytes: &[u8],
+        mode: DecodeMode,
+    ) -> Result<Option<V2Route<P>>, Error> {
+        if bytes.first() != Some(&crate::v2::wire::VERSION) {
+            return Ok(None);
+        }
+        let message = crate::v2::wire::V2Message::parse(bytes)?;
+        if !self.v2.protocol.accepts_v2() {
+            return Err(self.refusal(2));
+        }
+        Ok(Some(match self.gate_v2(&message, mode)? {
+            Gate2::Own => V2Route::Done(Decoded::Own),
+            Gate2::Ignored(sender) => V2Route::Done(Decoded::Ignored { sender }),
+            Gate2::Open(open) => V2Route::Open(open),
+        }))
+    }
+}

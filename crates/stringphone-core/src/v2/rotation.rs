@@ -43,9 +43,7 @@
 //! none.
 
 use super::capacity::Capacity;
-use aead::AeadInPlace;
 use rand_core::CryptoRngCore;
-use zeroize::Zeroizing;
 
 use super::capacity::Members;
 use super::state::{Epoch, PreviousEpoch};
@@ -54,6 +52,7 @@ use super::wire::{
 };
 use super::{digest, signed_string, EPOCH_CONTEXT};
 use crate::backend::{Backend, Identity};
+use crate::sealed_key::{open_key, seal_key};
 use crate::topic::sign;
 use crate::{BoxSecret, Error, ParticipantId, Topic, TopicKey, TrustStore};
 
@@ -179,13 +178,11 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
                 self.trusted_key(id)?.ok_or(Error::UntrustedSender(*id))?
             };
             let static_key = B::static_box_public(&key)?;
-            let mut sealed = Zeroizing::new(*new_key.expose_secret());
-            let tag = B::box_cipher(&static_key, &secret)
-                .encrypt_in_place_detached(&entry_nonce(epoch, index).into(), b"", sealed.as_mut())
-                .map_err(|_| Error::EncryptFailed)?;
+            let nonce = entry_nonce(epoch, index);
+            let sealed = seal_key::<B>(&static_key, &secret, &nonce, new_key.expose_secret())?;
             out[at..at + 16].copy_from_slice(id.as_bytes());
-            out[at + 16..at + 48].copy_from_slice(&sealed[..]);
-            out[at + 48..at + 64].copy_from_slice(&tag);
+            out[at + 16..at + 48].copy_from_slice(&sealed.sealed);
+            out[at + 48..at + 64].copy_from_slice(&sealed.tag);
             at += REKEY_ENTRY_LEN;
         }
         let signature = sign(self.identity(), &signed_string(&topic, &out[..len - 64]))?;
@@ -349,23 +346,15 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
             .find(|(_, e)| e.member == me)
             .ok_or(Error::NotAMember(me))?;
         // An admin's small-order key would seal the epoch key under a zero secret.
-        let encryption_key = crate::BoxPublicKey::from_bytes(*encryption_key);
-        if encryption_key.has_small_order() {
-            return Err(Error::DecryptFailed);
-        }
-        let secret = self
-            .identity()
-            .static_box_secret()
-            .ok_or(Error::NoStaticKey)?;
-        let mut new_key = Zeroizing::new(*entry.sealed_key);
-        B::box_cipher(&encryption_key, &secret)
-            .decrypt_in_place_detached(
-                &entry_nonce(number, index).into(),
-                b"",
-                new_key.as_mut(),
-                entry.tag.into(),
-            )
-            .map_err(|_| Error::DecryptFailed)?;
+        // (A small-order key is refused first, then a missing static key: `open_key`.)
+        let secret = self.identity().static_box_secret();
+        let new_key = open_key::<B>(
+            &crate::BoxPublicKey::from_bytes(*encryption_key),
+            secret.as_ref().ok_or(Error::NoStaticKey),
+            &entry_nonce(number, index),
+            entry.sealed_key,
+            entry.tag,
+        )?;
         self.change_group(|t| {
             t.enter_epoch(
                 number,

@@ -22,7 +22,7 @@
 //! | `r` | recipient id 16 · intro digest 32 · epoch id 32 · parent epoch id 32 · epoch starter id 16 · replier's Ed25519 key 32 · replier's ephemeral X25519 key 32 · box nonce 24 · sealed topic key 32 · tag 16 · member count 2 · per member (id 16) · floor count 2 · per sender (id 16 · replay floor 8) · signature 64 | 379 + 16 *m* + 24 *f* |
 //! | `k` | previous epoch id 32 · admin's ephemeral X25519 key 32 · member count 2 · per member (id 16 · sealed key 32 · tag 16) · signature 64 | 177 + 64 *m* |
 
-use crate::wire::{MessageType, Writer};
+use crate::wire::MessageType;
 use crate::{BoxPublicKey, ParseError, ParticipantId, PublicKey};
 
 /// The first byte of every v2 message.
@@ -415,9 +415,13 @@ impl<'a> V2Message<'a> {
         }
     }
 
-    /// Writes the message rebuilt from its typed fields (header fields, body fields,
-    /// signature), not from the input slice.
-    pub(crate) fn write_fields(&self, w: &mut Writer<'_>) {
+    /// Writes the message, rebuilt from its typed fields (header fields, body fields,
+    /// signature), not from the input slice, into `out` (exactly its length).
+    pub(crate) fn write_to(&self, out: &mut [u8]) {
+        self.write_fields(&mut Writer { out, pos: 0 });
+    }
+
+    fn write_fields(&self, w: &mut Writer<'_>) {
         let h = self.header;
         let start = w.pos;
         w.put(&[0; HEADER_LEN]);
@@ -538,5 +542,21 @@ impl<'a> V2Message<'a> {
                 tag: array(e, 48)?,
             })
         })
+    }
+}
+
+/// Writes fields one after another into a buffer of the message's exact length.
+struct Writer<'o> {
+    out: &'o mut [u8],
+    pos: usize,
+}
+
+impl Writer<'_> {
+    fn put(&mut self, bytes: &[u8]) {
+        let end = self.pos + bytes.len();
+        if let Some(dst) = self.out.get_mut(self.pos..end) {
+            dst.copy_from_slice(bytes);
+        }
+        self.pos = end;
     }
 }
