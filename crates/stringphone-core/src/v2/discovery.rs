@@ -31,8 +31,8 @@ use rand_core::CryptoRngCore;
 use super::capacity::{Members, PerSender};
 use super::state::{Epoch, PendingIntro};
 use super::wire::{
-    self, Body, V2Message, V2Type, FLOOR_ENTRY_LEN, HEADER_LEN, INTRODUCTION_LEN, MAX_FLOORS,
-    REPLY_FIXED_LEN,
+    self, Body, V2Message, V2Type, FLOOR_ENTRY_LEN, INTRODUCTION_LEN, MAX_FLOORS, REPLY_FIXED_LEN,
+    SIGNATURE_LEN,
 };
 use super::{digest, signed_string, TopicId};
 use crate::backend::{Backend, Identity};
@@ -92,14 +92,13 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
             &session,
             counter,
         );
-        out[HEADER_LEN..HEADER_LEN + 32].copy_from_slice(self.public_key().as_bytes());
-        out[HEADER_LEN + 32..HEADER_LEN + 64]
-            .copy_from_slice(B::box_public_key(&secret).as_bytes());
+        let box_key = B::box_public_key(&secret);
+        wire::write_introduction_body(&mut out, self.public_key().as_bytes(), box_key.as_bytes());
         let signature = sign(
             self.identity(),
-            &signed_string(&topic, &out[..INTRODUCTION_LEN - 64]),
+            &signed_string(&topic, &out[..INTRODUCTION_LEN - SIGNATURE_LEN]),
         )?;
-        out[INTRODUCTION_LEN - 64..].copy_from_slice(&signature);
+        wire::write_signature(&mut out, &signature);
         let pending = PendingIntro {
             digest: digest(INTRO_CONTEXT, &out),
             secret,
@@ -216,36 +215,32 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
             &session,
             counter,
         );
-        let mut at = HEADER_LEN;
-        for field in [
-            &newcomer_id.as_bytes()[..],
+        let (identity, box_key) = (self.public_key(), B::box_public_key(&secret));
+        let fields = wire::ReplyFields {
+            recipient: newcomer_id.as_bytes(),
             intro_digest,
-            &epoch.id,
-            &epoch.parent.unwrap_or([0; 32]),
-            epoch.starter.as_ref().map_or(&[0; 16], |s| s.as_bytes()),
-            self.public_key().as_bytes(),
-            B::box_public_key(&secret).as_bytes(),
-            &box_nonce,
-            &sealed.sealed,
-            &sealed.tag,
-            &(member_count as u16).to_be_bytes(),
-        ] {
-            out[at..at + field.len()].copy_from_slice(field);
-            at += field.len();
-        }
-        for id in epoch.members.iter().flat_map(|m| m.iter()) {
-            out[at..at + 16].copy_from_slice(id.as_bytes());
-            at += 16;
-        }
-        out[at..at + 2].copy_from_slice(&(floors.len() as u16).to_be_bytes());
-        at += 2;
-        for (id, floor) in floors.iter() {
-            out[at..at + 16].copy_from_slice(id.as_bytes());
-            out[at + 16..at + 24].copy_from_slice(&floor.to_be_bytes());
-            at += FLOOR_ENTRY_LEN;
-        }
-        let signature = sign(self.identity(), &signed_string(topic, &out[..len - 64]))?;
-        out[len - 64..len].copy_from_slice(&signature);
+            epoch_id: &epoch.id,
+            parent_epoch: &epoch.parent.unwrap_or([0; 32]),
+            starter: epoch.starter.as_ref().map_or(&[0; 16], |s| s.as_bytes()),
+            identity: identity.as_bytes(),
+            encryption_key: box_key.as_bytes(),
+            nonce: &box_nonce,
+            sealed_key: &sealed.sealed,
+            tag: &sealed.tag,
+        };
+        let members = epoch.members.iter().flat_map(|m| m.iter().copied());
+        let floor_list = floors.iter().map(|(id, floor)| (*id, *floor));
+        wire::write_reply_body(
+            out,
+            &fields,
+            (member_count, members),
+            (floors.len(), floor_list),
+        );
+        let signature = sign(
+            self.identity(),
+            &signed_string(topic, &out[..len - SIGNATURE_LEN]),
+        )?;
+        wire::write_signature(out, &signature);
         Ok(len)
     }
 

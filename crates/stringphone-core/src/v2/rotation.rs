@@ -47,9 +47,7 @@ use rand_core::CryptoRngCore;
 
 use super::capacity::Members;
 use super::state::{Epoch, PreviousEpoch};
-use super::wire::{
-    self, Body, V2Message, V2Type, HEADER_LEN, MAX_MEMBERS, REKEY_ENTRY_LEN, REKEY_FIXED_LEN,
-};
+use super::wire::{self, Body, V2Message, V2Type, MAX_MEMBERS, REKEY_ENTRY_LEN, REKEY_FIXED_LEN};
 use super::{digest, signed_string, EPOCH_CONTEXT};
 use crate::backend::{Backend, Identity};
 use crate::sealed_key::{open_key, seal_key};
@@ -166,11 +164,9 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
         let len = REKEY_FIXED_LEN + listed.len() * REKEY_ENTRY_LEN;
         let out = out(len)?;
         wire::write_header(out, V2Type::Rekey, epoch, &me, &session, counter);
-        let mut at = HEADER_LEN;
-        out[at..at + 32].copy_from_slice(&self.v2.group.current.id);
-        out[at + 32..at + 64].copy_from_slice(B::box_public_key(&secret).as_bytes());
-        out[at + 64..at + 66].copy_from_slice(&(listed.len() as u16).to_be_bytes());
-        at += 66;
+        let box_key = B::box_public_key(&secret);
+        let previous = self.v2.group.current.id;
+        wire::write_rekey_head(out, &previous, box_key.as_bytes(), listed.len());
         for (index, id) in listed.iter().enumerate() {
             let key = if *id == me {
                 self.public_key()
@@ -180,13 +176,10 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
             let static_key = B::static_box_public(&key)?;
             let nonce = entry_nonce(epoch, index);
             let sealed = seal_key::<B>(&static_key, &secret, &nonce, new_key.expose_secret())?;
-            out[at..at + 16].copy_from_slice(id.as_bytes());
-            out[at + 16..at + 48].copy_from_slice(&sealed.sealed);
-            out[at + 48..at + 64].copy_from_slice(&sealed.tag);
-            at += REKEY_ENTRY_LEN;
+            wire::write_rekey_entry(out, index, id, &sealed.sealed, &sealed.tag);
         }
         let signature = sign(self.identity(), &signed_string(&topic, &out[..len - 64]))?;
-        out[len - 64..len].copy_from_slice(&signature);
+        wire::write_signature(out, &signature);
 
         let id = digest(EPOCH_CONTEXT, &out[..len]);
         self.change_group(|t| {

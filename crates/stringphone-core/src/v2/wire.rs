@@ -47,8 +47,52 @@ pub const REPLY_FIXED_LEN: usize =
 pub const FLOOR_ENTRY_LEN: usize = 16 + 8;
 /// The most replay floors a reply may carry.
 pub const MAX_FLOORS: usize = 16384;
+
+// Named offsets, shared by the parser and the writers below (and so by every
+// constructor: an introduction, a reply, a rekey, a message's header).
+/// Offset of the type byte.
+const TYPE_AT: usize = 1;
+/// Offset of the cipher suite.
+const SUITE_AT: usize = 2;
+/// Offset of the epoch number.
+const EPOCH_AT: usize = 3;
+/// Offset of the sender id.
+const SENDER_AT: usize = 7;
+/// Offset of the session value.
+const SESSION_AT: usize = 23;
+/// Offset of the counter.
+const COUNTER_AT: usize = 39;
+const _: () = assert!(COUNTER_AT + 8 == HEADER_LEN);
+/// Offset of an introduction's Ed25519 key.
+const INTRO_IDENTITY_AT: usize = HEADER_LEN;
+/// Offset of an introduction's X25519 key.
+const INTRO_BOX_KEY_AT: usize = INTRO_IDENTITY_AT + 32;
+const _: () = assert!(INTRO_BOX_KEY_AT + 32 + SIGNATURE_LEN == INTRODUCTION_LEN);
+/// Offsets of a reply's fixed fields, in wire order.
+const REPLY_RECIPIENT_AT: usize = HEADER_LEN;
+const REPLY_DIGEST_AT: usize = REPLY_RECIPIENT_AT + 16;
+const REPLY_EPOCH_ID_AT: usize = REPLY_DIGEST_AT + 32;
+const REPLY_PARENT_AT: usize = REPLY_EPOCH_ID_AT + 32;
+const REPLY_STARTER_AT: usize = REPLY_PARENT_AT + 32;
+const REPLY_IDENTITY_AT: usize = REPLY_STARTER_AT + 16;
+const REPLY_BOX_KEY_AT: usize = REPLY_IDENTITY_AT + 32;
+const REPLY_NONCE_AT: usize = REPLY_BOX_KEY_AT + 32;
+const REPLY_SEALED_AT: usize = REPLY_NONCE_AT + 24;
+const REPLY_TAG_AT: usize = REPLY_SEALED_AT + 32;
 /// Offset, in a reply, of its member count (the floor count follows the members).
-const REPLY_MEMBERS_AT: usize = REPLY_FIXED_LEN - SIGNATURE_LEN - 4;
+const REPLY_MEMBERS_AT: usize = REPLY_TAG_AT + TAG_LEN;
+const _: () = assert!(REPLY_MEMBERS_AT == REPLY_FIXED_LEN - SIGNATURE_LEN - 4);
+/// Offsets of a rekey's fixed fields.
+const REKEY_PREVIOUS_AT: usize = HEADER_LEN;
+const REKEY_BOX_KEY_AT: usize = REKEY_PREVIOUS_AT + 32;
+const REKEY_COUNT_AT: usize = REKEY_BOX_KEY_AT + 32;
+const REKEY_ENTRIES_AT: usize = REKEY_COUNT_AT + 2;
+const _: () = assert!(REKEY_ENTRIES_AT + SIGNATURE_LEN == REKEY_FIXED_LEN);
+/// Offsets inside a rekey's member entry.
+const ENTRY_MEMBER_AT: usize = 0;
+const ENTRY_SEALED_AT: usize = 16;
+const ENTRY_TAG_AT: usize = 48;
+const _: () = assert!(ENTRY_TAG_AT + TAG_LEN == REKEY_ENTRY_LEN);
 /// Bytes of a rekey besides its member entries.
 pub const REKEY_FIXED_LEN: usize = HEADER_LEN + 32 + 32 + 2 + SIGNATURE_LEN;
 /// Bytes per member entry of a rekey.
@@ -117,6 +161,15 @@ fn array<const N: usize>(bytes: &[u8], at: usize) -> Option<&[u8; N]> {
     bytes.get(at..at + N)?.try_into().ok()
 }
 
+/// Puts `bytes` at `at`. The writers are handed buffers of the message's exact
+/// length, so every field fits; a short buffer would leave the field unwritten
+/// rather than panic.
+fn put(out: &mut [u8], at: usize, bytes: &[u8]) {
+    if let Some(dst) = out.get_mut(at..at + bytes.len()) {
+        dst.copy_from_slice(bytes);
+    }
+}
+
 /// A reply's member and floor counts (the floor count sits after the member list).
 fn reply_counts(bytes: &[u8]) -> Option<(usize, usize)> {
     let members = u16::from_be_bytes(*array(bytes, REPLY_MEMBERS_AT)?) as usize;
@@ -140,32 +193,32 @@ impl<'a> Header<'a> {
     #[must_use]
     pub fn message_type(&self) -> V2Type {
         // parse() admitted only known type bytes.
-        V2Type::from_byte(self.bytes[1]).unwrap_or(V2Type::Message)
+        V2Type::from_byte(self.bytes[TYPE_AT]).unwrap_or(V2Type::Message)
     }
     /// The cipher suite id.
     #[must_use]
     pub fn suite(&self) -> u8 {
-        self.bytes[2]
+        self.bytes[SUITE_AT]
     }
     /// The key epoch.
     #[must_use]
     pub fn epoch(&self) -> u32 {
-        u32::from_be_bytes([self.bytes[3], self.bytes[4], self.bytes[5], self.bytes[6]])
+        u32::from_be_bytes(*array(self.bytes, EPOCH_AT).unwrap_or(&[0; 4]))
     }
     /// The sender's participant id.
     #[must_use]
     pub fn sender_id(&self) -> ParticipantId {
-        ParticipantId::from_bytes(*array(self.bytes, 7).unwrap_or(&[0; 16]))
+        ParticipantId::from_bytes(*array(self.bytes, SENDER_AT).unwrap_or(&[0; 16]))
     }
     /// The sender's session value.
     #[must_use]
     pub fn session(&self) -> &'a [u8; 16] {
-        array(self.bytes, 23).unwrap_or(&[0; 16])
+        array(self.bytes, SESSION_AT).unwrap_or(&[0; 16])
     }
     /// The sender's counter.
     #[must_use]
     pub fn counter(&self) -> u64 {
-        u64::from_be_bytes(*array(self.bytes, 39).unwrap_or(&[0; 8]))
+        u64::from_be_bytes(*array(self.bytes, COUNTER_AT).unwrap_or(&[0; 8]))
     }
 }
 
@@ -178,13 +231,11 @@ pub(crate) fn write_header(
     session: &[u8; 16],
     counter: u64,
 ) {
-    out[0] = VERSION;
-    out[1] = message_type.byte();
-    out[2] = SUITE;
-    out[3..7].copy_from_slice(&epoch.to_be_bytes());
-    out[7..23].copy_from_slice(sender.as_bytes());
-    out[23..39].copy_from_slice(session);
-    out[39..47].copy_from_slice(&counter.to_be_bytes());
+    put(out, 0, &[VERSION, message_type.byte(), SUITE]);
+    put(out, EPOCH_AT, &epoch.to_be_bytes());
+    put(out, SENDER_AT, sender.as_bytes());
+    put(out, SESSION_AT, session);
+    put(out, COUNTER_AT, &counter.to_be_bytes());
 }
 
 /// A parsed v2 message: header, typed body, signature, borrowing the input.
@@ -289,8 +340,8 @@ impl<'a> V2Message<'a> {
         let type_byte = *bytes.get(1).ok_or(malformed(None))?;
         let t = V2Type::from_byte(type_byte).ok_or(ParseError::UnknownType(type_byte))?;
         let header: &[u8; HEADER_LEN] = array(bytes, 0).ok_or(malformed(Some(t)))?;
-        if header[2] != SUITE {
-            return Err(ParseError::UnknownSuite(header[2]));
+        if header[SUITE_AT] != SUITE {
+            return Err(ParseError::UnknownSuite(header[SUITE_AT]));
         }
         let n = bytes.len();
         let fits = match t {
@@ -305,7 +356,7 @@ impl<'a> V2Message<'a> {
                 None => false,
             },
             V2Type::Rekey => {
-                let count = match array::<2>(bytes, HEADER_LEN + 64) {
+                let count = match array::<2>(bytes, REKEY_COUNT_AT) {
                     Some(c) => u16::from_be_bytes(*c) as usize,
                     None => return Err(malformed(Some(t))),
                 };
@@ -323,20 +374,20 @@ impl<'a> V2Message<'a> {
                     tag: array(bytes, n - SIGNATURE_LEN - TAG_LEN)?,
                 },
                 V2Type::Introduction => Body::Introduction {
-                    identity: array(bytes, h)?,
-                    encryption_key: array(bytes, h + 32)?,
+                    identity: array(bytes, INTRO_IDENTITY_AT)?,
+                    encryption_key: array(bytes, INTRO_BOX_KEY_AT)?,
                 },
                 V2Type::Reply => Body::Reply {
-                    recipient: array(bytes, h)?,
-                    intro_digest: array(bytes, h + 16)?,
-                    epoch_id: array(bytes, h + 48)?,
-                    parent_epoch: array(bytes, h + 80)?,
-                    starter: array(bytes, h + 112)?,
-                    identity: array(bytes, h + 128)?,
-                    encryption_key: array(bytes, h + 160)?,
-                    nonce: array(bytes, h + 192)?,
-                    sealed_key: array(bytes, h + 216)?,
-                    tag: array(bytes, h + 248)?,
+                    recipient: array(bytes, REPLY_RECIPIENT_AT)?,
+                    intro_digest: array(bytes, REPLY_DIGEST_AT)?,
+                    epoch_id: array(bytes, REPLY_EPOCH_ID_AT)?,
+                    parent_epoch: array(bytes, REPLY_PARENT_AT)?,
+                    starter: array(bytes, REPLY_STARTER_AT)?,
+                    identity: array(bytes, REPLY_IDENTITY_AT)?,
+                    encryption_key: array(bytes, REPLY_BOX_KEY_AT)?,
+                    nonce: array(bytes, REPLY_NONCE_AT)?,
+                    sealed_key: array(bytes, REPLY_SEALED_AT)?,
+                    tag: array(bytes, REPLY_TAG_AT)?,
                     members: {
                         let (m, _) = reply_counts(bytes)?;
                         bytes.get(REPLY_MEMBERS_AT + 2..REPLY_MEMBERS_AT + 2 + 16 * m)?
@@ -347,9 +398,9 @@ impl<'a> V2Message<'a> {
                     },
                 },
                 V2Type::Rekey => Body::Rekey {
-                    previous_epoch: array(bytes, h)?,
-                    encryption_key: array(bytes, h + 32)?,
-                    entries: bytes.get(h + 66..n - SIGNATURE_LEN)?,
+                    previous_epoch: array(bytes, REKEY_PREVIOUS_AT)?,
+                    encryption_key: array(bytes, REKEY_BOX_KEY_AT)?,
+                    entries: bytes.get(REKEY_ENTRIES_AT..n - SIGNATURE_LEN)?,
                 },
             })
         })()
@@ -416,36 +467,22 @@ impl<'a> V2Message<'a> {
     }
 
     /// Writes the message, rebuilt from its typed fields (header fields, body fields,
-    /// signature), not from the input slice, into `out` (exactly its length).
+    /// signature), not from the input slice, into `out` (exactly its length), through
+    /// the writers every constructor uses.
     pub(crate) fn write_to(&self, out: &mut [u8]) {
-        self.write_fields(&mut Writer { out, pos: 0 });
-    }
-
-    fn write_fields(&self, w: &mut Writer<'_>) {
         let h = self.header;
-        let start = w.pos;
-        w.put(&[0; HEADER_LEN]);
-        write_header(
-            &mut w.out[start..],
-            h.message_type(),
-            h.epoch(),
-            &h.sender_id(),
-            h.session(),
-            h.counter(),
-        );
-        w.out[start + 2] = h.suite();
+        let (t, session) = (h.message_type(), h.session());
+        write_header(out, t, h.epoch(), &h.sender_id(), session, h.counter());
+        put(out, SUITE_AT, &[h.suite()]);
         match self.body {
             Body::Message { ciphertext, tag } => {
-                w.put(ciphertext);
-                w.put(tag);
+                put(out, HEADER_LEN, ciphertext);
+                put(out, HEADER_LEN + ciphertext.len(), tag);
             }
             Body::Introduction {
                 identity,
                 encryption_key,
-            } => {
-                w.put(identity);
-                w.put(encryption_key);
-            }
+            } => write_introduction_body(out, identity, encryption_key),
             Body::Reply {
                 recipient,
                 intro_digest,
@@ -459,8 +496,8 @@ impl<'a> V2Message<'a> {
                 tag,
                 ..
             } => {
-                for field in [
-                    &recipient[..],
+                let fields = ReplyFields {
+                    recipient,
                     intro_digest,
                     epoch_id,
                     parent_epoch,
@@ -470,38 +507,24 @@ impl<'a> V2Message<'a> {
                     nonce,
                     sealed_key,
                     tag,
-                ] {
-                    w.put(field);
-                }
-                let members = self.reply_members().count() as u16;
-                w.put(&members.to_be_bytes());
-                for id in self.reply_members() {
-                    w.put(id.as_bytes());
-                }
-                let count = self.reply_floors().count() as u16;
-                w.put(&count.to_be_bytes());
-                for (id, floor) in self.reply_floors() {
-                    w.put(id.as_bytes());
-                    w.put(&floor.to_be_bytes());
-                }
+                };
+                let members = (self.reply_members().count(), self.reply_members());
+                let floors = (self.reply_floors().count(), self.reply_floors());
+                write_reply_body(out, &fields, members, floors);
             }
             Body::Rekey {
                 previous_epoch,
                 encryption_key,
                 ..
             } => {
-                w.put(previous_epoch);
-                w.put(encryption_key);
-                let count = self.rekey_entries().count() as u16;
-                w.put(&count.to_be_bytes());
-                for e in self.rekey_entries() {
-                    w.put(e.member.as_bytes());
-                    w.put(e.sealed_key);
-                    w.put(e.tag);
+                let count = self.rekey_entries().count();
+                write_rekey_head(out, previous_epoch, encryption_key, count);
+                for (index, e) in self.rekey_entries().enumerate() {
+                    write_rekey_entry(out, index, &e.member, e.sealed_key, e.tag);
                 }
             }
         }
-        w.put(self.signature());
+        write_signature(out, self.signature());
     }
 
     /// A reply's member list (empty when the replier holds none).
@@ -537,26 +560,98 @@ impl<'a> V2Message<'a> {
         };
         entries.chunks_exact(REKEY_ENTRY_LEN).filter_map(|e| {
             Some(RekeyEntry {
-                member: ParticipantId::from_bytes(*array(e, 0)?),
-                sealed_key: array(e, 16)?,
-                tag: array(e, 48)?,
+                member: ParticipantId::from_bytes(*array(e, ENTRY_MEMBER_AT)?),
+                sealed_key: array(e, ENTRY_SEALED_AT)?,
+                tag: array(e, ENTRY_TAG_AT)?,
             })
         })
     }
 }
 
-/// Writes fields one after another into a buffer of the message's exact length.
-struct Writer<'o> {
-    out: &'o mut [u8],
-    pos: usize,
+/// Lays out an introduction's body (after its header) in `out`, the whole message.
+pub(crate) fn write_introduction_body(out: &mut [u8], identity: &[u8; 32], box_key: &[u8; 32]) {
+    put(out, INTRO_IDENTITY_AT, identity);
+    put(out, INTRO_BOX_KEY_AT, box_key);
 }
 
-impl Writer<'_> {
-    fn put(&mut self, bytes: &[u8]) {
-        let end = self.pos + bytes.len();
-        if let Some(dst) = self.out.get_mut(self.pos..end) {
-            dst.copy_from_slice(bytes);
-        }
-        self.pos = end;
+/// A reply's fixed fields, in wire order.
+pub(crate) struct ReplyFields<'f> {
+    pub(crate) recipient: &'f [u8; 16],
+    pub(crate) intro_digest: &'f [u8; 32],
+    pub(crate) epoch_id: &'f [u8; 32],
+    pub(crate) parent_epoch: &'f [u8; 32],
+    pub(crate) starter: &'f [u8; 16],
+    pub(crate) identity: &'f [u8; 32],
+    pub(crate) encryption_key: &'f [u8; 32],
+    pub(crate) nonce: &'f [u8; 24],
+    pub(crate) sealed_key: &'f [u8; 32],
+    pub(crate) tag: &'f [u8; TAG_LEN],
+}
+
+/// Lays out a reply's body (after its header, before its signature) in `out`, the
+/// whole message: the fixed fields, the member list, the replay floors. Each count
+/// is its iterator's length, which the caller sized `out` for.
+pub(crate) fn write_reply_body(
+    out: &mut [u8],
+    fields: &ReplyFields<'_>,
+    (member_count, members): (usize, impl Iterator<Item = ParticipantId>),
+    (floor_count, floors): (usize, impl Iterator<Item = (ParticipantId, u64)>),
+) {
+    put(out, REPLY_RECIPIENT_AT, fields.recipient);
+    put(out, REPLY_DIGEST_AT, fields.intro_digest);
+    put(out, REPLY_EPOCH_ID_AT, fields.epoch_id);
+    put(out, REPLY_PARENT_AT, fields.parent_epoch);
+    put(out, REPLY_STARTER_AT, fields.starter);
+    put(out, REPLY_IDENTITY_AT, fields.identity);
+    put(out, REPLY_BOX_KEY_AT, fields.encryption_key);
+    put(out, REPLY_NONCE_AT, fields.nonce);
+    put(out, REPLY_SEALED_AT, fields.sealed_key);
+    put(out, REPLY_TAG_AT, fields.tag);
+    put(out, REPLY_MEMBERS_AT, &(member_count as u16).to_be_bytes());
+    let mut at = REPLY_MEMBERS_AT + 2;
+    for id in members {
+        put(out, at, id.as_bytes());
+        at += 16;
     }
+    put(out, at, &(floor_count as u16).to_be_bytes());
+    at += 2;
+    for (id, floor) in floors {
+        put(out, at, id.as_bytes());
+        put(out, at + 16, &floor.to_be_bytes());
+        at += FLOOR_ENTRY_LEN;
+    }
+}
+
+/// Lays out a rekey's fixed body fields (after its header) in `out`, the whole
+/// message; its `count` entries follow ([`write_rekey_entry`]).
+pub(crate) fn write_rekey_head(
+    out: &mut [u8],
+    previous_epoch: &[u8; 32],
+    box_key: &[u8; 32],
+    count: usize,
+) {
+    put(out, REKEY_PREVIOUS_AT, previous_epoch);
+    put(out, REKEY_BOX_KEY_AT, box_key);
+    put(out, REKEY_COUNT_AT, &(count as u16).to_be_bytes());
+}
+
+/// Lays out a rekey's member entry number `index` in `out`, the whole message.
+pub(crate) fn write_rekey_entry(
+    out: &mut [u8],
+    index: usize,
+    member: &ParticipantId,
+    sealed_key: &[u8; 32],
+    tag: &[u8; TAG_LEN],
+) {
+    let at = REKEY_ENTRIES_AT + index * REKEY_ENTRY_LEN;
+    put(out, at + ENTRY_MEMBER_AT, member.as_bytes());
+    put(out, at + ENTRY_SEALED_AT, sealed_key);
+    put(out, at + ENTRY_TAG_AT, tag);
+}
+
+/// Puts the signature in the last [`SIGNATURE_LEN`] bytes of `out`, the whole
+/// message.
+pub(crate) fn write_signature(out: &mut [u8], signature: &[u8; SIGNATURE_LEN]) {
+    let at = out.len().saturating_sub(SIGNATURE_LEN);
+    put(out, at, signature);
 }
