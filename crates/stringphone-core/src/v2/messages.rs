@@ -270,47 +270,7 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
         mut buffer: P,
     ) -> Result<Decoded<P>, Error> {
         let mut record = open.record;
-        let cached = self
-            .v2
-            .sender_keys
-            .get(&open.sender)
-            .filter(|k| k.epoch == open.epoch && k.session == open.session)
-            .map(|k| B::MessageCipher::new((&*k.key).into()));
-        let cipher = match cached {
-            Some(cipher) => cipher,
-            None => {
-                let (epoch_key, epoch_id) = self
-                    .epoch_key(open.epoch)
-                    .ok_or(Error::UnknownEpoch(open.epoch))?;
-                let key = message_key::<B>(
-                    &open.topic,
-                    epoch_key,
-                    &epoch_id,
-                    &open.sender,
-                    &open.session,
-                );
-                let cipher = B::MessageCipher::new((&*key).into());
-                // Only verified senders get an entry, so the cache holds at most one
-                // key per trusted participant.
-                if open.verified {
-                    if self.v2.sender_keys.is_full()
-                        && !self.v2.sender_keys.contains_key(&open.sender)
-                    {
-                        // A cache: a full one makes room rather than refusing.
-                        self.v2.sender_keys.remove_first();
-                    }
-                    let _ = self.v2.sender_keys.insert(
-                        open.sender,
-                        SenderKey {
-                            epoch: open.epoch,
-                            session: open.session,
-                            key,
-                        },
-                    );
-                }
-                cipher
-            }
-        };
+        let cipher = self.sender_cipher(&open)?;
         let ad = associated_data(&open.topic, &open.header);
         cipher
             .decrypt_in_place_detached(
@@ -321,24 +281,7 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
             )
             .map_err(|_| Error::DecryptFailed)?;
         if open.verified && open.counter >= record.stored_mark {
-            let mark = open
-                .counter
-                .saturating_add(1)
-                .saturating_add(RECEIVER_BLOCK);
-            if let Err(e) = self
-                .trust_store_mut()
-                .save_mark(MarkSlot::Received(open.sender), mark)
-            {
-                // Same key, nonce and header: sealing again gives back the exact
-                // ciphertext (and tag) the caller handed in.
-                let _ = cipher.encrypt_in_place_detached(
-                    &nonce(open.counter).into(),
-                    &ad,
-                    buffer.as_mut(),
-                );
-                return Err(e.into());
-            }
-            record.stored_mark = mark;
+            record.stored_mark = self.store_mark_ahead(&open, &cipher, &ad, buffer.as_mut())?;
         }
         if open.verified {
             record.window.accept(open.counter);
@@ -351,6 +294,70 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
             verified: open.verified,
             plaintext: buffer,
         })
+    }
+
+    /// The cipher of `open`'s sender for its epoch and session: cached, or derived
+    /// (and cached, for a verified sender: at most one key per trusted participant).
+    fn sender_cipher(&mut self, open: &OpenV2) -> Result<B::MessageCipher, Error> {
+        let cached = self
+            .v2
+            .sender_keys
+            .get(&open.sender)
+            .filter(|k| k.epoch == open.epoch && k.session == open.session)
+            .map(|k| B::MessageCipher::new((&*k.key).into()));
+        if let Some(cipher) = cached {
+            return Ok(cipher);
+        }
+        let (epoch_key, epoch_id) = self
+            .epoch_key(open.epoch)
+            .ok_or(Error::UnknownEpoch(open.epoch))?;
+        let key = message_key::<B>(
+            &open.topic,
+            epoch_key,
+            &epoch_id,
+            &open.sender,
+            &open.session,
+        );
+        let cipher = B::MessageCipher::new((&*key).into());
+        if open.verified {
+            if self.v2.sender_keys.is_full() && !self.v2.sender_keys.contains_key(&open.sender) {
+                // A cache: a full one makes room rather than refusing.
+                self.v2.sender_keys.remove_first();
+            }
+            let _ = self.v2.sender_keys.insert(
+                open.sender,
+                SenderKey {
+                    epoch: open.epoch,
+                    session: open.session,
+                    key,
+                },
+            );
+        }
+        Ok(cipher)
+    }
+
+    /// Stores the sender's mark a block ahead of `open`'s counter and returns it. If
+    /// the store fails, `buffer` (decrypted) is sealed back: same key, nonce and
+    /// header give back the exact ciphertext and tag the caller handed in.
+    fn store_mark_ahead(
+        &mut self,
+        open: &OpenV2,
+        cipher: &B::MessageCipher,
+        ad: &[u8],
+        buffer: &mut [u8],
+    ) -> Result<u64, Error> {
+        let mark = open
+            .counter
+            .saturating_add(1)
+            .saturating_add(RECEIVER_BLOCK);
+        if let Err(e) = self
+            .trust_store_mut()
+            .save_mark(MarkSlot::Received(open.sender), mark)
+        {
+            let _ = cipher.encrypt_in_place_detached(&nonce(open.counter).into(), ad, buffer);
+            return Err(e.into());
+        }
+        Ok(mark)
     }
 
     /// Counts down the previous epoch's grace period. Dropping the previous epoch is

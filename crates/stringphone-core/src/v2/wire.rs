@@ -238,6 +238,71 @@ pub(crate) fn write_header(
     put(out, COUNTER_AT, &counter.to_be_bytes());
 }
 
+/// Whether `bytes`, a v2 message of type `t` with a whole header, is exactly as long
+/// as its type and its counts say.
+fn length_fits(t: V2Type, bytes: &[u8]) -> bool {
+    let n = bytes.len();
+    match t {
+        V2Type::Message => n >= MESSAGE_OVERHEAD,
+        V2Type::Introduction => n == INTRODUCTION_LEN,
+        V2Type::Reply => match reply_counts(bytes) {
+            Some((members, floors)) => {
+                members <= MAX_MEMBERS
+                    && floors <= MAX_FLOORS
+                    && n == REPLY_FIXED_LEN + members * 16 + floors * FLOOR_ENTRY_LEN
+            }
+            None => false,
+        },
+        V2Type::Rekey => {
+            let Some(count) = array::<2>(bytes, REKEY_COUNT_AT) else {
+                return false;
+            };
+            let count = u16::from_be_bytes(*count) as usize;
+            (1..=MAX_MEMBERS).contains(&count) && n == REKEY_FIXED_LEN + count * REKEY_ENTRY_LEN
+        }
+    }
+}
+
+/// The body of a v2 message of type `t` whose length fits ([`length_fits`]).
+fn body_of(t: V2Type, bytes: &[u8]) -> Option<Body<'_>> {
+    let (h, n) = (HEADER_LEN, bytes.len());
+    Some(match t {
+        V2Type::Message => Body::Message {
+            ciphertext: bytes.get(h..n - SIGNATURE_LEN - TAG_LEN)?,
+            tag: array(bytes, n - SIGNATURE_LEN - TAG_LEN)?,
+        },
+        V2Type::Introduction => Body::Introduction {
+            identity: array(bytes, INTRO_IDENTITY_AT)?,
+            encryption_key: array(bytes, INTRO_BOX_KEY_AT)?,
+        },
+        V2Type::Reply => Body::Reply {
+            recipient: array(bytes, REPLY_RECIPIENT_AT)?,
+            intro_digest: array(bytes, REPLY_DIGEST_AT)?,
+            epoch_id: array(bytes, REPLY_EPOCH_ID_AT)?,
+            parent_epoch: array(bytes, REPLY_PARENT_AT)?,
+            starter: array(bytes, REPLY_STARTER_AT)?,
+            identity: array(bytes, REPLY_IDENTITY_AT)?,
+            encryption_key: array(bytes, REPLY_BOX_KEY_AT)?,
+            nonce: array(bytes, REPLY_NONCE_AT)?,
+            sealed_key: array(bytes, REPLY_SEALED_AT)?,
+            tag: array(bytes, REPLY_TAG_AT)?,
+            members: {
+                let (m, _) = reply_counts(bytes)?;
+                bytes.get(REPLY_MEMBERS_AT + 2..REPLY_MEMBERS_AT + 2 + 16 * m)?
+            },
+            floors: {
+                let (m, _) = reply_counts(bytes)?;
+                bytes.get(REPLY_MEMBERS_AT + 4 + 16 * m..n - SIGNATURE_LEN)?
+            },
+        },
+        V2Type::Rekey => Body::Rekey {
+            previous_epoch: array(bytes, REKEY_PREVIOUS_AT)?,
+            encryption_key: array(bytes, REKEY_BOX_KEY_AT)?,
+            entries: bytes.get(REKEY_ENTRIES_AT..n - SIGNATURE_LEN)?,
+        },
+    })
+}
+
 /// A parsed v2 message: header, typed body, signature, borrowing the input.
 ///
 /// ```
@@ -343,68 +408,10 @@ impl<'a> V2Message<'a> {
         if header[SUITE_AT] != SUITE {
             return Err(ParseError::UnknownSuite(header[SUITE_AT]));
         }
-        let n = bytes.len();
-        let fits = match t {
-            V2Type::Message => n >= MESSAGE_OVERHEAD,
-            V2Type::Introduction => n == INTRODUCTION_LEN,
-            V2Type::Reply => match reply_counts(bytes) {
-                Some((members, floors)) => {
-                    members <= MAX_MEMBERS
-                        && floors <= MAX_FLOORS
-                        && n == REPLY_FIXED_LEN + members * 16 + floors * FLOOR_ENTRY_LEN
-                }
-                None => false,
-            },
-            V2Type::Rekey => {
-                let count = match array::<2>(bytes, REKEY_COUNT_AT) {
-                    Some(c) => u16::from_be_bytes(*c) as usize,
-                    None => return Err(malformed(Some(t))),
-                };
-                (1..=MAX_MEMBERS).contains(&count) && n == REKEY_FIXED_LEN + count * REKEY_ENTRY_LEN
-            }
-        };
-        if !fits {
+        if !length_fits(t, bytes) {
             return Err(malformed(Some(t)));
         }
-        let h = HEADER_LEN;
-        let body = (|| {
-            Some(match t {
-                V2Type::Message => Body::Message {
-                    ciphertext: bytes.get(h..n - SIGNATURE_LEN - TAG_LEN)?,
-                    tag: array(bytes, n - SIGNATURE_LEN - TAG_LEN)?,
-                },
-                V2Type::Introduction => Body::Introduction {
-                    identity: array(bytes, INTRO_IDENTITY_AT)?,
-                    encryption_key: array(bytes, INTRO_BOX_KEY_AT)?,
-                },
-                V2Type::Reply => Body::Reply {
-                    recipient: array(bytes, REPLY_RECIPIENT_AT)?,
-                    intro_digest: array(bytes, REPLY_DIGEST_AT)?,
-                    epoch_id: array(bytes, REPLY_EPOCH_ID_AT)?,
-                    parent_epoch: array(bytes, REPLY_PARENT_AT)?,
-                    starter: array(bytes, REPLY_STARTER_AT)?,
-                    identity: array(bytes, REPLY_IDENTITY_AT)?,
-                    encryption_key: array(bytes, REPLY_BOX_KEY_AT)?,
-                    nonce: array(bytes, REPLY_NONCE_AT)?,
-                    sealed_key: array(bytes, REPLY_SEALED_AT)?,
-                    tag: array(bytes, REPLY_TAG_AT)?,
-                    members: {
-                        let (m, _) = reply_counts(bytes)?;
-                        bytes.get(REPLY_MEMBERS_AT + 2..REPLY_MEMBERS_AT + 2 + 16 * m)?
-                    },
-                    floors: {
-                        let (m, _) = reply_counts(bytes)?;
-                        bytes.get(REPLY_MEMBERS_AT + 4 + 16 * m..n - SIGNATURE_LEN)?
-                    },
-                },
-                V2Type::Rekey => Body::Rekey {
-                    previous_epoch: array(bytes, REKEY_PREVIOUS_AT)?,
-                    encryption_key: array(bytes, REKEY_BOX_KEY_AT)?,
-                    entries: bytes.get(REKEY_ENTRIES_AT..n - SIGNATURE_LEN)?,
-                },
-            })
-        })()
-        .ok_or(malformed(Some(t)))?;
+        let body = body_of(t, bytes).ok_or(malformed(Some(t)))?;
         Ok(V2Message {
             bytes,
             header: Header { bytes: header },
