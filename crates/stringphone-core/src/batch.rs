@@ -355,30 +355,47 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
                     self.finish(unlock?, || Ok(&mut buffer[SIMPLE_OVERHEAD..]))
                 }
                 Plan::V2 { trust, job } => {
-                    let open = {
-                        let m = V2Message::parse(buffer)?;
-                        let gate = match trust {
-                            Trust2::Own => Gate2::Own,
-                            Trust2::Ignored(sender) => Gate2::Ignored(sender),
-                            Trust2::Naive(sender) => {
-                                self.after_trust_v2(&m, sender, None::<fn() -> _>)?
-                            }
-                            Trust2::Verify { sender, .. } => {
-                                let verdict = job.map_or(Err(Error::BadSignature), &mut take);
-                                self.after_trust_v2(&m, sender, Some(move || verdict))?
-                            }
-                        };
-                        match gate {
-                            Gate2::Own => return Ok(Decoded::Own),
-                            Gate2::Ignored(sender) => return Ok(Decoded::Ignored { sender }),
-                            Gate2::Open(open) => open,
+                    // A verdict is taken only for a trusted sender's signature.
+                    let verdict = match trust {
+                        Trust2::Verify { .. } => {
+                            Some(job.map_or(Err(Error::BadSignature), &mut take))
                         }
+                        _ => None,
                     };
-                    let ciphertext = crate::v2::messages::v2_ciphertext_range(buffer.len());
-                    self.finish_v2(open, &mut buffer[ciphertext])
+                    self.finish_planned_v2(buffer, trust, verdict)
                 }
             })
             .collect()
+    }
+
+    /// The ordered finish of a v2 message of the batch: the checks after trust (with
+    /// its signature's `verdict`, for a trusted sender), then decryption.
+    fn finish_planned_v2<'m>(
+        &mut self,
+        buffer: &'m mut [u8],
+        trust: Trust2,
+        verdict: Option<Result<(), Error>>,
+    ) -> Result<Decoded<&'m mut [u8]>, Error> {
+        let open = {
+            let m = V2Message::parse(buffer)?;
+            let gate = match (trust, verdict) {
+                (Trust2::Own, _) => Gate2::Own,
+                (Trust2::Ignored(sender), _) => Gate2::Ignored(sender),
+                (Trust2::Verify { sender, .. }, Some(verdict)) => {
+                    self.after_trust_v2(&m, sender, Some(move || verdict))?
+                }
+                (Trust2::Naive(sender) | Trust2::Verify { sender, .. }, _) => {
+                    self.after_trust_v2(&m, sender, None::<fn() -> _>)?
+                }
+            };
+            match gate {
+                Gate2::Own => return Ok(Decoded::Own),
+                Gate2::Ignored(sender) => return Ok(Decoded::Ignored { sender }),
+                Gate2::Open(open) => open,
+            }
+        };
+        let ciphertext = crate::v2::messages::v2_ciphertext_range(buffer.len());
+        self.finish_v2(open, &mut buffer[ciphertext])
     }
 
     /// The checks of one message that earlier messages cannot change, and the job of

@@ -368,6 +368,8 @@ impl From<ParseError> for Error {
 }
 
 impl fmt::Display for Error {
+    // One arm per case, in the enum's order: a table, longer than 60 lines because
+    // the enum is; split, a case's message would sit apart from its neighbours'.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             // Said once, by the parser's error.

@@ -118,6 +118,29 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
         self.rotate_into_with(rng, members, |len| crate::wire::prefix_mut(out, len))
     }
 
+    /// The members a rekey of this admin lists: `members` (every trusted participant
+    /// when `None`) and this identity, each trusted ([`Error::UntrustedSender`]), at
+    /// most [`MAX_MEMBERS`] ([`Error::TooManyMembers`]).
+    fn rekey_members(&self, members: Option<&[ParticipantId]>) -> Result<Members<C>, Error> {
+        let me = self.id();
+        let mut listed = match members {
+            Some(ids) => Members::<C>::try_from_ids("members", ids.iter().copied())?,
+            None => Members::<C>::try_from_ids("members", self.participants()?.map(|(id, _)| id))?,
+        };
+        listed.insert(me)?;
+        if listed.len() > MAX_MEMBERS {
+            return Err(Error::TooManyMembers(listed.len()));
+        }
+        for id in listed.iter() {
+            if *id != me && self.trusted_key(id)?.is_none() {
+                return Err(Error::UntrustedSender(*id));
+            }
+        }
+        Ok(listed)
+    }
+
+    /// The rekey of [`rotate_with`](Self::rotate_with), written into the buffer `out`
+    /// gives for its length.
     fn rotate_into_with<'o>(
         &mut self,
         rng: &mut impl CryptoRngCore,
@@ -136,19 +159,7 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
         if !self.is_current_member(&me) {
             return Err(Error::NotAMember(me));
         }
-        let mut listed = match members {
-            Some(ids) => Members::<C>::try_from_ids("members", ids.iter().copied())?,
-            None => Members::<C>::try_from_ids("members", self.participants()?.map(|(id, _)| id))?,
-        };
-        listed.insert(me)?;
-        if listed.len() > MAX_MEMBERS {
-            return Err(Error::TooManyMembers(listed.len()));
-        }
-        for id in listed.iter() {
-            if *id != me && self.trusted_key(id)?.is_none() {
-                return Err(Error::UntrustedSender(*id));
-            }
-        }
+        let listed = self.rekey_members(members)?;
         let epoch = self
             .v2
             .group
@@ -305,32 +316,11 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
         let number = m.header().epoch();
         let id = digest(EPOCH_CONTEXT, rekey);
         let members = Members::<C>::try_from_ids("members", m.rekey_entries().map(|e| e.member))?;
-        let current = &self.v2.group.current;
-        let (from_current, followed_members) = if id == current.id {
+        let Some(from_current) =
+            self.rekey_follows(number, &id, previous_epoch, &admin, &members)?
+        else {
             return Ok(RekeyOutcome::Superseded);
-        } else if self.topic_key().is_none() && number > current.number {
-            // A topic without a key has no key to protect: an admin it trusts lets it
-            // in by listing it (how an admin adds a newcomer, or takes back a member
-            // that forgot its epoch), never back below the epoch it last held.
-            (true, None)
-        } else if Some(number) == current.number.checked_add(1) && *previous_epoch == current.id {
-            (true, current.members.as_ref())
-        } else if number == current.number && current.parent.as_ref() == Some(previous_epoch) {
-            // A competing rekey of the epoch we hold: see the module docs.
-            if !current.loses_to(&admin, &id, &members) {
-                return Ok(RekeyOutcome::Superseded);
-            }
-            (false, current.parent_members.as_ref())
-        } else {
-            return Err(Error::EpochMismatch {
-                current: current.number,
-                got: number,
-            });
         };
-        // Authority follows membership: an admin left out of an epoch may not rotate it.
-        if followed_members.is_some_and(|m| !m.contains(&admin)) {
-            return Err(Error::NotAMember(admin));
-        }
 
         let me = self.id();
         let (index, entry) = m
@@ -361,5 +351,48 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
             Ok(())
         })?;
         Ok(RekeyOutcome::Rotated { epoch: number })
+    }
+
+    /// Where a rekey by `admin` of epoch `number` (id `id`, following
+    /// `previous_epoch`, listing `members`) takes this topic: `None` when it is
+    /// superseded (taken already, or a competing rekey that loses), else whether it
+    /// follows the current epoch (`false`: it replaces it). Refuses a rekey that does
+    /// not extend the epoch held ([`Error::EpochMismatch`]) and one by an admin left
+    /// out of the epoch it follows ([`Error::NotAMember`]).
+    fn rekey_follows(
+        &self,
+        number: u32,
+        id: &[u8; 32],
+        previous_epoch: &[u8; 32],
+        admin: &ParticipantId,
+        members: &Members<C>,
+    ) -> Result<Option<bool>, Error> {
+        let current = &self.v2.group.current;
+        let (from_current, followed_members) = if *id == current.id {
+            return Ok(None);
+        } else if self.topic_key().is_none() && number > current.number {
+            // A topic without a key has no key to protect: an admin it trusts lets it
+            // in by listing it (how an admin adds a newcomer, or takes back a member
+            // that forgot its epoch), never back below the epoch it last held.
+            (true, None)
+        } else if Some(number) == current.number.checked_add(1) && previous_epoch == &current.id {
+            (true, current.members.as_ref())
+        } else if number == current.number && current.parent.as_ref() == Some(previous_epoch) {
+            // A competing rekey of the epoch we hold: see the module docs.
+            if !current.loses_to(admin, id, members) {
+                return Ok(None);
+            }
+            (false, current.parent_members.as_ref())
+        } else {
+            return Err(Error::EpochMismatch {
+                current: current.number,
+                got: number,
+            });
+        };
+        // Authority follows membership: an admin left out of an epoch may not rotate it.
+        if followed_members.is_some_and(|m| !m.contains(admin)) {
+            return Err(Error::NotAMember(*admin));
+        }
+        Ok(Some(from_current))
     }
 }

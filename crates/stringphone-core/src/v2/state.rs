@@ -409,6 +409,8 @@ impl<C: Capacity> GroupState<C> {
     /// ```
     ///
     /// A list is a count (4) then 16-byte ids.
+    // Longer than 60 lines: the format above, one field after another; split, its
+    // order would be spelled in two places (and from_bytes_in reads it in the same order).
     pub fn write_to(&self, out: &mut [u8]) -> Result<usize, Error> {
         let len = self.encoded_len();
         let out = crate::wire::prefix_mut(out, len)?;
@@ -487,6 +489,7 @@ impl<C: Capacity> GroupState<C> {
     /// use stringphone_core::v2::{Fixed, GroupState};
     /// assert!(GroupState::<Fixed<8, 2, 8>>::from_bytes_in(b"SPGS").is_err());
     /// ```
+    // Longer than 60 lines: write_to's format read back field by field, in its order.
     pub fn from_bytes_in(bytes: &[u8]) -> Result<Self, Error> {
         let mut r = Reader { bytes, at: 0 };
         if r.take::<4>()? != STATE_MAGIC {
