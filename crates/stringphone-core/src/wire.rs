@@ -248,6 +248,22 @@ pub(crate) fn grow<'a>(
     }
 }
 
+/// The `N` bytes at `at`: how both formats' parsers read a field. They checked the
+/// total length first, so `None` is unreachable in practice; it is still handled
+/// rather than unwrapped.
+pub(crate) fn field<const N: usize>(bytes: &[u8], at: usize) -> Option<&[u8; N]> {
+    bytes.get(at..at + N)?.try_into().ok()
+}
+
+/// Puts `bytes` at `at`. The writers are handed buffers of the message's exact
+/// length, so every field fits; a short buffer would leave the field unwritten
+/// rather than panic.
+pub(crate) fn put(out: &mut [u8], at: usize, bytes: &[u8]) {
+    if let Some(dst) = out.get_mut(at..at + bytes.len()) {
+        dst.copy_from_slice(bytes);
+    }
+}
+
 /// The first `len` bytes of a caller's buffer, or [`Error::BufferTooSmall`].
 pub(crate) fn prefix_mut(out: &mut [u8], len: usize) -> Result<&mut [u8], Error> {
     let available = out.len();

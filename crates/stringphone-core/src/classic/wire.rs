@@ -21,7 +21,7 @@
 //! `parse` reads the fields where its `write_to` puts them, and every constructor
 //! (sealing, discovery) lays its message out through the same writers.
 
-use crate::wire::{Message, MessageType};
+use crate::wire::{field, put, Message, MessageType};
 use crate::{BoxPublicKey, ParseError, ParticipantId, PublicKey};
 
 /// Type byte of a simple (encrypted, signed) message: `s`.
@@ -79,21 +79,6 @@ const REPLY_BOX_KEY_AT: usize = REPLY_SEALED_AT + 32;
 /// Offset of a reply's Ed25519 key.
 const REPLY_KEY_AT: usize = REPLY_BOX_KEY_AT + 32;
 const _: () = assert!(REPLY_KEY_AT + 32 == REPLY_LEN);
-
-/// The `N` bytes at `at`. The parsers checked the total length first, so `None` is
-/// unreachable in practice; it is still handled rather than unwrapped.
-fn field<const N: usize>(bytes: &[u8], at: usize) -> Option<&[u8; N]> {
-    bytes.get(at..at + N)?.try_into().ok()
-}
-
-/// Puts `bytes` at `at`. The writers are handed buffers of the message's exact
-/// length, so every field fits; a short buffer would leave the field unwritten
-/// rather than panic.
-fn put(out: &mut [u8], at: usize, bytes: &[u8]) {
-    if let Some(dst) = out.get_mut(at..at + bytes.len()) {
-        dst.copy_from_slice(bytes);
-    }
-}
 
 /// Parses a classic message (the first byte is not v2's): a known type byte
 /// ([`ParseError::UnknownType`]) and a length that fits the type

@@ -22,7 +22,7 @@
 //! | `r` | recipient id 16 · intro digest 32 · epoch id 32 · parent epoch id 32 · epoch starter id 16 · replier's Ed25519 key 32 · replier's ephemeral X25519 key 32 · box nonce 24 · sealed topic key 32 · tag 16 · member count 2 · per member (id 16) · floor count 2 · per sender (id 16 · replay floor 8) · signature 64 | 379 + 16 *m* + 24 *f* |
 //! | `k` | previous epoch id 32 · admin's ephemeral X25519 key 32 · member count 2 · per member (id 16 · sealed key 32 · tag 16) · signature 64 | 177 + 64 *m* |
 
-use crate::wire::MessageType;
+use crate::wire::{field, put, MessageType};
 use crate::{BoxPublicKey, ParseError, ParticipantId, PublicKey};
 
 /// The first byte of every v2 message.
@@ -157,23 +157,10 @@ impl core::fmt::Display for V2Type {
     }
 }
 
-fn array<const N: usize>(bytes: &[u8], at: usize) -> Option<&[u8; N]> {
-    bytes.get(at..at + N)?.try_into().ok()
-}
-
-/// Puts `bytes` at `at`. The writers are handed buffers of the message's exact
-/// length, so every field fits; a short buffer would leave the field unwritten
-/// rather than panic.
-fn put(out: &mut [u8], at: usize, bytes: &[u8]) {
-    if let Some(dst) = out.get_mut(at..at + bytes.len()) {
-        dst.copy_from_slice(bytes);
-    }
-}
-
 /// A reply's member and floor counts (the floor count sits after the member list).
 fn reply_counts(bytes: &[u8]) -> Option<(usize, usize)> {
-    let members = u16::from_be_bytes(*array(bytes, REPLY_MEMBERS_AT)?) as usize;
-    let floors = u16::from_be_bytes(*array(bytes, REPLY_MEMBERS_AT + 2 + 16 * members)?) as usize;
+    let members = u16::from_be_bytes(*field(bytes, REPLY_MEMBERS_AT)?) as usize;
+    let floors = u16::from_be_bytes(*field(bytes, REPLY_MEMBERS_AT + 2 + 16 * members)?) as usize;
     Some((members, floors))
 }
 
@@ -203,22 +190,22 @@ impl<'a> Header<'a> {
     /// The key epoch.
     #[must_use]
     pub fn epoch(&self) -> u32 {
-        u32::from_be_bytes(*array(self.bytes, EPOCH_AT).unwrap_or(&[0; 4]))
+        u32::from_be_bytes(*field(self.bytes, EPOCH_AT).unwrap_or(&[0; 4]))
     }
     /// The sender's participant id.
     #[must_use]
     pub fn sender_id(&self) -> ParticipantId {
-        ParticipantId::from_bytes(*array(self.bytes, SENDER_AT).unwrap_or(&[0; 16]))
+        ParticipantId::from_bytes(*field(self.bytes, SENDER_AT).unwrap_or(&[0; 16]))
     }
     /// The sender's session value.
     #[must_use]
     pub fn session(&self) -> &'a [u8; 16] {
-        array(self.bytes, SESSION_AT).unwrap_or(&[0; 16])
+        field(self.bytes, SESSION_AT).unwrap_or(&[0; 16])
     }
     /// The sender's counter.
     #[must_use]
     pub fn counter(&self) -> u64 {
-        u64::from_be_bytes(*array(self.bytes, COUNTER_AT).unwrap_or(&[0; 8]))
+        u64::from_be_bytes(*field(self.bytes, COUNTER_AT).unwrap_or(&[0; 8]))
     }
 }
 
@@ -254,7 +241,7 @@ fn length_fits(t: V2Type, bytes: &[u8]) -> bool {
             None => false,
         },
         V2Type::Rekey => {
-            let Some(count) = array::<2>(bytes, REKEY_COUNT_AT) else {
+            let Some(count) = field::<2>(bytes, REKEY_COUNT_AT) else {
                 return false;
             };
             let count = u16::from_be_bytes(*count) as usize;
@@ -269,23 +256,23 @@ fn body_of(t: V2Type, bytes: &[u8]) -> Option<Body<'_>> {
     Some(match t {
         V2Type::Message => Body::Message {
             ciphertext: bytes.get(h..n - SIGNATURE_LEN - TAG_LEN)?,
-            tag: array(bytes, n - SIGNATURE_LEN - TAG_LEN)?,
+            tag: field(bytes, n - SIGNATURE_LEN - TAG_LEN)?,
         },
         V2Type::Introduction => Body::Introduction {
-            identity: array(bytes, INTRO_IDENTITY_AT)?,
-            encryption_key: array(bytes, INTRO_BOX_KEY_AT)?,
+            identity: field(bytes, INTRO_IDENTITY_AT)?,
+            encryption_key: field(bytes, INTRO_BOX_KEY_AT)?,
         },
         V2Type::Reply => Body::Reply {
-            recipient: array(bytes, REPLY_RECIPIENT_AT)?,
-            intro_digest: array(bytes, REPLY_DIGEST_AT)?,
-            epoch_id: array(bytes, REPLY_EPOCH_ID_AT)?,
-            parent_epoch: array(bytes, REPLY_PARENT_AT)?,
-            starter: array(bytes, REPLY_STARTER_AT)?,
-            identity: array(bytes, REPLY_IDENTITY_AT)?,
-            encryption_key: array(bytes, REPLY_BOX_KEY_AT)?,
-            nonce: array(bytes, REPLY_NONCE_AT)?,
-            sealed_key: array(bytes, REPLY_SEALED_AT)?,
-            tag: array(bytes, REPLY_TAG_AT)?,
+            recipient: field(bytes, REPLY_RECIPIENT_AT)?,
+            intro_digest: field(bytes, REPLY_DIGEST_AT)?,
+            epoch_id: field(bytes, REPLY_EPOCH_ID_AT)?,
+            parent_epoch: field(bytes, REPLY_PARENT_AT)?,
+            starter: field(bytes, REPLY_STARTER_AT)?,
+            identity: field(bytes, REPLY_IDENTITY_AT)?,
+            encryption_key: field(bytes, REPLY_BOX_KEY_AT)?,
+            nonce: field(bytes, REPLY_NONCE_AT)?,
+            sealed_key: field(bytes, REPLY_SEALED_AT)?,
+            tag: field(bytes, REPLY_TAG_AT)?,
             members: {
                 let (m, _) = reply_counts(bytes)?;
                 bytes.get(REPLY_MEMBERS_AT + 2..REPLY_MEMBERS_AT + 2 + 16 * m)?
@@ -296,8 +283,8 @@ fn body_of(t: V2Type, bytes: &[u8]) -> Option<Body<'_>> {
             },
         },
         V2Type::Rekey => Body::Rekey {
-            previous_epoch: array(bytes, REKEY_PREVIOUS_AT)?,
-            encryption_key: array(bytes, REKEY_BOX_KEY_AT)?,
+            previous_epoch: field(bytes, REKEY_PREVIOUS_AT)?,
+            encryption_key: field(bytes, REKEY_BOX_KEY_AT)?,
             entries: bytes.get(REKEY_ENTRIES_AT..n - SIGNATURE_LEN)?,
         },
     })
@@ -404,7 +391,7 @@ impl<'a> V2Message<'a> {
         }
         let type_byte = *bytes.get(1).ok_or(malformed(None))?;
         let t = V2Type::from_byte(type_byte).ok_or(ParseError::UnknownType(type_byte))?;
-        let header: &[u8; HEADER_LEN] = array(bytes, 0).ok_or(malformed(Some(t)))?;
+        let header: &[u8; HEADER_LEN] = field(bytes, 0).ok_or(malformed(Some(t)))?;
         if header[SUITE_AT] != SUITE {
             return Err(ParseError::UnknownSuite(header[SUITE_AT]));
         }
@@ -437,7 +424,7 @@ impl<'a> V2Message<'a> {
     /// The Ed25519 signature.
     #[must_use]
     pub fn signature(&self) -> &'a [u8; SIGNATURE_LEN] {
-        array(self.bytes, self.bytes.len() - SIGNATURE_LEN).unwrap_or(&[0; SIGNATURE_LEN])
+        field(self.bytes, self.bytes.len() - SIGNATURE_LEN).unwrap_or(&[0; SIGNATURE_LEN])
     }
     /// The whole message.
     #[must_use]
@@ -542,7 +529,7 @@ impl<'a> V2Message<'a> {
         };
         members
             .chunks_exact(16)
-            .filter_map(|e| Some(ParticipantId::from_bytes(*array(e, 0)?)))
+            .filter_map(|e| Some(ParticipantId::from_bytes(*field(e, 0)?)))
     }
 
     /// A reply's replay floors: each sender's first counter the newcomer may accept.
@@ -553,8 +540,8 @@ impl<'a> V2Message<'a> {
         };
         floors.chunks_exact(FLOOR_ENTRY_LEN).filter_map(|e| {
             Some((
-                ParticipantId::from_bytes(*array(e, 0)?),
-                u64::from_be_bytes(*array(e, 16)?),
+                ParticipantId::from_bytes(*field(e, 0)?),
+                u64::from_be_bytes(*field(e, 16)?),
             ))
         })
     }
@@ -567,9 +554,9 @@ impl<'a> V2Message<'a> {
         };
         entries.chunks_exact(REKEY_ENTRY_LEN).filter_map(|e| {
             Some(RekeyEntry {
-                member: ParticipantId::from_bytes(*array(e, ENTRY_MEMBER_AT)?),
-                sealed_key: array(e, ENTRY_SEALED_AT)?,
-                tag: array(e, ENTRY_TAG_AT)?,
+                member: ParticipantId::from_bytes(*field(e, ENTRY_MEMBER_AT)?),
+                sealed_key: field(e, ENTRY_SEALED_AT)?,
+                tag: field(e, ENTRY_TAG_AT)?,
             })
         })
     }
