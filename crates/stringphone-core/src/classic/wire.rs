@@ -91,13 +91,21 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Message<'_>, ParseError> {
     })?;
     let message_type =
         MessageType::from_byte(type_byte).ok_or(ParseError::UnknownType(type_byte))?;
+    let n = bytes.len();
+    let fits = match message_type {
+        MessageType::Simple => n >= SIMPLE_OVERHEAD,
+        MessageType::Introduction => n == INTRODUCTION_LEN,
+        MessageType::IntroductionReply => n == REPLY_LEN,
+        // `from_byte` names classic types only.
+        MessageType::V2(_) => false,
+    };
     let parsed = match message_type {
+        _ if !fits => None,
         MessageType::Simple => SimpleMessage::parse(bytes).map(Message::Simple),
         MessageType::Introduction => Introduction::parse(bytes).map(Message::Introduction),
         MessageType::IntroductionReply => {
             IntroductionReply::parse(bytes).map(Message::IntroductionReply)
         }
-        // `from_byte` names classic types only.
         MessageType::V2(_) => None,
     };
     parsed.ok_or(ParseError::Malformed {
@@ -118,8 +126,7 @@ pub struct SimpleMessage<'a> {
 }
 
 impl<'a> SimpleMessage<'a> {
-    /// The view of `bytes` (its type byte checked by the caller), if at least
-    /// [`SIMPLE_OVERHEAD`] long.
+    /// The view of `bytes`, whose type byte and length [`parse`] checked.
     fn parse(bytes: &'a [u8]) -> Option<Self> {
         Some(SimpleMessage {
             signature: field(bytes, SIMPLE_SIGNATURE_AT)?,
@@ -179,12 +186,8 @@ pub struct Introduction<'a> {
 }
 
 impl<'a> Introduction<'a> {
-    /// The view of `bytes` (its type byte checked by the caller), if exactly
-    /// [`INTRODUCTION_LEN`] long.
+    /// The view of `bytes`, whose type byte and length [`parse`] checked.
     fn parse(bytes: &'a [u8]) -> Option<Self> {
-        if bytes.len() != INTRODUCTION_LEN {
-            return None;
-        }
         Some(Introduction {
             sender_key: field(bytes, INTRO_KEY_AT)?,
             signature: field(bytes, INTRO_SIGNATURE_AT)?,
@@ -235,12 +238,8 @@ pub struct IntroductionReply<'a> {
 }
 
 impl<'a> IntroductionReply<'a> {
-    /// The view of `bytes` (its type byte checked by the caller), if exactly
-    /// [`REPLY_LEN`] long.
+    /// The view of `bytes`, whose type byte and length [`parse`] checked.
     fn parse(bytes: &'a [u8]) -> Option<Self> {
-        if bytes.len() != REPLY_LEN {
-            return None;
-        }
         Some(IntroductionReply {
             recipient_id: field(bytes, REPLY_RECIPIENT_AT)?,
             nonce: field(bytes, REPLY_NONCE_AT)?,
