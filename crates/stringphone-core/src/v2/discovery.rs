@@ -228,8 +228,8 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
             sealed_key: &sealed.sealed,
             tag: &sealed.tag,
         };
-        let members = epoch.members.iter().flat_map(|m| m.iter().copied());
-        let floor_list = floors.iter().map(|(id, floor)| (*id, *floor));
+        let members = epoch.members.iter().flat_map(|m| m.iter());
+        let floor_list = floors.iter().map(|(id, floor)| (id, *floor));
         wire::write_reply_body(
             out,
             &fields,

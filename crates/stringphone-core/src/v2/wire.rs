@@ -22,6 +22,8 @@
 //! | `r` | recipient id 16 · intro digest 32 · epoch id 32 · parent epoch id 32 · epoch starter id 16 · replier's Ed25519 key 32 · replier's ephemeral X25519 key 32 · box nonce 24 · sealed topic key 32 · tag 16 · member count 2 · per member (id 16) · floor count 2 · per sender (id 16 · replay floor 8) · signature 64 | 379 + 16 *m* + 24 *f* |
 //! | `k` | previous epoch id 32 · admin's ephemeral X25519 key 32 · member count 2 · per member (id 16 · sealed key 32 · tag 16) · signature 64 | 177 + 64 *m* |
 
+use core::borrow::Borrow;
+
 use crate::wire::{field, put, MessageType};
 use crate::{BoxPublicKey, ParseError, ParticipantId, PublicKey};
 
@@ -588,8 +590,11 @@ pub(crate) struct ReplyFields<'f> {
 pub(crate) fn write_reply_body(
     out: &mut [u8],
     fields: &ReplyFields<'_>,
-    (member_count, members): (usize, impl Iterator<Item = ParticipantId>),
-    (floor_count, floors): (usize, impl Iterator<Item = (ParticipantId, u64)>),
+    (member_count, members): (usize, impl Iterator<Item = impl Borrow<ParticipantId>>),
+    (floor_count, floors): (
+        usize,
+        impl Iterator<Item = (impl Borrow<ParticipantId>, u64)>,
+    ),
 ) {
     put(out, REPLY_RECIPIENT_AT, fields.recipient);
     put(out, REPLY_DIGEST_AT, fields.intro_digest);
@@ -603,14 +608,16 @@ pub(crate) fn write_reply_body(
     put(out, REPLY_TAG_AT, fields.tag);
     put(out, REPLY_MEMBERS_AT, &(member_count as u16).to_be_bytes());
     let mut at = REPLY_MEMBERS_AT + 2;
+    // Ids are borrowed where the caller holds them: a copy of each, on a device,
+    // pulled in `memmove`.
     for id in members {
-        put(out, at, id.as_bytes());
+        put(out, at, id.borrow().as_bytes());
         at += 16;
     }
     put(out, at, &(floor_count as u16).to_be_bytes());
     at += 2;
     for (id, floor) in floors {
-        put(out, at, id.as_bytes());
+        put(out, at, id.borrow().as_bytes());
         put(out, at + 16, &floor.to_be_bytes());
         at += FLOOR_ENTRY_LEN;
     }
