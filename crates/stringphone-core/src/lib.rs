@@ -13,13 +13,18 @@
 //! Where things happen:
 //! - [`inbound`]: the one door in ([`Topic::receive`]): every inbound message, of
 //!   either format, said as an [`Inbound`]; errors only for refusals.
-//! - [`wire`]: the layout and the zero-copy parser ([`Message::parse`]).
-//! - [`topic`]: sealing and signing ([`Topic::encode_into`]), verifying and opening
-//!   ([`Topic::decode_in_place`]), in the order the design notes (`docs/DESIGN.md`) fix.
-//! - [`discovery`]: introductions and replies.
-//! - [`trust`]: who is trusted.
-//! - [`rule`]: the one Ed25519 verification rule (libsodium's).
-//!
+//! - [`topic`]: the entry points ([`Topic::encode_into`], [`Topic::decode_in_place`]
+//!   and their twins) and the one routing point (`topic::format_of`: a first byte of
+//!   `0x02` is v2) that hands each message to its format.
+//! - [`classic`] and [`v2`], side by side with the same inner shape: `wire` (the
+//!   layouts, parse and emit on named offsets), `messages` (seal and sign, verify and
+//!   open), `discovery` (introductions and replies); v2 adds `rotation`, `replay` and
+//!   the group state.
+//! - [`wire`]: [`Message::parse`], for either format; [`discovery`]: the discovery
+//!   entry points.
+//! - [`trust`]: who is trusted; [`rule`]: the one Ed25519 verification rule
+//!   (libsodium's).
+
 //! # Features
 //! - `alloc`: `Vec`-returning calls, [`MemoryTrustStore`], a cache entry for the
 //!   decompressed key of every trusted participant (without `alloc`: four entries, a

@@ -2,7 +2,7 @@
 //! the entry points of the hot path, where a message is sealed and signed
 //! ([`Topic::encode_into`]) or verified and opened ([`Topic::decode_in_place`]).
 //!
-//! Each entry point is a dispatcher: the one routing point ([`format_of`] for what
+//! Each entry point is a dispatcher: the one routing point (`format_of` for what
 //! comes in, `sending_format` for what goes out) picks the format, whose module does
 //! the work: `classic/messages.rs` or `v2/messages.rs`.
 
