@@ -48,6 +48,10 @@ pub(crate) fn seal_key<B: Backend>(
 /// Opens a key sealed by `from` to our secret: a small-order `from` is refused first
 /// ([`Error::DecryptFailed`]), then `secret` (or the reason there is none) is taken,
 /// then the box ([`Error::DecryptFailed`]). The key comes back zeroized on drop.
+///
+/// Never inlined: the box's frame stays out of the reply parser's, under which the
+/// reply's signature is verified (the deepest stack of a device's discovery).
+#[inline(never)]
 pub(crate) fn open_key<B: Backend>(
     from: &BoxPublicKey,
     secret: Result<&BoxSecret, Error>,
