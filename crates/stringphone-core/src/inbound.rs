@@ -623,8 +623,7 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
         if names_a_message(bytes) {
             return Ok(None);
         }
-        #[cfg(feature = "v2")]
-        self.resume()?;
+        self.load_state()?;
         let settled = match Message::parse(bytes)? {
             Message::V2(m) => return self.route_v2_inbound(m),
             _ if !self.accepts_classic() => return Err(self.refusal(1)),

@@ -78,6 +78,16 @@ impl<P> Decoded<P> {
     }
 }
 
+/// What [`DecodeMode`] makes of a sender ([`Topic::sender_trust`]).
+pub(crate) enum SenderTrust {
+    /// Naive mode: no trust, no signature.
+    Naive,
+    /// Not trusted, and the mode ignores it.
+    Ignored,
+    /// Trusted under this key, whose signature is to be verified.
+    Verify(PublicKey),
+}
+
 /// The one routing point: the wire format `bytes` are in, told by their first byte
 /// (`0x02` is v2; anything else is classic, whose parser judges it). The parser
 /// ([`Message::parse`](crate::Message::parse)) and every entry point of [`Topic`]
@@ -588,6 +598,25 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
     #[cfg(not(feature = "v2"))]
     pub(crate) fn is_current_member(&self, _: &ParticipantId) -> bool {
         true
+    }
+
+    /// What `mode` makes of a message's `sender`, for both formats: in naive mode
+    /// nothing is asked; otherwise the trust store, and an untrusted sender is
+    /// ignored ([`DecodeMode::IgnoreUntrusted`]) or refused
+    /// ([`Error::UntrustedSender`]).
+    pub(crate) fn sender_trust(
+        &self,
+        sender: ParticipantId,
+        mode: DecodeMode,
+    ) -> Result<SenderTrust, Error> {
+        if mode == DecodeMode::Naive {
+            return Ok(SenderTrust::Naive);
+        }
+        match self.trusted_key(&sender)? {
+            Some(key) => Ok(SenderTrust::Verify(key)),
+            None if mode == DecodeMode::IgnoreUntrusted => Ok(SenderTrust::Ignored),
+            None => Err(Error::UntrustedSender(sender)),
+        }
     }
 
     /// The cached key of `sender`, if the store's `key` is still the one cached.

@@ -9,7 +9,7 @@ use rand_core::CryptoRngCore;
 
 use super::wire::{write_simple_head, write_simple_signature};
 use crate::backend::{Backend, Identity};
-use crate::topic::sign;
+use crate::topic::{sign, SenderTrust};
 use crate::v2::capacity::Capacity;
 use crate::wire::{
     prefix_mut, Message, SimpleMessage, MAC_LEN, NONCE_LEN, SIMPLE_OVERHEAD, SIMPLE_SIGNED_START,
@@ -160,20 +160,15 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
         {
             return Err(Error::NotAMember(sender));
         }
-        match mode {
-            DecodeMode::Naive => Ok(Precheck::Done(self.unlock(sender, false, &message)?)),
-            DecodeMode::Strict | DecodeMode::IgnoreUntrusted => match self.trusted_key(&sender)? {
-                Some(key) => Ok(Precheck::Verify {
-                    sender,
-                    key,
-                    message,
-                }),
-                None => match mode {
-                    DecodeMode::IgnoreUntrusted => Ok(Precheck::Done(Gate::Ignored(sender))),
-                    _ => Err(Error::UntrustedSender(sender)),
-                },
+        Ok(match self.sender_trust(sender, mode)? {
+            SenderTrust::Naive => Precheck::Done(self.unlock(sender, false, &message)?),
+            SenderTrust::Ignored => Precheck::Done(Gate::Ignored(sender)),
+            SenderTrust::Verify(key) => Precheck::Verify {
+                sender,
+                key,
+                message,
             },
-        }
+        })
     }
 
     /// The last check before decryption (the topic key), once the sender is settled.

@@ -10,7 +10,7 @@ use super::state::{OwnKey, SenderKey, SenderRecord};
 use super::wire::{self, Body, V2Message, V2Type, HEADER_LEN, MESSAGE_OVERHEAD, SIGNATURE_LEN};
 use super::{associated_data, message_key, nonce, signed_string, TopicId};
 use crate::backend::{Backend, Identity};
-use crate::topic::sign;
+use crate::topic::{sign, SenderTrust};
 use crate::trust::MarkSlot;
 use crate::{DecodeMode, Decoded, Error, ParticipantId, Topic, TrustStore};
 
@@ -149,16 +149,11 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
         if sender == self.id() {
             return Ok(Trust2::Own);
         }
-        match mode {
-            DecodeMode::Naive => Ok(Trust2::Naive(sender)),
-            DecodeMode::Strict | DecodeMode::IgnoreUntrusted => match self.trusted_key(&sender)? {
-                Some(key) => Ok(Trust2::Verify { sender, key }),
-                None => match mode {
-                    DecodeMode::IgnoreUntrusted => Ok(Trust2::Ignored(sender)),
-                    _ => Err(Error::UntrustedSender(sender)),
-                },
-            },
-        }
+        Ok(match self.sender_trust(sender, mode)? {
+            SenderTrust::Naive => Trust2::Naive(sender),
+            SenderTrust::Ignored => Trust2::Ignored(sender),
+            SenderTrust::Verify(key) => Trust2::Verify { sender, key },
+        })
     }
 
     /// The checks after trust, in order: membership of the message's epoch and the
