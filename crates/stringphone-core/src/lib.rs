@@ -10,21 +10,17 @@
 //! Most users want the facade crate `stringphone`, which picks a backend by Cargo
 //! feature. The wire format is byte-compatible with the original Python stringphone.
 //!
-//! Where things happen:
-//! - [`inbound`]: the one door in ([`Topic::receive`]): every inbound message, of
-//!   either format, said as an [`Inbound`]; errors only for refusals.
-//! - [`topic`]: the entry points ([`Topic::encode_into`], [`Topic::decode_in_place`]
-//!   and their twins) and the one routing point (`topic::format_of`: a first byte of
-//!   `0x02` is v2) that hands each message to its format.
-//! - [`classic`] and [`v2`], side by side with the same inner shape: `wire` (the
-//!   layouts, parse and emit on named offsets), `messages` (seal and sign, verify and
-//!   open), `discovery` (introductions and replies); v2 adds `rotation`, `replay` and
-//!   the group state.
-//! - [`wire`]: [`Message::parse`], for either format; [`discovery`]: the discovery
-//!   entry points.
-//! - [`trust`]: who is trusted; [`rule`]: the one Ed25519 verification rule
-//!   (libsodium's).
-
+//! Where things happen: [`inbound`] is the one door in ([`Topic::receive`]): every
+//! inbound message, of either format, said as an [`Inbound`], errors only for
+//! refusals; [`topic`] holds the entry points and the one routing point; [`classic`]
+//! and [`v2`] sit side by side with the same inner shape (`wire`: the layouts, parse
+//! and emit on named offsets; `messages`: seal and sign, verify and open;
+//! `discovery`: introductions and replies), v2 adding `rotation`, `replay` and the
+//! group state; [`trust`] is who is trusted, [`rule`] the one Ed25519 verification
+//! rule (libsodium's). The map below names the one file and function of each step.
+//!
+#![doc = include_str!("../doc/map.md")]
+//!
 //! # Features
 //! - `alloc`: `Vec`-returning calls, [`MemoryTrustStore`], a cache entry for the
 //!   decompressed key of every trusted participant (without `alloc`: four entries, a
