@@ -140,12 +140,6 @@ pub fn snapshot(t: &T) -> Snapshot {
     }
 }
 
-/// An error, compared by its full `Debug` form (the enum holds a boxed store error,
-/// so it has no `PartialEq`).
-pub fn err_str(e: &Error) -> String {
-    format!("{e:?}")
-}
-
 // ----- parse -------------------------------------------------------------------------
 
 /// The length rule of each type, written out from the layout in
@@ -362,7 +356,7 @@ pub fn refused_v2() -> Error {
 fn check_parse_v2(data: &[u8]) {
     let expected = v2_framing(data);
     let m = match (Message::parse(data).map_err(Error::from), expected) {
-        (Err(e), Err(x)) => return assert_eq!(err_str(&e), err_str(&x)),
+        (Err(e), Err(x)) => return assert_eq!(e, x),
         (Ok(m), Ok(t)) => {
             assert_eq!(m.message_type(), MessageType::V2(t));
             m
@@ -509,8 +503,8 @@ pub enum Outcome {
         /// The plaintext.
         plaintext: Vec<u8>,
     },
-    /// An error, by its `Debug` form.
-    Err(String),
+    /// An error, compared as a value.
+    Err(Error),
 }
 
 /// The outcome of one decode call.
@@ -527,7 +521,7 @@ pub fn outcome<P: AsRef<[u8]>>(r: Result<Decoded<P>, Error>) -> Outcome {
             verified,
             plaintext: plaintext.as_ref().to_vec(),
         },
-        Err(e) => Outcome::Err(err_str(&e)),
+        Err(e) => Outcome::Err(e),
         // A new kind of outcome needs its own case above (`#[non_exhaustive]`).
         Ok(_) => panic!("a decode outcome this oracle does not know"),
     }
@@ -549,17 +543,15 @@ thread_local! {
 /// modes'.
 fn predicted(t: &T, data: &[u8], mode: DecodeMode) -> Result<(ParticipantId, bool), Outcome> {
     let m = match Message::parse(data).map_err(Error::from) {
-        Err(e) => return Err(Outcome::Err(err_str(&e))),
-        Ok(Message::Introduction(_)) => return Err(Outcome::Err(err_str(&Error::Introduction))),
-        Ok(Message::IntroductionReply(_)) => {
-            return Err(Outcome::Err(err_str(&Error::IntroductionReply)))
-        }
+        Err(e) => return Err(Outcome::Err(e)),
+        Ok(Message::Introduction(_)) => return Err(Outcome::Err(Error::Introduction)),
+        Ok(Message::IntroductionReply(_)) => return Err(Outcome::Err(Error::IntroductionReply)),
         // The fixtures' topics speak the classic format only.
         Ok(Message::V2(_)) => {
-            return Err(Outcome::Err(err_str(&Error::ProtocolRefused {
+            return Err(Outcome::Err(Error::ProtocolRefused {
                 version: 2,
                 accepts: stringphone_core::v2::ProtocolVersion::Classic,
-            })))
+            }))
         }
         Ok(Message::Simple(m)) => m,
         Ok(other) => panic!("the oracle does not know {other:?}"),
@@ -574,17 +566,17 @@ fn predicted(t: &T, data: &[u8], mode: DecodeMode) -> Result<(ParticipantId, boo
             let Some(key) = t.trusted_key(&sender).expect("memory store") else {
                 return Err(match mode {
                     DecodeMode::IgnoreUntrusted => Outcome::Ignored(sender),
-                    _ => Outcome::Err(err_str(&Error::UntrustedSender(sender))),
+                    _ => Outcome::Err(Error::UntrustedSender(sender)),
                 });
             };
             if verify_signature::<B>(&key, m.signed_part(), m.signature()).is_err() {
-                return Err(Outcome::Err(err_str(&Error::BadSignature)));
+                return Err(Outcome::Err(Error::BadSignature));
             }
             true
         }
     };
     if t.topic_key().is_none() {
-        return Err(Outcome::Err(err_str(&Error::MissingTopicKey)));
+        return Err(Outcome::Err(Error::MissingTopicKey));
     }
     Ok((sender, verified))
 }
@@ -617,21 +609,21 @@ pub fn decode_all_variants(t: &mut T, data: &[u8], mode: DecodeMode) -> Outcome 
     // One byte too few for the plaintext: a decode that reaches the box notices,
     // and says so after every other check.
     let opened = matches!(&owned, Outcome::Message { .. })
-        || matches!(&owned, Outcome::Err(e) if e.starts_with("DecryptFailed"));
+        || matches!(owned, Outcome::Err(Error::DecryptFailed));
     if let (Some(short), true) = (room.checked_sub(1), opened) {
         let mut small = vec![0u8; short];
         let got = outcome(t.decode_into(data, mode, &mut small));
         match &owned {
             Outcome::Message { .. } => assert_eq!(
                 got,
-                Outcome::Err(err_str(&Error::BufferTooSmall {
+                Outcome::Err(Error::BufferTooSmall {
                     needed: room,
                     available: short
-                })),
+                }),
                 "decode_into a short buffer ({mode:?})"
             ),
             _ => assert!(
-                matches!(&got, Outcome::Err(g) if g.starts_with("BufferTooSmall")),
+                matches!(got, Outcome::Err(Error::BufferTooSmall { .. })),
                 "decode_into a short buffer ({mode:?}): {got:?}"
             ),
         }
@@ -705,7 +697,7 @@ pub fn check_decode(data: &[u8]) {
     DECODE_TOPICS.with(|topics| {
         for (which, t) in topics.borrow_mut().iter_mut().enumerate() {
             let before = snapshot(t);
-            let mut opened: Option<Result<Vec<u8>, String>> = None;
+            let mut opened: Option<Result<Vec<u8>, Error>> = None;
             for (m, mode) in MODES.into_iter().enumerate() {
                 let got = decode_all_variants(t, data, mode);
                 if which == 0 {
@@ -724,7 +716,7 @@ pub fn check_decode(data: &[u8]) {
                                 assert_eq!(plaintext.len(), data.len() - SIMPLE_OVERHEAD);
                             }
                             Outcome::Err(e) => {
-                                assert_eq!(e, &err_str(&Error::DecryptFailed), "{mode:?}")
+                                assert_eq!(e, &Error::DecryptFailed, "{mode:?}")
                             }
                             other => panic!("{mode:?}: {other:?} where the box was to be opened"),
                         }
@@ -823,19 +815,19 @@ thread_local! {
 
 /// What a discovery step gives before its crypto: the refusal for a message of
 /// another type, or the parse.
-pub fn expect_type(data: &[u8], wanted: MessageType) -> Result<Message<'_>, String> {
+pub fn expect_type(data: &[u8], wanted: MessageType) -> Result<Message<'_>, Error> {
     if data.first() == Some(&0x02) {
-        return Err(err_str(&v2_framing(data).err().unwrap_or_else(refused_v2)));
+        return Err(v2_framing(data).err().unwrap_or_else(refused_v2));
     }
     if let Some(found) = data.first().and_then(|&b| MessageType::from_byte(b)) {
         if found != wanted {
-            return Err(err_str(&Error::WrongType {
+            return Err(Error::WrongType {
                 expected: wanted,
                 found,
-            }));
+            });
         }
     }
-    Message::parse(data).map_err(|e| err_str(&Error::from(e)))
+    Message::parse(data).map_err(Error::from)
 }
 
 fn check_construct_reply(r: &mut T, data: &[u8]) {
@@ -845,7 +837,7 @@ fn check_construct_reply(r: &mut T, data: &[u8]) {
     assert_eq!(snapshot(r), before, "construct_reply changed the topic");
 
     let intro = match expect_type(data, MessageType::Introduction) {
-        Err(e) => return assert_eq!(got.map_err(|e| err_str(&e)).err(), Some(e)),
+        Err(e) => return assert_eq!(got.err(), Some(e)),
         Ok(Message::Introduction(i)) => i,
         Ok(other) => panic!("expect_type let {:?} through", other.message_type()),
     };
@@ -869,7 +861,7 @@ fn check_construct_reply(r: &mut T, data: &[u8]) {
         None
     };
     let reply = match (got, expected_err) {
-        (Err(e), Some(x)) => return assert_eq!(err_str(&e), err_str(&x)),
+        (Err(e), Some(x)) => return assert_eq!(e, x),
         (Ok(reply), None) => reply,
         (got, x) => panic!("construct_reply gave {got:?}, expected {x:?}"),
     };
@@ -894,26 +886,26 @@ fn check_construct_reply(r: &mut T, data: &[u8]) {
 fn check_parse_reply(j: &mut T, pending: Option<[u8; 32]>, data: &[u8]) -> bool {
     let before = snapshot(j);
     let got = j.parse_reply(data);
-    let expected: Result<(PublicKey, [u8; 32]), String> = (|| {
+    let expected: Result<(PublicKey, [u8; 32]), Error> = (|| {
         let reply = match expect_type(data, MessageType::IntroductionReply)? {
             Message::IntroductionReply(r) => r,
             other => panic!("expect_type let {:?} through", other.message_type()),
         };
         if reply.recipient_id() != j.id() {
-            return Err(err_str(&Error::NotForUs {
+            return Err(Error::NotForUs {
                 recipient: reply.recipient_id(),
-            }));
+            });
         }
         let Some(secret) = pending else {
-            return Err(err_str(&Error::NoPendingIntroduction));
+            return Err(Error::NoPendingIntroduction);
         };
         if small_order::is_x25519(reply.encryption_key().as_bytes()) {
-            return Err(err_str(&Error::DecryptFailed));
+            return Err(Error::DecryptFailed);
         }
         let mut key = *reply.sealed_topic_key();
         B::box_cipher(&reply.encryption_key(), &BoxSecret::from_bytes(secret))
             .decrypt_in_place_detached(reply.nonce().into(), b"", &mut key, reply.mac().into())
-            .map_err(|_| err_str(&Error::DecryptFailed))?;
+            .map_err(|_| Error::DecryptFailed)?;
         Ok((reply.sender_key(), key))
     })();
     match (got, expected) {
@@ -930,7 +922,7 @@ fn check_parse_reply(j: &mut T, pending: Option<[u8; 32]>, data: &[u8]) -> bool 
             true
         }
         (Err(e), Err(x)) => {
-            assert_eq!(err_str(&e), x);
+            assert_eq!(e, x);
             assert_eq!(
                 snapshot(j),
                 before,

@@ -26,8 +26,7 @@ use stringphone_testkit::TestRng;
 
 use crate::edit;
 use crate::raw::{
-    check_batch, decode_all_variants, err_str, refused_v2, snapshot, topic, v2_framing, Outcome, B,
-    T,
+    check_batch, decode_all_variants, refused_v2, snapshot, topic, v2_framing, Outcome, B, T,
 };
 
 const CAST: usize = 4;
@@ -351,7 +350,7 @@ fn framing(msg: &[u8]) -> Result<(), Error> {
 }
 
 fn fail(e: Error) -> Outcome {
-    Outcome::Err(err_str(&e))
+    Outcome::Err(e)
 }
 
 /// What participant 0 (`us`) must get from decoding `msg`, given the message as
@@ -590,7 +589,7 @@ fn check_discovery(world: &World, case: &DiscoveryCase) {
     // the edits may have made another cast member than the joiner.
     let (reply, newcomer) = match (got, expected) {
         (Ok(reply), Ok(newcomer)) => (reply, newcomer),
-        (Err(e), Err(x)) => return assert_eq!(err_str(&e), err_str(&x)),
+        (Err(e), Err(x)) => return assert_eq!(e, x),
         (got, x) => panic!(
             "construct_reply gave {got:?}, expected {:?}",
             x.map(|m| m.public)
@@ -660,7 +659,7 @@ fn check_discovery(world: &World, case: &DiscoveryCase) {
             assert_eq!(got.plaintext().as_deref(), Some(&b"welcome"[..]));
         }
         (Err(e), Err(x)) => {
-            assert_eq!(err_str(&e), err_str(&x));
+            assert_eq!(e, x);
             assert_eq!(
                 snapshot(&joiner),
                 before,

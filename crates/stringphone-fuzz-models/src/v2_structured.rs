@@ -104,7 +104,7 @@ use stringphone_core::{
 use stringphone_testkit::TestRng;
 
 use crate::edit;
-use crate::raw::{err_str, outcome, v2_framing, Outcome, B, T};
+use crate::raw::{outcome, v2_framing, Outcome, B, T};
 
 // ----- the wire format, written out from the layout table ----------------------------
 
@@ -1023,7 +1023,7 @@ enum Expect<X> {
 }
 
 fn err(e: Error) -> Outcome {
-    Outcome::Err(err_str(&e))
+    Outcome::Err(e)
 }
 
 /// An id field that is all zero when absent.
@@ -1443,13 +1443,8 @@ impl Model {
     }
 
     /// What `accept_rekey(msg)` gives, the model moved accordingly.
-    fn accept_rekey(
-        &mut self,
-        world: &World,
-        msg: &[u8],
-        sig: Sig,
-    ) -> Result<RekeyOutcome, String> {
-        let e = |e: Error| Err(err_str(&e));
+    fn accept_rekey(&mut self, world: &World, msg: &[u8], sig: Sig) -> Result<RekeyOutcome, Error> {
+        let e = |e: Error| Err(e);
         match msg.first() {
             None => {
                 return e(Error::Malformed {
@@ -1522,8 +1517,8 @@ impl Model {
     }
 
     /// What `construct_reply(intro)` gives (it changes nothing of the group).
-    fn construct_reply(&self, world: &World, intro: &[u8], sig: Sig) -> Expect<Result<(), String>> {
-        let e = |e: Error| Expect::Exactly(Err(err_str(&e)));
+    fn construct_reply(&self, world: &World, intro: &[u8], sig: Sig) -> Expect<Result<(), Error>> {
+        let e = |e: Error| Expect::Exactly(Err(e));
         if intro.first() != Some(&0x02) {
             return self.classic_refusal();
         }
@@ -1555,14 +1550,14 @@ impl Model {
 
     /// What a discovery call gives for bytes that are not v2: a topic that takes
     /// classic messages judges them as such (checked by the `discovery` target).
-    fn classic_refusal<X>(&self) -> Expect<Result<X, String>> {
+    fn classic_refusal<X>(&self) -> Expect<Result<X, Error>> {
         if self.protocol.accepts_classic() {
             Expect::AnyErr
         } else {
-            Expect::Exactly(Err(err_str(&Error::ProtocolRefused {
+            Expect::Exactly(Err(Error::ProtocolRefused {
                 version: 1,
                 accepts: self.protocol,
-            })))
+            }))
         }
     }
 
@@ -1601,8 +1596,8 @@ impl Model {
         world: &World,
         reply: &[u8],
         sig: Sig,
-    ) -> Expect<Result<PublicKey, String>> {
-        let e = |e: Error| Expect::Exactly(Err(err_str(&e)));
+    ) -> Expect<Result<PublicKey, Error>> {
+        let e = |e: Error| Expect::Exactly(Err(e));
         if reply.first() != Some(&0x02) {
             return self.classic_refusal();
         }
@@ -2850,7 +2845,7 @@ impl<'w> Traffic<'w> {
             Route::Rekey => {
                 let lane = &mut self.lanes[l];
                 let expected = lane.model.accept_rekey(world, &msg, sig);
-                let got = lane.receiver.accept_rekey(&msg).map_err(|e| err_str(&e));
+                let got = lane.receiver.accept_rekey(&msg);
                 if mutated && !resigned {
                     assert!(got.is_err(), "a mutated rekey was accepted: {got:?}");
                 }
@@ -2930,7 +2925,7 @@ impl<'w> Traffic<'w> {
                 }
                 match (&got, expected) {
                     (Ok(key), Expect::Exactly(Ok(x))) => assert_eq!(*key, x, "parse_reply"),
-                    (Err(e), Expect::Exactly(Err(x))) => assert_eq!(err_str(e), x, "parse_reply"),
+                    (Err(e), Expect::Exactly(Err(x))) => assert_eq!(*e, x, "parse_reply"),
                     (Err(_), Expect::AnyErr) => {}
                     (got, x) => panic!("parse_reply gave {got:?}, expected {x:?}"),
                 }
@@ -2987,9 +2982,7 @@ impl<'w> Traffic<'w> {
         }
         let reply = match (got, expected) {
             (Ok(reply), Expect::Exactly(Ok(()))) => reply,
-            (Err(e), Expect::Exactly(Err(x))) => {
-                return assert_eq!(err_str(&e), x, "construct_reply")
-            }
+            (Err(e), Expect::Exactly(Err(x))) => return assert_eq!(e, x, "construct_reply"),
             (Err(_), Expect::AnyErr) => return,
             (got, x) => panic!("construct_reply gave {got:?}, expected {x:?}"),
         };
@@ -3195,14 +3188,8 @@ impl<'w> Traffic<'w> {
         } else {
             let before = self.observe(l);
             let lane = &mut self.lanes[l];
-            let expected = lane
-                .model
-                .restore(&exported, false)
-                .map_err(|e| err_str(&e));
-            let got = lane
-                .receiver
-                .restore_group_state(state)
-                .map_err(|e| err_str(&e));
+            let expected = lane.model.restore(&exported, false);
+            let got = lane.receiver.restore_group_state(state);
             assert_eq!(got, expected, "restore_group_state");
             self.check_state(l, "a restore");
             if got.is_err() {
@@ -3630,9 +3617,7 @@ fn check_classic_discovery(
         .map(|r| r.to_vec());
     let reply = match (got, expected) {
         (Ok(reply), None) => reply,
-        (Err(e), Some(x)) => {
-            return assert_eq!(err_str(&e), err_str(&x), "classic construct_reply")
-        }
+        (Err(e), Some(x)) => return assert_eq!(e, x, "classic construct_reply"),
         (got, x) => panic!("classic construct_reply gave {got:?}, expected {x:?}"),
     };
     let got = joiner.parse_reply(&reply).expect("the classic reply opens");
@@ -3765,7 +3750,7 @@ fn check_discovery(world: &World, case: &DiscoveryCase) {
         let reply = match (got, expected) {
             (Ok(reply), Expect::Exactly(Ok(()))) => reply,
             (Err(e), Expect::Exactly(Err(x))) => {
-                assert_eq!(err_str(&e), x, "construct_reply");
+                assert_eq!(e, x, "construct_reply");
                 return None;
             }
             (Err(_), Expect::AnyErr) => return None,
@@ -3856,7 +3841,7 @@ fn parse(
     }
     match (&got, expected) {
         (Ok(key), Expect::Exactly(Ok(x))) => assert_eq!(*key, x, "parse_reply"),
-        (Err(e), Expect::Exactly(Err(x))) => assert_eq!(err_str(e), x, "parse_reply"),
+        (Err(e), Expect::Exactly(Err(x))) => assert_eq!(*e, x, "parse_reply"),
         (Err(_), Expect::AnyErr) => {}
         (got, x) => panic!("parse_reply gave {got:?}, expected {x:?}"),
     }
