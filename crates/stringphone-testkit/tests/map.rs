@@ -105,20 +105,24 @@ fn every_place_the_map_names_exists() {
 #[test]
 fn every_step_has_its_row() {
     let map = map();
-    let rows: Vec<&str> = map
+    // Each table row as (its first cell, the whole line).
+    let rows: Vec<(&str, &str)> = map
         .lines()
-        .filter_map(|l| l.strip_prefix('|'))
-        .filter_map(|l| l.split('|').next())
-        .map(str::trim)
+        .filter_map(|line| {
+            let first = line.strip_prefix('|')?.split('|').next()?;
+            Some((first.trim(), line))
+        })
         .collect();
     for step in STEPS {
-        let row = map.lines().find(|l| {
-            l.strip_prefix('|')
-                .and_then(|l| l.split('|').next())
-                .map(str::trim)
-                == Some(step)
-        });
-        let row = row.unwrap_or_else(|| panic!("no row for `{step}` (rows: {rows:?})"));
+        let (_, row) = rows
+            .iter()
+            .find(|(first, _)| *first == step)
+            .unwrap_or_else(|| {
+                panic!(
+                    "no row for `{step}` (rows: {:?})",
+                    rows.iter().map(|r| r.0).collect::<Vec<_>>()
+                )
+            });
         assert!(
             row.contains(".rs`"),
             "the row of `{step}` names no file: {row}"
