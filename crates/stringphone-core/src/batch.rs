@@ -41,7 +41,7 @@ use alloc::vec::Vec;
 
 use crate::backend::{Backend, BatchEntry, Identity};
 use crate::classic::messages::{Gate, Precheck};
-use crate::topic::PreparedKey;
+use crate::signatures::PreparedKey;
 use crate::v2::messages::{Gate2, Trust2};
 use crate::v2::wire::V2Message;
 use crate::v2::{signed_string, TopicId};

@@ -11,7 +11,7 @@
 //! decompresses its key per message, as it would with no cache at all.
 
 use crate::backend::Backend;
-use crate::topic::PreparedKey;
+use crate::signatures::PreparedKey;
 use crate::ParticipantId;
 
 /// Entries of the cache without `alloc`: each holds a participant id and its

@@ -118,6 +118,7 @@ pub mod keys;
 pub mod rng;
 pub mod rule;
 mod sealed_key;
+mod signatures;
 pub mod topic;
 pub mod trust;
 pub mod v2;
@@ -129,7 +130,8 @@ pub use inbound::{Inbound, KeyOffer, Newcomer, WireFormat};
 pub use keys::{
     BoxPublicKey, BoxSecret, Fingerprint, HexError, ParticipantId, PublicKey, SigningSeed, TopicKey,
 };
-pub use topic::{verify_signature, DecodeMode, Decoded, PreparedKey, Topic};
+pub use signatures::{verify_signature, PreparedKey};
+pub use topic::{DecodeMode, Decoded, Topic};
 #[cfg(feature = "alloc")]
 pub use trust::MemoryTrustStore;
 pub use trust::{FixedTrustStore, MarkSlot, StoreError, TrustStore};

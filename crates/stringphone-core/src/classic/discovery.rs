@@ -8,7 +8,7 @@ use rand_core::CryptoRngCore;
 use super::wire::{write_introduction, write_reply, ReplyFields};
 use crate::backend::{Backend, Identity};
 use crate::sealed_key::{open_key, refuse_small_order, seal_key};
-use crate::topic::sign;
+use crate::signatures::sign;
 use crate::v2::capacity::Capacity;
 use crate::wire::{prefix_mut, Message, MessageType, INTRODUCTION_LEN, NONCE_LEN, REPLY_LEN};
 use crate::{

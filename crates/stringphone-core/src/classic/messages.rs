@@ -9,7 +9,8 @@ use rand_core::CryptoRngCore;
 
 use super::wire::{write_simple_head, write_simple_signature};
 use crate::backend::{Backend, Identity};
-use crate::topic::{sign, SenderTrust};
+use crate::signatures::sign;
+use crate::topic::SenderTrust;
 use crate::v2::capacity::Capacity;
 use crate::wire::{
     prefix_mut, Message, SimpleMessage, MAC_LEN, NONCE_LEN, SIMPLE_OVERHEAD, SIMPLE_SIGNED_START,

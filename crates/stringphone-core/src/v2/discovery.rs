@@ -37,7 +37,7 @@ use super::wire::{
 use super::{digest, signed_string, TopicId};
 use crate::backend::{Backend, Identity};
 use crate::sealed_key::{open_key, refuse_small_order, seal_key};
-use crate::topic::{sign, verify_signature};
+use crate::signatures::{sign, verify_signature};
 use crate::trust::MarkSlot;
 use crate::{
     BoxPublicKey, BoxSecret, Error, ParticipantId, PublicKey, Topic, TopicKey, TrustStore,

@@ -10,7 +10,8 @@ use super::state::{OwnKey, SenderKey, SenderRecord};
 use super::wire::{self, Body, V2Message, V2Type, HEADER_LEN, MESSAGE_OVERHEAD, SIGNATURE_LEN};
 use super::{associated_data, message_key, nonce, signed_string, TopicId};
 use crate::backend::{Backend, Identity};
-use crate::topic::{sign, SenderTrust};
+use crate::signatures::sign;
+use crate::topic::SenderTrust;
 use crate::trust::MarkSlot;
 use crate::{DecodeMode, Decoded, Error, ParticipantId, Topic, TrustStore};
 
@@ -452,21 +453,14 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
         mode: DecodeMode,
         out: &'o mut [u8],
     ) -> Result<Decoded<&'o mut [u8]>, Error> {
-        // The gate's outcome is matched here, not passed up through `route_v2`'s
-        // wrappers: each would be one more copy of it in this frame.
-        let parsed = crate::v2::wire::V2Message::parse(message)?;
-        if !self.v2.protocol.accepts_v2() {
-            return Err(self.refusal(2));
-        }
-        match self.gate_v2(&parsed, mode)? {
-            Gate2::Own => Ok(Decoded::Own),
-            Gate2::Ignored(sender) => Ok(Decoded::Ignored { sender }),
-            Gate2::Open(open) => {
+        match self.route_v2(message, mode)? {
+            V2Route::Open(open) => {
                 let ciphertext = &message[v2_ciphertext_range(message.len())];
                 let plaintext = crate::wire::prefix_mut(out, ciphertext.len())?;
                 plaintext.copy_from_slice(ciphertext);
                 self.finish_v2(open, plaintext)
             }
+            V2Route::Done(done) => Ok(done),
         }
     }
 
@@ -477,14 +471,11 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
         mode: DecodeMode,
     ) -> Result<Decoded<&'m mut [u8]>, Error> {
         match self.route_v2(message, mode)? {
-            Some(V2Route::Open(open)) => {
+            V2Route::Open(open) => {
                 let ciphertext = v2_ciphertext_range(message.len());
                 self.finish_v2(open, &mut message[ciphertext])
             }
-            Some(V2Route::Done(done)) => Ok(done),
-            // `route_v2` gives `None` only for a classic message, and the caller
-            // routed this one as v2.
-            None => Err(self.refusal(1)),
+            V2Route::Done(done) => Ok(done),
         }
     }
 
@@ -496,34 +487,27 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
         mode: DecodeMode,
     ) -> Result<Decoded<alloc::vec::Vec<u8>>, Error> {
         match self.route_v2(message, mode)? {
-            Some(V2Route::Open(open)) => {
+            V2Route::Open(open) => {
                 self.finish_v2(open, message[v2_ciphertext_range(message.len())].to_vec())
             }
-            Some(V2Route::Done(done)) => Ok(done),
-            None => Err(self.refusal(1)),
+            V2Route::Done(done) => Ok(done),
         }
     }
 
-    /// `None` for a classic message; for a v2 message, its checks before decryption.
-    /// Never inlined, like [`finish_v2`](Self::finish_v2): the classic path of the
-    /// decode calls would otherwise carry v2's locals in their stack frames.
+    /// A v2 message's checks before decryption, for the three decode calls: parse, the
+    /// protocol setting, then the gate. Never inlined, like
+    /// [`finish_v2`](Self::finish_v2): the gate's locals stay out of the callers'
+    /// frames, which hold the buffer being opened.
     #[inline(never)]
-    pub(crate) fn route_v2<P>(
-        &self,
-        bytes: &[u8],
-        mode: DecodeMode,
-    ) -> Result<Option<V2Route<P>>, Error> {
-        if bytes.first() != Some(&crate::v2::wire::VERSION) {
-            return Ok(None);
-        }
+    fn route_v2<P>(&self, bytes: &[u8], mode: DecodeMode) -> Result<V2Route<P>, Error> {
         let message = crate::v2::wire::V2Message::parse(bytes)?;
         if !self.v2.protocol.accepts_v2() {
             return Err(self.refusal(2));
         }
-        Ok(Some(match self.gate_v2(&message, mode)? {
+        Ok(match self.gate_v2(&message, mode)? {
             Gate2::Own => V2Route::Done(Decoded::Own),
             Gate2::Ignored(sender) => V2Route::Done(Decoded::Ignored { sender }),
             Gate2::Open(open) => V2Route::Open(open),
-        }))
+        })
     }
 }

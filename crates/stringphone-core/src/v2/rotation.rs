@@ -51,7 +51,7 @@ use super::wire::{self, Body, V2Message, V2Type, MAX_MEMBERS, REKEY_ENTRY_LEN, R
 use super::{digest, signed_string, EPOCH_CONTEXT};
 use crate::backend::{Backend, Identity};
 use crate::sealed_key::{open_key, seal_key};
-use crate::topic::sign;
+use crate::signatures::sign;
 use crate::{BoxSecret, Error, ParticipantId, Topic, TopicKey, TrustStore};
 
 /// What [`Topic::accept_rekey`] did.

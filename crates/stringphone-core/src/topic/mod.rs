@@ -6,87 +6,27 @@
 //! comes in, `sending_format` for what goes out) picks the format, whose module does
 //! the work: `classic/messages.rs` or `v2/messages.rs`.
 
-use crate::v2::capacity::{Capacity, DefaultCapacity};
+mod decoded;
+mod participants;
+mod state;
+
 use core::fmt;
 use core::marker::PhantomData;
 
-use ed25519::Signature;
 use rand_core::CryptoRngCore;
-use signature::Verifier;
 
 use crate::backend::{Backend, Identity};
 use crate::key_cache::KeyCache;
+use crate::v2::capacity::{Capacity, DefaultCapacity};
 use crate::wire::SIMPLE_OVERHEAD;
 use crate::{
-    rule, BoxSecret, Error, ParticipantId, PublicKey, SigningSeed, TopicKey, TrustStore, WireFormat,
+    BoxSecret, Error, ParticipantId, PublicKey, SigningSeed, TopicKey, TrustStore, WireFormat,
 };
 
-/// How [`Topic::decode`] treats the sender of a simple message.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum DecodeMode {
-    /// The sender must be trusted and its signature must verify
-    /// ([`Error::UntrustedSender`], [`Error::BadSignature`]). The default.
-    #[default]
-    Strict,
-    /// As strict, but a message from an untrusted sender is reported as
-    /// [`Decoded::Ignored`] instead of an error.
-    IgnoreUntrusted,
-    /// Skip the trust and signature checks and just decrypt: anyone holding the
-    /// topic key can then write as anyone. The original calls this "VERY VERY BAD";
-    /// results come back with `verified: false`.
-    Naive,
-}
-
-/// What decoding a message gave, when it was not refused.
-///
-/// `P` is the plaintext: a `Vec<u8>` from [`Topic::decode`], a slice of the caller's
-/// buffer from [`Topic::decode_into`] and [`Topic::decode_in_place`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Decoded<P> {
-    /// A message, decrypted.
-    Message {
-        /// The sender's participant id, as carried by the message.
-        sender: ParticipantId,
-        /// True when the signature was checked against the sender's trusted key
-        /// (strict and ignore-untrusted modes); false in naive mode, where `sender`
-        /// is only a claim.
-        verified: bool,
-        /// The plaintext.
-        plaintext: P,
-    },
-    /// The message carries our own id: it is an echo of something we sent (channels
-    /// like MQTT deliver a publisher's messages back to it). No crypto was done.
-    Own,
-    /// [`DecodeMode::IgnoreUntrusted`] met a sender that is not trusted. No crypto was
-    /// done.
-    Ignored {
-        /// The untrusted sender's id.
-        sender: ParticipantId,
-    },
-}
-
-impl<P> Decoded<P> {
-    /// The plaintext, if this is a decrypted message.
-    #[must_use]
-    pub fn plaintext(self) -> Option<P> {
-        match self {
-            Decoded::Message { plaintext, .. } => Some(plaintext),
-            _ => None,
-        }
-    }
-}
-
-/// What [`DecodeMode`] makes of a sender ([`Topic::sender_trust`]).
-pub(crate) enum SenderTrust {
-    /// Naive mode: no trust, no signature.
-    Naive,
-    /// Not trusted, and the mode ignores it.
-    Ignored,
-    /// Trusted under this key, whose signature is to be verified.
-    Verify(PublicKey),
-}
+pub(crate) use decoded::SenderTrust;
+pub use decoded::{DecodeMode, Decoded};
+// Their home is `signatures.rs`; named here too, where they were first published.
+pub use crate::signatures::{verify_signature, PreparedKey};
 
 /// The one routing point: the wire format `bytes` are in, told by their first byte
 /// (`0x02` is v2; anything else is classic, whose parser judges it). The parser
@@ -100,126 +40,6 @@ pub(crate) fn format_of(bytes: &[u8]) -> WireFormat {
     } else {
         WireFormat::Classic
     }
-}
-
-/// A public key checked against the rule and decompressed once, ready to verify many
-/// signatures: what a [`Topic`] keeps for each trusted participant, and what
-/// [`crate::batch::verify_batch`] takes.
-///
-/// ```
-/// use stringphone_core::{Backend, Identity, PreparedKey, SigningSeed};
-/// use stringphone_rustcrypto::RustCrypto;
-/// use signature::Signer;
-/// let signer = RustCrypto::signing_key(&SigningSeed::from_bytes([7; 32]));
-/// let key = PreparedKey::<RustCrypto>::new(&signer.public_key()).unwrap();
-/// let sig: ed25519::Signature = signer.sign(b"hello");
-/// assert!(key.verify(b"hello", &sig.to_bytes()).is_ok());
-/// assert!(key.verify(b"hellO", &sig.to_bytes()).is_err());
-/// ```
-pub struct PreparedKey<B: Backend> {
-    public: PublicKey,
-    key: B::VerifyingKey,
-    batchable: bool,
-}
-
-impl<B: Backend> PreparedKey<B> {
-    /// Checks `public` against the rule (canonical, not of small order) and decompresses
-    /// it ([`Error::InvalidPublicKey`]). With a backend that batches, also asks once
-    /// whether the key may take part in batch verification.
-    pub fn new(public: &PublicKey) -> Result<Self, Error> {
-        let key = prepare_key::<B>(public)?;
-        Ok(PreparedKey {
-            public: *public,
-            batchable: B::batch_eligible(&key),
-            key,
-        })
-    }
-
-    /// The public key this was made from.
-    #[must_use]
-    pub fn public_key(&self) -> &PublicKey {
-        &self.public
-    }
-
-    /// Verifies `signature` over `message` by the rule ([`Error::BadSignature`]): the
-    /// signature's byte checks, then the backend's verification. No decompression.
-    pub fn verify(&self, message: &[u8], signature: &[u8; 64]) -> Result<(), Error> {
-        verify_prepared::<B>(&self.key, message, signature)
-    }
-
-    /// The decompressed key, and whether the backend may batch it.
-    #[cfg(feature = "alloc")]
-    pub(crate) fn parts(&self) -> (&B::VerifyingKey, bool) {
-        (&self.key, self.batchable)
-    }
-}
-
-impl<B: Backend> Clone for PreparedKey<B> {
-    fn clone(&self) -> Self {
-        PreparedKey {
-            public: self.public,
-            key: self.key.clone(),
-            batchable: self.batchable,
-        }
-    }
-}
-
-impl<B: Backend> fmt::Debug for PreparedKey<B> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PreparedKey")
-            .field("public", &self.public)
-            .field("batchable", &self.batchable)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Checks a public key against the rule and decompresses it.
-pub(crate) fn prepare_key<B: Backend>(key: &PublicKey) -> Result<B::VerifyingKey, Error> {
-    if !rule::public_key_passes(key.as_bytes()) {
-        return Err(Error::InvalidPublicKey);
-    }
-    B::verifying_key(key)
-}
-
-fn verify_prepared<B: Backend>(
-    key: &B::VerifyingKey,
-    message: &[u8],
-    signature: &[u8; 64],
-) -> Result<(), Error> {
-    if !rule::signature_passes(signature) {
-        return Err(Error::BadSignature);
-    }
-    key.verify(message, &Signature::from_bytes(signature))
-        .map_err(|_| Error::BadSignature)
-}
-
-/// Verifies an Ed25519 signature by the one rule ([`crate::rule`]) on backend `B`: the
-/// exact path decode takes for a sender whose key is not cached. Any failure, key
-/// included, is [`Error::BadSignature`].
-///
-/// ```
-/// use stringphone_core::{verify_signature, PublicKey};
-/// use stringphone_rustcrypto::RustCrypto;
-/// // The identity point as a key is refused, whatever the signature.
-/// let mut identity = [0u8; 32];
-/// identity[0] = 1;
-/// let r = verify_signature::<RustCrypto>(&PublicKey::from_bytes(identity), b"", &[0; 64]);
-/// assert!(r.is_err());
-/// ```
-pub fn verify_signature<B: Backend>(
-    key: &PublicKey,
-    message: &[u8],
-    signature: &[u8; 64],
-) -> Result<(), Error> {
-    let prepared = prepare_key::<B>(key).map_err(|_| Error::BadSignature)?;
-    verify_prepared::<B>(&prepared, message, signature)
-}
-
-pub(crate) fn sign<I: Identity>(identity: &I, message: &[u8]) -> Result<[u8; 64], Error> {
-    identity
-        .try_sign(message)
-        .map(|s| s.to_bytes())
-        .map_err(|_| Error::SigningFailed)
 }
 
 /// One participant in one topic.
@@ -381,73 +201,13 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
     pub fn set_topic_key(&mut self, topic_key: Option<TopicKey>) {
         self.topic_key = topic_key;
         // Keys derived from the old one must not outlive it.
-        #[cfg(feature = "v2")]
-        {
-            self.v2.own_key = None;
-            self.v2.sender_keys.clear();
-        }
+        self.forget_derived_keys();
     }
 
     /// True while an introduction awaits its reply (see [`Topic::parse_reply`]).
     #[must_use]
     pub fn has_pending_introduction(&self) -> bool {
-        #[cfg(feature = "v2")]
-        if self.v2.group.pending.is_some() {
-            return true;
-        }
-        self.pending_intro.is_some()
-    }
-
-    /// Trusts `key`: strict decoding then accepts its messages, and
-    /// [`construct_reply`](Self::construct_reply) answers its introductions. Returns its
-    /// participant id.
-    ///
-    /// A key that can never verify a signature under the rule (not a canonical point,
-    /// or of small order) is refused with [`Error::InvalidPublicKey`].
-    pub fn add_participant(&mut self, key: PublicKey) -> Result<ParticipantId, Error> {
-        let prepared = PreparedKey::<B>::new(&key)?;
-        let id = B::participant_id(&key);
-        self.store.insert(id, key)?;
-        self.verifiers.insert(id, prepared);
-        Ok(id)
-    }
-
-    /// Stops trusting `id`; returns the key it had, if it was trusted. An admin loses
-    /// its admin right too (saved before the trust is removed, so a crash in between
-    /// leaves the safer state), and trusting it again does not give it back.
-    pub fn remove_participant(&mut self, id: &ParticipantId) -> Result<Option<PublicKey>, Error> {
-        #[cfg(feature = "v2")]
-        self.remove_admin(id)?;
-        let removed = self.store.remove(id)?;
-        self.verifiers.remove(id);
-        Ok(removed)
-    }
-
-    /// Every trusted participant, as `(id, public key)`.
-    pub fn participants(&self) -> Result<S::Iter<'_>, Error> {
-        Ok(self.store.iter()?)
-    }
-
-    /// The trusted key of `id`, if any.
-    pub fn trusted_key(&self, id: &ParticipantId) -> Result<Option<PublicKey>, Error> {
-        Ok(self.store.get(id)?)
-    }
-
-    /// The trust store.
-    #[must_use]
-    pub fn trust_store(&self) -> &S {
-        &self.store
-    }
-
-    /// The trust store, for changes made around the topic. Safe: decoding asks the
-    /// store on every message and uses a cached key only if the store still agrees.
-    pub fn trust_store_mut(&mut self) -> &mut S {
-        &mut self.store
-    }
-
-    /// Takes the topic apart, giving back its trust store.
-    pub fn into_trust_store(self) -> S {
-        self.store
+        self.pending_intro.is_some() || self.has_pending_v2_introduction()
     }
 
     // ----- encoding -----------------------------------------------------------------
@@ -530,16 +290,7 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
         self.encode_with_rng(&mut crate::rng::NonceRng, plaintext)
     }
 
-    // ----- decoding -----------------------------------------------------------------
-
-    /// The protocol setting ([`crate::v2::ProtocolVersion`]; always classic without
-    /// `v2`).
-    pub(crate) fn protocol_setting(&self) -> crate::v2::ProtocolVersion {
-        #[cfg(feature = "v2")]
-        return self.v2.protocol;
-        #[cfg(not(feature = "v2"))]
-        return crate::v2::ProtocolVersion::Classic;
-    }
+    // ----- the routing point's outbound half and the protocol setting ---------------
 
     /// Whether this topic takes classic messages (always, without `v2`).
     pub(crate) fn accepts_classic(&self) -> bool {
@@ -563,89 +314,7 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
         }
     }
 
-    /// What every entry point does first: with `v2`, load the group state the trust
-    /// store holds, once per instance ([`Topic::resume`]); without, nothing.
-    pub(crate) fn load_state(&mut self) -> Result<(), Error> {
-        #[cfg(feature = "v2")]
-        self.resume()?;
-        Ok(())
-    }
-
-    /// Runs `change` as one change of the topic's state: with `v2`, a change of the
-    /// group state, saved to the trust store or undone (see `v2/group.rs`); without,
-    /// just `change`.
-    pub(crate) fn change_state<R>(
-        &mut self,
-        change: impl FnOnce(&mut Self) -> Result<R, Error>,
-    ) -> Result<R, Error> {
-        #[cfg(feature = "v2")]
-        return self.change_group(change);
-        #[cfg(not(feature = "v2"))]
-        return change(self);
-    }
-
-    /// Forgets every pending introduction, of either format (inside a
-    /// [`change_state`](Self::change_state)).
-    pub(crate) fn forget_pending_introductions(&mut self) {
-        #[cfg(feature = "v2")]
-        {
-            self.v2.group.pending = None;
-        }
-        self.pending_intro = None;
-    }
-
-    /// Without `v2` no epoch lists its members: everyone is a member.
-    #[cfg(not(feature = "v2"))]
-    pub(crate) fn is_current_member(&self, _: &ParticipantId) -> bool {
-        true
-    }
-
-    /// What `mode` makes of a message's `sender`, for both formats: in naive mode
-    /// nothing is asked; otherwise the trust store, and an untrusted sender is
-    /// ignored ([`DecodeMode::IgnoreUntrusted`]) or refused
-    /// ([`Error::UntrustedSender`]).
-    // Inlined into its two callers, as it was written there before: as one shared
-    // function it changed what the compiler inlined around it (+1.3 KiB of flash).
-    #[inline(always)]
-    pub(crate) fn sender_trust(
-        &self,
-        sender: ParticipantId,
-        mode: DecodeMode,
-    ) -> Result<SenderTrust, Error> {
-        if mode == DecodeMode::Naive {
-            return Ok(SenderTrust::Naive);
-        }
-        match self.trusted_key(&sender)? {
-            Some(key) => Ok(SenderTrust::Verify(key)),
-            None if mode == DecodeMode::IgnoreUntrusted => Ok(SenderTrust::Ignored),
-            None => Err(Error::UntrustedSender(sender)),
-        }
-    }
-
-    /// The cached key of `sender`, if the store's `key` is still the one cached.
-    pub(crate) fn cached_key(
-        &self,
-        sender: &ParticipantId,
-        key: &PublicKey,
-    ) -> Option<&PreparedKey<B>> {
-        self.verifiers
-            .get(sender)
-            .filter(|cached| cached.public_key() == key)
-    }
-
-    /// One signature by the rule, with the cached key when there is one.
-    pub(crate) fn verify_trusted(
-        &self,
-        sender: &ParticipantId,
-        key: &PublicKey,
-        signed: &[u8],
-        signature: &[u8; 64],
-    ) -> Result<(), Error> {
-        if let Some(cached) = self.cached_key(sender, key) {
-            return cached.verify(signed, signature);
-        }
-        verify_signature::<B>(key, signed, signature)
-    }
+    // ----- decoding -----------------------------------------------------------------
 
     /// Decodes a wire message in place: on success the plaintext is the returned slice
     /// of `message` (the ciphertext's bytes, decrypted). Allocates nothing. On error
