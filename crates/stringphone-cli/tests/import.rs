@@ -86,7 +86,7 @@ fn a_text_store_of_an_earlier_version(
     t.set_protocol(ProtocolVersion::V2);
     t.set_topic_id(TopicId::from_name(b"home/kitchen")).unwrap();
     t.rotate(None).unwrap();
-    let bytes = t.group_state().to_bytes();
+    let bytes = t.group_state().to_bytes().to_vec();
     drop(t); // the lease taken by the rotation ends here
     bytes
 }

@@ -243,9 +243,11 @@ fn finish_all(procs: &mut [&mut Proc]) {
 #[test]
 fn an_admins_remove_rotates_a_member_out() {
     let w = Three::new("rot-remove");
-    let (mut pa, mut pb, mut pc) = w.three_chats();
+    let mut pa = w.chat_ready(&w.a, false);
     pa.expect_line("epoch 0, as admin", "epoch 0 admin");
+    let mut pb = w.chat_ready(&w.b, true);
     pb.expect_line("Alice named admin", format!("admin {}", w.a.who()));
+    let mut pc = w.chat_ready(&w.c, true);
 
     carol_is_rotated_out(&w, &pa, &pb, &pc);
     carol_and_the_new_epoch_read_nothing_of_each_other(&w, &pa, &pb, &pc);
