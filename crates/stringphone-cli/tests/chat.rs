@@ -21,7 +21,6 @@ use std::time::{Duration, Instant};
 
 use common::{on_terminal, start_broker, start_broker_on, starts, Person, Proc, TempDir, STEP};
 
-
 /// The chat of these tests: topic `stringphone/test/people`, with the key file.
 trait PeopleChat {
     fn chat_command(&self, home: &Path, port: u16, extra: &[&str]) -> Command;
@@ -132,7 +131,10 @@ impl AtTerminal {
             pa.send(line);
         }
         for (n, line) in typed.iter().enumerate() {
-            pa.expect_line(&format!("line {line:?} confirmed"), format!("sent {} {line}", n + 1));
+            pa.expect_line(
+                &format!("line {line:?} confirmed"),
+                format!("sent {} {line}", n + 1),
+            );
             let alices = format!("msg {} {line}", self.alice.who());
             pd.expect_line(&format!("Alice's line {line:?}"), alices);
         }
@@ -226,7 +228,11 @@ impl AtTerminal {
             "{}",
             pc.transcript()
         );
-        let mut expected = vec![self.bob.id.clone(), self.dave.id.clone(), self.eve.id.clone()];
+        let mut expected = vec![
+            self.bob.id.clone(),
+            self.dave.id.clone(),
+            self.eve.id.clone(),
+        ];
         expected.sort();
         assert_eq!(self.alice.trusted(self.dir.path()), expected);
     }
@@ -275,7 +281,10 @@ fn lines_typed_in_an_outage_are_sent_on_reconnection(dir: &TempDir, alice: &Pers
     pb.expect_start("ready", "ready ");
     pa.send("before the outage");
     pa.expect_line("a confirmation", "sent 1 before the outage");
-    pb.expect_line("Alice's line", format!("msg {} before the outage", alice.who()));
+    pb.expect_line(
+        "Alice's line",
+        format!("msg {} before the outage", alice.who()),
+    );
 
     drop(broker);
     pa.expect_err("a warning", |l| l.contains("connection to the broker lost"));
@@ -285,11 +294,15 @@ fn lines_typed_in_an_outage_are_sent_on_reconnection(dir: &TempDir, alice: &Pers
     pa.expect_line("line 3 queued", "queued 3 still down");
     thread::sleep(Duration::from_secs(4));
     let _broker = start_broker_on(home, port).expect("mosquitto again on the same port");
-    pa.expect_err("the reconnection", |l| l.starts_with("reconnected to the broker"));
+    pa.expect_err("the reconnection", |l| {
+        l.starts_with("reconnected to the broker")
+    });
     pa.expect_line("line 2 confirmed", "sent 2 during the outage");
     pa.expect_line("line 3 confirmed", "sent 3 still down");
     // Once both are back, what Alice types reaches Bob again.
-    pb.expect_err("the reconnection", |l| l.starts_with("reconnected to the broker"));
+    pb.expect_err("the reconnection", |l| {
+        l.starts_with("reconnected to the broker")
+    });
     pa.send("after the outage");
     let line = format!("msg {} after the outage", alice.who());
     pb.expect_line("Alice's line after the outage", line);
@@ -366,7 +379,10 @@ fn a_joiners_window_trusts_only_who_answers_it() {
     // Carol introduces herself inside Bob's window: Alice answers, Bob must not.
     let pc = carol.chat(home, port, &["--pair-for", "30"]);
     pc.expect_start("the key", "key-received ");
-    pb.expect_start("Carol not admitted", format!("intro-ignored {}", carol.who()));
+    pb.expect_start(
+        "Carol not admitted",
+        format!("intro-ignored {}", carol.who()),
+    );
     thread::sleep(Duration::from_millis(500));
     assert!(
         !pb.has_line(|l| l.starts_with(&format!("trusted {}", carol.who()))
@@ -411,17 +427,20 @@ fn hex_and_raw_payloads_are_named() {
     pa.expect_start("ready", "ready ");
     pb.expect_start("ready", "ready ");
     pb.send("in hex");
-    let hint = pa.expect_start("Bob's hex payload named", format!(
-            "refused {} hex text of a stringphone message",
-            bob.who()
-        ));
+    let hint = pa.expect_start(
+        "Bob's hex payload named",
+        format!("refused {} hex text of a stringphone message", bob.who()),
+    );
     assert!(hint.contains("--hex"), "{hint}");
     assert!(!hint.contains("unknown message type"), "{hint}");
     pa.send("raw bytes");
-    let hint = pb.expect_start("Alice's raw payload named", format!(
+    let hint = pb.expect_start(
+        "Alice's raw payload named",
+        format!(
             "refused {} not hex text: a raw stringphone message",
             alice.who()
-        ));
+        ),
+    );
     assert!(hint.contains("without --hex"), "{hint}");
 
     // Two --hex chats read each other.

@@ -492,7 +492,13 @@ impl World {
     /// `extra` arguments.
     fn bob_accepts(&self, reply: &str, extra: &[&str]) -> std::process::Output {
         let extra = [&["--hex"][..], extra].concat();
-        self.as_person("bob", "accept-reply", "bob-topic.key", &extra, reply.as_bytes())
+        self.as_person(
+            "bob",
+            "accept-reply",
+            "bob-topic.key",
+            &extra,
+            reply.as_bytes(),
+        )
     }
 }
 
@@ -566,7 +572,13 @@ fn a_tampered_or_misdirected_reply_is_refused(w: &World, reply_hex: &str) {
     bad.replace_range(120..121, flipped);
     refused(&w.bob_accepts(&bad, &[]), "does not open");
     assert!(!w.dir.join("bob-topic.key").exists());
-    let alices = w.as_person("alice", "accept-reply", "x.key", &["--hex"], reply_hex.as_bytes());
+    let alices = w.as_person(
+        "alice",
+        "accept-reply",
+        "x.key",
+        &["--hex"],
+        reply_hex.as_bytes(),
+    );
     refused(&alices, "no introduction is pending");
 }
 

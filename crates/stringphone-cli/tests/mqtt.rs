@@ -175,7 +175,11 @@ impl Five {
         let e = &self.e;
         let pe = e.chat(self.home(), self.port, false, true);
         pe.expect_start("ready", format!("ready {} key", e.who()));
-        let members = [(members[0], &self.a), (members[1], &self.b), (members[2], &self.c)];
+        let members = [
+            (members[0], &self.a),
+            (members[1], &self.b),
+            (members[2], &self.c),
+        ];
         for (p, w) in members.into_iter().chain([(&pe, e)]) {
             for line in lines_of(w) {
                 p.send(&line);
@@ -299,20 +303,29 @@ fn a_terminal_user_approves_newcomers_at_the_prompt() {
     // beforehand, and opens no pairing window: he would hand Carol the key.)
     b.trust(home, &[&a]);
     let pb = b.chat(home, port, false, true);
-    pa.expect_start("the prompt for Bob", format!("approve? newcomer {}", b.who()));
+    pa.expect_start(
+        "the prompt for Bob",
+        format!("approve? newcomer {}", b.who()),
+    );
     pa.send(&format!("/approve {}", b.fp));
     pa.expect_start("trust in Bob", format!("trusted {} newcomer", b.who()));
     pb.expect_start("the key", format!("key-received {}", a.who()));
 
     // Carol asks; Alice says no.
     let pc = c.chat(home, port, false, false);
-    pa.expect_start("the prompt for Carol", format!("approve? newcomer {}", c.who()));
+    pa.expect_start(
+        "the prompt for Carol",
+        format!("approve? newcomer {}", c.who()),
+    );
     pa.send(&format!("/refuse {}", c.fp));
     pa.expect_start("Carol refused", format!("not-approved {}", c.who()));
 
     // What Alice types reaches Bob.
     pa.send("typed at a terminal");
-    pb.expect_line("Alice's line", format!("msg {} typed at a terminal", a.who()));
+    pb.expect_line(
+        "Alice's line",
+        format!("msg {} typed at a terminal", a.who()),
+    );
     assert!(
         !pc.has_line(|l| l.starts_with("key-received")),
         "{}",
@@ -348,10 +361,7 @@ fn holds_a_replay_mark_for(w: &Who, sender: &Who) {
         .marks()
         .unwrap();
     let id = ParticipantId::from_hex(&sender.id).unwrap();
-    assert!(
-        marks.contains_key(&MarkSlot::Received(id)),
-        "{marks:?}"
-    );
+    assert!(marks.contains_key(&MarkSlot::Received(id)), "{marks:?}");
 }
 
 /// `chat --protocol v2`: signed discovery, messages both ways, a classic participant

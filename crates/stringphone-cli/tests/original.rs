@@ -192,7 +192,10 @@ fn rust_chats_join_the_original_holding_the_key() {
     pb.expect_start("ready", format!("ready {} no-key", bob.who()));
     saw_introduction(&orig, "Bob's introduction", &bob);
     pb.expect_start("the key", format!("key-received {orig_who}"));
-    pb.expect_start("trust in the original", format!("trusted {orig_who} replier"));
+    pb.expect_start(
+        "trust in the original",
+        format!("trusted {orig_who} replier"),
+    );
 
     // Carol joins: the original and Bob answer her.
     let mut pc = carol.chat(home, port, &["--pair-for", "60"]);
@@ -200,9 +203,11 @@ fn rust_chats_join_the_original_holding_the_key() {
     saw_introduction(&orig, "Carol's introduction", &carol);
     pc.expect_start("the key", "key-received ");
     for replier in [&orig_who, &bob.who()] {
-        pc.expect_start("trust in each replier", format!("trusted {replier} replier"));
+        let trusted = format!("trusted {replier} replier");
+        pc.expect_start("trust in each replier", trusted);
     }
-    pb.expect_start("trust in Carol", format!("trusted {} newcomer", carol.who()));
+    let trusted = format!("trusted {} newcomer", carol.who());
+    pb.expect_start("trust in Carol", trusted);
 
     // Everybody reads everybody.
     pb.send("hello from Bob");
@@ -212,7 +217,10 @@ fn rust_chats_join_the_original_holding_the_key() {
     orig.expect_line("Bob's line", "b'hello from Bob'");
     orig.expect_line("Carol's line", "b'hello from Carol'");
     pc.expect_line("Bob's line", format!("msg {} hello from Bob", bob.who()));
-    pb.expect_line("Carol's line", format!("msg {} hello from Carol", carol.who()));
+    pb.expect_line(
+        "Carol's line",
+        format!("msg {} hello from Carol", carol.who()),
+    );
 
     // The key both saved is the original's: they read each other under it.
     leave_holding_one_key([(&mut pb, &bob), (&mut pc, &carol)], &mut orig);
@@ -234,7 +242,10 @@ fn the_original_joins_a_rust_chat_holding_the_key() {
     // The original joins: Alice answers, and it greets the topic.
     let (mut orig, orig_id) = original(&dir, port, 2);
     let orig_who = who_of(&orig_id);
-    pa.expect_start("trust in the original", format!("trusted {orig_who} newcomer"));
+    pa.expect_start(
+        "trust in the original",
+        format!("trusted {orig_who} newcomer"),
+    );
     pa.expect_start("the reply", format!("reply-sent {orig_who}"));
     orig.expect_line("the reply opened", "Decoding reply...");
     let greeting = format!("msg {orig_who} Hey guys! This is participant 2.");
@@ -252,16 +263,24 @@ fn the_original_joins_a_rust_chat_holding_the_key() {
     pc.expect_start("ready", format!("ready {} no-key", carol.who()));
     pc.expect_start("the key", "key-received ");
     for replier in [&alice.who(), &orig_who] {
-        pc.expect_start("trust in each replier", format!("trusted {replier} replier"));
+        let trusted = format!("trusted {replier} replier");
+        pc.expect_start("trust in each replier", trusted);
     }
-    pa.expect_start("trust in Carol", format!("trusted {} newcomer", carol.who()));
+    let trusted = format!("trusted {} newcomer", carol.who());
+    pa.expect_start("trust in Carol", trusted);
 
     pa.send("hello from Alice");
     pc.send("hello from Carol");
     orig.expect_line("Alice's line", "b'hello from Alice'");
     orig.expect_line("Carol's line", "b'hello from Carol'");
-    pc.expect_line("Alice's line", format!("msg {} hello from Alice", alice.who()));
-    pa.expect_line("Carol's line", format!("msg {} hello from Carol", carol.who()));
+    pc.expect_line(
+        "Alice's line",
+        format!("msg {} hello from Alice", alice.who()),
+    );
+    pa.expect_line(
+        "Carol's line",
+        format!("msg {} hello from Carol", carol.who()),
+    );
 
     leave_holding_one_key([(&mut pa, &alice), (&mut pc, &carol)], &mut orig);
 }

@@ -264,7 +264,10 @@ fn carol_is_rotated_out(w: &Three, pa: &Proc, pb: &Proc, pc: &Proc) {
     let (a, c) = (&w.a, &w.c);
     pa.send("before the removal");
     for p in [pb, pc] {
-        p.expect_line("Alice's first line", format!("msg {} before the removal", a.who()));
+        p.expect_line(
+            "Alice's first line",
+            format!("msg {} before the removal", a.who()),
+        );
     }
     pa.send(&format!("/remove {}", c.fp));
     pa.expect_line("Carol removed", format!("removed {}", c.who()));
@@ -285,11 +288,17 @@ fn carol_and_the_new_epoch_read_nothing_of_each_other(w: &Three, pa: &Proc, pb: 
     let sealed = format!("refused {} sealed under epoch 1", a.who());
     pc.expect_start("Alice's new-epoch line refused", sealed);
     pb.send("bob after the removal");
-    pa.expect_line("Bob's line", format!("msg {} bob after the removal", b.who()));
+    pa.expect_line(
+        "Bob's line",
+        format!("msg {} bob after the removal", b.who()),
+    );
     pc.send("carol after the removal");
     let left_out = format!("refused {} left out of epoch 1", c.who());
     pb.expect_start("Carol's line refused by Bob", left_out);
-    pa.expect_start("Carol's line refused by Alice", format!("refused {}", c.who()));
+    pa.expect_start(
+        "Carol's line refused by Alice",
+        format!("refused {}", c.who()),
+    );
 }
 
 /// Carol asks to come back: Bob still trusts her, but his chat does not rotate a
@@ -299,7 +308,10 @@ fn carols_rejoin_is_ignored(w: &Three, pa: &Proc, pb: &Proc, pc: &Proc) {
     let c = &w.c;
     pc.send("/rejoin");
     pc.expect_line("Carol's introduction", "intro-sent");
-    let not_a_member = format!("intro-ignored {} trusted, but not a member of epoch 1", c.who());
+    let not_a_member = format!(
+        "intro-ignored {} trusted, but not a member of epoch 1",
+        c.who()
+    );
     pb.expect_start("Bob ignores it", not_a_member);
     let not_approved = format!("intro-ignored {} not approved", c.who());
     pa.expect_start("Alice ignores it", not_approved);
@@ -417,14 +429,20 @@ fn alice_sends_in_epochs_0_and_1(
 ) -> (Vec<u8>, Vec<u8>) {
     let a = &w.a;
     pa.send("in epoch 0");
-    pb.expect_line("Alice's epoch-0 line", format!("msg {} in epoch 0", a.who()));
+    pb.expect_line(
+        "Alice's epoch-0 line",
+        format!("msg {} in epoch 0", a.who()),
+    );
     let old = wire.nth_message_from(&a.id, 1);
     pa.send("/rotate");
     let rotated = format!("rotated 1 {} 3 members", a.who());
     pa.expect_line("the rotation", &rotated);
     pb.expect_line("Bob follows", &rotated);
     pa.send("in epoch 1");
-    pb.expect_line("Alice's epoch-1 line", format!("msg {} in epoch 1", a.who()));
+    pb.expect_line(
+        "Alice's epoch-1 line",
+        format!("msg {} in epoch 1", a.who()),
+    );
     let current = wire.nth_message_from(&a.id, 2);
     (old, current)
 }
@@ -452,7 +470,10 @@ fn bob_restarts_and_refuses_replays(
     // (Bob started the topic with a key file too, so he counts himself an admin:
     // only members who name him one would take his rotations.)
     pb.expect_line("the epoch resumed", "epoch 1 admin");
-    for (what, payload) in ["the epoch-1 line", "the epoch-0 line"].into_iter().zip(replayed) {
+    for (what, payload) in ["the epoch-1 line", "the epoch-0 line"]
+        .into_iter()
+        .zip(replayed)
+    {
         let before = pb.out.snapshot().len();
         wire.replay(payload);
         let verdict = next_line(&pb, before, |l| {
@@ -616,7 +637,10 @@ fn alice_approves_dave_and_rotates_him_in(a: &Who, d: &Who, pa: &Proc, pb: &Proc
     pa.expect_line("Dave rotated in", &rotated);
     pb.expect_line("Bob follows", &rotated);
     let not_admin = format!("rekey-refused {} not an admin here", a.who());
-    pd.expect_start("Dave refuses a rotation from someone he did not name admin", not_admin);
+    pd.expect_start(
+        "Dave refuses a rotation from someone he did not name admin",
+        not_admin,
+    );
     assert!(!pd.has_line(|l| l == rotated), "{}", pd.transcript());
     pd.send(&format!("/admin {}", a.pk));
     pd.expect_line("Alice named admin", format!("admin {}", a.who()));

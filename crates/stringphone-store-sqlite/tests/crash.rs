@@ -271,7 +271,13 @@ impl Crash {
 
     /// The database holds the state before step `n`.
     fn database_is_the_model(&self, n: usize) {
-        assert!(SqliteTrustStore::open(self.db()).unwrap().snapshot().unwrap() == self.models[n]);
+        assert!(
+            SqliteTrustStore::open(self.db())
+                .unwrap()
+                .snapshot()
+                .unwrap()
+                == self.models[n]
+        );
     }
 
     /// The models up to the state before step `n`.
@@ -323,8 +329,7 @@ impl Crash {
         while kill < KILLS || (!landed.enough_inside_steps() && kill < MAX_KILLS) {
             kill += 1;
             let normal = kill % 2 == 1;
-            let delay =
-                Duration::from_nanos(rng.next_u64() % (typical.as_nanos() as u64 + 1));
+            let delay = Duration::from_nanos(rng.next_u64() % (typical.as_nanos() as u64 + 1));
             let mut child = writer_command(&self.dir, next, normal).spawn().unwrap();
             let mut err = BufReader::new(child.stderr.take().unwrap());
             let mut stderr = String::new();
