@@ -5,6 +5,9 @@
 
 use stringphone::{DecodeMode, Error, Message, Topic, TopicKey};
 
+// Whole on purpose (71 lines): it replays the original's "Discovery" session call by
+// call, printing each step in the documented order, so it reads as the session does;
+// split into functions, a reader would jump about to follow it.
 fn main() -> Result<(), Error> {
     // Alice has the topic key, Bob has nothing but a fresh identity.
     let mut alice = Topic::generate(Some(TopicKey::generate()));

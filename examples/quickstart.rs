@@ -27,6 +27,9 @@ fn show(step: &str, result: Result<Decoded<Vec<u8>>, Error>) {
     }
 }
 
+// Whole on purpose (73 lines): it replays the original's "Getting started" session
+// call by call, printing each step in the documented order, so it reads as the
+// session does; split into functions, a reader would jump about to follow it.
 fn main() -> Result<(), Error> {
     // A topic key to share between the participants (OS randomness).
     let topic_key = TopicKey::generate();

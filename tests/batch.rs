@@ -285,34 +285,63 @@ fn edge_cases_batched<B: Backend>(_name: &str) {
             assert!(!alone, "{}", case.name);
             continue;
         };
-        // The case among honest signatures, before and after them.
-        for position in [0, 3] {
-            let mut items: Vec<_> = honest
-                .iter()
-                .map(|(m, s)| (&honest_key, m.as_slice(), s))
-                .collect();
-            items.insert(position, (&key, &case.message, &case.signature));
-            let verdicts = verify_batch(&items);
-            for (i, v) in verdicts.iter().enumerate() {
-                if i == position && either {
-                    continue;
-                }
-                let expected = if i == position { alone } else { true };
-                assert_eq!(v.is_ok(), expected, "{} at {position}, item {i}", case.name);
-            }
-        }
+        among_honest_signatures(&key, case, alone, either, &honest_key, &honest);
         everyone.push((key, case));
     }
     println!(
         "{} edge cases batched; {may_differ} of them a batch may accept and the rule refuses",
         everyone.len()
     );
-    // All of them in one batch (several chunks), with the honest ones in between.
+    all_in_one_batch(&everyone, &honest_key, &honest);
+}
+mod edge_cases_batched_ {
+    use super::*;
+    for_each_backend!(edge_cases_batched);
+}
+
+/// Honest signatures, each a message and its signature by one key.
+type Honest = [(Vec<u8>, [u8; 64])];
+
+/// The case among honest signatures (of `honest_key`), before and after them: the
+/// honest ones pass, and the case gets its verdict `alone` (unless a batch `may_accept`
+/// it).
+fn among_honest_signatures<B: Backend>(
+    key: &PreparedKey<B>,
+    case: &Case,
+    alone: bool,
+    may_accept: bool,
+    honest_key: &PreparedKey<B>,
+    honest: &Honest,
+) {
+    for position in [0, 3] {
+        let mut items: Vec<_> = honest
+            .iter()
+            .map(|(m, s)| (honest_key, m.as_slice(), s))
+            .collect();
+        items.insert(position, (key, &case.message, &case.signature));
+        let verdicts = verify_batch(&items);
+        for (i, v) in verdicts.iter().enumerate() {
+            if i == position && may_accept {
+                continue;
+            }
+            let expected = if i == position { alone } else { true };
+            assert_eq!(v.is_ok(), expected, "{} at {position}, item {i}", case.name);
+        }
+    }
+}
+
+/// All the cases in one batch (several chunks), with the honest ones in between: each
+/// gets the rule's verdict, but those a batch may accept (which the rule refuses).
+fn all_in_one_batch<B: Backend>(
+    everyone: &[(PreparedKey<B>, &Case)],
+    honest_key: &PreparedKey<B>,
+    honest: &Honest,
+) {
     let mut items = Vec::new();
-    for (key, case) in &everyone {
+    for (key, case) in everyone {
         items.push((key, case.message.as_slice(), &case.signature));
         let (m, s) = &honest[items.len() % 3];
-        items.push((&honest_key, m.as_slice(), s));
+        items.push((honest_key, m.as_slice(), s));
     }
     let verdicts = verify_batch(&items);
     for (i, ((key, message, signature), verdict)) in items.iter().zip(&verdicts).enumerate() {
@@ -323,10 +352,6 @@ fn edge_cases_batched<B: Backend>(_name: &str) {
             assert_eq!(verdict.is_ok(), rule, "item {i} of the big batch");
         }
     }
-}
-mod edge_cases_batched_ {
-    use super::*;
-    for_each_backend!(edge_cases_batched);
 }
 
 // ----- the documented difference --------------------------------------------------------

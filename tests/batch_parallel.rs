@@ -54,7 +54,32 @@ impl World {
     }
 }
 
-fn world<B: Backend>() -> World {
+/// The senders of the inbox: an admin, twelve members, an outsider (trusted by
+/// everyone, but the rotations leave it out) and a stranger nobody trusts.
+struct Cast<B: Backend> {
+    admin: T<B>,
+    senders: Vec<T<B>>,
+    /// Whom the rotations list: the members and the receiver.
+    listed: Vec<ParticipantId>,
+    outsider: T<B>,
+    stranger: T<B>,
+}
+
+/// What the cast sent over three epochs.
+struct Sent {
+    epoch0: Vec<Vec<u8>>,
+    rekey1: Vec<u8>,
+    epoch1: Vec<Vec<u8>>,
+    /// The outsider's two messages in epoch 1.
+    outsider1: [Vec<u8>; 2],
+    rekey2: Vec<u8>,
+    /// Four messages of each member in epoch 2.
+    epoch2: Vec<Vec<Vec<u8>>>,
+    /// Far ahead: a counter that pushes the window past the others.
+    far: Vec<u8>,
+}
+
+fn cast<B: Backend>() -> Cast<B> {
     let key = TopicKey::from_bytes(KEY);
     let mut admin = topic::<B>(1, Some(key.clone()), ProtocolVersion::Both);
     let mut senders: Vec<T<B>> = (10..22)
@@ -69,72 +94,72 @@ fn world<B: Backend>() -> World {
     }
     let mut listed: Vec<ParticipantId> = senders.iter().map(|s| s.id()).collect();
     listed.push(receiver_id);
-    // A participant everyone trusts but the rotations leave out.
-    let mut outsider = topic::<B>(40, Some(key.clone()), ProtocolVersion::Both);
-    let mut stranger = topic::<B>(41, Some(key.clone()), ProtocolVersion::Both);
+    Cast {
+        admin,
+        senders,
+        listed,
+        outsider: topic::<B>(40, Some(key.clone()), ProtocolVersion::Both),
+        stranger: topic::<B>(41, Some(key), ProtocolVersion::Both),
+    }
+}
 
-    let mut inbox = Vec::new();
-    let epoch0: Vec<Vec<u8>> = senders
-        .iter_mut()
-        .map(|s| s.encode(b"e0").unwrap())
-        .collect();
-    let rekey1 = admin.rotate(Some(&listed)).unwrap();
-    for s in &mut senders {
-        s.accept_rekey(&rekey1).unwrap();
+impl<B: Backend> Cast<B> {
+    /// The members send in epoch 0; the admin rotates to epoch 1, which the outsider
+    /// gets from a backup of a member's state; members and outsider send; the admin
+    /// rotates to epoch 2, in which the members send.
+    fn send_over_three_epochs(&mut self) -> Sent {
+        let senders = &mut self.senders;
+        let epoch0: Vec<Vec<u8>> = senders
+            .iter_mut()
+            .map(|s| s.encode(b"e0").unwrap())
+            .collect();
+        let rekey1 = self.admin.rotate(Some(&self.listed)).unwrap();
+        for s in senders.iter_mut() {
+            s.accept_rekey(&rekey1).unwrap();
+        }
+        self.outsider
+            .restore_group_state(senders[0].group_state())
+            .unwrap();
+        let epoch1: Vec<Vec<u8>> = senders
+            .iter_mut()
+            .map(|s| s.encode(b"epoch one").unwrap())
+            .collect();
+        let outsider1 = [
+            self.outsider.encode(b"let me in").unwrap(),
+            self.outsider.encode(b"let me in again").unwrap(),
+        ];
+        let rekey2 = self.admin.rotate(Some(&self.listed)).unwrap();
+        for s in senders.iter_mut() {
+            s.accept_rekey(&rekey2).unwrap();
+        }
+        let epoch2: Vec<Vec<Vec<u8>>> = senders
+            .iter_mut()
+            .map(|s| {
+                (0..4)
+                    .map(|i| s.encode(format!("epoch two #{i}")).unwrap())
+                    .collect()
+            })
+            .collect();
+        let mut far = senders[3].encode(b"far").unwrap();
+        for _ in 0..300 {
+            far = senders[3].encode(b"far").unwrap();
+        }
+        Sent {
+            epoch0,
+            rekey1,
+            epoch1,
+            outsider1,
+            rekey2,
+            epoch2,
+            far,
+        }
     }
-    // The outsider gets epoch 1 from a backup of a member's state.
-    outsider
-        .restore_group_state(senders[0].group_state())
-        .unwrap();
-    let epoch1: Vec<Vec<u8>> = senders
-        .iter_mut()
-        .map(|s| s.encode(b"epoch one").unwrap())
-        .collect();
-    let outsider1 = [
-        outsider.encode(b"let me in").unwrap(),
-        outsider.encode(b"let me in again").unwrap(),
-    ];
-    let rekey2 = admin.rotate(Some(&listed)).unwrap();
-    for s in &mut senders {
-        s.accept_rekey(&rekey2).unwrap();
-    }
-    let mut epoch2: Vec<Vec<Vec<u8>>> = senders
-        .iter_mut()
-        .map(|s| {
-            (0..4)
-                .map(|i| s.encode(format!("epoch two #{i}")).unwrap())
-                .collect()
-        })
-        .collect();
-    // Far ahead: a counter that pushes the window past the others.
-    let mut far = senders[3].encode(b"far").unwrap();
-    for _ in 0..300 {
-        far = senders[3].encode(b"far").unwrap();
-    }
-    let key2 = senders[0].topic_key().cloned();
-    let mut classic = topic::<B>(10, key2.clone(), ProtocolVersion::Classic);
-    let mut classic_outsider = topic::<B>(40, key2, ProtocolVersion::Classic);
+}
 
-    // The inbox, in an order that makes the state matter.
-    inbox.push(outsider1[0].clone()); // epoch 1 lists its members: not a member
-    inbox.extend(epoch1.iter().take(4).cloned()); // the previous epoch, in its grace
-    inbox.push(epoch0[0].clone()); // two epochs back: unknown
-    for m in &epoch2 {
-        inbox.push(m[0].clone());
-    } // epoch 2: the grace period ends after 3 of these
-    inbox.push(outsider1[1].clone()); // epoch 1 is gone: unknown epoch, not "not a member"
-    inbox.extend(epoch1.iter().skip(4).cloned()); // gone too
-    for m in &mut epoch2 {
-        inbox.push(m[2].clone());
-        inbox.push(m[1].clone()); // out of order, within the window
-        inbox.push(m[2].clone()); // replayed within the batch
-    }
-    inbox.push(far.clone());
-    inbox.push(epoch2[3][3].clone()); // below the window now: too old
-    inbox.push(far.clone()); // replayed
-                             // Tampered: the epoch, sender, session and counter in the header, the
-                             // ciphertext, the tag, the signature.
-    let honest = epoch2[5][3].clone();
+/// `honest` tampered with: the epoch, sender, session and counter in the header, the
+/// ciphertext, the tag, the signature; then cut one byte short.
+fn tampered(honest: &[u8]) -> Vec<Vec<u8>> {
+    let mut all = Vec::new();
     for at in [
         1usize,
         3,
@@ -146,28 +171,69 @@ fn world<B: Backend>() -> World {
         honest.len() - 70,
         honest.len() - 5,
     ] {
-        let mut t = honest.clone();
+        let mut t = honest.to_vec();
         t[at] ^= 0x10;
-        inbox.push(t);
+        all.push(t);
     }
-    inbox.push(honest[..honest.len() - 1].to_vec());
+    all.push(honest[..honest.len() - 1].to_vec());
+    all
+}
+
+/// The inbox, in an order that makes the state matter.
+fn inbox<B: Backend>(cast: &mut Cast<B>, sent: &Sent) -> Vec<Vec<u8>> {
+    let (epoch1, mut epoch2) = (&sent.epoch1, sent.epoch2.clone());
+    let mut inbox = Vec::new();
+    inbox.push(sent.outsider1[0].clone()); // epoch 1 lists its members: not a member
+    inbox.extend(epoch1.iter().take(4).cloned()); // the previous epoch, in its grace
+    inbox.push(sent.epoch0[0].clone()); // two epochs back: unknown
+    for m in &epoch2 {
+        inbox.push(m[0].clone());
+    } // epoch 2: the grace period ends after 3 of these
+    inbox.push(sent.outsider1[1].clone()); // epoch 1 is gone: unknown epoch, not "not a member"
+    inbox.extend(epoch1.iter().skip(4).cloned()); // gone too
+    for m in &mut epoch2 {
+        inbox.push(m[2].clone());
+        inbox.push(m[1].clone()); // out of order, within the window
+        inbox.push(m[2].clone()); // replayed within the batch
+    }
+    inbox.push(sent.far.clone());
+    inbox.push(epoch2[3][3].clone()); // below the window now: too old
+    inbox.push(sent.far.clone()); // replayed
+    let honest = epoch2[5][3].clone();
+    inbox.extend(tampered(&honest));
     inbox.push(honest);
-    inbox.push(stranger.encode(b"who?").unwrap()); // untrusted
+    inbox.push(cast.stranger.encode(b"who?").unwrap()); // untrusted
+    let key2 = cast.senders[0].topic_key().cloned();
+    let mut classic = topic::<B>(10, key2.clone(), ProtocolVersion::Classic);
+    let mut classic_outsider = topic::<B>(40, key2, ProtocolVersion::Classic);
     inbox.push(classic.encode(b"old format").unwrap());
     inbox.push(classic_outsider.encode(b"old format, left out").unwrap());
-    inbox.push(rekey2.clone());
+    inbox.push(sent.rekey2.clone());
     inbox.push(Vec::new());
     for m in epoch2.iter_mut() {
         inbox.push(m.pop().unwrap());
     }
+    inbox
+}
 
+fn world<B: Backend>() -> World {
+    let mut cast = cast::<B>();
+    let sent = cast.send_over_three_epochs();
+    let inbox = inbox(&mut cast, &sent);
+    let Cast {
+        admin,
+        senders,
+        outsider,
+        stranger,
+        ..
+    } = cast;
     let mut trusted: Vec<_> = senders.iter().map(|s| s.public_key()).collect();
     trusted.push(outsider.public_key());
     World {
         admin: admin.id(),
         admin_key: admin.public_key(),
         trusted,
-        rekeys: vec![rekey1, rekey2],
+        rekeys: vec![sent.rekey1, sent.rekey2],
         inbox,
         senders: senders
             .iter()
@@ -212,6 +278,43 @@ fn state<B: Backend>(t: &T<B>, senders: &[ParticipantId]) -> (Vec<u8>, Vec<Optio
     (t.group_state().to_bytes().to_vec(), marks)
 }
 
+/// The strict verdicts of decoding the inbox one by one show it holds what it is
+/// meant to: messages of non-members and of unknown epochs, replays within the window
+/// and below it, tampered messages, an untrusted sender, a rekey, and verified
+/// messages.
+fn the_inbox_holds_what_it_is_meant_to(expected: &[Outcome]) {
+    let count = |what: fn(&Outcome) -> bool| expected.iter().filter(|e| what(e)).count();
+    let refused = |e: &Error| {
+        expected
+            .iter()
+            .filter(|o| o.as_ref().err() == Some(e))
+            .count()
+    };
+    assert!(
+        count(|o| matches!(o, Err(Error::NotAMember(_)))) >= 2,
+        "{expected:#?}"
+    );
+    assert!(refused(&Error::UnknownEpoch(1)) >= 2, "{expected:#?}");
+    assert!(refused(&Error::UnknownEpoch(0)) >= 1, "{expected:#?}");
+    let replayed = |old| move |o: &Outcome| matches!(o, Err(Error::Replayed { too_old, .. }) if *too_old == old);
+    assert!(
+        expected.iter().filter(|o| replayed(false)(o)).count() >= 12,
+        "{expected:#?}"
+    );
+    assert!(
+        expected.iter().filter(|o| replayed(true)(o)).count() >= 1,
+        "{expected:#?}"
+    );
+    assert!(refused(&Error::BadSignature) >= 5, "{expected:#?}");
+    assert!(
+        count(|o| matches!(o, Err(Error::UntrustedSender(_)))) >= 1,
+        "{expected:#?}"
+    );
+    assert!(refused(&Error::Rekey) >= 1, "{expected:#?}");
+    let verified = |o: &Outcome| matches!(o, Ok(Decoded::Message { verified: true, .. }));
+    assert!(count(verified) >= 40, "{expected:#?}");
+}
+
 fn same_verdicts_and_state<B: Backend>(_name: &str)
 where
     B::VerifyingKey: Sync,
@@ -230,37 +333,7 @@ where
             .collect();
         let expected_state = state(&alone, &world.senders);
         if mode == DecodeMode::Strict {
-            // The inbox holds what it is meant to.
-            let count = |what: fn(&Outcome) -> bool| expected.iter().filter(|e| what(e)).count();
-            let refused = |e: &Error| {
-                expected
-                    .iter()
-                    .filter(|o| o.as_ref().err() == Some(e))
-                    .count()
-            };
-            assert!(
-                count(|o| matches!(o, Err(Error::NotAMember(_)))) >= 2,
-                "{expected:#?}"
-            );
-            assert!(refused(&Error::UnknownEpoch(1)) >= 2, "{expected:#?}");
-            assert!(refused(&Error::UnknownEpoch(0)) >= 1, "{expected:#?}");
-            let replayed = |old| move |o: &Outcome| matches!(o, Err(Error::Replayed { too_old, .. }) if *too_old == old);
-            assert!(
-                expected.iter().filter(|o| replayed(false)(o)).count() >= 12,
-                "{expected:#?}"
-            );
-            assert!(
-                expected.iter().filter(|o| replayed(true)(o)).count() >= 1,
-                "{expected:#?}"
-            );
-            assert!(refused(&Error::BadSignature) >= 5, "{expected:#?}");
-            assert!(
-                count(|o| matches!(o, Err(Error::UntrustedSender(_)))) >= 1,
-                "{expected:#?}"
-            );
-            assert!(refused(&Error::Rekey) >= 1, "{expected:#?}");
-            let verified = |o: &Outcome| matches!(o, Ok(Decoded::Message { verified: true, .. }));
-            assert!(count(verified) >= 40, "{expected:#?}");
+            the_inbox_holds_what_it_is_meant_to(&expected);
         }
 
         let mut batch = world.receiver::<B>();

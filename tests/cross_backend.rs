@@ -256,28 +256,7 @@ fn several_replies<New: Backend>() {
     let good_ring = on_ring.construct_reply(&intro).unwrap();
     let for_other = on_ring.construct_reply(&other_intro).unwrap();
 
-    // Reply layout: type, recipient id (1..17), nonce (17..41), mac (41..57), sealed
-    // key (57..89), the replier's X25519 key (89..121), its Ed25519 key (121..153).
-    let mut tampered = good_rustcrypto.clone();
-    tampered[57] ^= 1;
-    let mut wrong_box_key = good_ring.clone();
-    wrong_box_key[89..121].copy_from_slice(&for_other[89..121]);
-    let mut sealed_elsewhere = for_other.clone();
-    sealed_elsewhere[1..17].copy_from_slice(newcomer.id().as_bytes());
-
-    type IsExpected = fn(&Error) -> bool;
-    let refused: [(&[u8], IsExpected); 4] = [
-        (&tampered[..], |e| *e == Error::DecryptFailed),
-        (&wrong_box_key[..], |e| *e == Error::DecryptFailed),
-        (&for_other[..], |e| matches!(e, Error::NotForUs { .. })),
-        (&sealed_elsewhere[..], |e| *e == Error::DecryptFailed),
-    ];
-    for (reply, expected) in refused {
-        let err = newcomer.parse_reply(reply).unwrap_err();
-        assert!(expected(&err), "unexpected {err:?}");
-        assert!(newcomer.has_pending_introduction());
-        assert!(newcomer.topic_key().is_none());
-    }
+    bad_replies_leave_the_secret_in_place(&mut newcomer, &good_rustcrypto, &good_ring, &for_other);
     // After four refusals the same secret still opens a good reply; the first one
     // accepted ends discovery.
     assert_eq!(
@@ -300,6 +279,40 @@ fn several_replies<New: Backend>() {
     assert_eq!(twin.topic_key(), Some(&key));
     // And the other participant takes the reply meant for it.
     assert!(other.parse_reply(&for_other).is_ok());
+}
+
+/// Four replies to `newcomer`'s introduction made bad from good ones: one tampered,
+/// one naming another replier's X25519 key, one for someone else, and that one
+/// addressed to the newcomer: each refused, its ephemeral secret kept, no key
+/// installed.
+fn bad_replies_leave_the_secret_in_place<New: Backend>(
+    newcomer: &mut T<New>,
+    good_rustcrypto: &[u8],
+    good_ring: &[u8],
+    for_other: &[u8],
+) {
+    // Reply layout: type, recipient id (1..17), nonce (17..41), mac (41..57), sealed
+    // key (57..89), the replier's X25519 key (89..121), its Ed25519 key (121..153).
+    let mut tampered = good_rustcrypto.to_vec();
+    tampered[57] ^= 1;
+    let mut wrong_box_key = good_ring.to_vec();
+    wrong_box_key[89..121].copy_from_slice(&for_other[89..121]);
+    let mut sealed_elsewhere = for_other.to_vec();
+    sealed_elsewhere[1..17].copy_from_slice(newcomer.id().as_bytes());
+
+    type IsExpected = fn(&Error) -> bool;
+    let refused: [(&[u8], IsExpected); 4] = [
+        (&tampered[..], |e| *e == Error::DecryptFailed),
+        (&wrong_box_key[..], |e| *e == Error::DecryptFailed),
+        (for_other, |e| matches!(e, Error::NotForUs { .. })),
+        (&sealed_elsewhere[..], |e| *e == Error::DecryptFailed),
+    ];
+    for (reply, expected) in refused {
+        let err = newcomer.parse_reply(reply).unwrap_err();
+        assert!(expected(&err), "unexpected {err:?}");
+        assert!(newcomer.has_pending_introduction());
+        assert!(newcomer.topic_key().is_none());
+    }
 }
 
 #[test]

@@ -80,116 +80,142 @@ fn messages_come_out_as_decode_gives_them<B: Backend>(_: &str) {
     for make in [classic::<B> as fn(u8, Option<u8>) -> T<B>, v2::<B>] {
         let mut alice = make(1, Some(9));
         let (mut new, mut old) = (bob(make, &alice), bob(make, &alice));
-        let wire = alice.encode("hello through the door").unwrap();
-        let format = if wire[0] == 0x02 { "v2" } else { "classic" };
-
-        let got = new.receive(&wire, DecodeMode::Strict).unwrap();
-        let Inbound::Message {
-            sender,
-            verified,
-            plaintext,
-        } = got
-        else {
-            panic!("{format}: {got:?}")
-        };
-        let Decoded::Message {
-            sender: old_sender,
-            verified: old_verified,
-            plaintext: old_plaintext,
-        } = old.decode(&wire, DecodeMode::Strict).unwrap()
-        else {
-            panic!("{format}: decode gave no message")
-        };
-        assert_eq!(plaintext, b"hello through the door");
-        assert_eq!(
-            (sender, verified, &plaintext),
-            (old_sender, old_verified, &old_plaintext)
-        );
-        assert_eq!(sender, alice.id());
-        assert_eq!(state(&new), state(&old), "{format}");
-
-        // The same bytes again: v2 refuses the replay, classic takes them.
-        let again = new.receive(&wire, DecodeMode::Strict);
-        let old_again = old.decode(&wire, DecodeMode::Strict);
-        if format == "v2" {
-            same_refusal(again, old_again, |e| {
-                matches!(e, Error::Replayed { too_old: false, .. })
-            });
-        } else {
-            assert_eq!(again.unwrap().plaintext(), old_again.unwrap().plaintext());
-        }
-
-        // Into a buffer, without a heap.
-        let wire = alice.encode("into a buffer").unwrap();
-        let (mut a, mut b) = ([0u8; 64], [0u8; 64]);
-        let got = new.receive_into(&wire, DecodeMode::Strict, &mut a).unwrap();
-        let old_got = old.decode_into(&wire, DecodeMode::Strict, &mut b).unwrap();
-        let (Inbound::Message { plaintext, .. }, Decoded::Message { plaintext: p2, .. }) =
-            (got, old_got)
-        else {
-            panic!("{format}: not a message")
-        };
-        assert_eq!(&*plaintext, b"into a buffer");
-        assert_eq!(&*plaintext, &*p2);
-        // In place, without a second buffer.
-        let wire = alice.encode("in place").unwrap();
-        let (mut a, mut b) = (wire.clone(), wire.clone());
-        let got = new.receive_in_place(&mut a, DecodeMode::Strict).unwrap();
-        let old_got = old.decode_in_place(&mut b, DecodeMode::Strict).unwrap();
-        let (Inbound::Message { plaintext, .. }, Decoded::Message { plaintext: p2, .. }) =
-            (got, old_got)
-        else {
-            panic!("{format}: not a message in place")
-        };
-        assert_eq!(&*plaintext, b"in place");
-        assert_eq!(&*plaintext, &*p2);
-        assert_eq!(state(&new), state(&old), "{format}");
-        // A buffer too small: the same refusal, nothing moved.
-        let wire = alice.encode("too long for four bytes").unwrap();
-        let before = state(&new);
-        same_refusal(
-            new.receive_into(&wire, DecodeMode::Strict, &mut [0u8; 4]),
-            old.decode_into(&wire, DecodeMode::Strict, &mut [0u8; 4]),
-            |e| matches!(e, Error::BufferTooSmall { .. }),
-        );
-        assert_eq!(state(&new), before, "{format}");
-
-        // Our own echo.
-        let mine = new.encode("mine").unwrap();
-        assert!(matches!(
-            new.receive(&mine, DecodeMode::Strict),
-            Ok(Inbound::Own)
-        ));
-        assert!(matches!(
-            old.decode(&mine, DecodeMode::Strict),
-            Ok(Decoded::Own)
-        ));
-
-        // An untrusted sender: refused in strict mode, ignored when asked.
-        let mut carol = make(3, Some(9));
-        let hers = carol.encode("from a stranger").unwrap();
-        let before = state(&new);
-        same_refusal(
-            new.receive(&hers, DecodeMode::Strict),
-            old.decode(&hers, DecodeMode::Strict),
-            |e| matches!(e, Error::UntrustedSender(id) if *id == carol.id()),
-        );
-        assert_eq!(state(&new), before, "{format}");
-        let got = new.receive(&hers, DecodeMode::IgnoreUntrusted).unwrap();
-        assert!(
-            matches!(got, Inbound::Ignored { sender } if sender == carol.id()),
-            "{format}: {got:?}"
-        );
-        assert!(matches!(
-            old.decode(&hers, DecodeMode::IgnoreUntrusted),
-            Ok(Decoded::Ignored { sender }) if sender == carol.id()
-        ));
-        assert_eq!(state(&new), before, "{format}");
+        let format = a_message_and_its_replay(&mut alice, &mut new, &mut old);
+        into_a_buffer_and_in_place(&mut alice, &mut new, &mut old, format);
+        our_echo_and_a_strangers_message(make, &mut new, &mut old, format);
     }
 }
 mod messages {
     use super::*;
     for_each_backend!(messages_come_out_as_decode_gives_them);
+}
+
+/// Alice's message, received by `new` and decoded by `old`: the same plaintext,
+/// sender and verification, the same state; the same bytes again: v2 refuses the
+/// replay, classic takes them. Returns the format's name.
+fn a_message_and_its_replay<B: Backend>(
+    alice: &mut T<B>,
+    new: &mut T<B>,
+    old: &mut T<B>,
+) -> &'static str {
+    let wire = alice.encode("hello through the door").unwrap();
+    let format = if wire[0] == 0x02 { "v2" } else { "classic" };
+    let got = new.receive(&wire, DecodeMode::Strict).unwrap();
+    let Inbound::Message {
+        sender,
+        verified,
+        plaintext,
+    } = got
+    else {
+        panic!("{format}: {got:?}")
+    };
+    let Decoded::Message {
+        sender: old_sender,
+        verified: old_verified,
+        plaintext: old_plaintext,
+    } = old.decode(&wire, DecodeMode::Strict).unwrap()
+    else {
+        panic!("{format}: decode gave no message")
+    };
+    assert_eq!(plaintext, b"hello through the door");
+    assert_eq!(
+        (sender, verified, &plaintext),
+        (old_sender, old_verified, &old_plaintext)
+    );
+    assert_eq!(sender, alice.id());
+    assert_eq!(state(new), state(old), "{format}");
+
+    let again = new.receive(&wire, DecodeMode::Strict);
+    let old_again = old.decode(&wire, DecodeMode::Strict);
+    if format == "v2" {
+        same_refusal(again, old_again, |e| {
+            matches!(e, Error::Replayed { too_old: false, .. })
+        });
+    } else {
+        assert_eq!(again.unwrap().plaintext(), old_again.unwrap().plaintext());
+    }
+    format
+}
+
+/// `receive_into` as `decode_into` (into a buffer, without a heap) and
+/// `receive_in_place` as `decode_in_place`; a buffer too small: the same refusal,
+/// nothing moved.
+fn into_a_buffer_and_in_place<B: Backend>(
+    alice: &mut T<B>,
+    new: &mut T<B>,
+    old: &mut T<B>,
+    format: &str,
+) {
+    let wire = alice.encode("into a buffer").unwrap();
+    let (mut a, mut b) = ([0u8; 64], [0u8; 64]);
+    let got = new.receive_into(&wire, DecodeMode::Strict, &mut a).unwrap();
+    let old_got = old.decode_into(&wire, DecodeMode::Strict, &mut b).unwrap();
+    let (Inbound::Message { plaintext, .. }, Decoded::Message { plaintext: p2, .. }) =
+        (got, old_got)
+    else {
+        panic!("{format}: not a message")
+    };
+    assert_eq!(&*plaintext, b"into a buffer");
+    assert_eq!(&*plaintext, &*p2);
+    let wire = alice.encode("in place").unwrap();
+    let (mut a, mut b) = (wire.clone(), wire.clone());
+    let got = new.receive_in_place(&mut a, DecodeMode::Strict).unwrap();
+    let old_got = old.decode_in_place(&mut b, DecodeMode::Strict).unwrap();
+    let (Inbound::Message { plaintext, .. }, Decoded::Message { plaintext: p2, .. }) =
+        (got, old_got)
+    else {
+        panic!("{format}: not a message in place")
+    };
+    assert_eq!(&*plaintext, b"in place");
+    assert_eq!(&*plaintext, &*p2);
+    assert_eq!(state(new), state(old), "{format}");
+    let wire = alice.encode("too long for four bytes").unwrap();
+    let before = state(new);
+    same_refusal(
+        new.receive_into(&wire, DecodeMode::Strict, &mut [0u8; 4]),
+        old.decode_into(&wire, DecodeMode::Strict, &mut [0u8; 4]),
+        |e| matches!(e, Error::BufferTooSmall { .. }),
+    );
+    assert_eq!(state(new), before, "{format}");
+}
+
+/// Our own echo is `Own`; an untrusted sender is refused in strict mode and ignored
+/// when asked, as `decode` says, nothing changed.
+fn our_echo_and_a_strangers_message<B: Backend>(
+    make: fn(u8, Option<u8>) -> T<B>,
+    new: &mut T<B>,
+    old: &mut T<B>,
+    format: &str,
+) {
+    let mine = new.encode("mine").unwrap();
+    assert!(matches!(
+        new.receive(&mine, DecodeMode::Strict),
+        Ok(Inbound::Own)
+    ));
+    assert!(matches!(
+        old.decode(&mine, DecodeMode::Strict),
+        Ok(Decoded::Own)
+    ));
+
+    let mut carol = make(3, Some(9));
+    let hers = carol.encode("from a stranger").unwrap();
+    let before = state(new);
+    same_refusal(
+        new.receive(&hers, DecodeMode::Strict),
+        old.decode(&hers, DecodeMode::Strict),
+        |e| matches!(e, Error::UntrustedSender(id) if *id == carol.id()),
+    );
+    assert_eq!(state(new), before, "{format}");
+    let got = new.receive(&hers, DecodeMode::IgnoreUntrusted).unwrap();
+    assert!(
+        matches!(got, Inbound::Ignored { sender } if sender == carol.id()),
+        "{format}: {got:?}"
+    );
+    assert!(matches!(
+        old.decode(&hers, DecodeMode::IgnoreUntrusted),
+        Ok(Decoded::Ignored { sender }) if sender == carol.id()
+    ));
+    assert_eq!(state(new), before, "{format}");
 }
 
 /// Forged, malformed and refused-by-setting bytes of each format: `receive` refuses
@@ -238,8 +264,16 @@ fn refusals_are_decodes_refusals<B: Backend>(_: &str) {
         );
     }
 
-    // A format the topic's setting refuses, with every message type: refused as
-    // `decode` refuses it.
+    a_format_the_setting_refuses_is_refused_as_decode_does::<B>();
+}
+mod refusals {
+    use super::*;
+    for_each_backend!(refusals_are_decodes_refusals);
+}
+
+/// A format the topic's setting refuses, with every message type: refused as
+/// `decode` refuses it.
+fn a_format_the_setting_refuses_is_refused_as_decode_does<B: Backend>() {
     let mut classic_alice = classic::<B>(1, None);
     let mut v2_alice = v2::<B>(1, None);
     let (mut v2_bob, mut v2_bob_old) = (v2::<B>(2, Some(9)), v2::<B>(2, Some(9)));
@@ -267,10 +301,6 @@ fn refusals_are_decodes_refusals<B: Backend>(_: &str) {
         no_id_old.decode(&v2_intro, DecodeMode::Strict),
         |e| *e == Error::NoTopicId,
     );
-}
-mod refusals {
-    use super::*;
-    for_each_backend!(refusals_are_decodes_refusals);
 }
 
 /// An introduction of each format: reported with the newcomer's verified key, id
@@ -318,37 +348,45 @@ fn introductions_are_reported_for_the_application_to_decide<B: Backend>(_: &str)
         assert_eq!(dave.parse_reply(&reply).unwrap(), alice.public_key());
         assert_eq!(key_of(&dave), key_of(&alice));
 
-        // A forged introduction: a signature byte changed (classic: bytes 33..97; v2:
-        // the last 64). Refused as construct_reply refuses it, nothing changed.
-        let mut dave2 = make(6, None);
-        let mut forged = dave2.construct_intro().unwrap().to_vec();
-        let at = if format == WireFormat::V2 {
-            forged.len() - 5
-        } else {
-            40
-        };
-        forged[at] ^= 0x10;
-        alice.add_participant(dave2.public_key()).unwrap();
-        let before = state(&alice);
-        same_refusal(
-            alice.receive(&forged, DecodeMode::Strict),
-            alice.construct_reply(&forged),
-            |e| *e == Error::BadSignature,
-        );
-        assert_eq!(state(&alice), before);
-
-        // Our own introduction, echoed.
-        let mine = dave2.construct_intro().unwrap().to_vec();
-        assert!(matches!(
-            dave2.receive(&mine, DecodeMode::Strict),
-            Ok(Inbound::Own)
-        ));
-        assert!(dave2.has_pending_introduction(), "the echo kept our intro");
+        a_forged_introduction_and_our_own(make, &mut alice, format);
     }
 }
 mod introductions {
     use super::*;
     for_each_backend!(introductions_are_reported_for_the_application_to_decide);
+}
+
+/// A forged introduction: a signature byte changed (classic: bytes 33..97; v2: the
+/// last 64). Refused as construct_reply refuses it, nothing changed. Our own
+/// introduction, echoed, is `Own` and keeps the pending introduction.
+fn a_forged_introduction_and_our_own<B: Backend>(
+    make: fn(u8, Option<u8>) -> T<B>,
+    alice: &mut T<B>,
+    format: WireFormat,
+) {
+    let mut dave2 = make(6, None);
+    let mut forged = dave2.construct_intro().unwrap().to_vec();
+    let at = if format == WireFormat::V2 {
+        forged.len() - 5
+    } else {
+        40
+    };
+    forged[at] ^= 0x10;
+    alice.add_participant(dave2.public_key()).unwrap();
+    let before = state(alice);
+    same_refusal(
+        alice.receive(&forged, DecodeMode::Strict),
+        alice.construct_reply(&forged),
+        |e| *e == Error::BadSignature,
+    );
+    assert_eq!(state(alice), before);
+
+    let mine = dave2.construct_intro().unwrap().to_vec();
+    assert!(matches!(
+        dave2.receive(&mine, DecodeMode::Strict),
+        Ok(Inbound::Own)
+    ));
+    assert!(dave2.has_pending_introduction(), "the echo kept our intro");
 }
 
 /// A reply of each format: reported to its recipient and to everyone else, with the
@@ -404,28 +442,36 @@ fn replies_are_reported_and_taken_by_parse_reply<B: Backend>(_: &str) {
         );
         assert_eq!(key_of(&dave), key_of(&alice));
 
-        // An untrusted v2 replier: reported alike; parse_reply refuses with its key.
         if format == WireFormat::V2 {
-            let mut erin = make(5, None);
-            let intro = erin.construct_intro().unwrap().to_vec();
-            alice.add_participant(erin.public_key()).unwrap();
-            let reply = alice.construct_reply(&intro).unwrap().to_vec();
-            assert!(matches!(
-                erin.receive(&reply, DecodeMode::Strict),
-                Ok(Inbound::Reply(o)) if o.claimed_replier() == alice.public_key()
-            ));
-            let before = state(&erin);
-            assert!(matches!(
-                erin.parse_reply(&reply),
-                Err(Error::UntrustedReplier { key, .. }) if key == alice.public_key()
-            ));
-            assert_eq!(state(&erin), before);
+            an_untrusted_v2_replier_is_refused_with_its_key(make, &mut alice);
         }
     }
 }
 mod replies {
     use super::*;
     for_each_backend!(replies_are_reported_and_taken_by_parse_reply);
+}
+
+/// An untrusted v2 replier: reported alike; parse_reply refuses with its key,
+/// nothing changed.
+fn an_untrusted_v2_replier_is_refused_with_its_key<B: Backend>(
+    make: fn(u8, Option<u8>) -> T<B>,
+    alice: &mut T<B>,
+) {
+    let mut erin = make(5, None);
+    let intro = erin.construct_intro().unwrap().to_vec();
+    alice.add_participant(erin.public_key()).unwrap();
+    let reply = alice.construct_reply(&intro).unwrap().to_vec();
+    assert!(matches!(
+        erin.receive(&reply, DecodeMode::Strict),
+        Ok(Inbound::Reply(o)) if o.claimed_replier() == alice.public_key()
+    ));
+    let before = state(&erin);
+    assert!(matches!(
+        erin.parse_reply(&reply),
+        Err(Error::UntrustedReplier { key, .. }) if key == alice.public_key()
+    ));
+    assert_eq!(state(&erin), before);
 }
 
 /// A v2 rekey: taken as `accept_rekey` takes it (the same outcome, key and state on
@@ -465,55 +511,8 @@ fn rekeys_are_taken_as_accept_rekey_takes_them<B: Backend>(_: &str) {
         Ok(Inbound::Own)
     ));
 
-    // A forged rekey (a signature byte changed), a stale one (epoch 1 again after
-    // epoch 2), and one from a participant who is no admin here.
-    let next = alice.rotate(None).unwrap();
-    let mut forged = next.clone();
-    let at = forged.len() - 3;
-    forged[at] ^= 0x08;
-    let mut carol = v2::<B>(3, Some(9));
-    carol.add_participant(new.public_key()).unwrap();
-    let not_admin = carol.rotate(None).unwrap();
-    new.add_participant(carol.public_key()).unwrap();
-    old.add_participant(carol.public_key()).unwrap();
-    let cases: [(&[u8], Expected); 2] = [
-        (&forged, |e| *e == Error::BadSignature),
-        (&not_admin, |e| matches!(e, Error::NotAnAdmin(_))),
-    ];
-    for (bytes, expected) in cases {
-        let before = state(&new);
-        same_refusal(
-            new.receive(bytes, DecodeMode::Strict),
-            old.accept_rekey(bytes),
-            expected,
-        );
-        assert_eq!(state(&new), before);
-    }
-    let got = new.receive(&next, DecodeMode::Strict).unwrap();
-    assert!(matches!(
-        got,
-        Inbound::Rekey {
-            outcome: RekeyOutcome::Rotated { epoch: 2 },
-            ..
-        }
-    ));
-    old.accept_rekey(&next).unwrap();
-    // Stale: a rekey of epoch 1 that is not the one followed.
-    let mut stale = rekey.clone();
-    let before = state(&new);
-    stale[10] ^= 1; // the sender id: now nobody's, so not an admin
-    same_refusal(
-        new.receive(&stale, DecodeMode::Strict),
-        old.accept_rekey(&stale),
-        |e| matches!(e, Error::NotAnAdmin(_)),
-    );
-    same_refusal(
-        new.receive(&rekey, DecodeMode::Strict),
-        old.accept_rekey(&rekey),
-        |e| *e == Error::EpochMismatch { current: 2, got: 1 },
-    );
-    assert_eq!(state(&new), before);
-    assert_eq!(state(&new), state(&old));
+    let next = forged_and_non_admin_rekeys_are_refused(&mut alice, &mut new, &mut old);
+    a_rekey_that_does_not_follow_is_refused(&rekey, &mut new, &mut old);
 
     // A rekey in a classic topic: refused as decode refuses every v2 byte there.
     let mut classic_bob = classic::<B>(2, Some(9));
@@ -529,11 +528,109 @@ mod rekeys {
     for_each_backend!(rekeys_are_taken_as_accept_rekey_takes_them);
 }
 
+/// Alice's next rekey (to epoch 2) forged (a signature byte changed), and one from
+/// Carol, who is no admin here: refused as `accept_rekey` refuses them, nothing
+/// changed; then the genuine one is taken by both twins. Returns it.
+fn forged_and_non_admin_rekeys_are_refused<B: Backend>(
+    alice: &mut T<B>,
+    new: &mut T<B>,
+    old: &mut T<B>,
+) -> Vec<u8> {
+    let next = alice.rotate(None).unwrap();
+    let mut forged = next.clone();
+    let at = forged.len() - 3;
+    forged[at] ^= 0x08;
+    let mut carol = v2::<B>(3, Some(9));
+    carol.add_participant(new.public_key()).unwrap();
+    let not_admin = carol.rotate(None).unwrap();
+    new.add_participant(carol.public_key()).unwrap();
+    old.add_participant(carol.public_key()).unwrap();
+    let cases: [(&[u8], Expected); 2] = [
+        (&forged, |e| *e == Error::BadSignature),
+        (&not_admin, |e| matches!(e, Error::NotAnAdmin(_))),
+    ];
+    for (bytes, expected) in cases {
+        let before = state(new);
+        same_refusal(
+            new.receive(bytes, DecodeMode::Strict),
+            old.accept_rekey(bytes),
+            expected,
+        );
+        assert_eq!(state(new), before);
+    }
+    let got = new.receive(&next, DecodeMode::Strict).unwrap();
+    assert!(matches!(
+        got,
+        Inbound::Rekey {
+            outcome: RekeyOutcome::Rotated { epoch: 2 },
+            ..
+        }
+    ));
+    old.accept_rekey(&next).unwrap();
+    next
+}
+
+/// At epoch 2, a rekey of epoch 1 that is not the one followed (its sender id
+/// changed: nobody's, so no admin), and the epoch-1 `rekey` itself: refused as
+/// `accept_rekey` refuses them, nothing changed, the twins alike.
+fn a_rekey_that_does_not_follow_is_refused<B: Backend>(
+    rekey: &[u8],
+    new: &mut T<B>,
+    old: &mut T<B>,
+) {
+    let mut stale = rekey.to_vec();
+    let before = state(new);
+    stale[10] ^= 1; // the sender id: now nobody's, so not an admin
+    same_refusal(
+        new.receive(&stale, DecodeMode::Strict),
+        old.accept_rekey(&stale),
+        |e| matches!(e, Error::NotAnAdmin(_)),
+    );
+    same_refusal(
+        new.receive(rekey, DecodeMode::Strict),
+        old.accept_rekey(rekey),
+        |e| *e == Error::EpochMismatch { current: 2, got: 1 },
+    );
+    assert_eq!(state(new), before);
+    assert_eq!(state(new), state(old));
+}
+
 /// `receive` (and its twins) never panics, on anything: arbitrary bytes, and every
 /// valid kind with bytes changed, cut or added. A refusal changes nothing (group
 /// state, topic key, pending introduction, trusted participants; in place, the
 /// buffer).
 fn receive_never_panics_and_a_refusal_changes_nothing<B: Backend>(backend: &str) {
+    let (samples, bob) = samples_of_every_kind::<B>();
+    let bob = std::cell::RefCell::new(bob);
+    // What came out, by kind: printed, so a run shows the inputs reached every door.
+    let seen = std::cell::RefCell::new(std::collections::BTreeMap::<String, usize>::new());
+    let genuine = {
+        let samples = samples.clone();
+        (0..samples.len()).prop_map(move |which| samples[which].clone())
+    };
+    let anything = vec(any::<u8>(), 0..600);
+    let mut runner = TestRunner::new(Config {
+        cases: 384,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    runner
+        .run(
+            &prop_oneof![1 => genuine, 6 => mutated(samples), 3 => anything],
+            |bytes| received_every_way(&mut bob.borrow_mut(), &bytes, &mut seen.borrow_mut()),
+        )
+        .unwrap();
+    eprintln!("receive on {backend}: {:?}", seen.borrow());
+}
+mod properties {
+    use super::*;
+    for_each_backend!(receive_never_panics_and_a_refusal_changes_nothing);
+}
+
+/// A valid message of every kind (a v2 and a classic message, a classic and a v2
+/// introduction, a reply, a rekey) and Bob, who reads both formats, trusts their
+/// senders and takes Alice as admin.
+fn samples_of_every_kind<B: Backend>() -> (Vec<Vec<u8>>, T<B>) {
     let mut alice = v2::<B>(1, Some(9));
     alice.set_protocol(ProtocolVersion::Both);
     let mut dave = v2::<B>(4, None);
@@ -551,15 +648,12 @@ fn receive_never_panics_and_a_refusal_changes_nothing<B: Backend>(backend: &str)
     bob.add_participant(dave.public_key()).unwrap();
     alice.add_participant(bob.public_key()).unwrap();
     samples.push(alice.rotate(None).unwrap());
-    let bob = std::cell::RefCell::new(bob);
-    // What came out, by kind: printed, so a run shows the inputs reached every door.
-    let seen = std::cell::RefCell::new(std::collections::BTreeMap::<String, usize>::new());
+    (samples, bob)
+}
 
-    let genuine = {
-        let samples = samples.clone();
-        (0..samples.len()).prop_map(move |which| samples[which].clone())
-    };
-    let mutated = (0..samples.len(), vec(any::<(usize, u8)>(), 1..4), 0usize..3).prop_map(
+/// One of `samples` with one to three bytes changed, cut at or added.
+fn mutated(samples: Vec<Vec<u8>>) -> impl Strategy<Value = Vec<u8>> {
+    (0..samples.len(), vec(any::<(usize, u8)>(), 1..4), 0usize..3).prop_map(
         move |(which, edits, how)| {
             let mut bytes = samples[which].clone();
             for (at, value) in edits {
@@ -575,57 +669,48 @@ fn receive_never_panics_and_a_refusal_changes_nothing<B: Backend>(backend: &str)
             }
             bytes
         },
-    );
-    let anything = vec(any::<u8>(), 0..600);
-    let mut runner = TestRunner::new(Config {
-        cases: 384,
-        failure_persistence: None,
-        ..Config::default()
-    });
-    runner
-        .run(
-            &prop_oneof![1 => genuine, 6 => mutated, 3 => anything],
-            |bytes| {
-                let mut bob = bob.borrow_mut();
-                for mode in [
-                    DecodeMode::Strict,
-                    DecodeMode::IgnoreUntrusted,
-                    DecodeMode::Naive,
-                ] {
-                    let before = state(&bob);
-                    let got = bob.receive(&bytes, mode);
-                    let kind = match &got {
-                        Ok(inbound) => format!("{inbound:?}")
-                            .chars()
-                            .take_while(|c| c.is_alphabetic())
-                            .collect(),
-                        Err(e) => format!("refused: {}", stringphone_testkit::backend::category(e)),
-                    };
-                    *seen.borrow_mut().entry(kind).or_default() += 1;
-                    if got.is_err() {
-                        prop_assert_eq!(&state(&bob), &before);
-                    }
-                    let before = state(&bob);
-                    if bob.receive_into(&bytes, mode, &mut [0u8; 64]).is_err() {
-                        prop_assert_eq!(&state(&bob), &before);
-                    }
-                    // In place: a refusal leaves the buffer as it was, too.
-                    let before = state(&bob);
-                    let mut buffer = bytes.clone();
-                    if let Err(e) = bob.receive_in_place(&mut buffer, mode) {
-                        prop_assert_eq!(&state(&bob), &before);
-                        // (On ring, whose ChaCha20-Poly1305 zeroes a buffer whose tag
-                        // fails, this held only once the backend kept the ciphertext.)
-                        prop_assert_eq!(&buffer, &bytes, "{:?} {:?}", mode, e);
-                    }
-                }
-                Ok(())
-            },
-        )
-        .unwrap();
-    eprintln!("receive on {backend}: {:?}", seen.borrow());
+    )
 }
-mod properties {
-    use super::*;
-    for_each_backend!(receive_never_panics_and_a_refusal_changes_nothing);
+
+/// `bytes` through `receive`, `receive_into` and `receive_in_place` in every mode: a
+/// refusal changes nothing (in place, not the buffer either). Counts what came out,
+/// by kind, in `seen`.
+fn received_every_way<B: Backend>(
+    bob: &mut T<B>,
+    bytes: &[u8],
+    seen: &mut std::collections::BTreeMap<String, usize>,
+) -> Result<(), TestCaseError> {
+    for mode in [
+        DecodeMode::Strict,
+        DecodeMode::IgnoreUntrusted,
+        DecodeMode::Naive,
+    ] {
+        let before = state(bob);
+        let got = bob.receive(bytes, mode);
+        let kind = match &got {
+            Ok(inbound) => format!("{inbound:?}")
+                .chars()
+                .take_while(|c| c.is_alphabetic())
+                .collect(),
+            Err(e) => format!("refused: {}", stringphone_testkit::backend::category(e)),
+        };
+        *seen.entry(kind).or_default() += 1;
+        if got.is_err() {
+            prop_assert_eq!(&state(bob), &before);
+        }
+        let before = state(bob);
+        if bob.receive_into(bytes, mode, &mut [0u8; 64]).is_err() {
+            prop_assert_eq!(&state(bob), &before);
+        }
+        // In place: a refusal leaves the buffer as it was, too.
+        let before = state(bob);
+        let mut buffer = bytes.to_vec();
+        if let Err(e) = bob.receive_in_place(&mut buffer, mode) {
+            prop_assert_eq!(&state(bob), &before);
+            // (On ring, whose ChaCha20-Poly1305 zeroes a buffer whose tag
+            // fails, this held only once the backend kept the ciphertext.)
+            prop_assert_eq!(&buffer[..], bytes, "{:?} {:?}", mode, e);
+        }
+    }
+    Ok(())
 }

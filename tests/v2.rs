@@ -5,7 +5,7 @@ mod common;
 
 use stringphone_testkit::verified_message;
 
-use common::v2::{text, FlakyStore};
+use common::v2::{restart, text, FlakyStore};
 
 use stringphone::protocol::trust::MarkSlot;
 use stringphone::protocol::Topic;
@@ -68,7 +68,6 @@ fn round_trip_and_layout<B: Backend>(_: &str) {
     // Counters go up by one per message.
     let a = alice.encode("a").unwrap();
     let b = alice.encode("b").unwrap();
-    let counter = |w: &[u8]| u64::from_be_bytes(w[39..47].try_into().unwrap());
     assert_eq!(counter(&b), counter(&a) + 1);
 }
 mod round_trip {
@@ -195,8 +194,16 @@ fn a_forged_reply_never_installs_the_attackers_key<B: Backend>(_: &str) {
     assert_eq!(newcomer.parse_reply(&genuine).unwrap(), alice.public_key());
     assert_eq!(newcomer.topic_key(), alice.topic_key());
 
-    // Had the user trusted Mallory after comparing her fingerprint, her reply would
-    // have been taken: the rule is "installed once the replier is trusted".
+    a_replier_trusted_after_its_fingerprint_is_taken(&mut mallory);
+}
+mod signed_discovery {
+    use super::*;
+    for_each_backend!(a_forged_reply_never_installs_the_attackers_key);
+}
+
+/// Had the user trusted Mallory after comparing her fingerprint, her reply would have
+/// been taken: the rule is "installed once the replier is trusted".
+fn a_replier_trusted_after_its_fingerprint_is_taken<B: Backend>(mallory: &mut T<B>) {
     let mut trusting = v2::<B>(9, None);
     let intro = trusting.construct_intro().unwrap();
     mallory.add_participant(trusting.public_key()).unwrap();
@@ -208,18 +215,24 @@ fn a_forged_reply_never_installs_the_attackers_key<B: Backend>(_: &str) {
     assert_eq!(trusting.parse_reply(&reply).unwrap(), mallory.public_key());
     assert_eq!(trusting.topic_key(), mallory.topic_key());
 }
-mod signed_discovery {
-    use super::*;
-    for_each_backend!(a_forged_reply_never_installs_the_attackers_key);
-}
 
 fn a_removed_participant_reads_nothing_after_rotation<B: Backend>(_: &str) {
     let (mut alice, mut bob, mut carol) = group::<B>();
     bob.set_grace_messages(2).unwrap();
     let before = alice.encode("before").unwrap();
     assert_eq!(text(carol.decode(&before, DecodeMode::Strict)), "before");
+    alice_rotates_carol_out(&mut alice, &mut bob, &mut carol);
+    epoch_0_ends_with_its_grace_period(&mut alice, &mut bob, &mut carol);
+    only_an_admins_rekey_brings_carol_back(&mut alice, &mut bob, &mut carol);
+}
+mod rotation {
+    use super::*;
+    for_each_backend!(a_removed_participant_reads_nothing_after_rotation);
+}
 
-    // Alice removes Carol and rotates.
+/// Alice removes Carol and rotates: Bob follows, Carol is refused as no member. The
+/// rest carry on; Carol can read none of it.
+fn alice_rotates_carol_out<B: Backend>(alice: &mut T<B>, bob: &mut T<B>, carol: &mut T<B>) {
     alice.remove_participant(&carol.id()).unwrap();
     let rekey = alice.rotate(None).unwrap();
     assert_eq!(alice.epoch(), 1);
@@ -233,7 +246,6 @@ fn a_removed_participant_reads_nothing_after_rotation<B: Backend>(_: &str) {
     );
     assert_eq!(carol.epoch(), 0);
 
-    // The rest carry on; Carol can read none of it.
     let after = alice.encode("after").unwrap();
     assert_eq!(text(bob.decode(&after, DecodeMode::Strict)), "after");
     assert!(matches!(
@@ -249,10 +261,16 @@ fn a_removed_participant_reads_nothing_after_rotation<B: Backend>(_: &str) {
         text(alice.decode(&reply, DecodeMode::Strict)),
         "bob, epoch 1"
     );
+}
 
-    // Carol still holds the old key: Bob still reads epoch 0 for its grace period,
-    // but not from her, whom epoch 1 left out (a participant rotated out is heard in
-    // no epoch); and after the grace period, epoch 0 is gone altogether.
+/// Carol still holds the old key: Bob still reads epoch 0 for its grace period, but
+/// not from her, whom epoch 1 left out (a participant rotated out is heard in no
+/// epoch); and after the grace period, epoch 0 is gone altogether.
+fn epoch_0_ends_with_its_grace_period<B: Backend>(
+    alice: &mut T<B>,
+    bob: &mut T<B>,
+    carol: &mut T<B>,
+) {
     let late = carol.encode("carol, epoch 0").unwrap();
     assert!(matches!(
         bob.decode(&late, DecodeMode::Strict),
@@ -272,9 +290,19 @@ fn a_removed_participant_reads_nothing_after_rotation<B: Backend>(_: &str) {
         bob.decode(&later, DecodeMode::Naive),
         Err(Error::UnknownEpoch(0))
     ));
+}
 
-    // Bob, a member but no admin, still trusts Carol, yet will not hand her the key
-    // of an epoch that does not list her: only an admin's rekey brings her back.
+/// Bob, a member but no admin, still trusts Carol, yet will not hand her the key of
+/// an epoch that does not list her: only an admin's rekey brings her back. Carol
+/// missed epoch 1, so she cannot check that epoch 2 extends her chain: the rekey is
+/// refused, and so is a reply of another epoch than hers. She forgets her epoch and
+/// comes in again as a newcomer, through the rekey that lists her or through a
+/// member's reply.
+fn only_an_admins_rekey_brings_carol_back<B: Backend>(
+    alice: &mut T<B>,
+    bob: &mut T<B>,
+    carol: &mut T<B>,
+) {
     let intro = carol.construct_intro().unwrap();
     assert_eq!(
         bob.construct_reply(&intro),
@@ -288,10 +316,6 @@ fn a_removed_participant_reads_nothing_after_rotation<B: Backend>(_: &str) {
         bob.accept_rekey(&rekey2).unwrap(),
         RekeyOutcome::Rotated { epoch: 2 }
     );
-    // Carol missed epoch 1, so she cannot check that epoch 2 extends her chain: the
-    // rekey is refused, and so is a reply of another epoch than hers. She forgets her
-    // epoch and comes in again as a newcomer, through the rekey that lists her or
-    // through a member's reply.
     assert!(matches!(
         carol.accept_rekey(&rekey2),
         Err(Error::EpochMismatch { current: 0, got: 2 })
@@ -320,10 +344,6 @@ fn a_removed_participant_reads_nothing_after_rotation<B: Backend>(_: &str) {
         stale.accept_rekey(&rekey2),
         Err(Error::EpochMismatch { current: 0, got: 2 })
     ));
-}
-mod rotation {
-    use super::*;
-    for_each_backend!(a_removed_participant_reads_nothing_after_rotation);
 }
 
 fn only_admins_rotate_and_concurrent_rotations_converge<B: Backend>(_: &str) {
@@ -362,10 +382,14 @@ mod admins {
     for_each_backend!(only_admins_rotate_and_concurrent_rotations_converge);
 }
 
+/// A v2 message's counter (header bytes 39..47).
+fn counter(w: &[u8]) -> u64 {
+    u64::from_be_bytes(w[39..47].try_into().unwrap())
+}
+
 fn a_restart_never_reuses_a_counter_nor_reopens_replays<B: Backend>(_: &str) {
     let (mut alice, mut bob, _) = group::<B>();
     let mut seen = std::collections::BTreeSet::new();
-    let counter = |w: &[u8]| u64::from_be_bytes(w[39..47].try_into().unwrap());
     let mut captured = Vec::new();
     for i in 0..5 {
         let w = alice.encode(format!("{i}")).unwrap();
@@ -374,16 +398,7 @@ fn a_restart_never_reuses_a_counter_nor_reopens_replays<B: Backend>(_: &str) {
         captured.push(w);
     }
     // Alice crashes and restarts from her store (the same identity, a new process).
-    let store = alice.trust_store().clone();
-    let mut restarted = Topic::<B, _>::with_store(
-        SigningSeed::from_bytes([1; 32]),
-        alice.topic_key().cloned(),
-        store,
-    );
-    restarted.set_protocol(ProtocolVersion::V2);
-    restarted
-        .set_topic_id(stringphone::v2::TopicId::from_name(b"test topic"))
-        .unwrap();
+    let mut restarted = restart::<B>(&alice, 1);
     for i in 0..5 {
         let w = restarted.encode(format!("again {i}")).unwrap();
         assert!(seen.insert(counter(&w)), "counter {} reused", counter(&w));
@@ -394,29 +409,10 @@ fn a_restart_never_reuses_a_counter_nor_reopens_replays<B: Backend>(_: &str) {
             format!("again {i}")
         );
     }
-    // Two live instances of one identity: same counters, different sessions, so no
-    // (key, nonce) pair repeats: the same plaintext at the same counter differs.
-    let mut twin_a = v2::<B>(5, Some(9));
-    let mut twin_b = v2::<B>(5, Some(9));
-    let (wa, wb) = (
-        twin_a.encode("same").unwrap(),
-        twin_b.encode("same").unwrap(),
-    );
-    assert_eq!(counter(&wa), counter(&wb));
-    assert_ne!(wa[23..39], wb[23..39], "sessions");
-    assert_ne!(wa[47..51], wb[47..51], "ciphertexts under one (key, nonce)");
+    two_live_instances_of_one_identity_share_no_nonce::<B>();
 
     // Bob crashes; his store holds his replay marks (ahead of what he accepted).
-    let bob_store = bob.trust_store().clone();
-    let mut bob_again = Topic::<B, _>::with_store(
-        SigningSeed::from_bytes([2; 32]),
-        bob.topic_key().cloned(),
-        bob_store,
-    );
-    bob_again.set_protocol(ProtocolVersion::V2);
-    bob_again
-        .set_topic_id(stringphone::v2::TopicId::from_name(b"test topic"))
-        .unwrap();
+    let mut bob_again = restart::<B>(&bob, 2);
     for w in &captured {
         assert!(
             matches!(
@@ -426,18 +422,33 @@ fn a_restart_never_reuses_a_counter_nor_reopens_replays<B: Backend>(_: &str) {
             "a replay reopened by the restart"
         );
     }
-    // A clean shutdown stores exact marks instead, so a clean restart refuses nothing
-    // that had not arrived yet.
-    bob.save_replay_marks().unwrap();
-    let mut clean = Topic::<B, _>::with_store(
-        SigningSeed::from_bytes([2; 32]),
-        bob.topic_key().cloned(),
-        bob.trust_store().clone(),
+    a_clean_restart_refuses_only_replays(&mut bob, &mut restarted, &captured);
+}
+
+/// Two live instances of one identity: same counters, different sessions, so no
+/// (key, nonce) pair repeats: the same plaintext at the same counter differs.
+fn two_live_instances_of_one_identity_share_no_nonce<B: Backend>() {
+    let mut twin_a = v2::<B>(5, Some(9));
+    let mut twin_b = v2::<B>(5, Some(9));
+    let (wa, wb) = (
+        twin_a.encode("same").unwrap(),
+        twin_b.encode("same").unwrap(),
     );
-    clean.set_protocol(ProtocolVersion::V2);
-    clean
-        .set_topic_id(stringphone::v2::TopicId::from_name(b"test topic"))
-        .unwrap();
+    assert_eq!(counter(&wa), counter(&wb));
+    assert_ne!(wa[23..39], wb[23..39], "sessions");
+    assert_ne!(wa[47..51], wb[47..51], "ciphertexts under one (key, nonce)");
+}
+
+/// A clean shutdown of Bob stores exact marks instead, so a clean restart refuses
+/// nothing that had not arrived yet (the restarted Alice's next message, below the
+/// crash-safe mark), and still refuses every `captured` message again.
+fn a_clean_restart_refuses_only_replays<B: Backend>(
+    bob: &mut T<B>,
+    restarted: &mut T<B>,
+    captured: &[Vec<u8>],
+) {
+    bob.save_replay_marks().unwrap();
+    let mut clean = restart::<B>(bob, 2);
     let w = restarted.encode("after a clean restart").unwrap();
     assert!(
         counter(&w) < SENDER_BLOCK + 1 + RECEIVER_BLOCK,
@@ -447,7 +458,7 @@ fn a_restart_never_reuses_a_counter_nor_reopens_replays<B: Backend>(_: &str) {
         text(clean.decode(&w, DecodeMode::Strict)),
         "after a clean restart"
     );
-    for w in &captured {
+    for w in captured {
         assert!(matches!(
             clean.decode(w, DecodeMode::Strict),
             Err(Error::Replayed { .. })

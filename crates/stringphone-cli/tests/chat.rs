@@ -19,10 +19,7 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{on_terminal, start_broker, start_broker_on, starts, Person, Proc, TempDir};
-
-/// Generous bound for any one step on a loaded machine.
-const STEP: Duration = Duration::from_secs(20);
+use common::{on_terminal, start_broker, start_broker_on, starts, Person, Proc, TempDir, STEP};
 
 /// The chat of these tests: topic `stringphone/test/people`, with the key file.
 trait PeopleChat {
@@ -61,180 +58,205 @@ fn count(p: &Proc, pred: impl Fn(&str) -> bool) -> usize {
     p.out.snapshot().iter().filter(|l| pred(l)).count()
 }
 
+/// The people of `a_person_at_a_terminal_loses_no_line`, in one directory, and the
+/// port of their broker. Alice made the topic key. Dave is already a member: he and
+/// Alice trust each other and hold the key. Eve was handed the key out of band; Dave
+/// trusts her, Alice does not yet. Bob knows Alice's key beforehand (so he trusts her
+/// reply without a window). Carol knows nobody.
+struct AtTerminal {
+    dir: TempDir,
+    port: u16,
+    alice: Person,
+    bob: Person,
+    carol: Person,
+    dave: Person,
+    eve: Person,
+}
+
+impl AtTerminal {
+    fn new(dir: TempDir, port: u16) -> Self {
+        let home = dir.path();
+        let [alice, bob, carol, dave, eve] =
+            ["alice", "bob", "carol", "dave", "eve"].map(|n| Person::new(&dir, n));
+        alice.make_topic_key(home);
+        std::fs::copy(&alice.key, &dave.key).unwrap();
+        std::fs::copy(&alice.key, &eve.key).unwrap();
+        alice.trust(home, &[&dave]);
+        dave.trust(home, &[&alice]);
+        dave.trust(home, &[&eve]);
+        bob.trust(home, &[&alice]);
+        AtTerminal {
+            dir,
+            port,
+            alice,
+            bob,
+            carol,
+            dave,
+            eve,
+        }
+    }
+
+    fn chat(&self, who: &Person) -> Proc {
+        who.chat(self.dir.path(), self.port, &[])
+    }
+
+    /// Alice's chat at a terminal, and Dave's, both ready.
+    fn alice_and_dave_chat(&self) -> (Proc, Proc) {
+        let chat = self.alice.chat_command(self.dir.path(), self.port, &[]);
+        let pa = Proc::spawn("alice (terminal)", on_terminal(&chat));
+        pa.expect_start("ready", format!("ready {} key", self.alice.who()));
+        let pd = self.chat(&self.dave);
+        pd.expect_start("ready", format!("ready {} key", self.dave.who()));
+        (pa, pd)
+    }
+
+    /// Bob asks for the key: the question appears at Alice's terminal, naming the
+    /// commands that answer it. Returns Bob's chat and the question.
+    fn bob_asks(&self, pa: &Proc) -> (Proc, String) {
+        let pb = self.chat(&self.bob);
+        let question = format!("approve? newcomer {}", self.bob.who());
+        let asked = pa.expect_start("the question about Bob", &question);
+        assert!(
+            asked.contains(&format!("/approve {}", self.bob.fp)) && asked.contains("/refuse"),
+            "{asked}"
+        );
+        (pb, question)
+    }
+
+    /// Alice keeps chatting while the question waits: every line is sent (Dave reads
+    /// them all), none is taken for an answer, and the question is shown again.
+    fn lines_typed_meanwhile_are_all_sent(&self, pa: &Proc, pd: &Proc, question: &str) {
+        let typed = ["y", "yes", "no", "n", "hello Dave", "still here"];
+        for line in typed {
+            pa.send(line);
+        }
+        for (n, line) in typed.iter().enumerate() {
+            pa.expect_line(
+                &format!("line {line:?} confirmed"),
+                format!("sent {} {line}", n + 1),
+            );
+            let alices = format!("msg {} {line}", self.alice.who());
+            pd.expect_line(&format!("Alice's line {line:?}"), alices);
+        }
+        assert!(
+            !pa.has_line(starts("trusted ".into())),
+            "{}",
+            pa.transcript()
+        );
+        assert!(
+            !pa.has_line(starts("not-approved".into())),
+            "{}",
+            pa.transcript()
+        );
+        let deadline = Instant::now() + STEP;
+        while count(pa, starts(question.to_string())) < 2 && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(50));
+        }
+        assert!(
+            count(pa, starts(question.to_string())) >= 2,
+            "the question was not shown again after the lines typed\n{}",
+            pa.transcript()
+        );
+    }
+
+    /// The answer, by command (a prefix of the fingerprint is enough): Bob gets the
+    /// key and reads Alice.
+    fn alice_approves_bob_by_command(&self, pa: &Proc, pb: &Proc) {
+        let (alice, bob) = (&self.alice, &self.bob);
+        pa.send(&format!("/approve {}", &bob.fp[..9]));
+        pa.expect_start("trust in Bob", format!("trusted {} newcomer", bob.who()));
+        pa.expect_start("the reply", format!("reply-sent {}", bob.who()));
+        pb.expect_start("the key", format!("key-received {}", alice.who()));
+        pa.send("welcome Bob");
+        pb.expect_line("Alice's line", format!("msg {} welcome Bob", alice.who()));
+    }
+
+    /// Carol asks; Alice refuses her by command. Returns Carol's chat.
+    fn alice_refuses_carol_by_command(&self, pa: &Proc) -> Proc {
+        let carol = &self.carol;
+        let pc = self.chat(carol);
+        let question = format!("approve? newcomer {}", carol.who());
+        pa.expect_start("the question about Carol", question);
+        pa.send(&format!("/refuse {}", carol.fp));
+        pa.expect_start("Carol refused", format!("not-approved {}", carol.who()));
+        pc
+    }
+
+    /// Eve speaks: refused at Alice's, saying how to trust her. Her line carries a
+    /// right-to-left override, which must reach nobody's screen as it is. Trusted from
+    /// the chat: what she said is shown now, then what she says next. Returns her chat.
+    fn alice_trusts_eve_from_the_chat(&self, pa: &Proc, pd: &Proc) -> Proc {
+        let eve = &self.eve;
+        let pe = self.chat(eve);
+        pe.expect_start("ready", format!("ready {} key", eve.who()));
+        pe.send("before trust \u{202e}txt.exe");
+        let escaped = format!("msg {} before trust \\u{{202e}}txt.exe", eve.who());
+        pd.expect_line("Eve's line at Dave's, escaped", &escaped);
+        let refused = format!("refused {} untrusted sender", eve.who());
+        let refusal = pa.expect_start("Eve refused", refused);
+        assert!(
+            refusal.contains("stringphone pubkey") && refusal.contains("/trust"),
+            "{refusal}"
+        );
+        pa.send(&format!("/trust {}", eve.pk));
+        pa.expect_start("trust in Eve", format!("trusted {} by-command", eve.who()));
+        pa.expect_line("Eve's earlier line", &escaped);
+        pe.send("after trust");
+        pa.expect_line("Eve's next line", format!("msg {} after trust", eve.who()));
+        pe
+    }
+
+    /// Once stragglers had time to arrive: no command reached Bob or Dave, no override
+    /// reached Alice's screen, Carol got no key, and Alice trusts Bob, Dave and Eve.
+    fn no_command_sent_and_only_the_approved_trusted(&self, pa: &Proc, others: [&Proc; 3]) {
+        let [pb, pc, pd] = others;
+        thread::sleep(Duration::from_millis(300));
+        for p in [pb, pd] {
+            assert!(
+                !p.has_line(|l| l.contains("frobnicate") || l.contains("/approve")),
+                "a command was sent\n{}",
+                p.transcript()
+            );
+        }
+        assert!(
+            !pa.out.snapshot().iter().any(|l| l.contains('\u{202e}')),
+            "{}",
+            pa.transcript()
+        );
+        assert!(
+            !pc.has_line(starts("key-received".into())),
+            "{}",
+            pc.transcript()
+        );
+        let mut expected = vec![
+            self.bob.id.clone(),
+            self.dave.id.clone(),
+            self.eve.id.clone(),
+        ];
+        expected.sort();
+        assert_eq!(self.alice.trusted(self.dir.path()), expected);
+    }
+}
+
 #[test]
 fn a_person_at_a_terminal_loses_no_line() {
     let dir = TempDir::created("terminal");
-    let home = dir.path();
-    let (_broker, port) = start_broker(home);
-    let alice = Person::new(&dir, "alice");
-    let bob = Person::new(&dir, "bob");
-    let carol = Person::new(&dir, "carol");
-    let dave = Person::new(&dir, "dave");
-    let eve = Person::new(&dir, "eve");
-    alice.make_topic_key(home);
-    // Dave is already a member: he and Alice trust each other and hold the key.
-    // Eve was handed the key out of band; nobody trusts her yet.
-    std::fs::copy(&alice.key, &dave.key).unwrap();
-    std::fs::copy(&alice.key, &eve.key).unwrap();
-    alice.trust(home, &[&dave]);
-    dave.trust(home, &[&alice]);
-    dave.trust(home, &[&eve]);
-    // Bob knows Alice's key beforehand (so he trusts her reply without a window).
-    bob.trust(home, &[&alice]);
-
-    let pa = Proc::spawn(
-        "alice (terminal)",
-        on_terminal(&alice.chat_command(home, port, &[])),
-    );
-    pa.expect(STEP, "ready", starts(format!("ready {} key", alice.who())));
-    let pd = dave.chat(home, port, &[]);
-    pd.expect(STEP, "ready", starts(format!("ready {} key", dave.who())));
-
-    // Bob asks for the key: the question appears at Alice's terminal.
-    let pb = bob.chat(home, port, &[]);
-    let question = format!("approve? newcomer {}", bob.who());
-    pa.expect(STEP, "the question about Bob", starts(question.clone()));
-    let asked = pa
-        .out
-        .snapshot()
-        .into_iter()
-        .find(|l| l.starts_with(&question))
-        .unwrap();
-    assert!(
-        asked.contains(&format!("/approve {}", bob.fp)) && asked.contains("/refuse"),
-        "{asked}"
-    );
-
-    // Alice keeps chatting while the question waits: every line is sent (Dave reads
-    // them all), none is taken for an answer, and the question is shown again.
-    let typed = ["y", "yes", "no", "n", "hello Dave", "still here"];
-    for line in typed {
-        pa.send(line);
-    }
-    for (n, line) in typed.iter().enumerate() {
-        pa.expect(STEP, &format!("line {line:?} confirmed"), |l| {
-            l == format!("sent {} {line}", n + 1)
-        });
-        pd.expect(STEP, &format!("Alice's line {line:?}"), |l| {
-            l == format!("msg {} {line}", alice.who())
-        });
-    }
-    assert!(
-        !pa.has_line(starts("trusted ".into())),
-        "{}",
-        pa.transcript()
-    );
-    assert!(
-        !pa.has_line(starts("not-approved".into())),
-        "{}",
-        pa.transcript()
-    );
-    let deadline = Instant::now() + STEP;
-    while count(&pa, starts(question.clone())) < 2 && Instant::now() < deadline {
-        thread::sleep(Duration::from_millis(50));
-    }
-    assert!(
-        count(&pa, starts(question.clone())) >= 2,
-        "the question was not shown again after the lines typed\n{}",
-        pa.transcript()
-    );
+    let (_broker, port) = start_broker(dir.path());
+    let w = AtTerminal::new(dir, port);
+    let (pa, pd) = w.alice_and_dave_chat();
+    let (pb, question) = w.bob_asks(&pa);
+    w.lines_typed_meanwhile_are_all_sent(&pa, &pd, &question);
 
     // Commands are never sent; `//` sends a line that starts with '/'.
     pa.send("/frobnicate");
     pa.send("//slash at the start");
-    pd.expect(STEP, "the escaped line", |l| {
-        l == format!("msg {} /slash at the start", alice.who())
-    });
+    let escaped = format!("msg {} /slash at the start", w.alice.who());
+    pd.expect_line("the escaped line", escaped);
 
-    // The answer, by command (a prefix of the fingerprint is enough).
-    pa.send(&format!("/approve {}", &bob.fp[..9]));
-    pa.expect(
-        STEP,
-        "trust in Bob",
-        starts(format!("trusted {} newcomer", bob.who())),
-    );
-    pa.expect(
-        STEP,
-        "the reply",
-        starts(format!("reply-sent {}", bob.who())),
-    );
-    pb.expect(
-        STEP,
-        "the key",
-        starts(format!("key-received {}", alice.who())),
-    );
-    pa.send("welcome Bob");
-    pb.expect(STEP, "Alice's line", |l| {
-        l == format!("msg {} welcome Bob", alice.who())
-    });
-
-    // Carol asks; Alice refuses her by command.
-    let pc = carol.chat(home, port, &[]);
-    pa.expect(
-        STEP,
-        "the question about Carol",
-        starts(format!("approve? newcomer {}", carol.who())),
-    );
-    pa.send(&format!("/refuse {}", carol.fp));
-    pa.expect(
-        STEP,
-        "Carol refused",
-        starts(format!("not-approved {}", carol.who())),
-    );
-
-    // Eve speaks: refused at Alice's, saying how to trust her. Her line carries a
-    // right-to-left override, which must reach nobody's screen as it is.
-    let pe = eve.chat(home, port, &[]);
-    pe.expect(STEP, "ready", starts(format!("ready {} key", eve.who())));
-    pe.send("before trust \u{202e}txt.exe");
-    pd.expect(STEP, "Eve's line at Dave's, escaped", |l| {
-        l == format!("msg {} before trust \\u{{202e}}txt.exe", eve.who())
-    });
-    let refusal = pa.expect(
-        STEP,
-        "Eve refused",
-        starts(format!("refused {} untrusted sender", eve.who())),
-    );
-    assert!(
-        refusal.contains("stringphone pubkey") && refusal.contains("/trust"),
-        "{refusal}"
-    );
-    // Trusted from the chat: what she said is shown now, then what she says next.
-    pa.send(&format!("/trust {}", eve.pk));
-    pa.expect(
-        STEP,
-        "trust in Eve",
-        starts(format!("trusted {} by-command", eve.who())),
-    );
-    pa.expect(STEP, "Eve's earlier line", |l| {
-        l == format!("msg {} before trust \\u{{202e}}txt.exe", eve.who())
-    });
-    pe.send("after trust");
-    pa.expect(STEP, "Eve's next line", |l| {
-        l == format!("msg {} after trust", eve.who())
-    });
-
-    thread::sleep(Duration::from_millis(300));
-    for p in [&pb, &pd] {
-        assert!(
-            !p.has_line(|l| l.contains("frobnicate") || l.contains("/approve")),
-            "a command was sent\n{}",
-            p.transcript()
-        );
-    }
-    assert!(
-        !pa.out.snapshot().iter().any(|l| l.contains('\u{202e}')),
-        "{}",
-        pa.transcript()
-    );
-    assert!(
-        !pc.has_line(starts("key-received".into())),
-        "{}",
-        pc.transcript()
-    );
-    let mut expected = vec![bob.id.clone(), dave.id.clone(), eve.id.clone()];
-    expected.sort();
-    assert_eq!(alice.trusted(home), expected);
+    w.alice_approves_bob_by_command(&pa, &pb);
+    let pc = w.alice_refuses_carol_by_command(&pa);
+    let _pe = w.alice_trusts_eve_from_the_chat(&pa, &pd);
+    w.no_command_sent_and_only_the_approved_trusted(&pa, [&pb, &pc, &pd]);
 }
 
 /// Lines typed while the broker is down are queued and sent once it is back; the
@@ -243,46 +265,47 @@ fn a_person_at_a_terminal_loses_no_line() {
 #[test]
 fn lines_wait_for_the_broker_and_are_never_lost_silently() {
     let dir = TempDir::created("delivery");
+    let (alice, bob) = two_friends(&dir);
+    lines_typed_in_an_outage_are_sent_on_reconnection(&dir, &alice, &bob);
+    unsent_lines_are_named_on_leaving(&dir, &alice);
+}
+
+/// The broker goes away for a few seconds while Alice and Bob chat: what Alice types
+/// meanwhile is queued, then sent once she reconnected, with at most two warnings.
+fn lines_typed_in_an_outage_are_sent_on_reconnection(dir: &TempDir, alice: &Person, bob: &Person) {
     let home = dir.path();
     let (broker, port) = start_broker(home);
-    let (alice, bob) = two_friends(&dir);
-
     let mut pa = alice.chat(home, port, &[]);
     let mut pb = bob.chat(home, port, &[]);
-    pa.expect(STEP, "ready", starts("ready ".into()));
-    pb.expect(STEP, "ready", starts("ready ".into()));
+    pa.expect_start("ready", "ready ");
+    pb.expect_start("ready", "ready ");
     pa.send("before the outage");
-    pa.expect(STEP, "a confirmation", |l| l == "sent 1 before the outage");
-    pb.expect(STEP, "Alice's line", |l| {
-        l == format!("msg {} before the outage", alice.who())
-    });
+    pa.expect_line("a confirmation", "sent 1 before the outage");
+    pb.expect_line(
+        "Alice's line",
+        format!("msg {} before the outage", alice.who()),
+    );
 
-    // The broker goes away for a few seconds.
     drop(broker);
-    pa.err
-        .wait_for(STEP, |l| l.contains("connection to the broker lost"))
-        .unwrap_or_else(|| panic!("no warning\n{}", pa.transcript()));
+    pa.expect_err("a warning", |l| l.contains("connection to the broker lost"));
     pa.send("during the outage");
     pa.send("still down");
-    pa.expect(STEP, "line 2 queued", |l| l == "queued 2 during the outage");
-    pa.expect(STEP, "line 3 queued", |l| l == "queued 3 still down");
+    pa.expect_line("line 2 queued", "queued 2 during the outage");
+    pa.expect_line("line 3 queued", "queued 3 still down");
     thread::sleep(Duration::from_secs(4));
     let _broker = start_broker_on(home, port).expect("mosquitto again on the same port");
-    pa.err
-        .wait_for(STEP, |l| l.starts_with("reconnected to the broker"))
-        .unwrap_or_else(|| panic!("no reconnection\n{}", pa.transcript()));
-    pa.expect(STEP, "line 2 confirmed", |l| {
-        l == "sent 2 during the outage"
+    pa.expect_err("the reconnection", |l| {
+        l.starts_with("reconnected to the broker")
     });
-    pa.expect(STEP, "line 3 confirmed", |l| l == "sent 3 still down");
+    pa.expect_line("line 2 confirmed", "sent 2 during the outage");
+    pa.expect_line("line 3 confirmed", "sent 3 still down");
     // Once both are back, what Alice types reaches Bob again.
-    pb.err
-        .wait_for(STEP, |l| l.starts_with("reconnected to the broker"))
-        .unwrap_or_else(|| panic!("no reconnection\n{}", pb.transcript()));
-    pa.send("after the outage");
-    pb.expect(STEP, "Alice's line after the outage", |l| {
-        l == format!("msg {} after the outage", alice.who())
+    pb.expect_err("the reconnection", |l| {
+        l.starts_with("reconnected to the broker")
     });
+    pa.send("after the outage");
+    let line = format!("msg {} after the outage", alice.who());
+    pb.expect_line("Alice's line after the outage", line);
     let warnings = pa
         .err
         .snapshot()
@@ -296,26 +319,23 @@ fn lines_wait_for_the_broker_and_are_never_lost_silently() {
     );
     assert!(pa.finish(STEP).success(), "{}", pa.transcript());
     assert!(pb.finish(STEP).success(), "{}", pb.transcript());
+}
 
-    // A chat whose broker never comes back names its unsent lines, and fails.
+/// A chat whose broker never comes back names its unsent lines, and fails.
+fn unsent_lines_are_named_on_leaving(dir: &TempDir, alice: &Person) {
+    let home = dir.path();
     let (broker, port) = start_broker(home);
     let mut pa = alice.chat(home, port, &[]);
-    pa.expect(STEP, "ready", starts("ready ".into()));
+    pa.expect_start("ready", "ready ");
     drop(broker);
-    pa.err
-        .wait_for(STEP, |l| l.contains("connection to the broker lost"))
-        .unwrap_or_else(|| panic!("no warning\n{}", pa.transcript()));
+    pa.expect_err("a warning", |l| l.contains("connection to the broker lost"));
     pa.send("into the void");
-    pa.expect(STEP, "queued", |l| l == "queued 1 into the void");
+    pa.expect_line("queued", "queued 1 into the void");
     let status = pa.finish(STEP);
     assert_eq!(status.code(), Some(1), "{}", pa.transcript());
-    pa.expect(STEP, "the unsent line named", |l| {
-        l == "not-sent 1 into the void"
-    });
+    pa.expect_line("the unsent line named", "not-sent 1 into the void");
     // stderr is read by its own thread: wait for the line before counting.
-    pa.err
-        .wait_for(STEP, |l| l.starts_with("error:"))
-        .unwrap_or_else(|| panic!("no error line\n{}", pa.transcript()));
+    pa.expect_err("an error line", |l| l.starts_with("error:"));
     let errors: Vec<String> = pa
         .err
         .snapshot()
@@ -349,28 +369,19 @@ fn a_joiners_window_trusts_only_who_answers_it() {
     }
 
     let pa = alice.chat(home, port, &[]);
-    pa.expect(STEP, "ready", starts(format!("ready {} key", alice.who())));
+    pa.expect_start("ready", format!("ready {} key", alice.who()));
     let pb = bob.chat(home, port, &["--pair-for", "30"]);
-    pb.expect(STEP, "ready", starts(format!("ready {} no-key", bob.who())));
+    pb.expect_start("ready", format!("ready {} no-key", bob.who()));
     // Bob's window trusts Alice, the one who answered him.
-    pb.expect(
-        STEP,
-        "the key",
-        starts(format!("key-received {}", alice.who())),
-    );
-    pb.expect(
-        STEP,
-        "trust in Alice",
-        starts(format!("trusted {} replier", alice.who())),
-    );
+    pb.expect_start("the key", format!("key-received {}", alice.who()));
+    pb.expect_start("trust in Alice", format!("trusted {} replier", alice.who()));
 
     // Carol introduces herself inside Bob's window: Alice answers, Bob must not.
     let pc = carol.chat(home, port, &["--pair-for", "30"]);
-    pc.expect(STEP, "the key", starts("key-received ".into()));
-    pb.expect(
-        STEP,
+    pc.expect_start("the key", "key-received ");
+    pb.expect_start(
         "Carol not admitted",
-        starts(format!("intro-ignored {}", carol.who())),
+        format!("intro-ignored {}", carol.who()),
     );
     thread::sleep(Duration::from_millis(500));
     assert!(
@@ -391,28 +402,12 @@ fn a_joiners_window_trusts_only_who_answers_it() {
     drop(pb);
     std::fs::remove_file(&bob.key).unwrap();
     let pb = bob.chat(home, port, &["--pair-for", "30", "--admit-newcomers"]);
-    pb.expect(STEP, "ready", starts(format!("ready {} no-key", bob.who())));
-    pb.expect(
-        STEP,
-        "the key",
-        starts(format!("key-received {}", alice.who())),
-    );
+    pb.expect_start("ready", format!("ready {} no-key", bob.who()));
+    pb.expect_start("the key", format!("key-received {}", alice.who()));
     let pd = dave.chat(home, port, &["--pair-for", "30"]);
-    pb.expect(
-        STEP,
-        "Dave admitted",
-        starts(format!("trusted {} newcomer", dave.who())),
-    );
-    pb.expect(
-        STEP,
-        "a reply",
-        starts(format!("reply-sent {}", dave.who())),
-    );
-    pd.expect(
-        STEP,
-        "trust in Bob",
-        starts(format!("trusted {} replier", bob.who())),
-    );
+    pb.expect_start("Dave admitted", format!("trusted {} newcomer", dave.who()));
+    pb.expect_start("a reply", format!("reply-sent {}", dave.who()));
+    pd.expect_start("trust in Bob", format!("trusted {} replier", bob.who()));
     let mut expected = vec![alice.id.clone(), dave.id.clone()];
     expected.sort();
     assert_eq!(bob.trusted(home), expected);
@@ -429,27 +424,22 @@ fn hex_and_raw_payloads_are_named() {
 
     let pa = alice.chat(home, port, &[]);
     let pb = bob.chat(home, port, &["--hex"]);
-    pa.expect(STEP, "ready", starts("ready ".into()));
-    pb.expect(STEP, "ready", starts("ready ".into()));
+    pa.expect_start("ready", "ready ");
+    pb.expect_start("ready", "ready ");
     pb.send("in hex");
-    let hint = pa.expect(
-        STEP,
+    let hint = pa.expect_start(
         "Bob's hex payload named",
-        starts(format!(
-            "refused {} hex text of a stringphone message",
-            bob.who()
-        )),
+        format!("refused {} hex text of a stringphone message", bob.who()),
     );
     assert!(hint.contains("--hex"), "{hint}");
     assert!(!hint.contains("unknown message type"), "{hint}");
     pa.send("raw bytes");
-    let hint = pb.expect(
-        STEP,
+    let hint = pb.expect_start(
         "Alice's raw payload named",
-        starts(format!(
+        format!(
             "refused {} not hex text: a raw stringphone message",
             alice.who()
-        )),
+        ),
     );
     assert!(hint.contains("without --hex"), "{hint}");
 
@@ -458,9 +448,7 @@ fn hex_and_raw_payloads_are_named() {
         drop(pa);
         alice.chat(home, port, &["--hex"])
     };
-    pa2.expect(STEP, "ready", starts("ready ".into()));
+    pa2.expect_start("ready", "ready ");
     pb.send("hex to hex");
-    pa2.expect(STEP, "Bob's line", |l| {
-        l == format!("msg {} hex to hex", bob.who())
-    });
+    pa2.expect_line("Bob's line", format!("msg {} hex to hex", bob.who()));
 }

@@ -62,13 +62,33 @@ impl World {
 
     /// Bob decodes, with his own state dir and the extra arguments.
     fn bob_decodes(&self, message: &[u8], extra: &[&str]) -> std::process::Output {
-        let state = self.p("bob-state");
-        let mut args = vec!["--state-dir", &state, "decode", "--seed-file"];
-        let seed = self.p("bob.seed");
-        let key = self.p("topic.key");
-        args.extend([seed.as_str(), "--key-file", key.as_str()]);
+        self.as_person("bob", "decode", "topic.key", extra, message)
+    }
+
+    /// `command` as `who` (`alice` or `bob`: its state directory `<who>-state` and its
+    /// seed), with the key file `key`, then `extra`; `stdin` as input.
+    fn as_person(
+        &self,
+        who: &str,
+        command: &str,
+        key: &str,
+        extra: &[&str],
+        stdin: &[u8],
+    ) -> std::process::Output {
+        let state = self.p(&format!("{who}-state"));
+        let seed = self.p(&format!("{who}.seed"));
+        let key = self.p(key);
+        let mut args = vec![
+            "--state-dir",
+            &state,
+            command,
+            "--seed-file",
+            &seed,
+            "--key-file",
+            &key,
+        ];
         args.extend(extra);
-        run(self.home(), &args, message)
+        run(self.home(), &args, stdin)
     }
 }
 
@@ -456,17 +476,50 @@ fn refuses_its_own_message() {
     refused(&w.bob_decodes(&wire, &[]), "sent by this very identity");
 }
 
+/// Alice's and Bob's commands in `discovery_from_the_shell`: hex on the wire.
+impl World {
+    /// `reply --hex` as Alice (the topic key) to `intro`, with `--approve` of
+    /// `approve` if given.
+    fn alice_replies(&self, intro: &str, approve: Option<&str>) -> std::process::Output {
+        let mut extra = vec!["--hex"];
+        if let Some(a) = approve {
+            extra.extend(["--approve", a]);
+        }
+        self.as_person("alice", "reply", "topic.key", &extra, intro.as_bytes())
+    }
+
+    /// `accept-reply --hex` as Bob (the key into `bob-topic.key`) of `reply`, with
+    /// `extra` arguments.
+    fn bob_accepts(&self, reply: &str, extra: &[&str]) -> std::process::Output {
+        let extra = [&["--hex"][..], extra].concat();
+        self.as_person(
+            "bob",
+            "accept-reply",
+            "bob-topic.key",
+            &extra,
+            reply.as_bytes(),
+        )
+    }
+}
+
 #[test]
 fn discovery_from_the_shell() {
     let w = World::new("discovery");
-    let (alice_state, bob_state) = (w.p("alice-state"), w.p("bob-state"));
+    let (intro, pending) = bob_introduces_himself(&w);
+    let reply_hex = alice_answers_once_she_approves_bob(&w, &intro);
+    a_tampered_or_misdirected_reply_is_refused(&w, &reply_hex);
+    bob_accepts_alices_key(&w, &reply_hex, &pending);
+    alice_and_bob_talk_through_their_stores(&w);
+}
 
-    // Bob introduces himself; the secret waits in his state dir, private.
+/// Bob introduces himself; the secret waits in his state dir, private. Returns the
+/// introduction (hex) and the secret's file.
+fn bob_introduces_himself(w: &World) -> (String, std::path::PathBuf) {
     let out = run(
         w.home(),
         &[
             "--state-dir",
-            &bob_state,
+            &w.p("bob-state"),
             "intro",
             "--seed-file",
             &w.p("bob.seed"),
@@ -485,88 +538,54 @@ fn discovery_from_the_shell() {
             0o600
         );
     }
+    (intro, pending)
+}
 
-    let reply_args = |approve: Option<&str>| {
-        let mut args = vec![
-            "--state-dir".to_string(),
-            alice_state.clone(),
-            "reply".into(),
-            "--seed-file".into(),
-            w.p("alice.seed"),
-            "--key-file".into(),
-            w.p("topic.key"),
-            "--hex".into(),
-        ];
-        if let Some(a) = approve {
-            args.extend(["--approve".to_string(), a.to_string()]);
-        }
-        args
-    };
-    let reply = |approve: Option<&str>| {
-        let args = reply_args(approve);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        run(w.home(), &args, intro.as_bytes())
-    };
-    // Alice will not answer a stranger, nor one whose fingerprint differs...
-    let err = refused(&reply(None), "is not trusted");
+/// Alice will not answer a stranger, nor one whose fingerprint differs, but answers
+/// once she approves his fingerprint, and trusts him from then on. Returns her reply
+/// (hex).
+fn alice_answers_once_she_approves_bob(w: &World, intro: &str) -> String {
+    let err = refused(&w.alice_replies(intro, None), "is not trusted");
     assert!(err.contains(&format!("--approve {}", w.bob.2)), "{err}");
-    refused(&reply(Some("0000-0000-0000-0000")), "not approved");
-    // ...but answers once she approves his fingerprint, and trusts him from then on.
-    let reply_hex = ok(&reply(Some(&w.bob.2)));
+    refused(
+        &w.alice_replies(intro, Some("0000-0000-0000-0000")),
+        "not approved",
+    );
+    let reply_hex = ok(&w.alice_replies(intro, Some(&w.bob.2)));
     let list = ok(&run(
         w.home(),
-        &["--state-dir", &alice_state, "trust", "list"],
+        &["--state-dir", &w.p("alice-state"), "trust", "list"],
         b"",
     ));
     assert!(list.contains(&w.bob.0), "{list}");
-    ok(&reply(None));
+    ok(&w.alice_replies(intro, None));
+    reply_hex
+}
 
-    // A tampered reply (here: a bit of the sealed topic key) is refused and changes
-    // nothing. (The replier's key at the end is not covered by anything: replies are
-    // not signed in the classic format.)
+/// A tampered reply (here: a bit of the sealed topic key) is refused and changes
+/// nothing. (The replier's key at the end is not covered by anything: replies are
+/// not signed in the classic format.) Alice cannot use Bob's reply (it is not for
+/// her).
+fn a_tampered_or_misdirected_reply_is_refused(w: &World, reply_hex: &str) {
     let mut bad = reply_hex.trim().to_string();
     let flipped = if &bad[120..121] == "0" { "1" } else { "0" };
     bad.replace_range(120..121, flipped);
-    let accept = |input: &str, extra: &[&str]| {
-        let key = w.p("bob-topic.key");
-        let seed = w.p("bob.seed");
-        let mut args = vec![
-            "--state-dir",
-            &bob_state,
-            "accept-reply",
-            "--seed-file",
-            &seed,
-            "--key-file",
-            &key,
-            "--hex",
-        ];
-        args.extend(extra);
-        run(w.home(), &args, input.as_bytes())
-    };
-    refused(&accept(&bad, &[]), "does not open");
+    refused(&w.bob_accepts(&bad, &[]), "does not open");
     assert!(!w.dir.join("bob-topic.key").exists());
-    // Alice cannot use Bob's reply (it is not for her).
-    refused(
-        &run(
-            w.home(),
-            &[
-                "--state-dir",
-                &alice_state,
-                "accept-reply",
-                "--seed-file",
-                &w.p("alice.seed"),
-                "--key-file",
-                &w.p("x.key"),
-                "--hex",
-            ],
-            reply_hex.as_bytes(),
-        ),
-        "no introduction is pending",
+    let alices = w.as_person(
+        "alice",
+        "accept-reply",
+        "x.key",
+        &["--hex"],
+        reply_hex.as_bytes(),
     );
+    refused(&alices, "no introduction is pending");
+}
 
-    // Bob accepts: he gets Alice's topic key and, as asked, trusts her.
-    let out = accept(&reply_hex, &["--trust-replier"]);
-    let printed = ok(&out);
+/// Bob accepts: he gets Alice's topic key and, as asked, trusts her; the pending
+/// secret is forgotten, so the reply is not accepted again.
+fn bob_accepts_alices_key(w: &World, reply_hex: &str, pending: &Path) {
+    let printed = ok(&w.bob_accepts(reply_hex, &["--trust-replier"]));
     assert_eq!(
         printed,
         format!("replier {} {} {}\n", w.alice.0, w.alice.1, w.alice.2)
@@ -577,12 +596,14 @@ fn discovery_from_the_shell() {
     );
     assert!(!pending.exists(), "the pending secret is forgotten");
     refused(
-        &accept(&reply_hex, &["--force"]),
+        &w.bob_accepts(reply_hex, &["--force"]),
         "no introduction is pending",
     );
-    refused(&accept(&reply_hex, &[]), "already exists");
+    refused(&w.bob_accepts(reply_hex, &[]), "already exists");
+}
 
-    // And they talk, both ways, each trusting the other through its store.
+/// And they talk, both ways, each trusting the other through its store.
+fn alice_and_bob_talk_through_their_stores(w: &World) {
     let wire = w.encode("alice.seed", b"welcome, Bob");
     assert_eq!(ok(&w.bob_decodes(&wire, &[])), "welcome, Bob");
     let out = w.run_encode("bob.seed", "bob-topic.key", b"thanks, Alice");
@@ -590,19 +611,7 @@ fn discovery_from_the_shell() {
         ok(&out);
         out.stdout
     };
-    let out = run(
-        w.home(),
-        &[
-            "--state-dir",
-            &alice_state,
-            "decode",
-            "--seed-file",
-            &w.p("alice.seed"),
-            "--key-file",
-            &w.p("topic.key"),
-        ],
-        &wire,
-    );
+    let out = w.as_person("alice", "decode", "topic.key", &[], &wire);
     assert_eq!(ok(&out), "thanks, Alice");
 }
 
@@ -993,12 +1002,11 @@ fn trust_remove_is_all_or_nothing() {
     assert_eq!(ok(&trust(&["list"])), "");
 }
 
-/// A wire message is never written as raw bytes to a terminal; hex is.
-#[test]
-fn binary_output_is_refused_at_a_terminal() {
-    let w = World::new("tty");
-    let at_terminal = |args: &[&str]| {
-        let mut c = cmd(w.home());
+impl World {
+    /// Runs the command with `args` at a pseudo-terminal, nothing on stdin: its exit
+    /// code and what the terminal showed.
+    fn at_terminal(&self, args: &[&str]) -> (Option<i32>, String) {
+        let mut c = cmd(self.home());
         c.args(args);
         let out = on_terminal(&c)
             .stdin(std::process::Stdio::null())
@@ -1008,7 +1016,13 @@ fn binary_output_is_refused_at_a_terminal() {
             out.status.code(),
             String::from_utf8_lossy(&out.stdout).into_owned(),
         )
-    };
+    }
+}
+
+/// A wire message is never written as raw bytes to a terminal; hex is.
+#[test]
+fn binary_output_is_refused_at_a_terminal() {
+    let w = World::new("tty");
     let state = w.p("st");
     let seed = w.p("alice.seed");
     let key = w.p("topic.key");
@@ -1036,7 +1050,7 @@ fn binary_output_is_refused_at_a_terminal() {
             &key,
         ],
     ] {
-        let (code, screen) = at_terminal(&args);
+        let (code, screen) = w.at_terminal(&args);
         assert_eq!(code, Some(1), "{args:?}: {screen}");
         assert!(
             screen.contains(
@@ -1048,8 +1062,13 @@ fn binary_output_is_refused_at_a_terminal() {
     }
     // Refused before anything was done: no v2 counter taken, no pending introduction.
     assert!(!w.dir.join("st").exists());
-    // With --hex, the terminal gets hex.
-    let (code, screen) = at_terminal(&[
+    hex_goes_to_a_terminal_and_raw_bytes_down_a_pipe(&w);
+}
+
+/// With --hex, the terminal gets hex; piped, raw bytes are fine.
+fn hex_goes_to_a_terminal_and_raw_bytes_down_a_pipe(w: &World) {
+    let (state, seed) = (w.p("st"), w.p("alice.seed"));
+    let (code, screen) = w.at_terminal(&[
         "--state-dir",
         &state,
         "intro",
@@ -1064,7 +1083,6 @@ fn binary_output_is_refused_at_a_terminal() {
         .find(|l| l.len() > 100 && l.bytes().all(|b| b.is_ascii_hexdigit()))
         .unwrap_or_else(|| panic!("no hex line: {screen:?}"));
     assert!(hex.starts_with("69"), "{hex}"); // 'i', an introduction
-                                             // Piped, raw bytes are fine.
     let out = run(
         w.home(),
         &["--state-dir", &state, "intro", "--seed-file", &seed],
@@ -1085,8 +1103,13 @@ fn key_files_say_what_they_hold() {
     assert!(fs::read_to_string(&key)
         .unwrap()
         .starts_with("stringphone-topic-key "));
+    a_key_file_of_the_wrong_kind_is_refused(&w);
+    key_files_of_64_bare_hex_digits_still_read(&w);
+}
 
-    // Swapped: refused, naming the mix-up.
+/// Swapped: refused, naming the mix-up; a kind nobody knows: refused.
+fn a_key_file_of_the_wrong_kind_is_refused(w: &World) {
+    let (seed, key) = (w.p("alice.seed"), w.p("topic.key"));
     let out = run(
         w.home(),
         &["encode", "--seed-file", &key, "--key-file", &seed],
@@ -1119,8 +1142,12 @@ fn key_files_say_what_they_hold() {
         &run(w.home(), &["pubkey", "--seed-file", &w.p("odd.key")], b""),
         "names no kind of key",
     );
+}
 
-    // Written before key files said what they hold: 64 hex digits and a newline.
+/// Written before key files said what they hold: 64 hex digits and a newline. Such a
+/// seed and topic key still encode, and pubkey shows what keygen showed, for the new
+/// file and the old one alike.
+fn key_files_of_64_bare_hex_digits_still_read(w: &World) {
     let bare = |from: &str, to: &str| {
         let text = fs::read_to_string(w.dir.join(from)).unwrap();
         let digits = text.split_whitespace().last().unwrap().to_string();
@@ -1137,23 +1164,14 @@ fn key_files_say_what_they_hold() {
     let out = w.bob_decodes(&wire, &["--trust", &w.alice.0]);
     assert_eq!(ok(&out), "from an old file");
 
-    // pubkey shows what keygen showed, for the new file and the old one alike.
     let shown = format!(
         "public-key  {}\nid          {}\nfingerprint {}\n",
         w.alice.0, w.alice.1, w.alice.2
     );
-    assert_eq!(
-        ok(&run(w.home(), &["pubkey", "--seed-file", &seed], b"")),
-        shown
-    );
-    assert_eq!(
-        ok(&run(
-            w.home(),
-            &["pubkey", "--seed-file", &w.p("old.seed")],
-            b""
-        )),
-        shown
-    );
+    for seed in ["alice.seed", "old.seed"] {
+        let out = run(w.home(), &["pubkey", "--seed-file", &w.p(seed)], b"");
+        assert_eq!(ok(&out), shown, "{seed}");
+    }
     refused(
         &run(w.home(), &["pubkey", "--seed-file", &w.p("none.seed")], b""),
         "cannot read seed file",

@@ -20,10 +20,13 @@ use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{finish_all, free_port, ok, run, start_broker, starts, Person as Who, Proc, TempDir};
+use common::{
+    finish_all, free_port, on_terminal, start_broker, starts, Person as Who, Proc, TempDir, STEP,
+};
+use stringphone::protocol::MarkSlot;
+use stringphone::ParticipantId;
+use stringphone_store_sqlite::SqliteTrustStore;
 
-/// Generous bound for any one step on a loaded machine.
-const STEP: Duration = Duration::from_secs(20);
 /// The pairing windows: long enough for B and C to join inside them.
 const PAIR_SECS: u64 = 8;
 
@@ -32,6 +35,7 @@ const PAIR_SECS: u64 = 8;
 trait RoomChat {
     fn chat(&self, home: &Path, port: u16, pair: bool, with_key_file: bool) -> Proc;
     fn chat_command(&self, home: &Path, port: u16, pair: bool, with_key_file: bool) -> Command;
+    fn v2_chat(&self, home: &Path, port: u16, pair: bool) -> Proc;
 }
 
 impl RoomChat for Who {
@@ -53,6 +57,13 @@ impl RoomChat for Who {
         }
         c
     }
+
+    /// The chat with the key file, `--protocol v2`.
+    fn v2_chat(&self, home: &Path, port: u16, pair: bool) -> Proc {
+        let mut c = self.chat_command(home, port, pair, true);
+        c.args(["--protocol", "v2"]);
+        Proc::spawn(self.name, c)
+    }
 }
 
 fn sorted(mut v: Vec<String>) -> Vec<String> {
@@ -60,201 +71,214 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
     v
 }
 
+/// The five participants of `five_participants_over_a_real_broker`, in one directory,
+/// and the port of their broker. Alice made the topic key; Eve was handed it out of
+/// band, and nobody ever approves her.
+struct Five {
+    dir: TempDir,
+    port: u16,
+    a: Who,
+    b: Who,
+    c: Who,
+    d: Who,
+    e: Who,
+}
+
+/// What each participant types in `five_participants_over_a_real_broker`.
+fn lines_of(w: &Who) -> Vec<String> {
+    vec![
+        format!("hello from {}", w.name),
+        format!("{}: ünïcödé ✓, a tab\there and a bell \u{7}", w.name),
+    ]
+}
+
+impl Five {
+    fn new(dir: TempDir, port: u16) -> Self {
+        let home = dir.path();
+        let [a, b, c, d, e] = ["alice", "bob", "carol", "dave", "eve"].map(|n| Who::new(&dir, n));
+        a.make_topic_key(home);
+        std::fs::copy(&a.key, &e.key).unwrap();
+        Five {
+            dir,
+            port,
+            a,
+            b,
+            c,
+            d,
+            e,
+        }
+    }
+
+    fn home(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Alice, with the key, opens a pairing window; Bob joins through discovery, and
+    /// admits the newcomers of his window. Returns their chats.
+    fn alice_pairs_bob(&self) -> (Proc, Proc) {
+        let (a, b) = (&self.a, &self.b);
+        let pa = a.chat(self.home(), self.port, true, true);
+        pa.expect_start("ready", format!("ready {} key", a.who()));
+        let pb = {
+            let mut command = b.chat_command(self.home(), self.port, true, true);
+            command.arg("--admit-newcomers");
+            Proc::spawn(b.name, command)
+        };
+        pb.expect_start("ready", format!("ready {} no-key", b.who()));
+        pb.expect_start("the key from Alice", format!("key-received {}", a.who()));
+        pb.expect_start("trust in Alice", format!("trusted {} replier", a.who()));
+        pa.expect_start("trust in Bob", format!("trusted {} newcomer", b.who()));
+        pa.expect_start("a reply to Bob", format!("reply-sent {}", b.who()));
+        (pa, pb)
+    }
+
+    /// Carol joins: both Alice and Bob answer, and she trusts both. Then the three
+    /// windows close. Returns Carol's chat.
+    fn carol_joins_both(&self, pa: &Proc, pb: &Proc) -> Proc {
+        let (a, b, c) = (&self.a, &self.b, &self.c);
+        let pc = c.chat(self.home(), self.port, true, true);
+        pc.expect_start("ready", format!("ready {} no-key", c.who()));
+        pc.expect_start("the key", "key-received ");
+        pc.expect_start("trust in Alice", format!("trusted {} replier", a.who()));
+        pc.expect_start("trust in Bob", format!("trusted {} replier", b.who()));
+        pa.expect_start("trust in Carol", format!("trusted {} newcomer", c.who()));
+        pb.expect_start("trust in Carol", format!("trusted {} newcomer", c.who()));
+        let window = Duration::from_secs(PAIR_SECS) + STEP;
+        for p in [pa, pb, &pc] {
+            p.expect(window, "the end of pairing", |l| l == "pairing-closed");
+        }
+        pc
+    }
+
+    /// Dave introduces himself after the windows closed: every member ignores him, and
+    /// he has no key to send with. Returns his chat.
+    fn dave_is_ignored(&self, members: [&Proc; 3]) -> Proc {
+        let d = &self.d;
+        let pd = d.chat(self.home(), self.port, false, false);
+        pd.expect_start("ready", format!("ready {} no-key", d.who()));
+        pd.expect_line("its introduction", "intro-sent");
+        for p in members {
+            let ignored = format!("intro-ignored {}", d.who());
+            p.expect_start("Dave's introduction ignored", ignored);
+        }
+        pd.send("Dave wants in");
+        pd.err
+            .wait_for(STEP, |l| l.starts_with("cannot send: no topic key"))
+            .unwrap_or_else(|| panic!("Dave sent without a key\n{}", pd.transcript()));
+        pd
+    }
+
+    /// Alice, Bob, Carol and Eve (with the key, trusted by nobody) send their lines:
+    /// each member reads the other two's, decoded, and refuses Eve's. Returns Eve's
+    /// chat.
+    fn members_read_each_other_and_refuse_eve(&self, members: [&Proc; 3]) -> Proc {
+        let e = &self.e;
+        let pe = e.chat(self.home(), self.port, false, true);
+        pe.expect_start("ready", format!("ready {} key", e.who()));
+        let members = [
+            (members[0], &self.a),
+            (members[1], &self.b),
+            (members[2], &self.c),
+        ];
+        for (p, w) in members.into_iter().chain([(&pe, e)]) {
+            for line in lines_of(w) {
+                p.send(&line);
+            }
+        }
+        let shown = |line: &str| line.replace('\t', "\\t").replace('\u{7}', "\\u{7}");
+        for (receiver, rw) in members {
+            for (_, sw) in members {
+                if sw.name == rw.name {
+                    continue;
+                }
+                for line in lines_of(sw) {
+                    let want = format!("msg {} {}", sw.who(), shown(&line));
+                    receiver.expect_line(&format!("{}'s line {line:?}", sw.name), &want);
+                }
+            }
+            let refused = format!("refused {} untrusted sender", e.who());
+            receiver.expect_start("Eve's messages refused", refused);
+        }
+        pe
+    }
+
+    /// In another terminal, Alice stops trusting Bob while her chat runs: from his
+    /// next message on, her chat refuses him; Carol still reads him.
+    fn alice_stops_trusting_bob(&self, pa: &Proc, pb: &Proc, pc: &Proc) {
+        let b = &self.b;
+        let out = self.a.untrust(self.home(), &b.fp);
+        assert_eq!(out, format!("removed {}\n", b.who()));
+        pb.send("after the removal");
+        let bobs = format!("msg {} after the removal", b.who());
+        pc.expect_line("Bob's line after the removal", bobs);
+        let refused = format!("refused {} untrusted sender", b.who());
+        pa.expect_start("Bob refused after the removal", refused);
+        assert!(!pa.has_line(|l| l.ends_with("after the removal")));
+    }
+
+    /// Once stragglers had time to arrive: no member showed Dave's or Eve's messages
+    /// or its own, and neither outsider got the key or read anything.
+    fn no_outsider_got_in(&self, members: [&Proc; 3], pd: &Proc, pe: &Proc) {
+        thread::sleep(Duration::from_millis(500));
+        for (receiver, rw) in members.into_iter().zip([&self.a, &self.b, &self.c]) {
+            for outsider in [&self.d, &self.e] {
+                assert!(
+                    !receiver.has_line(starts(format!("msg {}", outsider.id))),
+                    "{} accepted a message from {}\n{}",
+                    rw.name,
+                    outsider.name,
+                    receiver.transcript()
+                );
+            }
+            // Its own lines are never shown back to it.
+            assert!(!receiver.has_line(starts(format!("msg {}", rw.id))));
+        }
+        assert!(
+            !pd.has_line(|l| l.starts_with("key-received") || l.starts_with("msg ")),
+            "Dave got in\n{}",
+            pd.transcript()
+        );
+        assert!(
+            !pe.has_line(|l| l.starts_with("msg ")),
+            "{}",
+            pe.transcript()
+        );
+    }
+
+    /// What stayed on disk: the joiners saved the key, trust is mutual among members
+    /// (but for Alice's removal of Bob), and the outsiders hold nothing.
+    fn joiners_saved_the_key_and_trust_is_mutual(&self) {
+        let (home, a, b, c) = (self.home(), &self.a, &self.b, &self.c);
+        let key = std::fs::read(&a.key).unwrap();
+        assert_eq!(std::fs::read(&b.key).unwrap(), key);
+        assert_eq!(std::fs::read(&c.key).unwrap(), key);
+        assert!(!self.d.key.exists());
+        assert_eq!(a.trusted(home), vec![c.id.clone()]);
+        assert_eq!(b.trusted(home), sorted(vec![a.id.clone(), c.id.clone()]));
+        assert_eq!(c.trusted(home), sorted(vec![a.id.clone(), b.id.clone()]));
+        assert!(self.d.trusted(home).is_empty());
+        assert!(self.e.trusted(home).is_empty());
+    }
+}
+
 #[test]
 fn five_participants_over_a_real_broker() {
     let started = Instant::now();
     let dir = TempDir::created("mqtt");
-    let home = dir.path();
-    let (broker, port) = start_broker(home);
+    let (broker, port) = start_broker(dir.path());
+    let w = Five::new(dir, port);
 
-    let a = Who::new(&dir, "alice");
-    let b = Who::new(&dir, "bob");
-    let c = Who::new(&dir, "carol");
-    let d = Who::new(&dir, "dave");
-    let e = Who::new(&dir, "eve");
-    a.make_topic_key(home);
-    // Eve is handed the topic key out of band; nobody ever approves her.
-    std::fs::copy(&a.key, &e.key).unwrap();
-
-    // Alice, with the key, opens a pairing window.
-    let mut pa = a.chat(home, port, true, true);
-    pa.expect(STEP, "ready", starts(format!("ready {} key", a.who())));
-
-    // Bob joins through discovery, and admits the newcomers of his window.
-    let mut pb = {
-        let mut command = b.chat_command(home, port, true, true);
-        command.arg("--admit-newcomers");
-        Proc::spawn(b.name, command)
-    };
-    pb.expect(STEP, "ready", starts(format!("ready {} no-key", b.who())));
-    pb.expect(
-        STEP,
-        "the key from Alice",
-        starts(format!("key-received {}", a.who())),
-    );
-    pb.expect(
-        STEP,
-        "trust in Alice",
-        starts(format!("trusted {} replier", a.who())),
-    );
-    pa.expect(
-        STEP,
-        "trust in Bob",
-        starts(format!("trusted {} newcomer", b.who())),
-    );
-    pa.expect(
-        STEP,
-        "a reply to Bob",
-        starts(format!("reply-sent {}", b.who())),
-    );
-
-    // Carol joins: both Alice and Bob answer, and she trusts both.
-    let mut pc = c.chat(home, port, true, true);
-    pc.expect(STEP, "ready", starts(format!("ready {} no-key", c.who())));
-    pc.expect(STEP, "the key", starts("key-received ".into()));
-    pc.expect(
-        STEP,
-        "trust in Alice",
-        starts(format!("trusted {} replier", a.who())),
-    );
-    pc.expect(
-        STEP,
-        "trust in Bob",
-        starts(format!("trusted {} replier", b.who())),
-    );
-    pa.expect(
-        STEP,
-        "trust in Carol",
-        starts(format!("trusted {} newcomer", c.who())),
-    );
-    pb.expect(
-        STEP,
-        "trust in Carol",
-        starts(format!("trusted {} newcomer", c.who())),
-    );
-
-    // The windows close.
-    let window = Duration::from_secs(PAIR_SECS) + STEP;
-    for p in [&pa, &pb, &pc] {
-        p.expect(window, "the end of pairing", |l| l == "pairing-closed");
-    }
-
-    // Dave introduces himself now: nobody approves him.
-    let mut pd = d.chat(home, port, false, false);
-    pd.expect(STEP, "ready", starts(format!("ready {} no-key", d.who())));
-    pd.expect(STEP, "its introduction", |l| l == "intro-sent");
-    for p in [&pa, &pb, &pc] {
-        p.expect(
-            STEP,
-            "Dave's introduction ignored",
-            starts(format!("intro-ignored {}", d.who())),
-        );
-    }
-    pd.send("Dave wants in");
-    pd.err
-        .wait_for(STEP, |l| l.starts_with("cannot send: no topic key"))
-        .unwrap_or_else(|| panic!("Dave sent without a key\n{}", pd.transcript()));
-
-    // Eve holds the key but nobody trusts her.
-    let mut pe = e.chat(home, port, false, true);
-    pe.expect(STEP, "ready", starts(format!("ready {} key", e.who())));
-
-    // Everybody talks.
-    let lines = |w: &Who| {
-        vec![
-            format!("hello from {}", w.name),
-            format!("{}: ünïcödé ✓, a tab\there and a bell \u{7}", w.name),
-        ]
-    };
-    for (p, w) in [(&mut pa, &a), (&mut pb, &b), (&mut pc, &c), (&mut pe, &e)] {
-        for line in lines(w) {
-            p.send(&line);
-        }
-    }
-    let shown = |line: &str| line.replace('\t', "\\t").replace('\u{7}', "\\u{7}");
-    let members = [(&pa, &a), (&pb, &b), (&pc, &c)];
-    for (receiver, rw) in members {
-        for (_, sw) in members {
-            if sw.name == rw.name {
-                continue;
-            }
-            for line in lines(sw) {
-                let want = format!("msg {} {}", sw.who(), shown(&line));
-                receiver.expect(STEP, &format!("{}'s line {line:?}", sw.name), |l| l == want);
-            }
-        }
-        receiver.expect(
-            STEP,
-            "Eve's messages refused",
-            starts(format!("refused {} untrusted sender", e.who())),
-        );
-    }
-
-    // In another terminal, Alice stops trusting Bob while her chat runs: from his
-    // next message on, her chat refuses him; Carol still reads him.
-    let out = ok(&run(
-        home,
-        &[
-            "--state-dir",
-            a.state.to_str().unwrap(),
-            "trust",
-            "remove",
-            &b.fp,
-        ],
-        b"",
-    ));
-    assert_eq!(out, format!("removed {}\n", b.who()));
-    pb.send("after the removal");
-    pc.expect(STEP, "Bob's line after the removal", |l| {
-        l == format!("msg {} after the removal", b.who())
-    });
-    pa.expect(
-        STEP,
-        "Bob refused after the removal",
-        starts(format!("refused {} untrusted sender", b.who())),
-    );
-    assert!(!pa.has_line(|l| l.ends_with("after the removal")));
-
-    // Let stragglers arrive, then check what must never have happened.
-    thread::sleep(Duration::from_millis(500));
-    for (receiver, rw) in members {
-        for outsider in [&d, &e] {
-            assert!(
-                !receiver.has_line(starts(format!("msg {}", outsider.id))),
-                "{} accepted a message from {}\n{}",
-                rw.name,
-                outsider.name,
-                receiver.transcript()
-            );
-        }
-        // Its own lines are never shown back to it.
-        assert!(!receiver.has_line(starts(format!("msg {}", rw.id))));
-    }
-    assert!(
-        !pd.has_line(|l| l.starts_with("key-received") || l.starts_with("msg ")),
-        "Dave got in\n{}",
-        pd.transcript()
-    );
-    assert!(
-        !pe.has_line(|l| l.starts_with("msg ")),
-        "{}",
-        pe.transcript()
-    );
+    let (mut pa, mut pb) = w.alice_pairs_bob();
+    let mut pc = w.carol_joins_both(&pa, &pb);
+    let mut pd = w.dave_is_ignored([&pa, &pb, &pc]);
+    let mut pe = w.members_read_each_other_and_refuse_eve([&pa, &pb, &pc]);
+    w.alice_stops_trusting_bob(&pa, &pb, &pc);
+    w.no_outsider_got_in([&pa, &pb, &pc], &pd, &pe);
 
     // Everyone leaves when its stdin ends.
     finish_all(&mut [&mut pa, &mut pb, &mut pc, &mut pd, &mut pe], STEP);
     drop(broker);
-
-    // What stayed on disk: the joiners saved the key, trust is mutual among members.
-    let key = std::fs::read(&a.key).unwrap();
-    assert_eq!(std::fs::read(&b.key).unwrap(), key);
-    assert_eq!(std::fs::read(&c.key).unwrap(), key);
-    assert!(!d.key.exists());
-    assert_eq!(a.trusted(home), vec![c.id.clone()]);
-    assert_eq!(b.trusted(home), sorted(vec![a.id.clone(), c.id.clone()]));
-    assert_eq!(c.trusted(home), sorted(vec![a.id.clone(), b.id.clone()]));
-    assert!(d.trusted(home).is_empty());
-    assert!(e.trusted(home).is_empty());
+    w.joiners_saved_the_key_and_trust_is_mutual();
     eprintln!("mqtt test took {:?}", started.elapsed());
 }
 
@@ -272,67 +296,36 @@ fn a_terminal_user_approves_newcomers_at_the_prompt() {
     a.make_topic_key(home);
 
     let chat = a.chat_command(home, port, false, true);
-    let mut line: Vec<String> = vec![chat.get_program().to_string_lossy().into_owned()];
-    line.extend(
-        chat.get_args()
-            .map(|s| format!("'{}'", s.to_string_lossy())),
-    );
-    let mut script = Command::new("script");
-    script
-        .args(["-q", "-f", "-e", "-c"])
-        .arg(line.join(" "))
-        .arg("/dev/null")
-        .env("HOME", home)
-        .env_remove("XDG_DATA_HOME");
-    let pa = Proc::spawn("alice (terminal)", script);
-    pa.expect(STEP, "ready", starts(format!("ready {} key", a.who())));
+    let pa = Proc::spawn("alice (terminal)", on_terminal(&chat));
+    pa.expect_start("ready", format!("ready {} key", a.who()));
 
     // Bob asks; Alice sees his fingerprint and says yes. (Bob knew Alice's key
     // beforehand, and opens no pairing window: he would hand Carol the key.)
-    ok(&run(
-        home,
-        &[
-            "--state-dir",
-            b.state.to_str().unwrap(),
-            "trust",
-            "add",
-            &a.pk,
-        ],
-        b"",
-    ));
+    b.trust(home, &[&a]);
     let pb = b.chat(home, port, false, true);
-    pa.expect(
-        STEP,
+    pa.expect_start(
         "the prompt for Bob",
-        starts(format!("approve? newcomer {}", b.who())),
+        format!("approve? newcomer {}", b.who()),
     );
     pa.send(&format!("/approve {}", b.fp));
-    pa.expect(
-        STEP,
-        "trust in Bob",
-        starts(format!("trusted {} newcomer", b.who())),
-    );
-    pb.expect(STEP, "the key", starts(format!("key-received {}", a.who())));
+    pa.expect_start("trust in Bob", format!("trusted {} newcomer", b.who()));
+    pb.expect_start("the key", format!("key-received {}", a.who()));
 
     // Carol asks; Alice says no.
     let pc = c.chat(home, port, false, false);
-    pa.expect(
-        STEP,
+    pa.expect_start(
         "the prompt for Carol",
-        starts(format!("approve? newcomer {}", c.who())),
+        format!("approve? newcomer {}", c.who()),
     );
     pa.send(&format!("/refuse {}", c.fp));
-    pa.expect(
-        STEP,
-        "Carol refused",
-        starts(format!("not-approved {}", c.who())),
-    );
+    pa.expect_start("Carol refused", format!("not-approved {}", c.who()));
 
     // What Alice types reaches Bob.
     pa.send("typed at a terminal");
-    pb.expect(STEP, "Alice's line", |l| {
-        l == format!("msg {} typed at a terminal", a.who())
-    });
+    pb.expect_line(
+        "Alice's line",
+        format!("msg {} typed at a terminal", a.who()),
+    );
     assert!(
         !pc.has_line(|l| l.starts_with("key-received")),
         "{}",
@@ -360,6 +353,17 @@ fn an_unreachable_broker_is_one_clear_error() {
     assert!(p.out.snapshot().is_empty());
 }
 
+/// `w`'s state directory holds an exact replay mark for `sender`, as a clean exit
+/// stores it.
+fn holds_a_replay_mark_for(w: &Who, sender: &Who) {
+    let marks = SqliteTrustStore::open(w.state.join("state.db"))
+        .unwrap()
+        .marks()
+        .unwrap();
+    let id = ParticipantId::from_hex(&sender.id).unwrap();
+    assert!(marks.contains_key(&MarkSlot::Received(id)), "{marks:?}");
+}
+
 /// `chat --protocol v2`: signed discovery, messages both ways, a classic participant
 /// refused, and a clean restart that stores exact replay marks, so the restarted
 /// member still reads the next message (with only the marks stored ahead, it would be
@@ -374,68 +378,37 @@ fn v2_chat_over_a_real_broker() {
     let e = Who::new(&dir, "eve");
     a.make_topic_key(home);
     std::fs::copy(&a.key, &e.key).unwrap();
-    let v2_chat = |w: &Who, pair: bool| {
-        let mut c = w.chat_command(home, port, pair, true);
-        c.args(["--protocol", "v2"]);
-        Proc::spawn(w.name, c)
-    };
 
-    let mut pa = v2_chat(&a, true);
-    pa.expect(STEP, "ready", starts(format!("ready {} key", a.who())));
-    let mut pb = v2_chat(&b, true);
-    pb.expect(STEP, "ready", starts(format!("ready {} no-key", b.who())));
-    pa.expect(
-        STEP,
-        "trust in Bob",
-        starts(format!("trusted {} newcomer", b.who())),
-    );
-    pa.expect(STEP, "a reply", starts(format!("reply-sent {}", b.who())));
-    pb.expect(
-        STEP,
-        "trust in Alice",
-        starts(format!("trusted {} replier", a.who())),
-    );
-    pb.expect(STEP, "the key", starts(format!("key-received {}", a.who())));
+    let mut pa = a.v2_chat(home, port, true);
+    pa.expect_start("ready", format!("ready {} key", a.who()));
+    let mut pb = b.v2_chat(home, port, true);
+    pb.expect_start("ready", format!("ready {} no-key", b.who()));
+    pa.expect_start("trust in Bob", format!("trusted {} newcomer", b.who()));
+    pa.expect_start("a reply", format!("reply-sent {}", b.who()));
+    pb.expect_start("trust in Alice", format!("trusted {} replier", a.who()));
+    pb.expect_start("the key", format!("key-received {}", a.who()));
 
     pa.send("hello in v2");
-    pb.expect(STEP, "Alice's line", |l| {
-        l == format!("msg {} hello in v2", a.who())
-    });
+    pb.expect_line("Alice's line", format!("msg {} hello in v2", a.who()));
     pb.send("hi back");
-    pa.expect(STEP, "Bob's line", |l| {
-        l == format!("msg {} hi back", b.who())
-    });
+    pa.expect_line("Bob's line", format!("msg {} hi back", b.who()));
 
     // Eve speaks classic: Alice's v2-only chat refuses her, saying why.
     let mut pe = e.chat(home, port, false, true);
-    pe.expect(STEP, "ready", starts(format!("ready {} key", e.who())));
+    pe.expect_start("ready", format!("ready {} key", e.who()));
     pe.send("old format");
-    pa.expect(
-        STEP,
-        "Eve's classic message refused",
-        starts(format!(
-            "refused {} this is a classic message and this topic speaks v2 only",
-            e.who()
-        )),
-    );
+    let why = "this is a classic message and this topic speaks v2 only";
+    let refused = format!("refused {} {why}", e.who());
+    pa.expect_start("Eve's classic message refused", refused);
 
     // Bob leaves cleanly and comes back with the key he saved.
     assert!(pb.finish(STEP).success(), "{}", pb.transcript());
-    let marks = stringphone_store_sqlite::SqliteTrustStore::open(b.state.join("state.db"))
-        .unwrap()
-        .marks()
-        .unwrap();
-    let alice = stringphone::ParticipantId::from_hex(&a.id).unwrap();
-    assert!(
-        marks.contains_key(&stringphone::protocol::MarkSlot::Received(alice)),
-        "{marks:?}"
-    );
-    let pb = v2_chat(&b, false);
-    pb.expect(STEP, "ready", starts(format!("ready {} key", b.who())));
+    holds_a_replay_mark_for(&b, &a);
+    let pb = b.v2_chat(home, port, false);
+    pb.expect_start("ready", format!("ready {} key", b.who()));
     pa.send("after Bob's restart");
-    pb.expect(STEP, "Alice's line after the restart", |l| {
-        l == format!("msg {} after Bob's restart", a.who())
-    });
+    let line = format!("msg {} after Bob's restart", a.who());
+    pb.expect_line("Alice's line after the restart", line);
 
     for p in [&mut pa, &mut pe] {
         assert!(p.finish(STEP).success(), "{}", p.transcript());

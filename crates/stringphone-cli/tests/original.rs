@@ -26,12 +26,9 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
-use common::{start_broker, starts, Person as Rust, Proc, TempDir, BIN};
+use common::{start_broker, starts, Person as Rust, Proc, TempDir, BIN, STEP};
 
-/// Generous bound for any one step on a loaded machine.
-const STEP: Duration = Duration::from_secs(20);
 /// The MQTT topic the original's example uses.
 const TOPIC: &str = "stringphone";
 /// The one line of the example that is changed in the copy.
@@ -159,6 +156,25 @@ fn still_running(p: &mut Proc) {
     );
 }
 
+/// The original printed `who`'s introduction: it trusts `who` from now on.
+fn saw_introduction(orig: &Proc, what: &str, who: &Rust) {
+    let joined = format!("New participant with ID b'{}' joined", who.id);
+    orig.expect(STEP, what, |l| l.contains(&joined));
+}
+
+/// Both Rust chats leave cleanly, having refused nothing; the original still runs; and
+/// the two saved the same topic key.
+fn leave_holding_one_key(chats: [(&mut Proc, &Rust); 2], orig: &mut Proc) {
+    let mut keys = Vec::new();
+    for (p, who) in chats {
+        assert!(p.finish(STEP).success(), "{}", p.transcript());
+        assert!(!p.has_line(starts("refused".into())), "{}", p.transcript());
+        keys.push(std::fs::read(&who.key).unwrap());
+    }
+    still_running(orig);
+    assert_eq!(keys[0], keys[1]);
+}
+
 #[test]
 fn rust_chats_join_the_original_holding_the_key() {
     let dir = TempDir::created("orig-keeper");
@@ -173,67 +189,41 @@ fn rust_chats_join_the_original_holding_the_key() {
     // trusts it. He admits the newcomers of his window too, so that Carol and he
     // trust each other.
     let mut pb = bob.chat(home, port, &["--pair-for", "60", "--admit-newcomers"]);
-    pb.expect(STEP, "ready", starts(format!("ready {} no-key", bob.who())));
-    orig.expect(STEP, "Bob's introduction", |l| {
-        l.contains(&format!("New participant with ID b'{}' joined", bob.id))
-    });
-    pb.expect(STEP, "the key", starts(format!("key-received {orig_who}")));
-    pb.expect(
-        STEP,
+    pb.expect_start("ready", format!("ready {} no-key", bob.who()));
+    saw_introduction(&orig, "Bob's introduction", &bob);
+    pb.expect_start("the key", format!("key-received {orig_who}"));
+    pb.expect_start(
         "trust in the original",
-        starts(format!("trusted {orig_who} replier")),
+        format!("trusted {orig_who} replier"),
     );
 
     // Carol joins: the original and Bob answer her.
     let mut pc = carol.chat(home, port, &["--pair-for", "60"]);
-    pc.expect(
-        STEP,
-        "ready",
-        starts(format!("ready {} no-key", carol.who())),
-    );
-    orig.expect(STEP, "Carol's introduction", |l| {
-        l.contains(&format!("New participant with ID b'{}' joined", carol.id))
-    });
-    pc.expect(STEP, "the key", starts("key-received ".into()));
+    pc.expect_start("ready", format!("ready {} no-key", carol.who()));
+    saw_introduction(&orig, "Carol's introduction", &carol);
+    pc.expect_start("the key", "key-received ");
     for replier in [&orig_who, &bob.who()] {
-        pc.expect(
-            STEP,
-            "trust in each replier",
-            starts(format!("trusted {replier} replier")),
-        );
+        let trusted = format!("trusted {replier} replier");
+        pc.expect_start("trust in each replier", trusted);
     }
-    pb.expect(
-        STEP,
-        "trust in Carol",
-        starts(format!("trusted {} newcomer", carol.who())),
-    );
+    let trusted = format!("trusted {} newcomer", carol.who());
+    pb.expect_start("trust in Carol", trusted);
 
     // Everybody reads everybody.
     pb.send("hello from Bob");
     pc.send("hello from Carol");
-    pb.expect(STEP, "Bob's confirmation", |l| l == "sent 1 hello from Bob");
-    pc.expect(STEP, "Carol's confirmation", |l| {
-        l == "sent 1 hello from Carol"
-    });
-    orig.expect(STEP, "Bob's line", |l| l == "b'hello from Bob'");
-    orig.expect(STEP, "Carol's line", |l| l == "b'hello from Carol'");
-    pc.expect(STEP, "Bob's line", |l| {
-        l == format!("msg {} hello from Bob", bob.who())
-    });
-    pb.expect(STEP, "Carol's line", |l| {
-        l == format!("msg {} hello from Carol", carol.who())
-    });
-
-    for p in [&mut pb, &mut pc] {
-        assert!(p.finish(STEP).success(), "{}", p.transcript());
-        assert!(!p.has_line(starts("refused".into())), "{}", p.transcript());
-    }
-    still_running(&mut orig);
-    // The key both saved is the original's: they read each other under it.
-    assert_eq!(
-        std::fs::read(&bob.key).unwrap(),
-        std::fs::read(&carol.key).unwrap()
+    pb.expect_line("Bob's confirmation", "sent 1 hello from Bob");
+    pc.expect_line("Carol's confirmation", "sent 1 hello from Carol");
+    orig.expect_line("Bob's line", "b'hello from Bob'");
+    orig.expect_line("Carol's line", "b'hello from Carol'");
+    pc.expect_line("Bob's line", format!("msg {} hello from Bob", bob.who()));
+    pb.expect_line(
+        "Carol's line",
+        format!("msg {} hello from Carol", carol.who()),
     );
+
+    // The key both saved is the original's: they read each other under it.
+    leave_holding_one_key([(&mut pb, &bob), (&mut pc, &carol)], &mut orig);
 }
 
 #[test]
@@ -247,70 +237,50 @@ fn the_original_joins_a_rust_chat_holding_the_key() {
 
     // Alice holds the key, with a window for newcomers.
     let mut pa = alice.chat(home, port, &["--pair-for", "60"]);
-    pa.expect(STEP, "ready", starts(format!("ready {} key", alice.who())));
+    pa.expect_start("ready", format!("ready {} key", alice.who()));
 
     // The original joins: Alice answers, and it greets the topic.
     let (mut orig, orig_id) = original(&dir, port, 2);
     let orig_who = who_of(&orig_id);
-    pa.expect(
-        STEP,
+    pa.expect_start(
         "trust in the original",
-        starts(format!("trusted {orig_who} newcomer")),
+        format!("trusted {orig_who} newcomer"),
     );
-    pa.expect(STEP, "the reply", starts(format!("reply-sent {orig_who}")));
-    orig.expect(STEP, "the reply opened", |l| l == "Decoding reply...");
-    pa.expect(STEP, "the original's greeting", |l| {
-        l == format!("msg {orig_who} Hey guys! This is participant 2.")
-    });
+    pa.expect_start("the reply", format!("reply-sent {orig_who}"));
+    orig.expect_line("the reply opened", "Decoding reply...");
+    let greeting = format!("msg {orig_who} Hey guys! This is participant 2.");
+    pa.expect_line("the original's greeting", greeting);
 
     // The original trusts only who introduces itself: Alice does, now that it has
     // the key, and it answers her (with the key she already has).
     pa.send("/intro");
-    pa.expect(STEP, "the introduction", |l| l == "intro-sent");
-    orig.expect(STEP, "Alice's introduction", |l| {
-        l.contains(&format!("New participant with ID b'{}' joined", alice.id))
-    });
-    orig.expect(STEP, "its reply", |l| l == "Sending reply...");
+    pa.expect_line("the introduction", "intro-sent");
+    saw_introduction(&orig, "Alice's introduction", &alice);
+    orig.expect_line("its reply", "Sending reply...");
 
     // Carol joins: Alice and the original answer her.
     let mut pc = carol.chat(home, port, &["--pair-for", "60"]);
-    pc.expect(
-        STEP,
-        "ready",
-        starts(format!("ready {} no-key", carol.who())),
-    );
-    pc.expect(STEP, "the key", starts("key-received ".into()));
+    pc.expect_start("ready", format!("ready {} no-key", carol.who()));
+    pc.expect_start("the key", "key-received ");
     for replier in [&alice.who(), &orig_who] {
-        pc.expect(
-            STEP,
-            "trust in each replier",
-            starts(format!("trusted {replier} replier")),
-        );
+        let trusted = format!("trusted {replier} replier");
+        pc.expect_start("trust in each replier", trusted);
     }
-    pa.expect(
-        STEP,
-        "trust in Carol",
-        starts(format!("trusted {} newcomer", carol.who())),
-    );
+    let trusted = format!("trusted {} newcomer", carol.who());
+    pa.expect_start("trust in Carol", trusted);
 
     pa.send("hello from Alice");
     pc.send("hello from Carol");
-    orig.expect(STEP, "Alice's line", |l| l == "b'hello from Alice'");
-    orig.expect(STEP, "Carol's line", |l| l == "b'hello from Carol'");
-    pc.expect(STEP, "Alice's line", |l| {
-        l == format!("msg {} hello from Alice", alice.who())
-    });
-    pa.expect(STEP, "Carol's line", |l| {
-        l == format!("msg {} hello from Carol", carol.who())
-    });
-
-    for p in [&mut pa, &mut pc] {
-        assert!(p.finish(STEP).success(), "{}", p.transcript());
-        assert!(!p.has_line(starts("refused".into())), "{}", p.transcript());
-    }
-    still_running(&mut orig);
-    assert_eq!(
-        std::fs::read(&alice.key).unwrap(),
-        std::fs::read(&carol.key).unwrap()
+    orig.expect_line("Alice's line", "b'hello from Alice'");
+    orig.expect_line("Carol's line", "b'hello from Carol'");
+    pc.expect_line(
+        "Alice's line",
+        format!("msg {} hello from Alice", alice.who()),
     );
+    pa.expect_line(
+        "Carol's line",
+        format!("msg {} hello from Carol", carol.who()),
+    );
+
+    leave_holding_one_key([(&mut pa, &alice), (&mut pc, &carol)], &mut orig);
 }

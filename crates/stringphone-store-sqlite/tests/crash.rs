@@ -224,112 +224,180 @@ fn progress(stderr: &str) -> Option<(usize, bool)> {
     last
 }
 
-#[test]
-fn killing_writers_leaves_the_old_or_the_new_state() {
-    let dir = std::env::temp_dir().join(format!("sp-sqlite-crash-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).unwrap();
-    let max_steps = (MAX_KILLS + 8) * STEPS_PER_RUN;
-    let groups = group_states(max_steps / 4 + 1);
-    write_records(&dir.join("groups"), &groups);
-    let db = dir.join("state.db");
+/// Where the kills landed in a writer's run.
+#[derive(Default)]
+struct Landed {
+    before_first: usize,
+    mid_step_old: usize,
+    mid_step_new: usize,
+    between: usize,
+    finished: usize,
+}
 
-    // models[i]: the state before step i.
-    let mut models = vec![Snapshot::default()];
-    let model_upto = |models: &mut Vec<Snapshot>, n: usize| {
-        while models.len() <= n {
-            let mut next = models.last().unwrap().clone();
-            apply_to_model(&mut next, models.len() - 1, &groups);
-            models.push(next);
-        }
-    };
-
-    // How long an uninterrupted run takes, from its store open to its exit.
-    let mut next = 0;
-    let mut timings = Vec::new();
-    for _ in 0..3 {
-        let mut child = writer_command(&dir, next, false).spawn().unwrap();
-        let mut err = BufReader::new(child.stderr.take().unwrap());
-        let mut stderr = String::new();
-        wait_ready(&mut err, &mut stderr);
-        let started = Instant::now();
-        err.read_to_string(&mut stderr).unwrap();
-        let status = child.wait().unwrap();
-        assert!(status.success(), "{stderr}");
-        timings.push(started.elapsed());
-        next += STEPS_PER_RUN;
+impl Landed {
+    /// Whether enough kills landed inside a step, some before its commit point, for
+    /// the test to prove something.
+    fn enough_inside_steps(&self) -> bool {
+        self.mid_step_old + self.mid_step_new >= 40 && self.mid_step_old >= 5
     }
-    model_upto(&mut models, next);
-    assert!(SqliteTrustStore::open(&db).unwrap().snapshot().unwrap() == models[next]);
-    timings.sort();
-    let typical = timings[1];
+}
 
-    let seed = TestRng::seed_from_env("STRINGPHONE_CRASH_SEED");
-    // Kill times, reproducible from the seed printed.
-    let mut rng = TestRng::seeded(seed);
-    let (mut before_first, mut mid_step_old, mut mid_step_new, mut between, mut finished) =
-        (0, 0, 0, 0, 0);
-    let mut kill = 0;
-    while kill < KILLS
-        || ((mid_step_old + mid_step_new < 40 || mid_step_old < 5) && kill < MAX_KILLS)
-    {
-        kill += 1;
-        let normal = kill % 2 == 1;
-        let delay = Duration::from_nanos(rng.next_u64() % (typical.as_nanos() as u64 + 1));
-        let mut child = writer_command(&dir, next, normal).spawn().unwrap();
-        let mut err = BufReader::new(child.stderr.take().unwrap());
-        let mut stderr = String::new();
-        wait_ready(&mut err, &mut stderr);
-        std::thread::sleep(delay);
-        let _ = child.kill();
-        child.wait().unwrap();
-        err.read_to_string(&mut stderr).unwrap();
-        model_upto(&mut models, next + STEPS_PER_RUN);
+/// The crash test's directory (its database, and the group states the writers save),
+/// and the model of the state before each step: `models[i]`, the state before step i.
+struct Crash {
+    dir: PathBuf,
+    groups: Vec<Vec<u8>>,
+    models: Vec<Snapshot>,
+}
 
-        let found = SqliteTrustStore::open(&db)
-            .unwrap_or_else(|e| panic!("kill {kill} (seed {seed}, after {delay:?}): {e}"))
-            .snapshot()
-            .unwrap();
-        let describe = |at: usize| {
-            format!(
-                "kill {kill} (seed {seed}, after {delay:?}, {}): {}",
-                if normal {
-                    "synchronous=NORMAL"
-                } else {
-                    "synchronous=FULL"
-                },
-                at
-            )
-        };
-        next = match progress(&stderr) {
+impl Crash {
+    fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!("sp-sqlite-crash-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let max_steps = (MAX_KILLS + 8) * STEPS_PER_RUN;
+        let groups = group_states(max_steps / 4 + 1);
+        write_records(&dir.join("groups"), &groups);
+        Crash {
+            dir,
+            groups,
+            models: vec![Snapshot::default()],
+        }
+    }
+
+    fn db(&self) -> PathBuf {
+        self.dir.join("state.db")
+    }
+
+    /// The database holds the state before step `n`.
+    fn database_is_the_model(&self, n: usize) {
+        assert!(
+            SqliteTrustStore::open(self.db())
+                .unwrap()
+                .snapshot()
+                .unwrap()
+                == self.models[n]
+        );
+    }
+
+    /// The models up to the state before step `n`.
+    fn model_upto(&mut self, n: usize) {
+        while self.models.len() <= n {
+            let mut next = self.models.last().unwrap().clone();
+            apply_to_model(&mut next, self.models.len() - 1, &self.groups);
+            self.models.push(next);
+        }
+    }
+
+    /// Three uninterrupted runs from step 0, after which the database is the model.
+    /// Returns how long a run typically takes from its store open to its exit, and
+    /// the next step.
+    fn uninterrupted_runs(&mut self) -> (Duration, usize) {
+        let mut next = 0;
+        let mut timings = Vec::new();
+        for _ in 0..3 {
+            let mut child = writer_command(&self.dir, next, false).spawn().unwrap();
+            let mut err = BufReader::new(child.stderr.take().unwrap());
+            let mut stderr = String::new();
+            wait_ready(&mut err, &mut stderr);
+            let started = Instant::now();
+            err.read_to_string(&mut stderr).unwrap();
+            let status = child.wait().unwrap();
+            assert!(status.success(), "{stderr}");
+            timings.push(started.elapsed());
+            next += STEPS_PER_RUN;
+        }
+        self.model_upto(next);
+        self.database_is_the_model(next);
+        timings.sort();
+        (timings[1], next)
+    }
+
+    /// Writers from step `next` on, killed at times drawn from `seed` within `typical`
+    /// of their store open, half with synchronous=NORMAL: at least `KILLS`, and more
+    /// (up to `MAX_KILLS`) while too few landed inside a step. Returns the kills made,
+    /// the next step and where they landed.
+    fn kill_writers(
+        &mut self,
+        mut next: usize,
+        typical: Duration,
+        seed: u64,
+    ) -> (usize, usize, Landed) {
+        let mut rng = TestRng::seeded(seed);
+        let mut landed = Landed::default();
+        let mut kill = 0;
+        while kill < KILLS || (!landed.enough_inside_steps() && kill < MAX_KILLS) {
+            kill += 1;
+            let normal = kill % 2 == 1;
+            let delay = Duration::from_nanos(rng.next_u64() % (typical.as_nanos() as u64 + 1));
+            let mut child = writer_command(&self.dir, next, normal).spawn().unwrap();
+            let mut err = BufReader::new(child.stderr.take().unwrap());
+            let mut stderr = String::new();
+            wait_ready(&mut err, &mut stderr);
+            std::thread::sleep(delay);
+            let _ = child.kill();
+            child.wait().unwrap();
+            err.read_to_string(&mut stderr).unwrap();
+            self.model_upto(next + STEPS_PER_RUN);
+
+            let sync = if normal {
+                "synchronous=NORMAL"
+            } else {
+                "synchronous=FULL"
+            };
+            let describe =
+                |at: usize| format!("kill {kill} (seed {seed}, after {delay:?}, {sync}): {at}");
+            let found = SqliteTrustStore::open(self.db())
+                .unwrap_or_else(|e| panic!("kill {kill} (seed {seed}, after {delay:?}): {e}"))
+                .snapshot()
+                .unwrap();
+            next = self.state_after_a_kill(&found, next, &stderr, &mut landed, describe);
+        }
+        (kill, next, landed)
+    }
+
+    /// `found` in the database after a writer that started at step `next` and printed
+    /// `stderr` was killed: the state before the step it was in or the state after it,
+    /// nothing else. Counts where the kill landed; returns the step the next writer
+    /// starts at.
+    fn state_after_a_kill(
+        &self,
+        found: &Snapshot,
+        next: usize,
+        stderr: &str,
+        landed: &mut Landed,
+        describe: impl Fn(usize) -> String,
+    ) -> usize {
+        let models = &self.models;
+        match progress(stderr) {
             None => {
                 assert!(
-                    found == models[next],
+                    *found == models[next],
                     "{}: not the state before the run",
                     describe(next)
                 );
-                before_first += 1;
+                landed.before_first += 1;
                 next
             }
             Some((i, true)) => {
                 assert!(
-                    found == models[i + 1],
+                    *found == models[i + 1],
                     "{}: step {i} returned but is not stored",
                     describe(i)
                 );
                 if i + 1 == next + STEPS_PER_RUN {
-                    finished += 1;
+                    landed.finished += 1;
                 } else {
-                    between += 1;
+                    landed.between += 1;
                 }
                 i + 1
             }
             Some((i, false)) => {
-                if found == models[i] {
-                    mid_step_old += 1;
+                if *found == models[i] {
+                    landed.mid_step_old += 1;
                     i
-                } else if found == models[i + 1] {
-                    mid_step_new += 1;
+                } else if *found == models[i + 1] {
+                    landed.mid_step_new += 1;
                     i + 1
                 } else {
                     panic!(
@@ -343,26 +411,48 @@ fn killing_writers_leaves_the_old_or_the_new_state() {
                     )
                 }
             }
-        };
+        }
     }
-    // The lease and locks of the killed writers died with them: a normal run goes on.
-    let out = writer_command(&dir, next, false).output().unwrap();
-    assert!(
-        out.status.success(),
-        "after the kills: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    next += STEPS_PER_RUN;
-    model_upto(&mut models, next);
-    assert!(SqliteTrustStore::open(&db).unwrap().snapshot().unwrap() == models[next]);
-    let check: String = rusqlite::Connection::open(&db)
-        .unwrap()
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(check, "ok");
-    let final_state = &models[next];
-    let _ = fs::remove_dir_all(&dir);
 
+    /// The lease and locks of the killed writers died with them: a normal run from
+    /// step `next` goes on, and leaves the model and a database that passes SQLite's
+    /// integrity check. Returns the next step.
+    fn a_normal_run_goes_on(&mut self, next: usize) -> usize {
+        let out = writer_command(&self.dir, next, false).output().unwrap();
+        assert!(
+            out.status.success(),
+            "after the kills: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let next = next + STEPS_PER_RUN;
+        self.model_upto(next);
+        self.database_is_the_model(next);
+        let check: String = rusqlite::Connection::open(self.db())
+            .unwrap()
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(check, "ok");
+        next
+    }
+}
+
+#[test]
+fn killing_writers_leaves_the_old_or_the_new_state() {
+    let mut w = Crash::new();
+    let (typical, next) = w.uninterrupted_runs();
+    let seed = TestRng::seed_from_env("STRINGPHONE_CRASH_SEED");
+    let (kill, next, landed) = w.kill_writers(next, typical, seed);
+    let next = w.a_normal_run_goes_on(next);
+    let final_state = &w.models[next];
+    let _ = fs::remove_dir_all(&w.dir);
+
+    let Landed {
+        before_first,
+        mid_step_old,
+        mid_step_new,
+        between,
+        finished,
+    } = landed;
     eprintln!(
         "crash test: {kill} kills (seed {seed}) within {typical:?} of a writer's store open, of \
          {STEPS_PER_RUN} steps, half with synchronous=FULL, half NORMAL: {before_first} before \
@@ -379,7 +469,7 @@ fn killing_writers_leaves_the_old_or_the_new_state() {
     // The kills must land inside steps, some before the commit point, or this test
     // proves nothing.
     assert!(
-        mid_step_old + mid_step_new >= 40 && mid_step_old >= 5,
+        landed.enough_inside_steps(),
         "only {mid_step_old} + {mid_step_new} kills landed inside a step: kill timing is off"
     );
 }

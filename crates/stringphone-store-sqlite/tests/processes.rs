@@ -41,14 +41,20 @@ fn topic_on(seed: [u8; 32], db: &Path) -> Stored {
     t
 }
 
-/// A v2 sender whose counters are chosen: its messages with counters `0..n`.
-fn alice_messages(n: usize) -> (PublicKey, Vec<Vec<u8>>) {
-    let mut alice = Topic::<RustCrypto, MemoryTrustStore>::new(
-        SigningSeed::from_bytes(ALICE),
+/// A v2 participant of the topic with the key, on a store in memory.
+fn topic_in_memory(seed: [u8; 32]) -> Topic<RustCrypto, MemoryTrustStore> {
+    let mut t = Topic::<RustCrypto, MemoryTrustStore>::new(
+        SigningSeed::from_bytes(seed),
         Some(TopicKey::from_bytes(KEY)),
     );
-    alice.set_protocol(ProtocolVersion::V2);
-    alice.set_topic_id(TopicId::from_name(TOPIC)).unwrap();
+    t.set_protocol(ProtocolVersion::V2);
+    t.set_topic_id(TopicId::from_name(TOPIC)).unwrap();
+    t
+}
+
+/// A v2 sender whose counters are chosen: its messages with counters `0..n`.
+fn alice_messages(n: usize) -> (PublicKey, Vec<Vec<u8>>) {
+    let mut alice = topic_in_memory(ALICE);
     let messages = (0..n)
         .map(|i| alice.encode(format!("m{i}")).unwrap())
         .collect();
@@ -127,56 +133,60 @@ fn child() {
             s.insert(alice_id.0, alice_id.1).unwrap();
             eprintln!("result: added");
         }
-        // A second receiver: tries to lower alice's mark by hand, then decodes the
-        // messages it is given and stops cleanly (exact marks, lower than ahead).
-        "receive" => {
-            let mut s = SqliteTrustStore::open(&db).unwrap();
-            let slot = MarkSlot::Received(alice_id.0);
-            let kept = s.store_mark(slot, 0).unwrap();
-            eprintln!("result: lowering by hand kept {kept}");
-            let mut bob = Topic::<RustCrypto, _>::with_store(
-                SigningSeed::from_bytes([0xc3; 32]),
-                Some(TopicKey::from_bytes(KEY)),
-                s,
-            );
-            bob.set_protocol(ProtocolVersion::V2);
-            bob.set_topic_id(TopicId::from_name(TOPIC)).unwrap();
-            for m in read_messages(&dir, "for-child") {
-                let verdict = match bob.decode(&m, DecodeMode::Strict) {
-                    Ok(_) => "accepted".to_string(),
-                    Err(e) => format!("refused: {}", error_chain(&e)),
-                };
-                eprintln!("result: {verdict}");
-            }
-            bob.save_replay_marks().unwrap();
-            let mark = bob.trust_store().mark(&slot).unwrap().unwrap();
-            eprintln!("result: mark after clean stop {mark}");
-        }
-        // Bob sending from the same database as the parent's Bob.
-        "send" | "send-and-wait" => {
-            let mut bob = topic_on(BOB, &db);
-            match bob.encode("from the child") {
-                Ok(m) => {
-                    write_messages(&dir, "from-child", &[m]);
-                    eprintln!("result: sent");
-                    if role == "send-and-wait" {
-                        // Hold the lease until killed.
-                        std::thread::sleep(std::time::Duration::from_secs(600));
-                    }
-                }
-                Err(e) => {
-                    let busy = matches!(
-                        &e,
-                        Error::Store(s) if matches!(
-                            s.downcast_ref::<SqliteStoreError>(),
-                            Some(SqliteStoreError::SenderBusy { .. })
-                        )
-                    );
-                    eprintln!("result: refused busy={busy}: {}", error_chain(&e));
-                }
-            }
-        }
+        "receive" => child_receives(&dir, MarkSlot::Received(alice_id.0)),
+        "send" | "send-and-wait" => child_sends(&dir, role == "send-and-wait"),
         other => panic!("unknown role {other}"),
+    }
+}
+
+/// The child as a second receiver: tries to lower alice's mark (`slot`) by hand, then
+/// decodes the messages it is given and stops cleanly (exact marks, lower than
+/// ahead).
+fn child_receives(dir: &Path, slot: MarkSlot) {
+    let mut s = SqliteTrustStore::open(dir.join("state.db")).unwrap();
+    let kept = s.store_mark(slot, 0).unwrap();
+    eprintln!("result: lowering by hand kept {kept}");
+    let mut bob = Topic::<RustCrypto, _>::with_store(
+        SigningSeed::from_bytes([0xc3; 32]),
+        Some(TopicKey::from_bytes(KEY)),
+        s,
+    );
+    bob.set_protocol(ProtocolVersion::V2);
+    bob.set_topic_id(TopicId::from_name(TOPIC)).unwrap();
+    for m in read_messages(dir, "for-child") {
+        let verdict = match bob.decode(&m, DecodeMode::Strict) {
+            Ok(_) => "accepted".to_string(),
+            Err(e) => format!("refused: {}", error_chain(&e)),
+        };
+        eprintln!("result: {verdict}");
+    }
+    bob.save_replay_marks().unwrap();
+    let mark = bob.trust_store().mark(&slot).unwrap().unwrap();
+    eprintln!("result: mark after clean stop {mark}");
+}
+
+/// The child as Bob sending from the same database as the parent's Bob; if `wait`,
+/// holding the lease afterwards until killed.
+fn child_sends(dir: &Path, wait: bool) {
+    let mut bob = topic_on(BOB, &dir.join("state.db"));
+    match bob.encode("from the child") {
+        Ok(m) => {
+            write_messages(dir, "from-child", &[m]);
+            eprintln!("result: sent");
+            if wait {
+                std::thread::sleep(std::time::Duration::from_secs(600));
+            }
+        }
+        Err(e) => {
+            let busy = matches!(
+                &e,
+                Error::Store(s) if matches!(
+                    s.downcast_ref::<SqliteStoreError>(),
+                    Some(SqliteStoreError::SenderBusy { .. })
+                )
+            );
+            eprintln!("result: refused busy={busy}: {}", error_chain(&e));
+        }
     }
 }
 
@@ -229,18 +239,8 @@ fn marks_never_fall_below_what_another_process_accepted() {
     // The other process: cannot lower the mark by hand; refuses what lies below it
     // (it cannot know what this process accepted there); accepts 300..305; stops
     // cleanly, taking back only its own reservation.
-    write_messages(
-        dir.path(),
-        "for-child",
-        &[
-            messages[3].clone(),
-            messages[300].clone(),
-            messages[301].clone(),
-            messages[302].clone(),
-            messages[303].clone(),
-            messages[304].clone(),
-        ],
-    );
+    let for_child = [3, 300, 301, 302, 303, 304].map(|i| messages[i].clone());
+    write_messages(dir.path(), "for-child", &for_child);
     let out = run_child("receive", dir.path());
     let said = results(&out);
     assert_eq!(said[0], format!("lowering by hand kept {ahead}"));
@@ -278,12 +278,7 @@ fn marks_never_fall_below_what_another_process_accepted() {
 fn one_sender_process_at_a_time() {
     let dir = TempDir::created("sqlite-proc-lease");
     let db = dir.path().join("state.db");
-    let mut receiver = Topic::<RustCrypto, MemoryTrustStore>::new(
-        SigningSeed::from_bytes([0xee; 32]),
-        Some(TopicKey::from_bytes(KEY)),
-    );
-    receiver.set_protocol(ProtocolVersion::V2);
-    receiver.set_topic_id(TopicId::from_name(TOPIC)).unwrap();
+    let mut receiver = topic_in_memory([0xee; 32]);
 
     let mut bob = topic_on(BOB, &db);
     receiver.add_participant(bob.public_key()).unwrap();
@@ -308,8 +303,17 @@ fn one_sender_process_at_a_time() {
     assert!(receiver.decode(&first, DecodeMode::Strict).is_ok());
     assert!(receiver.decode(&second, DecodeMode::Strict).is_ok());
 
-    // A sender killed while holding the lease: the kernel releases it.
-    let mut holder = child_process("send-and-wait", dir.path()).spawn().unwrap();
+    a_killed_holder_releases_the_lease(dir.path(), &mut receiver);
+}
+
+/// A child sender killed while holding the lease: the kernel releases it. While it
+/// lives, Bob here cannot send; once it is killed, he can, and the receiver reads both.
+fn a_killed_holder_releases_the_lease(
+    dir: &Path,
+    receiver: &mut Topic<RustCrypto, MemoryTrustStore>,
+) {
+    let db = dir.join("state.db");
+    let mut holder = child_process("send-and-wait", dir).spawn().unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let check = SqliteTrustStore::open(&db).unwrap();
     loop {
@@ -335,7 +339,7 @@ fn one_sender_process_at_a_time() {
     drop(bob);
     let mut bob = topic_on(BOB, &db);
     let after = bob.encode("after the kill").unwrap();
-    let from_holder = read_messages(dir.path(), "from-child").remove(0);
+    let from_holder = read_messages(dir, "from-child").remove(0);
     assert!(receiver.decode(&from_holder, DecodeMode::Strict).is_ok());
     assert!(receiver.decode(&after, DecodeMode::Strict).is_ok());
 }

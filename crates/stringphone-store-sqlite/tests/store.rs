@@ -468,18 +468,21 @@ fn group_state_rules() {
     );
     assert_eq!(other.group_state().unwrap().unwrap(), at_one);
     drop((s, other));
+    a_damaged_group_state_refuses_the_database(&dir.db());
+}
 
-    // A damaged state (its checksum, or bytes that no longer parse) is refused, and
-    // so is every save until it is repaired.
+/// A damaged state (its checksum, or bytes that no longer parse) is refused, and so
+/// is every save until it is repaired: the database at `db` no longer opens.
+fn a_damaged_group_state_refuses_the_database(db: &Path) {
     for damage in [
         "UPDATE group_state SET sha256 = zeroblob(32)",
         "UPDATE group_state SET state = substr(state, 1, 40)",
     ] {
         {
-            let c = Connection::open(dir.db()).unwrap();
+            let c = Connection::open(db).unwrap();
             c.execute_batch(damage).unwrap();
         }
-        let err = SqliteTrustStore::open(dir.db()).unwrap_err();
+        let err = SqliteTrustStore::open(db).unwrap_err();
         assert!(
             matches!(err, SqliteStoreError::CorruptGroupState { .. }),
             "{damage}: {err}"
@@ -526,31 +529,27 @@ fn import_writes_everything_at_once_into_an_empty_database_only() {
     assert_eq!(s.store_mark(slot, 1).unwrap(), 1000);
 }
 
+/// A v2 topic "kitchen" of identity `[seed; 32]` over the store at `db`, holding
+/// `key` if given (else what the store holds).
+fn kitchen_on(seed: u8, db: &Path, key: Option<TopicKey>) -> Topic<RustCrypto, SqliteTrustStore> {
+    let mut t = Topic::<RustCrypto, _>::with_store(
+        SigningSeed::from_bytes([seed; 32]),
+        key,
+        SqliteTrustStore::open(db).unwrap(),
+    );
+    t.set_protocol(ProtocolVersion::V2);
+    t.set_topic_id(TopicId::from_name(b"kitchen")).unwrap();
+    t
+}
+
 /// v2 over the store, restarted: the receiver resumes its marks (replays refused), the
 /// admin its epoch, and a trust removal by another handle is seen at once.
 #[test]
 fn v2_topics_restart_on_the_store() {
     let dir = TempDir::new("sqlite-v2");
     let (admin_db, member_db) = (dir.path().join("admin.db"), dir.path().join("member.db"));
-    let admin_seed = SigningSeed::from_bytes([2; 32]);
-    let member_seed = SigningSeed::from_bytes([3; 32]);
-    let topic_id = TopicId::from_name(b"kitchen");
-    let open = |seed: &SigningSeed, db: &Path, key: Option<TopicKey>| {
-        let mut t = Topic::<RustCrypto, _>::with_store(
-            seed.clone(),
-            key,
-            SqliteTrustStore::open(db).unwrap(),
-        );
-        t.set_protocol(ProtocolVersion::V2);
-        t.set_topic_id(topic_id).unwrap();
-        t
-    };
-    let mut admin = open(&admin_seed, &admin_db, Some(TopicKey::from_bytes([1; 32])));
-    let mut member = open(
-        &member_seed,
-        &member_db,
-        Some(TopicKey::from_bytes([1; 32])),
-    );
+    let mut admin = kitchen_on(2, &admin_db, Some(TopicKey::from_bytes([1; 32])));
+    let mut member = kitchen_on(3, &member_db, Some(TopicKey::from_bytes([1; 32])));
     admin.add_participant(member.public_key()).unwrap();
     member.add_admin(admin.public_key()).unwrap();
     let rekey = admin.rotate(None).unwrap();
@@ -563,8 +562,8 @@ fn v2_topics_restart_on_the_store() {
     }
     drop((admin, member)); // a crash: no clean shutdown
 
-    let mut admin = open(&admin_seed, &admin_db, None);
-    let mut member = open(&member_seed, &member_db, None);
+    let mut admin = kitchen_on(2, &admin_db, None);
+    let mut member = kitchen_on(3, &member_db, None);
     assert_eq!(admin.epoch(), 1);
     assert_eq!(member.epoch(), 1);
     for m in &sent {

@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_stringphone");
 
+/// Generous bound for any one step of a process test on a loaded machine.
+pub const STEP: Duration = Duration::from_secs(20);
+
 /// A fresh directory, removed on drop (`TempDir::created`).
 pub use stringphone_testkit::TempDir;
 
@@ -222,6 +225,27 @@ impl Proc {
         })
     }
 
+    /// Waits up to `STEP` for a stdout line starting with `prefix`.
+    pub fn expect_start(&self, what: &str, prefix: impl AsRef<str>) -> String {
+        self.expect(STEP, what, |l| l.starts_with(prefix.as_ref()))
+    }
+
+    /// Waits up to `STEP` for the stdout line `line`, whole.
+    pub fn expect_line(&self, what: &str, line: impl AsRef<str>) -> String {
+        self.expect(STEP, what, |l| l == line.as_ref())
+    }
+
+    /// Waits up to `STEP` for a stderr line; panics with the transcript if none comes.
+    pub fn expect_err(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        self.err.wait_for(STEP, pred).unwrap_or_else(|| {
+            panic!(
+                "{} did not print {what} on stderr within {STEP:?}\n{}",
+                self.name,
+                self.transcript()
+            )
+        })
+    }
+
     pub fn has_line(&self, pred: impl Fn(&str) -> bool) -> bool {
         self.out.snapshot().iter().any(|l| pred(l))
     }
@@ -418,6 +442,16 @@ impl Person {
                 b"",
             ));
         }
+    }
+
+    /// `trust remove` of `whom` (a key, id or fingerprint): what it printed.
+    pub fn untrust(&self, home: &Path, whom: &str) -> String {
+        let state = self.state.to_str().unwrap();
+        ok(&run(
+            home,
+            &["--state-dir", state, "trust", "remove", whom],
+            b"",
+        ))
     }
 
     /// What `trust list` prints.
