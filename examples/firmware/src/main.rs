@@ -165,6 +165,9 @@ fn check(ok: bool, what: &'static str) -> Result<(), &'static str> {
     }
 }
 
+// Longer than 60 lines: the session the README's embedded section tells, step by step
+// in its order; the devices and buffers live in this one frame, which the "from reset"
+// stack figure counts (split into steps, it would count their frames too).
 fn session(run: &mut Run) -> Result<(), &'static str> {
     let mut rng = BoardRng::new();
 

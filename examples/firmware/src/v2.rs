@@ -49,6 +49,9 @@ fn opens(bob: &mut Device, wire: &[u8], sender: &Device, text: &[u8]) -> bool {
     }
 }
 
+// Longer than 60 lines: the session the README's embedded section tells, step by step
+// in its order; the devices and buffers live in this one frame, which the "from reset"
+// stack figure counts (split into steps, it would count their frames too).
 pub fn session(run: &mut Run, rng: &mut BoardRng) -> Result<(), &'static str> {
     let mut alice = device(1, Some(TOPIC_KEY), KITCHEN)?;
     let mut bob = device(2, None, KITCHEN)?;
