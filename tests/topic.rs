@@ -7,8 +7,9 @@ use common::TestRng;
 use stringphone::protocol::Topic as GenericTopic;
 use stringphone::{
     Backend, DecodeMode, Decoded, DefaultBackend, Error, FixedTrustStore, Identity, Message,
-    ParticipantId, PublicKey, SigningSeed, StoreError, Topic, TopicKey, TrustStore,
+    PublicKey, SigningSeed, Topic, TopicKey, TrustStore,
 };
+use stringphone_testkit::store::{FlawedStore, Flaws};
 
 fn pair() -> (Topic, Topic) {
     let key = TopicKey::from_bytes([0x33; 32]);
@@ -303,44 +304,16 @@ fn any_identity_plugs_in_and_its_failures_are_errors() {
     let _ = remote.construct_intro().unwrap();
 }
 
-/// A store whose writes fail, as a full disk would.
-#[derive(Default)]
-struct FailingStore {
-    inner: stringphone::MemoryTrustStore,
-}
-
-#[derive(Debug)]
-struct DiskFull;
-impl std::fmt::Display for DiskFull {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("disk full")
-    }
-}
-impl std::error::Error for DiskFull {}
-
-impl TrustStore for FailingStore {
-    type Iter<'a> = <stringphone::MemoryTrustStore as TrustStore>::Iter<'a>;
-    fn get(&self, id: &ParticipantId) -> Result<Option<PublicKey>, StoreError> {
-        self.inner.get(id)
-    }
-    fn insert(&mut self, _: ParticipantId, _: PublicKey) -> Result<(), StoreError> {
-        Err(StoreError::new(DiskFull))
-    }
-    fn remove(&mut self, _: &ParticipantId) -> Result<Option<PublicKey>, StoreError> {
-        Err(StoreError::new(DiskFull))
-    }
-    fn iter(&self) -> Result<Self::Iter<'_>, StoreError> {
-        self.inner.iter()
-    }
-}
-
 #[test]
 fn store_failures_carry_their_source_and_change_nothing() {
     let (mut alice, _) = pair();
     let mut t = GenericTopic::<DefaultBackend, _>::with_store(
         SigningSeed::from_bytes([8; 32]),
         alice.topic_key().cloned(),
-        FailingStore::default(),
+        FlawedStore::new(Flaws {
+            fails_trust_writes: true,
+            ..Flaws::default()
+        }),
     );
     let err = t.add_participant(alice.public_key()).unwrap_err();
     // Each cause once: what failed, then (as the source) why.

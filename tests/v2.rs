@@ -5,7 +5,8 @@ mod common;
 
 use stringphone_testkit::verified_message;
 
-use common::v2::{restart, text, FlakyStore};
+use common::v2::{restart, text};
+use stringphone_testkit::store::FlawedStore;
 
 use stringphone::protocol::trust::MarkSlot;
 use stringphone::protocol::Topic;
@@ -472,10 +473,10 @@ mod restart {
 
 fn a_failed_decode_stores_nothing<B: Backend>(_: &str) {
     let mut alice = v2::<B>(1, Some(9));
-    let mut bob = Topic::<B, FlakyStore>::with_store(
+    let mut bob = Topic::<B, FlawedStore>::with_store(
         SigningSeed::from_bytes([2; 32]),
         Some(TopicKey::from_bytes([9; 32])),
-        FlakyStore::default(),
+        FlawedStore::default(),
     );
     bob.set_protocol(ProtocolVersion::V2);
     bob.set_topic_id(stringphone::v2::TopicId::from_name(b"test topic"))
@@ -501,7 +502,7 @@ fn a_failed_decode_stores_nothing<B: Backend>(_: &str) {
     // The store cannot write the mark: the decode fails with the store's error and
     // the caller's buffer holds the ciphertext it held before.
     let wire = alice.encode("kept for later").unwrap();
-    bob.trust_store_mut().fail_marks = true;
+    bob.trust_store_mut().flaws.fails_marks = true;
     let mut buffer = wire.clone();
     let got = bob
         .decode_in_place(&mut buffer, DecodeMode::Strict)
@@ -512,7 +513,7 @@ fn a_failed_decode_stores_nothing<B: Backend>(_: &str) {
 
     // Nothing was accepted: the same message (same counter as the stale one) decodes
     // once the store works again, and only once.
-    bob.trust_store_mut().fail_marks = false;
+    bob.trust_store_mut().flaws.fails_marks = false;
     assert_eq!(
         text(bob.decode(&wire, DecodeMode::Strict)),
         "kept for later"

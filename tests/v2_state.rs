@@ -4,7 +4,8 @@
 
 mod common;
 
-use common::v2::{participant, FlakyStore};
+use common::v2::participant;
+use stringphone_testkit::store::FlawedStore;
 
 use proptest::prelude::*;
 use stringphone::protocol::Topic;
@@ -169,13 +170,13 @@ mod restore {
 /// back where the store is, so it must not be anywhere else now either.
 fn a_change_that_cannot_be_saved_changes_nothing<B: Backend>(_: &str) {
     let mut alice = member::<B, _>(1, Some(9), MemoryTrustStore::new(), "kitchen");
-    let mut bob = member::<B, _>(2, Some(9), FlakyStore::default(), "kitchen");
+    let mut bob = member::<B, _>(2, Some(9), FlawedStore::default(), "kitchen");
     alice.add_participant(bob.public_key()).unwrap();
     bob.add_admin(alice.public_key()).unwrap();
     let rekey = alice.rotate(None).unwrap();
     let saved = bob.trust_store().inner.load_group_state().unwrap();
 
-    bob.trust_store_mut().fail_group_state = true;
+    bob.trust_store_mut().flaws.fails_group_state = true;
     let before = (bob.epoch(), bob.topic_key().cloned());
     assert!(matches!(bob.accept_rekey(&rekey), Err(Error::Store(_))));
     assert_eq!((bob.epoch(), bob.topic_key().cloned()), before);
@@ -200,7 +201,7 @@ fn a_change_that_cannot_be_saved_changes_nothing<B: Backend>(_: &str) {
     assert!(!bob.has_pending_introduction());
     assert_eq!(bob.trust_store().inner.load_group_state().unwrap(), saved);
 
-    bob.trust_store_mut().fail_group_state = false;
+    bob.trust_store_mut().flaws.fails_group_state = false;
     assert_eq!(
         bob.accept_rekey(&rekey).unwrap(),
         stringphone::v2::RekeyOutcome::Rotated { epoch: 1 }

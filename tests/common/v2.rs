@@ -1,57 +1,9 @@
-//! Shared by the v2 scenario tests: a store that can be made to fail, and the small
-//! helpers every scenario uses.
+//! Shared by the v2 scenario tests: the small helpers every scenario uses (a store
+//! that can be made to fail is the kit's `store::FlawedStore`).
 
-use stringphone::protocol::reexports::zeroize::Zeroizing;
-use stringphone::protocol::trust::MarkSlot;
 use stringphone::protocol::Topic;
 use stringphone::v2::{ProtocolVersion, TopicId};
-use stringphone::{
-    Backend, MemoryTrustStore, ParticipantId, PublicKey, SigningSeed, StoreError, TopicKey,
-    TrustStore,
-};
-
-/// A trust store whose mark writes or group-state writes can be made to fail, like a
-/// full disk; everything else is a [`MemoryTrustStore`].
-#[derive(Clone, Default)]
-pub struct FlakyStore {
-    pub inner: MemoryTrustStore,
-    pub fail_marks: bool,
-    pub fail_group_state: bool,
-}
-
-impl TrustStore for FlakyStore {
-    type Iter<'a> = <MemoryTrustStore as TrustStore>::Iter<'a>;
-    fn get(&self, id: &ParticipantId) -> Result<Option<PublicKey>, StoreError> {
-        self.inner.get(id)
-    }
-    fn insert(&mut self, id: ParticipantId, key: PublicKey) -> Result<(), StoreError> {
-        self.inner.insert(id, key)
-    }
-    fn remove(&mut self, id: &ParticipantId) -> Result<Option<PublicKey>, StoreError> {
-        self.inner.remove(id)
-    }
-    fn iter(&self) -> Result<Self::Iter<'_>, StoreError> {
-        self.inner.iter()
-    }
-    fn load_mark(&self, slot: &MarkSlot) -> Result<Option<u64>, StoreError> {
-        self.inner.load_mark(slot)
-    }
-    fn save_mark(&mut self, slot: MarkSlot, mark: u64) -> Result<(), StoreError> {
-        if self.fail_marks {
-            return Err(StoreError::msg("disk full"));
-        }
-        self.inner.save_mark(slot, mark)
-    }
-    fn load_group_state(&self) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
-        self.inner.load_group_state()
-    }
-    fn save_group_state(&mut self, state: &[u8]) -> Result<(), StoreError> {
-        if self.fail_group_state {
-            return Err(StoreError::msg("disk full"));
-        }
-        self.inner.save_group_state(state)
-    }
-}
+use stringphone::{Backend, MemoryTrustStore, SigningSeed, TopicKey, TrustStore};
 
 /// Every topic trusts every other one's identity (the kit's).
 #[allow(unused_imports)] // not every test forms a group

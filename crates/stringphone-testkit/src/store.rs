@@ -183,6 +183,130 @@ impl TrustStore for SharedMemoryStore {
     }
 }
 
+/// The ways a [`FlawedStore`] breaks the [`TrustStore`] contract or fails; each off
+/// unless set. A failure is a [`StoreError`] whose source is [`DiskFull`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Flaws {
+    /// `insert` and `remove` fail, changing nothing.
+    pub fails_trust_writes: bool,
+    /// `save_mark` fails, storing nothing.
+    pub fails_marks: bool,
+    /// `save_group_state` fails, storing nothing.
+    pub fails_group_state: bool,
+    /// `save_mark` stores one less than the mark it is given.
+    pub lowers_marks: bool,
+    /// `remove` says it removed the key, and keeps it.
+    pub keeps_removed: bool,
+    /// `save_group_state` stores the bytes `b"not a group state"`, then refuses them.
+    pub writes_then_fails: bool,
+    /// `load_group_state` gives the state back with its last byte dropped.
+    pub truncates_group_state: bool,
+}
+
+/// What a [`FlawedStore`]'s failures give as their source: "disk full", with no
+/// cause of its own.
+///
+/// ```
+/// assert_eq!(stringphone_testkit::store::DiskFull.to_string(), "disk full");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DiskFull;
+
+impl std::fmt::Display for DiskFull {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("disk full")
+    }
+}
+
+impl std::error::Error for DiskFull {}
+
+/// A [`MemoryTrustStore`] with [`Flaws`]: for tests that a topic survives a failing
+/// store (nothing lost or changed), and that the conformance checks catch a store
+/// that breaks the contract. The flaws can be changed between calls.
+///
+/// ```
+/// use stringphone_core::{MarkSlot, TrustStore};
+/// use stringphone_testkit::store::{FlawedStore, Flaws};
+/// let mut store = FlawedStore::new(Flaws { fails_marks: true, ..Flaws::default() });
+/// assert!(store.save_mark(MarkSlot::OwnCounter, 1).is_err());
+/// store.flaws.fails_marks = false;
+/// store.save_mark(MarkSlot::OwnCounter, 1).unwrap();
+/// assert_eq!(store.load_mark(&MarkSlot::OwnCounter).unwrap(), Some(1));
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct FlawedStore {
+    /// The store behind it, which holds what was really stored.
+    pub inner: MemoryTrustStore,
+    /// How it is wrong now.
+    pub flaws: Flaws,
+}
+
+impl FlawedStore {
+    /// An empty store with `flaws`.
+    ///
+    /// ```
+    /// use stringphone_testkit::store::{FlawedStore, Flaws};
+    /// let store = FlawedStore::new(Flaws::default());
+    /// assert_eq!(stringphone_core::TrustStore::iter(&store).unwrap().count(), 0);
+    /// ```
+    #[must_use]
+    pub fn new(flaws: Flaws) -> Self {
+        FlawedStore {
+            inner: MemoryTrustStore::new(),
+            flaws,
+        }
+    }
+
+    fn fail_if(&self, flaw: bool) -> Result<(), StoreError> {
+        if flaw {
+            Err(StoreError::new(DiskFull))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl TrustStore for FlawedStore {
+    type Iter<'a> = <MemoryTrustStore as TrustStore>::Iter<'a>;
+    fn get(&self, id: &ParticipantId) -> Result<Option<PublicKey>, StoreError> {
+        self.inner.get(id)
+    }
+    fn insert(&mut self, id: ParticipantId, key: PublicKey) -> Result<(), StoreError> {
+        self.fail_if(self.flaws.fails_trust_writes)?;
+        self.inner.insert(id, key)
+    }
+    fn remove(&mut self, id: &ParticipantId) -> Result<Option<PublicKey>, StoreError> {
+        self.fail_if(self.flaws.fails_trust_writes)?;
+        if self.flaws.keeps_removed {
+            return self.inner.get(id);
+        }
+        self.inner.remove(id)
+    }
+    fn iter(&self) -> Result<Self::Iter<'_>, StoreError> {
+        self.inner.iter()
+    }
+    fn load_mark(&self, slot: &MarkSlot) -> Result<Option<u64>, StoreError> {
+        self.inner.load_mark(slot)
+    }
+    fn save_mark(&mut self, slot: MarkSlot, mark: u64) -> Result<(), StoreError> {
+        self.fail_if(self.flaws.fails_marks)?;
+        let lowered = u64::from(self.flaws.lowers_marks);
+        self.inner.save_mark(slot, mark.saturating_sub(lowered))
+    }
+    fn load_group_state(&self) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
+        let mut state = self.inner.load_group_state()?;
+        if let Some(s) = state.as_mut().filter(|_| self.flaws.truncates_group_state) {
+            s.pop();
+        }
+        Ok(state)
+    }
+    fn save_group_state(&mut self, state: &[u8]) -> Result<(), StoreError> {
+        self.fail_if(self.flaws.fails_group_state)?;
+        self.inner.save_group_state(state)?;
+        self.fail_if(self.flaws.writes_then_fails && state == b"not a group state")
+    }
+}
+
 fn ok<V, E: Debug>(r: Result<V, E>, what: &str) -> Result<V, String> {
     r.map_err(|e| format!("{what}: {e:?}"))
 }

@@ -4,89 +4,21 @@
 
 use stringphone_core::reexports::zeroize::Zeroizing;
 use stringphone_core::{
-    Backend, BoxPublicKey, BoxSecret, Error, MarkSlot, MemoryTrustStore, ParticipantId, PublicKey,
-    SigningSeed, StoreError, TrustStore,
+    Backend, BoxPublicKey, BoxSecret, Error, MemoryTrustStore, ParticipantId, PublicKey,
+    SigningSeed,
 };
 use stringphone_rustcrypto::RustCrypto;
 use stringphone_testkit::backend;
-use stringphone_testkit::store::{self, SharedMemoryStore, StorePlace};
+use stringphone_testkit::store::{self, FlawedStore, Flaws, SharedMemoryStore, StorePlace};
 
-/// How a [`Broken`] store is wrong.
-#[derive(Clone, Copy, PartialEq)]
-enum Flaw {
-    /// Stores one less than every mark it is given.
-    LowersMarks,
-    /// `remove` says it removed, and keeps the key.
-    KeepsRemoved,
-    /// Refuses a group state that is not one, after writing it.
-    WritesThenFails,
-    /// Gives back a group state with its last byte dropped.
-    TruncatesGroupState,
-    /// Nothing wrong.
-    None,
+/// A store with one flaw, set by `flaw` (none with `|_| ()`).
+fn broken(flaw: fn(&mut Flaws)) -> FlawedStore {
+    let mut flaws = Flaws::default();
+    flaw(&mut flaws);
+    FlawedStore::new(flaws)
 }
 
-struct Broken {
-    inner: MemoryTrustStore,
-    flaw: Flaw,
-}
-
-impl Broken {
-    fn new(flaw: Flaw) -> Self {
-        Broken {
-            inner: MemoryTrustStore::new(),
-            flaw,
-        }
-    }
-}
-
-impl TrustStore for Broken {
-    type Iter<'a> = <MemoryTrustStore as TrustStore>::Iter<'a>;
-    fn get(&self, id: &ParticipantId) -> Result<Option<PublicKey>, StoreError> {
-        self.inner.get(id)
-    }
-    fn insert(&mut self, id: ParticipantId, key: PublicKey) -> Result<(), StoreError> {
-        self.inner.insert(id, key)
-    }
-    fn remove(&mut self, id: &ParticipantId) -> Result<Option<PublicKey>, StoreError> {
-        if self.flaw == Flaw::KeepsRemoved {
-            return self.inner.get(id);
-        }
-        self.inner.remove(id)
-    }
-    fn iter(&self) -> Result<Self::Iter<'_>, StoreError> {
-        self.inner.iter()
-    }
-    fn load_mark(&self, slot: &MarkSlot) -> Result<Option<u64>, StoreError> {
-        self.inner.load_mark(slot)
-    }
-    fn save_mark(&mut self, slot: MarkSlot, mark: u64) -> Result<(), StoreError> {
-        let lowered = if self.flaw == Flaw::LowersMarks {
-            mark.saturating_sub(1)
-        } else {
-            mark
-        };
-        self.inner.save_mark(slot, lowered)
-    }
-    fn load_group_state(&self) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
-        let mut state = self.inner.load_group_state()?;
-        if self.flaw == Flaw::TruncatesGroupState {
-            if let Some(s) = state.as_mut() {
-                s.pop();
-            }
-        }
-        Ok(state)
-    }
-    fn save_group_state(&mut self, state: &[u8]) -> Result<(), StoreError> {
-        self.inner.save_group_state(state)?;
-        if self.flaw == Flaw::WritesThenFails && state == b"not a group state" {
-            return Err(StoreError::msg("not a group state"));
-        }
-        Ok(())
-    }
-}
-
-type OneHandleCheck = fn(&mut Broken) -> stringphone_testkit::Check;
+type OneHandleCheck = fn(&mut FlawedStore) -> stringphone_testkit::Check;
 
 fn one_handle_checks() -> [(&'static str, OneHandleCheck); 4] {
     [
@@ -104,11 +36,11 @@ fn one_handle_checks() -> [(&'static str, OneHandleCheck); 4] {
 }
 
 /// Which one-handle checks fail on a store with `flaw`.
-fn failing(flaw: Flaw) -> Vec<&'static str> {
+fn failing(flaw: fn(&mut Flaws)) -> Vec<&'static str> {
     one_handle_checks()
         .into_iter()
         .filter_map(|(name, check)| {
-            let verdict = check(&mut Broken::new(flaw));
+            let verdict = check(&mut broken(flaw));
             if let Err(e) = &verdict {
                 println!("{name}: {e}");
             }
@@ -119,18 +51,18 @@ fn failing(flaw: Flaw) -> Vec<&'static str> {
 
 #[test]
 fn each_broken_store_fails_the_check_of_what_it_breaks() {
-    assert_eq!(failing(Flaw::None), Vec::<&str>::new());
+    assert_eq!(failing(|_| ()), Vec::<&str>::new());
     assert_eq!(
-        failing(Flaw::LowersMarks),
+        failing(|f| f.lowers_marks = true),
         ["raised_marks_are_kept_exactly"]
     );
-    assert_eq!(failing(Flaw::KeepsRemoved), ["trust_round_trips"]);
+    assert_eq!(failing(|f| f.keeps_removed = true), ["trust_round_trips"]);
     assert_eq!(
-        failing(Flaw::WritesThenFails),
+        failing(|f| f.writes_then_fails = true),
         ["a_refused_call_changes_nothing"]
     );
     assert_eq!(
-        failing(Flaw::TruncatesGroupState),
+        failing(|f| f.truncates_group_state = true),
         ["group_state_round_trips", "a_refused_call_changes_nothing"]
     );
 }
