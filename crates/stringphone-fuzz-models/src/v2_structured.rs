@@ -786,7 +786,8 @@ fn edit_field(
             let bytes = &bytes[..bytes.len().min(64)];
             msg.splice(e..e, bytes.iter().copied());
         }
-        // An empty field adds nothing; a chain edit puts only into 32 bytes.
+        // `Add` to an empty field, `Chain` into one not of 32 bytes (or with no epoch
+        // id to put), and the edits of the whole message (`apply`'s): no change.
         _ => {}
     }
 }
