@@ -233,7 +233,7 @@ fn rebuild_v2(m: &stringphone_core::v2::wire::V2Message<'_>) -> Vec<u8> {
 fn body_fields<'a>(m: &stringphone_core::v2::wire::V2Message<'a>) -> Vec<&'a [u8]> {
     use stringphone_core::v2::wire::Body;
     match m.body() {
-        Body::Message { ciphertext, tag } => vec![&ciphertext[..], tag],
+        Body::Message { ciphertext, tag } => vec![ciphertext, tag],
         Body::Introduction {
             identity,
             encryption_key,

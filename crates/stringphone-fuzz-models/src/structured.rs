@@ -326,18 +326,9 @@ fn framing(msg: &[u8]) -> Result<(), Error> {
         });
     };
     let (message_type, fits) = match t {
-        b's' => (
-            MessageType::Simple,
-            msg.len() >= 121,
-        ),
-        b'i' => (
-            MessageType::Introduction,
-            msg.len() == 129,
-        ),
-        b'r' => (
-            MessageType::IntroductionReply,
-            msg.len() == 153,
-        ),
+        b's' => (MessageType::Simple, msg.len() >= 121),
+        b'i' => (MessageType::Introduction, msg.len() == 129),
+        b'r' => (MessageType::IntroductionReply, msg.len() == 153),
         other => return Err(Error::UnknownType(other)),
     };
     if fits {
@@ -726,7 +717,10 @@ fn check_opened(
 ) {
     let before = snapshot(joiner);
     let got = joiner.parse_reply(edited);
-    match (got, expected_replier(&world.cast[j], pending, exchange, edited)) {
+    match (
+        got,
+        expected_replier(&world.cast[j], pending, exchange, edited),
+    ) {
         (Ok(pk), Ok(x)) => {
             assert_eq!(pk, x);
             assert_eq!(joiner.topic_key(), Some(&TopicKey::from_bytes(TOPIC_KEY)));

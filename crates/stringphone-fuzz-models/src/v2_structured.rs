@@ -3670,7 +3670,12 @@ fn joiner_topic(world: &World, case: &DiscoveryCase) -> (T, Model) {
 
 /// The replier's rotations, each checked and followed by its model; the epochs they
 /// start join `chain`.
-fn replier_rotations(world: &World, case: &DiscoveryCase, r: &mut Replier, chain: &mut Vec<[u8; 32]>) {
+fn replier_rotations(
+    world: &World,
+    case: &DiscoveryCase,
+    r: &mut Replier,
+    chain: &mut Vec<[u8; 32]>,
+) {
     let (replier, rm, rng) = (&mut r.t, &mut r.model, &mut r.rng);
     let me = world.cast[US].id;
     for _ in 0..case.rotations % 3 {
