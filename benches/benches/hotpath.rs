@@ -16,8 +16,7 @@ use std::hint::black_box;
 use aead::{AeadInPlace, KeyInit};
 use criterion::measurement::WallTime;
 use criterion::{
-    criterion_group, criterion_main, BatchSize, BenchmarkGroup, BenchmarkId, Criterion,
-    Throughput,
+    criterion_group, criterion_main, BatchSize, BenchmarkGroup, BenchmarkId, Criterion, Throughput,
 };
 use ed25519::Signature;
 use signature::{Signer, Verifier};
@@ -25,7 +24,7 @@ use stringphone_core::backend::BatchEntry;
 use stringphone_core::rng::NonceRng;
 use stringphone_core::wire::SIMPLE_OVERHEAD;
 use stringphone_core::{
-    rule, Backend, DecodeMode, Identity, MemoryTrustStore, Message, SigningSeed, Topic, TopicKey,
+    rule, Backend, DecodeMode, MemoryTrustStore, Message, SigningSeed, Topic, TopicKey,
 };
 
 const SIZES: [usize; 5] = [0, 64, 1024, 16 * 1024, 64 * 1024];

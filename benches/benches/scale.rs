@@ -193,12 +193,7 @@ impl Feed {
     }
 }
 
-fn decode_classic<S: TrustStore>(
-    c: &mut Group<'_>,
-    store: Store,
-    n: usize,
-    r: &mut Topic<B, S>,
-) {
+fn decode_classic<S: TrustStore>(c: &mut Group<'_>, store: Store, n: usize, r: &mut Topic<B, S>) {
     let messages: Vec<Vec<u8>> = (0..ACTIVE)
         .map(|s| {
             sender(s, ProtocolVersion::Classic)
@@ -247,12 +242,7 @@ fn decode_v2<S: TrustStore>(
     );
 }
 
-fn add_remove<S: TrustStore>(
-    c: &mut Group<'_>,
-    store: Store,
-    n: usize,
-    r: &mut Topic<B, S>,
-) {
+fn add_remove<S: TrustStore>(c: &mut Group<'_>, store: Store, n: usize, r: &mut Topic<B, S>) {
     let fresh = &public_keys()[GATEWAY..];
     let mut next = 0;
     c.bench_function(

@@ -281,7 +281,12 @@ fn decode_ratios(keys: &[PublicKey], rounds: usize) {
         let feed_a = std::cell::RefCell::new(Feed::new());
         let feed_b = std::cell::RefCell::new(Feed::new());
         let side = |n: usize, feed| -> Side<'_> {
-            decode_side(topic(me(), memory(&keys[..n]), protocol), protocol, feed, ops)
+            decode_side(
+                topic(me(), memory(&keys[..n]), protocol),
+                protocol,
+                feed,
+                ops,
+            )
         };
         pair(
             &format!("decode {fmt_name}, memory, 10,000 trusted / 10"),
