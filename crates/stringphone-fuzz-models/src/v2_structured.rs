@@ -1344,68 +1344,71 @@ impl Model {
         if msg.first() != Some(&0x02) {
             return Expect::AnyErr;
         }
-        Expect::Exactly(match self.decode_v2(world, msg, mode, sig, short) {
-            Ok(outcome) | Err(outcome) => outcome,
-        })
-    }
-
-    /// `decode` of bytes starting with `0x02`, check by check in the documented
-    /// order: `Err` is the outcome of the first check that stops it.
-    fn decode_v2(
-        &mut self,
-        world: &World,
-        msg: &[u8],
-        mode: DecodeMode,
-        sig: Sig,
-        short: bool,
-    ) -> Result<Outcome, Outcome> {
-        message_framing(msg).map_err(err)?;
-        let sender = id_at(msg, 7);
-        if sender == self.me {
-            return Ok(Outcome::Own);
-        }
+        let stop = |e: Error| Expect::Exactly(err(e));
+        let sender = match self.admit(world, msg, mode, sig) {
+            Ok(sender) => sender,
+            Err(outcome) => return Expect::Exactly(outcome),
+        };
         let epoch = be_u32(&msg[3..7]);
         let counter = be_u64(&msg[39..47]);
-        let verified = mode != DecodeMode::Naive;
-        if verified {
-            self.check_sender(world, sender, epoch, mode, sig)?;
-        }
         let Some((epoch_key, epoch_id)) = self.key_of(epoch) else {
-            return Err(err(match self.g.cur.key {
+            return stop(match self.g.cur.key {
                 None => Error::MissingTopicKey,
                 Some(_) => Error::UnknownEpoch(epoch),
-            }));
+            });
         };
         if counter > LAST_COUNTER {
-            return Err(err(Error::CounterOutOfRange { sender, counter }));
+            return stop(Error::CounterOutOfRange { sender, counter });
         }
         let mut window = self.window(&sender);
         if let Err(too_old) = window.check(counter) {
-            return Err(err(Error::Replayed {
+            return stop(Error::Replayed {
                 sender,
                 counter,
                 too_old,
-            }));
+            });
         }
         if short {
             let needed = msg.len() - OVERHEAD;
-            return Err(err(Error::BufferTooSmall {
+            return stop(Error::BufferTooSmall {
                 needed,
                 available: needed - 1,
-            }));
+            });
         }
         let Some(plaintext) = open_message(&self.topic_id, &epoch_key, &epoch_id, msg) else {
-            return Err(err(Error::DecryptFailed));
+            return stop(Error::DecryptFailed);
         };
+        let verified = mode != DecodeMode::Naive;
         if verified {
             window.accept(counter);
             self.accepted(sender, counter, epoch, window);
         }
-        Ok(Outcome::Message {
+        Expect::Exactly(Outcome::Message {
             sender,
             verified,
             plaintext,
         })
+    }
+
+    /// The checks of `decode` (of bytes starting with `0x02`) before the key: the
+    /// framing, our own message, and in a verified mode the sender. `Ok`: the sender;
+    /// `Err`: the outcome where decoding stops.
+    fn admit(
+        &self,
+        world: &World,
+        msg: &[u8],
+        mode: DecodeMode,
+        sig: Sig,
+    ) -> Result<ParticipantId, Outcome> {
+        message_framing(msg).map_err(err)?;
+        let sender = id_at(msg, 7);
+        if sender == self.me {
+            return Err(Outcome::Own);
+        }
+        if mode != DecodeMode::Naive {
+            self.check_sender(world, sender, be_u32(&msg[3..7]), mode, sig)?;
+        }
+        Ok(sender)
     }
 
     /// The checks of a verified decode before the key: the sender trusted (else
@@ -2266,18 +2269,26 @@ mod history {
         Edit, Field, Seal, ALL, MEMBER,
     };
 
-    pub(super) fn rotation(a: &mut Vec<Action>) {
-        chatter(a, 0);
-        rotate(a, 1, ALL, ALL);
+    /// Admin `admin` rotates listing `members` (senders `reach` take it), and the
+    /// receiver gets the rekey.
+    fn rotation_taken(a: &mut Vec<Action>, admin: u8, members: u8, reach: u8) {
+        rotate(a, admin, members, reach);
         a.push(plain_delivery(0));
+    }
+
+    /// Chatter; admin 1 rotates listing `members`, the receiver accepts it; chatter.
+    fn rotation_in_chatter(a: &mut Vec<Action>, members: u8) {
+        chatter(a, 0);
+        rotation_taken(a, 1, members, ALL);
         chatter(a, 1);
     }
 
+    pub(super) fn rotation(a: &mut Vec<Action>) {
+        rotation_in_chatter(a, ALL);
+    }
+
     pub(super) fn removal(a: &mut Vec<Action>) {
-        chatter(a, 0);
-        rotate(a, 1, 0b00111, ALL);
-        a.push(plain_delivery(0));
-        chatter(a, 1);
+        rotation_in_chatter(a, 0b00111);
         // Member 4 speaking in the epoch that left it out (a re-sealed message stands
         // for one made with the key): `NotAMember`.
         let next_epoch = Edit::Add {
@@ -2296,10 +2307,8 @@ mod history {
     }
 
     pub(super) fn two_epochs(a: &mut Vec<Action>) {
-        rotate(a, 1, ALL, ALL);
-        a.push(plain_delivery(0));
-        rotate(a, 1, 0b00111, ALL);
-        a.push(plain_delivery(0));
+        rotation_taken(a, 1, ALL, ALL);
+        rotation_taken(a, 1, 0b00111, ALL);
         chatter(a, 0);
     }
 
@@ -2330,8 +2339,7 @@ mod history {
 
     pub(super) fn fork(a: &mut Vec<Action>) {
         rotate(a, 1, ALL & !(1 << MEMBER), ALL & !(1 << 2));
-        rotate(a, 2, ALL, ALL & !(1 << 1));
-        a.push(plain_delivery(0));
+        rotation_taken(a, 2, ALL, ALL & !(1 << 1));
         a.push(plain_delivery(1));
         a.push(Action::Introduce);
         member_replies(a);
@@ -2352,10 +2360,8 @@ mod history {
     }
 
     pub(super) fn left_out(a: &mut Vec<Action>) {
-        rotate(a, 2, ALL & !(1 << 1), ALL);
-        a.push(plain_delivery(0));
-        rotate(a, 1, ALL, 0);
-        a.push(plain_delivery(0));
+        rotation_taken(a, 2, ALL & !(1 << 1), ALL);
+        rotation_taken(a, 1, ALL, 0);
         // Admin 1's rekey made to follow admin 2's epoch (the first rekey of the pool,
         // after the three first epochs), which left 1 out.
         let follow_admin_2 = vec![
@@ -2375,16 +2381,12 @@ mod history {
     pub(super) fn removed_admin(a: &mut Vec<Action>) {
         a.push(Action::Remove(2));
         a.push(Action::Trust(2));
-        rotate(a, 2, ALL, ALL);
-        a.push(plain_delivery(0));
+        rotation_taken(a, 2, ALL, ALL);
         chatter(a, 0);
     }
 
     pub(super) fn restart_rotated(a: &mut Vec<Action>) {
-        chatter(a, 0);
-        rotate(a, 1, 0b00111, ALL);
-        a.push(plain_delivery(0));
-        chatter(a, 1);
+        rotation_in_chatter(a, 0b00111);
         a.push(Action::RestartReceiver { exact: true });
         deliver_again(a, 0..6);
     }
@@ -2393,8 +2395,7 @@ mod history {
         let restore_latest = |fresh| Action::Restore { pick: 0, fresh };
         chatter(a, 0);
         a.push(Action::Backup { moved: true });
-        rotate(a, 1, ALL, ALL);
-        a.push(plain_delivery(0));
+        rotation_taken(a, 1, ALL, ALL);
         chatter(a, 1);
         a.push(restore_latest(false));
         a.push(Action::Backup { moved: false });
@@ -3643,29 +3644,53 @@ pub struct DiscoveryCase {
     classic: bool,
 }
 
-fn joiner_topic(world: &World, case: &DiscoveryCase) -> (T, Model) {
-    let key = case.joiner_has_key.then_some(OLD_KEY);
-    let mut j = T::new(
-        SigningSeed::from_bytes(world.cast[MEMBER].seed),
-        key.map(TopicKey::from_bytes),
-    );
-    j.set_protocol(if case.classic {
-        ProtocolVersion::Classic
+/// The two parties to discovery.
+#[derive(Clone, Copy)]
+enum Party {
+    /// Participant 0, in `Both` when the joiner is classic.
+    Replier,
+    /// Participant 4, a new device.
+    Joiner,
+}
+
+/// A party to discovery as the case sets it up, on the first topic (V2, or the
+/// classic case's setting), holding its key if it has one, trusting participants 1
+/// and 2 and perhaps the other party; and its model.
+fn discovery_topic(world: &World, case: &DiscoveryCase, party: Party) -> (T, Model) {
+    let (who, key, classic_setting, also) = match party {
+        Party::Replier => (
+            US,
+            case.replier_has_key.then_some(KEY),
+            ProtocolVersion::Both,
+            case.replier_trusts_joiner.then_some(MEMBER),
+        ),
+        Party::Joiner => (
+            MEMBER,
+            case.joiner_has_key.then_some(OLD_KEY),
+            ProtocolVersion::Classic,
+            case.joiner_trusts_replier.then_some(US),
+        ),
+    };
+    let protocol = if case.classic {
+        classic_setting
     } else {
         ProtocolVersion::V2
-    });
-    j.set_topic_id(world.topic_id(0))
+    };
+    let mut t = T::new(
+        SigningSeed::from_bytes(world.cast[who].seed),
+        key.map(TopicKey::from_bytes),
+    );
+    t.set_protocol(protocol);
+    t.set_topic_id(world.topic_id(0))
         .expect("a fresh topic takes a topic id");
-    let mut trusted = vec![1, 2];
-    if case.joiner_trusts_replier {
-        trusted.push(US);
-    }
+    let trusted: Vec<usize> = [1, 2].into_iter().chain(also).collect();
     for &i in &trusted {
-        j.add_participant(world.cast[i].public)
+        t.add_participant(world.cast[i].public)
             .expect("cast keys are valid");
     }
-    let model = Model::new(world, 0, MEMBER, key, &trusted, &[], DEFAULT_GRACE, 1);
-    (j, model)
+    let mut model = Model::new(world, 0, who, key, &trusted, &[], DEFAULT_GRACE, 1);
+    model.protocol = protocol;
+    (t, model)
 }
 
 /// The replier's rotations, each checked and followed by its model; the epochs they
@@ -3731,7 +3756,7 @@ fn replier_rotations(
 /// introduction too.
 fn check_classic_discovery(world: &World, case: &DiscoveryCase, r: &mut Replier) {
     let (replier, rm) = (&mut r.t, &r.model);
-    let (mut joiner, _) = joiner_topic(world, case);
+    let (mut joiner, _) = discovery_topic(world, case, Party::Joiner);
     let intro = joiner
         .construct_intro_with(&mut TestRng::replay(&[&case.intro_randomness]))
         .expect("a classic introduction")
@@ -3791,29 +3816,7 @@ struct Replier {
 
 impl Replier {
     fn new(world: &World, case: &DiscoveryCase) -> Replier {
-        let key = case.replier_has_key.then_some(KEY);
-        let mut t = T::new(
-            SigningSeed::from_bytes(world.cast[US].seed),
-            key.map(TopicKey::from_bytes),
-        );
-        let protocol = if case.classic {
-            ProtocolVersion::Both
-        } else {
-            ProtocolVersion::V2
-        };
-        t.set_protocol(protocol);
-        t.set_topic_id(world.topic_id(0))
-            .expect("a fresh topic takes a topic id");
-        let mut trusted = vec![1, 2];
-        if case.replier_trusts_joiner {
-            trusted.push(MEMBER);
-        }
-        for &i in &trusted {
-            t.add_participant(world.cast[i].public)
-                .expect("cast keys are valid");
-        }
-        let mut model = Model::new(world, 0, US, key, &trusted, &[], DEFAULT_GRACE, 1);
-        model.protocol = protocol;
+        let (t, model) = discovery_topic(world, case, Party::Replier);
         check_model(world, &t, &model, "the replier's start");
         Replier {
             t,
@@ -3905,7 +3908,7 @@ fn check_discovery(world: &World, case: &DiscoveryCase) {
 /// on as the case says: the joiner, its model, the introduction sent and its
 /// ephemeral secret.
 fn joiner_introduces(world: &World, case: &DiscoveryCase) -> (T, Model, Vec<u8>, [u8; 32]) {
-    let (mut joiner, mut jm) = joiner_topic(world, case);
+    let (mut joiner, mut jm) = discovery_topic(world, case, Party::Joiner);
     let intro = joiner
         .construct_intro_with(&mut TestRng::replay(&[&case.intro_randomness]))
         .expect("intro")
@@ -3958,7 +3961,7 @@ fn pend(world: &World, case: &DiscoveryCase, joiner: &mut T, jm: &mut Model) {
             *joiner = resume_topic(world, MEMBER, 0, store);
             jm.restart();
         }
-        Pending::Forgotten => (*joiner, *jm) = joiner_topic(world, case),
+        Pending::Forgotten => (*joiner, *jm) = discovery_topic(world, case, Party::Joiner),
     }
 }
 
