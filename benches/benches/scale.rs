@@ -43,6 +43,8 @@ use stringphone_rustcrypto::RustCrypto;
 use stringphone_store_sqlite::{Durability, SqliteTrustStore};
 
 type B = RustCrypto;
+/// A benchmark group of this file.
+type Group<'a> = criterion::BenchmarkGroup<'a, criterion::measurement::WallTime>;
 
 const PARTICIPANTS: [usize; 4] = [10, 100, 1_000, 10_000];
 const ACTIVE: usize = 10;
@@ -191,12 +193,7 @@ impl Feed {
     }
 }
 
-fn decode_classic<S: TrustStore>(
-    c: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
-    store: Store,
-    n: usize,
-    r: &mut Topic<B, S>,
-) {
+fn decode_classic<S: TrustStore>(c: &mut Group<'_>, store: Store, n: usize, r: &mut Topic<B, S>) {
     let messages: Vec<Vec<u8>> = (0..ACTIVE)
         .map(|s| {
             sender(s, ProtocolVersion::Classic)
@@ -219,7 +216,7 @@ fn decode_classic<S: TrustStore>(
 }
 
 fn decode_v2<S: TrustStore>(
-    c: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    c: &mut Group<'_>,
     store: Store,
     n: usize,
     r: &mut Topic<B, S>,
@@ -245,12 +242,7 @@ fn decode_v2<S: TrustStore>(
     );
 }
 
-fn add_remove<S: TrustStore>(
-    c: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
-    store: Store,
-    n: usize,
-    r: &mut Topic<B, S>,
-) {
+fn add_remove<S: TrustStore>(c: &mut Group<'_>, store: Store, n: usize, r: &mut Topic<B, S>) {
     let fresh = &public_keys()[GATEWAY..];
     let mut next = 0;
     c.bench_function(
@@ -293,7 +285,7 @@ fn add_remove<S: TrustStore>(
 static SIZES: std::sync::Mutex<Vec<(String, usize, usize)>> = std::sync::Mutex::new(Vec::new());
 
 fn rotate<S: TrustStore>(
-    c: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    c: &mut Group<'_>,
     store: Store,
     n: usize,
     admin: &mut Topic<B, S>,
@@ -517,101 +509,115 @@ fn gateway(c: &mut Criterion) {
     let mut group = c.benchmark_group("gateway");
     group.sample_size(10);
     group.throughput(Throughput::Elements(GATEWAY as u64));
-
     #[cfg(feature = "libsodium")]
-    {
-        use stringphone_benches::sodium;
-        sodium::init();
-        let keys = &public_keys()[..GATEWAY];
-        let mut out = [0u8; 64];
-        group.bench_function(BenchmarkId::new("libsodium:verify_open", GATEWAY), |b| {
-            b.iter(|| {
-                for (w, key) in g.classic.iter().zip(keys) {
-                    let sig: &[u8; 64] = w[1..65].try_into().unwrap();
-                    assert!(sodium::verify(key.as_bytes(), &w[65..], sig));
-                    let nonce: &[u8; 24] = w[81..105].try_into().unwrap();
-                    let tag: &[u8; 16] = w[105..121].try_into().unwrap();
-                    assert!(sodium::open(&KEY, nonce, tag, &w[121..], &mut out));
-                }
-            })
-        });
-    }
-
+    gateway_libsodium(&mut group, &g);
     for store in [Store::Memory, Store::Sqlite(Durability::Normal)] {
         let name = format!("gateway-{}", store.name());
         with_receiver!(store, GATEWAY, ProtocolVersion::Both, &name, |r| {
-            // Classic: the same inbox every time, copied outside the timing.
-            let classic = g.classic.clone();
-            let variants: [(&str, usize); 3] =
-                [("one_by_one", 0), ("batch", 1), ("parallel", threads)];
-            for (how, t) in variants {
-                if matches!(store, Store::Sqlite(_)) && how != "parallel" {
-                    continue;
-                }
-                group.bench_function(
-                    BenchmarkId::new(format!("{}:classic_{how}", store.name()), GATEWAY),
-                    |b| {
-                        b.iter_batched(
-                            || classic.clone(),
-                            |mut inbox| match t {
-                                0 => {
-                                    for m in &mut inbox {
-                                        r.decode_in_place(m, DecodeMode::Strict).unwrap();
-                                    }
-                                }
-                                1 => check_all(&r.decode_batch(&mut inbox, DecodeMode::Strict)),
-                                _ => check_all(&r.decode_batch_parallel(
-                                    &mut inbox,
-                                    DecodeMode::Strict,
-                                    t,
-                                )),
-                            },
-                            BatchSize::PerIteration,
-                        )
-                    },
-                );
-            }
-            // v2: the gateway heard every sender once before (outside the timing).
-            let mut next_round = 0;
-            let mut first = g.round(0).to_vec();
-            check_all(&r.decode_batch(&mut first, DecodeMode::Strict));
-            next_round += 1;
-            for (how, t) in variants {
-                if matches!(store, Store::Sqlite(_)) && how != "parallel" {
-                    continue;
-                }
-                group.bench_function(
-                    BenchmarkId::new(format!("{}:v2_{how}", store.name()), GATEWAY),
-                    |b| {
-                        b.iter_custom(|iters| {
-                            let mut timed = Duration::ZERO;
-                            for _ in 0..iters {
-                                let mut inbox = g.round(next_round).to_vec();
-                                next_round += 1;
-                                let started = Instant::now();
-                                match t {
-                                    0 => {
-                                        for m in &mut inbox {
-                                            r.decode_in_place(m, DecodeMode::Strict).unwrap();
-                                        }
-                                    }
-                                    1 => check_all(&r.decode_batch(&mut inbox, DecodeMode::Strict)),
-                                    _ => check_all(&r.decode_batch_parallel(
-                                        &mut inbox,
-                                        DecodeMode::Strict,
-                                        t,
-                                    )),
-                                }
-                                timed += started.elapsed();
-                            }
-                            timed
-                        })
-                    },
-                );
-            }
+            gateway_classic(&mut group, store, &mut r, &g, threads);
+            gateway_v2(&mut group, store, &mut r, &mut g, threads);
         });
     }
     group.finish();
+}
+
+/// How the gateway decodes an inbox: named, with the threads of
+/// `decode_batch_parallel` (0: one by one, 1: `decode_batch`). SQLite runs the
+/// parallel one only.
+fn gateway_variants(store: Store, threads: usize) -> Vec<(&'static str, usize)> {
+    [("one_by_one", 0), ("batch", 1), ("parallel", threads)]
+        .into_iter()
+        .filter(|(how, _)| !matches!(store, Store::Sqlite(_)) || *how == "parallel")
+        .collect()
+}
+
+/// Decodes `inbox` as variant `t` of [`gateway_variants`] says, every message a
+/// verified one.
+fn decode_inbox<S: TrustStore>(r: &mut Topic<B, S>, inbox: &mut [Vec<u8>], t: usize) {
+    match t {
+        0 => {
+            for m in inbox {
+                r.decode_in_place(m, DecodeMode::Strict).unwrap();
+            }
+        }
+        1 => check_all(&r.decode_batch(inbox, DecodeMode::Strict)),
+        _ => check_all(&r.decode_batch_parallel(inbox, DecodeMode::Strict, t)),
+    }
+}
+
+/// Libsodium's verify+open of the classic inbox, one by one on one core.
+#[cfg(feature = "libsodium")]
+fn gateway_libsodium(group: &mut Group<'_>, g: &Gateway) {
+    use stringphone_benches::sodium;
+    sodium::init();
+    let keys = &public_keys()[..GATEWAY];
+    let mut out = [0u8; 64];
+    group.bench_function(BenchmarkId::new("libsodium:verify_open", GATEWAY), |b| {
+        b.iter(|| {
+            for (w, key) in g.classic.iter().zip(keys) {
+                let sig: &[u8; 64] = w[1..65].try_into().unwrap();
+                assert!(sodium::verify(key.as_bytes(), &w[65..], sig));
+                let nonce: &[u8; 24] = w[81..105].try_into().unwrap();
+                let tag: &[u8; 16] = w[105..121].try_into().unwrap();
+                assert!(sodium::open(&KEY, nonce, tag, &w[121..], &mut out));
+            }
+        })
+    });
+}
+
+/// The classic inbox, the same every time, copied outside the timing.
+fn gateway_classic<S: TrustStore>(
+    group: &mut Group<'_>,
+    store: Store,
+    r: &mut Topic<B, S>,
+    g: &Gateway,
+    threads: usize,
+) {
+    let classic = g.classic.clone();
+    for (how, t) in gateway_variants(store, threads) {
+        group.bench_function(
+            BenchmarkId::new(format!("{}:classic_{how}", store.name()), GATEWAY),
+            |b| {
+                b.iter_batched(
+                    || classic.clone(),
+                    |mut inbox| decode_inbox(r, &mut inbox, t),
+                    BatchSize::PerIteration,
+                )
+            },
+        );
+    }
+}
+
+/// v2 in steady state: the gateway heard every sender once before (outside the
+/// timing); each iteration a fresh round.
+fn gateway_v2<S: TrustStore>(
+    group: &mut Group<'_>,
+    store: Store,
+    r: &mut Topic<B, S>,
+    g: &mut Gateway,
+    threads: usize,
+) {
+    let mut first = g.round(0).to_vec();
+    check_all(&r.decode_batch(&mut first, DecodeMode::Strict));
+    let mut next_round = 1;
+    for (how, t) in gateway_variants(store, threads) {
+        group.bench_function(
+            BenchmarkId::new(format!("{}:v2_{how}", store.name()), GATEWAY),
+            |b| {
+                b.iter_custom(|iters| {
+                    let mut timed = Duration::ZERO;
+                    for _ in 0..iters {
+                        let mut inbox = g.round(next_round).to_vec();
+                        next_round += 1;
+                        let started = Instant::now();
+                        decode_inbox(r, &mut inbox, t);
+                        timed += started.elapsed();
+                    }
+                    timed
+                })
+            },
+        );
+    }
 }
 
 criterion_group!(benches, scale, durable_marks, gateway);

@@ -232,30 +232,61 @@ fn main() {
     let keys: Vec<PublicKey> = (0..GATEWAY)
         .map(|n| B::signing_key(&seed(n)).public_key())
         .collect();
-    let me = || seed(1_000_000);
     // SCALE_RATIOS=decode,lookup,marks,gateway (any of them) runs only those.
     let only = std::env::var("SCALE_RATIOS").unwrap_or_default();
     let wanted = |section: &str| only.is_empty() || only.split(',').any(|s| s == section);
+    if wanted("decode") {
+        decode_ratios(&keys, rounds);
+    }
+    if wanted("lookup") {
+        lookup_ratio(&keys, rounds);
+    }
+    if wanted("marks") {
+        marks_ratios(&keys, rounds);
+    }
+    // The gateway: libsodium one by one vs every core.
+    if wanted("gateway") {
+        gateway(&keys, rounds, threads);
+    }
+    println!("load average at the end {}", load());
+    let _ = std::fs::remove_dir_all(db("x").parent().unwrap());
+}
 
-    // Decode against 10 and 10,000 trusted.
+/// Our identity: the receiver's seed.
+fn me() -> SigningSeed {
+    seed(1_000_000)
+}
+
+/// A receiver decoding `ops` messages a slice in `protocol`: the v2 feed from its
+/// start, or the classic messages of the active senders.
+fn decode_side<'a, S: TrustStore + 'a>(
+    r: Topic<B, S>,
+    protocol: ProtocolVersion,
+    feed: &'a std::cell::RefCell<Feed>,
+    ops: usize,
+) -> Side<'a> {
+    match protocol {
+        ProtocolVersion::V2 => v2_side(r, feed, ops, false),
+        _ => classic_side(r, ops),
+    }
+}
+
+/// Decode against 10 and 10,000 trusted, classic and v2, on memory and on SQLite.
+fn decode_ratios(keys: &[PublicKey], rounds: usize) {
     let ops = 400;
-    let decode_formats: &[(&str, ProtocolVersion)] = if wanted("decode") {
-        &[
-            ("classic", ProtocolVersion::Classic),
-            ("v2", ProtocolVersion::V2),
-        ]
-    } else {
-        &[]
-    };
-    for &(fmt_name, protocol) in decode_formats {
+    for (fmt_name, protocol) in [
+        ("classic", ProtocolVersion::Classic),
+        ("v2", ProtocolVersion::V2),
+    ] {
         let feed_a = std::cell::RefCell::new(Feed::new());
         let feed_b = std::cell::RefCell::new(Feed::new());
         let side = |n: usize, feed| -> Side<'_> {
-            let r = topic(me(), memory(&keys[..n]), protocol);
-            match protocol {
-                ProtocolVersion::V2 => v2_side(r, feed, ops, false),
-                _ => classic_side(r, ops),
-            }
+            decode_side(
+                topic(me(), memory(&keys[..n]), protocol),
+                protocol,
+                feed,
+                ops,
+            )
         };
         pair(
             &format!("decode {fmt_name}, memory, 10,000 trusted / 10"),
@@ -265,11 +296,8 @@ fn main() {
             side(GATEWAY, &feed_b),
         );
         let side = |n: usize, feed, name: &str| -> Side<'_> {
-            let r = topic(me(), sqlite(&keys[..n], Durability::Full, name), protocol);
-            match protocol {
-                ProtocolVersion::V2 => v2_side(r, feed, ops, false),
-                _ => classic_side(r, ops),
-            }
+            let store = sqlite(&keys[..n], Durability::Full, name);
+            decode_side(topic(me(), store, protocol), protocol, feed, ops)
         };
         let (feed_a, feed_b) = (
             std::cell::RefCell::new(Feed::new()),
@@ -283,43 +311,40 @@ fn main() {
             side(GATEWAY, &feed_b, &format!("{fmt_name}-10000")),
         );
     }
+}
 
-    // Where SQLite's share goes: one trust lookup (what every decode asks the store).
+/// Where SQLite's share goes: one trust lookup (what every decode asks the store).
+fn lookup_ratio(keys: &[PublicKey], rounds: usize) {
     let ops = 2_000;
-    if wanted("lookup") {
-        let probe: Vec<_> = keys[..1000]
-            .iter()
-            .map(stringphone_store_sqlite::participant_id)
-            .collect();
-        let lookups = |store: Box<dyn Fn(&stringphone_core::ParticipantId) -> bool>| -> Side<'_> {
-            let probe = probe.clone();
-            Box::new(move || {
-                let started = Instant::now();
-                for i in 0..ops {
-                    assert!(store(black_box(&probe[i % probe.len()])));
-                }
-                started.elapsed()
-            })
-        };
-        let mem = memory(&keys[..1000]);
-        let sql = sqlite(&keys[..1000], Durability::Full, "lookups");
-        pair(
-            "one trust lookup (TrustStore::get), SQLite / memory, 1,000 trusted",
-            ops,
-            rounds,
-            lookups(Box::new(move |id| mem.get(id).unwrap().is_some())),
-            lookups(Box::new(move |id| sql.get(id).unwrap().is_some())),
-        );
-    }
-
-    // Durable marks, amortised: slices of 2,000 messages, instances of 10,000.
-    let ops = 2_000;
-    let durabilities: &[Durability] = if wanted("marks") {
-        &[Durability::Full, Durability::Normal]
-    } else {
-        &[]
+    let probe: Vec<_> = keys[..1000]
+        .iter()
+        .map(stringphone_store_sqlite::participant_id)
+        .collect();
+    let lookups = |store: Box<dyn Fn(&stringphone_core::ParticipantId) -> bool>| -> Side<'_> {
+        let probe = probe.clone();
+        Box::new(move || {
+            let started = Instant::now();
+            for i in 0..ops {
+                assert!(store(black_box(&probe[i % probe.len()])));
+            }
+            started.elapsed()
+        })
     };
-    for &durability in durabilities {
+    let mem = memory(&keys[..1000]);
+    let sql = sqlite(&keys[..1000], Durability::Full, "lookups");
+    pair(
+        "one trust lookup (TrustStore::get), SQLite / memory, 1,000 trusted",
+        ops,
+        rounds,
+        lookups(Box::new(move |id| mem.get(id).unwrap().is_some())),
+        lookups(Box::new(move |id| sql.get(id).unwrap().is_some())),
+    );
+}
+
+/// Durable marks, amortised: slices of 2,000 messages, instances of 10,000.
+fn marks_ratios(keys: &[PublicKey], rounds: usize) {
+    let ops = 2_000;
+    for durability in [Durability::Full, Durability::Normal] {
         let feed_a = std::cell::RefCell::new(Feed::new());
         let feed_b = std::cell::RefCell::new(Feed::new());
         let a = v2_side(
@@ -346,13 +371,6 @@ fn main() {
             b,
         );
     }
-
-    // The gateway: libsodium one by one vs every core.
-    if wanted("gateway") {
-        gateway(&keys, rounds, threads);
-    }
-    println!("load average at the end {}", load());
-    let _ = std::fs::remove_dir_all(db("x").parent().unwrap());
 }
 
 #[cfg(not(feature = "libsodium"))]
@@ -360,10 +378,43 @@ fn gateway(_: &[PublicKey], _: usize, _: usize) {
     println!("gateway: needs --features libsodium");
 }
 
+/// A side that decodes a whole inbox a slice: `inbox` makes it (outside the timing),
+/// `decode` is timed.
+#[cfg(feature = "libsodium")]
+fn inbox_side<'a>(
+    mut inbox: impl FnMut() -> Vec<Vec<u8>> + 'a,
+    mut decode: impl FnMut(&mut [Vec<u8>]) + 'a,
+) -> Side<'a> {
+    Box::new(move || {
+        let mut inbox = inbox();
+        let started = Instant::now();
+        decode(&mut inbox);
+        started.elapsed()
+    })
+}
+
+/// Libsodium's verify+open of the classic inbox `classic` (signed by `keys`), one by
+/// one on one core.
+#[cfg(feature = "libsodium")]
+fn libsodium_side<'a>(classic: &'a [Vec<u8>], keys: &'a [PublicKey]) -> Side<'a> {
+    use stringphone_benches::sodium;
+    Box::new(move || {
+        let mut out = [0u8; 64];
+        let started = Instant::now();
+        for (w, key) in classic.iter().zip(keys) {
+            let sig: &[u8; 64] = w[1..65].try_into().unwrap();
+            assert!(sodium::verify(key.as_bytes(), &w[65..], sig));
+            let nonce: &[u8; 24] = w[81..105].try_into().unwrap();
+            let tag: &[u8; 16] = w[105..121].try_into().unwrap();
+            assert!(sodium::open(&KEY, nonce, tag, &w[121..], &mut out));
+        }
+        started.elapsed()
+    })
+}
+
 #[cfg(feature = "libsodium")]
 fn gateway(keys: &[PublicKey], rounds: usize, threads: usize) {
-    use stringphone_benches::sodium;
-    sodium::init();
+    stringphone_benches::sodium::init();
     let mut senders: Vec<_> = (0..GATEWAY)
         .map(|n| topic(seed(n), MemoryTrustStore::new(), ProtocolVersion::Classic))
         .collect();
@@ -371,76 +422,59 @@ fn gateway(keys: &[PublicKey], rounds: usize, threads: usize) {
         .iter_mut()
         .map(|s| s.encode(PLAINTEXT).unwrap())
         .collect();
-    let libsodium = || -> Side<'_> {
-        Box::new(|| {
-            let mut out = [0u8; 64];
-            let started = Instant::now();
-            for (w, key) in classic.iter().zip(keys) {
-                let sig: &[u8; 64] = w[1..65].try_into().unwrap();
-                assert!(sodium::verify(key.as_bytes(), &w[65..], sig));
-                let nonce: &[u8; 24] = w[81..105].try_into().unwrap();
-                let tag: &[u8; 16] = w[105..121].try_into().unwrap();
-                assert!(sodium::open(&KEY, nonce, tag, &w[121..], &mut out));
-            }
-            started.elapsed()
-        })
-    };
-    let me = seed(1_000_000);
-    let mut r = topic(me.clone(), memory(keys), ProtocolVersion::Both);
-    let ours: Side<'_> = Box::new(|| {
-        let mut inbox = classic.clone();
-        let started = Instant::now();
-        all_ok(&r.decode_batch_parallel(&mut inbox, DecodeMode::Strict, threads));
-        started.elapsed()
-    });
+    let mut r = topic(me(), memory(keys), ProtocolVersion::Both);
     pair(
         &format!("gateway classic, 10,000 senders: decode_batch_parallel on {threads} threads / libsodium verify+open one by one (the speed-up is 1 / this)"),
         GATEWAY,
         rounds,
-        libsodium(),
-        ours,
+        libsodium_side(&classic, keys),
+        inbox_side(
+            || classic.clone(),
+            |inbox| all_ok(&r.decode_batch_parallel(inbox, DecodeMode::Strict, threads)),
+        ),
     );
-    let mut r1 = topic(me.clone(), memory(keys), ProtocolVersion::Both);
-    let one_core: Side<'_> = Box::new(|| {
-        let mut inbox = classic.clone();
-        let started = Instant::now();
-        all_ok(&r1.decode_batch(&mut inbox, DecodeMode::Strict));
-        started.elapsed()
-    });
+    let mut r1 = topic(me(), memory(keys), ProtocolVersion::Both);
     pair(
         "gateway classic, 10,000 senders: decode_batch on 1 core / libsodium verify+open one by one",
         GATEWAY,
         rounds,
-        libsodium(),
-        one_core,
+        libsodium_side(&classic, keys),
+        inbox_side(
+            || classic.clone(),
+            |inbox| all_ok(&r1.decode_batch(inbox, DecodeMode::Strict)),
+        ),
     );
+    gateway_v2(keys, rounds, threads, senders, &classic);
+}
 
-    // v2: every sender heard once before; each round a fresh inbox, made outside.
+/// v2: every sender heard once before; each round a fresh inbox, made outside.
+#[cfg(feature = "libsodium")]
+fn gateway_v2(
+    keys: &[PublicKey],
+    rounds: usize,
+    threads: usize,
+    mut senders: Vec<Topic<B, MemoryTrustStore>>,
+    classic: &[Vec<u8>],
+) {
     for s in &mut senders {
         s.set_protocol(ProtocolVersion::V2);
         s.set_topic_id(TopicId::from_name(TOPIC)).unwrap();
     }
-    let senders = std::cell::RefCell::new(senders);
-    let fresh = || -> Vec<Vec<u8>> {
+    let mut fresh = || -> Vec<Vec<u8>> {
         senders
-            .borrow_mut()
             .iter_mut()
             .map(|s| s.encode(PLAINTEXT).unwrap())
             .collect()
     };
-    let mut rv = topic(me, memory(keys), ProtocolVersion::Both);
+    let mut rv = topic(me(), memory(keys), ProtocolVersion::Both);
     all_ok(&rv.decode_batch(&mut fresh(), DecodeMode::Strict));
-    let v2: Side<'_> = Box::new(|| {
-        let mut inbox = fresh();
-        let started = Instant::now();
-        all_ok(&rv.decode_batch_parallel(&mut inbox, DecodeMode::Strict, threads));
-        started.elapsed()
-    });
     pair(
         &format!("gateway v2 (steady state), 10,000 senders: decode_batch_parallel on {threads} threads / libsodium classic verify+open one by one"),
         GATEWAY,
         rounds,
-        libsodium(),
-        v2,
+        libsodium_side(classic, keys),
+        inbox_side(fresh, |inbox| {
+            all_ok(&rv.decode_batch_parallel(inbox, DecodeMode::Strict, threads))
+        }),
     );
 }

@@ -204,18 +204,40 @@ fn rebuild_v2(m: &stringphone_core::v2::wire::V2Message<'_>) -> Vec<u8> {
     v.extend_from_slice(h.sender_id().as_bytes());
     v.extend_from_slice(h.session());
     v.extend_from_slice(&h.counter().to_be_bytes());
+    for f in body_fields(m) {
+        v.extend_from_slice(f);
+    }
+    // Then a reply's member list and floors, a rekey's entries.
     match m.body() {
-        Body::Message { ciphertext, tag } => {
-            v.extend_from_slice(ciphertext);
-            v.extend_from_slice(tag);
+        Body::Reply { .. } => {
+            put_list(&mut v, m.reply_members(), |v, id| {
+                v.extend_from_slice(id.as_bytes())
+            });
+            put_list(&mut v, m.reply_floors(), |v, (id, floor)| {
+                v.extend_from_slice(id.as_bytes());
+                v.extend_from_slice(&floor.to_be_bytes());
+            });
         }
+        Body::Rekey { .. } => put_list(&mut v, m.rekey_entries(), |v, e| {
+            v.extend_from_slice(e.member.as_bytes());
+            v.extend_from_slice(e.sealed_key);
+            v.extend_from_slice(e.tag);
+        }),
+        _ => {}
+    }
+    v.extend_from_slice(m.signature());
+    v
+}
+
+/// The fixed fields of a v2 message's body, in their order on the wire.
+fn body_fields<'a>(m: &stringphone_core::v2::wire::V2Message<'a>) -> Vec<&'a [u8]> {
+    use stringphone_core::v2::wire::Body;
+    match m.body() {
+        Body::Message { ciphertext, tag } => vec![ciphertext, tag],
         Body::Introduction {
             identity,
             encryption_key,
-        } => {
-            v.extend_from_slice(identity);
-            v.extend_from_slice(encryption_key);
-        }
+        } => vec![&identity[..], encryption_key],
         Body::Reply {
             recipient,
             intro_digest,
@@ -228,52 +250,35 @@ fn rebuild_v2(m: &stringphone_core::v2::wire::V2Message<'_>) -> Vec<u8> {
             sealed_key,
             tag,
             ..
-        } => {
-            for f in [
-                &recipient[..],
-                intro_digest,
-                epoch_id,
-                parent_epoch,
-                starter,
-                identity,
-                encryption_key,
-                nonce,
-                sealed_key,
-                tag,
-            ] {
-                v.extend_from_slice(f);
-            }
-            let members: Vec<_> = m.reply_members().collect();
-            v.extend_from_slice(&(members.len() as u16).to_be_bytes());
-            for id in members {
-                v.extend_from_slice(id.as_bytes());
-            }
-            let floors: Vec<_> = m.reply_floors().collect();
-            v.extend_from_slice(&(floors.len() as u16).to_be_bytes());
-            for (id, floor) in floors {
-                v.extend_from_slice(id.as_bytes());
-                v.extend_from_slice(&floor.to_be_bytes());
-            }
-        }
+        } => vec![
+            &recipient[..],
+            intro_digest,
+            epoch_id,
+            parent_epoch,
+            starter,
+            identity,
+            encryption_key,
+            nonce,
+            sealed_key,
+            tag,
+        ],
         Body::Rekey {
             previous_epoch,
             encryption_key,
             ..
-        } => {
-            v.extend_from_slice(previous_epoch);
-            v.extend_from_slice(encryption_key);
-            let entries: Vec<_> = m.rekey_entries().collect();
-            v.extend_from_slice(&(entries.len() as u16).to_be_bytes());
-            for e in entries {
-                v.extend_from_slice(e.member.as_bytes());
-                v.extend_from_slice(e.sealed_key);
-                v.extend_from_slice(e.tag);
-            }
-        }
+        } => vec![&previous_epoch[..], encryption_key],
         other => panic!("rebuild does not know {other:?}"),
     }
-    v.extend_from_slice(m.signature());
-    v
+}
+
+/// A list as the v2 layout writes one: its length (two bytes, big-endian), then each
+/// item as `put` writes it.
+fn put_list<X>(v: &mut Vec<u8>, items: impl Iterator<Item = X>, put: impl Fn(&mut Vec<u8>, X)) {
+    let items: Vec<X> = items.collect();
+    v.extend_from_slice(&(items.len() as u16).to_be_bytes());
+    for x in items {
+        put(v, x);
+    }
 }
 
 /// The v2 layout's framing rules, written out from the table in
@@ -305,43 +310,46 @@ pub fn v2_framing(data: &[u8]) -> Result<V2Type, Error> {
     }
     let signature = 64;
     let fits = match t {
-        V2Type::Message => len >= header + 16 + signature,
-        V2Type::Introduction => len == header + 32 + 32 + signature,
-        V2Type::Reply => {
-            // recipient 16, intro digest 32, epoch id 32, parent epoch id 32, starter
-            // 16, replier's key 32, its X25519 key 32, box nonce 24, sealed key 32, tag
-            // 16, then the number of members (2) and 16 bytes per member, then the
-            // number of replay floors (2) and 24 bytes per floor.
-            let fixed = header + 16 + 32 + 32 + 32 + 16 + 32 + 32 + 24 + 32 + 16;
-            let count = |at: usize| {
-                data.get(at..at + 2)
-                    .map(|c| usize::from(u16::from_be_bytes([c[0], c[1]])))
-            };
-            let Some(members) = count(fixed) else {
-                return Err(malformed(Some(t)));
-            };
-            let Some(floors) = count(fixed + 2 + members * 16) else {
-                return Err(malformed(Some(t)));
-            };
-            members <= 1024
-                && floors <= 16384
-                && len == fixed + 2 + members * 16 + 2 + floors * (16 + 8) + signature
-        }
+        V2Type::Message => Some(len >= header + 16 + signature),
+        V2Type::Introduction => Some(len == header + 32 + 32 + signature),
+        V2Type::Reply => reply_fits(data, header, signature),
         V2Type::Rekey => {
-            let Some(count) = data.get(header + 64..header + 66) else {
-                return Err(malformed(Some(t)));
-            };
-            let count = usize::from(u16::from_be_bytes([count[0], count[1]]));
-            (1..=1024).contains(&count)
-                && len == header + 32 + 32 + 2 + count * (16 + 32 + 16) + signature
+            // previous epoch id 32, the admin's X25519 key 32, then the number of
+            // entries (2) and 64 bytes per entry.
+            count_at(data, header + 64).map(|count| {
+                (1..=1024).contains(&count)
+                    && len == header + 32 + 32 + 2 + count * (16 + 32 + 16) + signature
+            })
         }
         other => panic!("the oracle has no length rule for {other:?}"),
     };
-    if fits {
-        Ok(t)
-    } else {
-        Err(malformed(Some(t)))
+    match fits {
+        Some(true) => Ok(t),
+        // Too short for a count, or a length the counts do not give.
+        _ => Err(malformed(Some(t))),
     }
+}
+
+/// The two-byte big-endian count at `at`, if `data` reaches it.
+fn count_at(data: &[u8], at: usize) -> Option<usize> {
+    data.get(at..at + 2)
+        .map(|c| usize::from(u16::from_be_bytes([c[0], c[1]])))
+}
+
+/// Whether a reply's length is what its counts give (`None`: too short to hold them).
+fn reply_fits(data: &[u8], header: usize, signature: usize) -> Option<bool> {
+    // recipient 16, intro digest 32, epoch id 32, parent epoch id 32, starter 16,
+    // replier's key 32, its X25519 key 32, box nonce 24, sealed key 32, tag 16, then
+    // the number of members (2) and 16 bytes per member, then the number of replay
+    // floors (2) and 24 bytes per floor.
+    let fixed = header + 16 + 32 + 32 + 32 + 16 + 32 + 32 + 24 + 32 + 16;
+    let members = count_at(data, fixed)?;
+    let floors = count_at(data, fixed + 2 + members * 16)?;
+    Some(
+        members <= 1024
+            && floors <= 16384
+            && data.len() == fixed + 2 + members * 16 + 2 + floors * (16 + 8) + signature,
+    )
 }
 
 /// What a classic-only topic answers to a v2 message that parses.
@@ -366,9 +374,24 @@ fn check_parse_v2(data: &[u8]) {
     let Message::V2(v) = &m else {
         panic!("0x02 parsed as a classic message");
     };
+    assert!(check_round_trip(&m, data).is_err());
+    assert_eq!(m.sender_id(), Some(v.header().sender_id()));
+    assert_eq!(v.signed_part().len() + 64, data.len());
+    assert_eq!(&v.signature()[..], &data[data.len() - 64..]);
+    assert_eq!(m.sender_key(), v.identity());
+    assert_eq!(m.recipient_id(), v.recipient_id());
+    assert_eq!(m.encryption_key(), v.encryption_key());
+}
+
+/// A parsed view is its input again however it is written out: its length, rebuilt
+/// from its typed fields (which parse back to it), `to_vec`, and `write_to` with room
+/// to spare (nothing written past the end). Returns what `write_to` gives for a buffer
+/// one byte short.
+fn check_round_trip(m: &Message<'_>, data: &[u8]) -> Result<usize, Error> {
     assert_eq!(m.encoded_len(), data.len());
-    assert_eq!(rebuild(&m), data, "rebuilt from the typed fields");
-    assert_eq!(Message::parse(&rebuild(&m)).expect("rebuilt parses"), m);
+    let rebuilt = rebuild(m);
+    assert_eq!(rebuilt, data, "rebuilt from the typed fields");
+    assert_eq!(Message::parse(&rebuilt).expect("rebuilt parses"), *m);
     assert_eq!(m.to_vec(), data, "to_vec");
     let mut out = vec![0xa5u8; data.len() + 3];
     let n = m.write_to(&mut out).expect("room to write");
@@ -377,13 +400,7 @@ fn check_parse_v2(data: &[u8]) {
         out[n..].iter().all(|&b| b == 0xa5),
         "write_to wrote past the end"
     );
-    assert!(m.write_to(&mut out[..data.len() - 1]).is_err());
-    assert_eq!(m.sender_id(), Some(v.header().sender_id()));
-    assert_eq!(v.signed_part().len() + 64, data.len());
-    assert_eq!(&v.signature()[..], &data[data.len() - 64..]);
-    assert_eq!(m.sender_key(), v.identity());
-    assert_eq!(m.recipient_id(), v.recipient_id());
-    assert_eq!(m.encryption_key(), v.encryption_key());
+    m.write_to(&mut out[..data.len() - 1])
 }
 
 /// `Message::parse` on arbitrary bytes: it refuses exactly what the layout refuses,
@@ -397,35 +414,7 @@ pub fn check_parse(data: &[u8]) {
         assert_eq!(t.byte(), data[0]);
     }
     let m = match Message::parse(data).map_err(Error::from) {
-        Err(e) => {
-            match (data.first(), named) {
-                (None, _) => assert!(
-                    matches!(
-                        e,
-                        Error::Malformed {
-                            message_type: None,
-                            len: 0
-                        }
-                    ),
-                    "{e:?}"
-                ),
-                (Some(&b), None) => {
-                    assert!(matches!(e, Error::UnknownType(x) if x == b), "{e:?}")
-                }
-                (Some(_), Some(t)) => {
-                    assert!(
-                        !length_fits(t, data.len()),
-                        "refused a fitting {t:?}: {e:?}"
-                    );
-                    assert!(
-                        matches!(e, Error::Malformed { message_type: Some(mt), len }
-                            if mt == t && len == data.len()),
-                        "{e:?}"
-                    );
-                }
-            }
-            return;
-        }
+        Err(e) => return check_refused(data, named, e),
         Ok(m) => m,
     };
     let t = named.expect("parsed a message whose type byte names no type");
@@ -435,28 +424,50 @@ pub fn check_parse(data: &[u8]) {
         "accepted {t:?} of {}",
         data.len()
     );
-    assert_eq!(m.encoded_len(), data.len());
-
-    let rebuilt = rebuild(&m);
-    assert_eq!(rebuilt, data, "rebuilt from the typed fields");
-    assert_eq!(Message::parse(&rebuilt).expect("rebuilt parses"), m);
-    assert_eq!(m.to_vec(), data, "to_vec");
-    let mut out = vec![0xa5u8; data.len() + 3];
-    let n = m.write_to(&mut out).expect("room to write");
-    assert_eq!(&out[..n], data, "write_to");
-    assert!(
-        out[n..].iter().all(|&b| b == 0xa5),
-        "write_to wrote past the end"
-    );
     let short = data.len() - 1;
-    match m.write_to(&mut out[..short]) {
+    match check_round_trip(&m, data) {
         Err(Error::BufferTooSmall { needed, available }) => {
             assert_eq!((needed, available), (data.len(), short))
         }
         other => panic!("write_to a short buffer: {other:?}"),
     }
+    check_accessors(&m, data);
+}
 
-    match &m {
+/// A classic parse refused `data` (whose type byte names `named`) with `e`: the
+/// refusal the layout gives.
+fn check_refused(data: &[u8], named: Option<MessageType>, e: Error) {
+    match (data.first(), named) {
+        (None, _) => assert!(
+            matches!(
+                e,
+                Error::Malformed {
+                    message_type: None,
+                    len: 0
+                }
+            ),
+            "{e:?}"
+        ),
+        (Some(&b), None) => {
+            assert!(matches!(e, Error::UnknownType(x) if x == b), "{e:?}")
+        }
+        (Some(_), Some(t)) => {
+            assert!(
+                !length_fits(t, data.len()),
+                "refused a fitting {t:?}: {e:?}"
+            );
+            assert!(
+                matches!(e, Error::Malformed { message_type: Some(mt), len }
+                    if mt == t && len == data.len()),
+                "{e:?}"
+            );
+        }
+    }
+}
+
+/// A parsed classic view's type-independent accessors agree with its type's.
+fn check_accessors(m: &Message<'_>, data: &[u8]) {
+    match m {
         Message::Simple(s) => {
             assert_eq!(s.signed_part(), &data[65..]);
             assert_eq!(s.ciphertext().len(), data.len() - SIMPLE_OVERHEAD);
@@ -706,60 +717,74 @@ pub fn check_decode(data: &[u8]) {
                 match predicted(t, data, mode) {
                     Err(expected) => assert_eq!(got, expected, "{mode:?}"),
                     Ok((sender, verified)) => {
-                        match &got {
-                            Outcome::Message {
-                                sender: s,
-                                verified: v,
-                                plaintext,
-                            } => {
-                                assert_eq!((s, *v), (&sender, verified), "{mode:?}");
-                                assert_eq!(plaintext.len(), data.len() - SIMPLE_OVERHEAD);
-                            }
-                            Outcome::Err(e) => {
-                                assert_eq!(e, &Error::DecryptFailed, "{mode:?}")
-                            }
-                            other => panic!("{mode:?}: {other:?} where the box was to be opened"),
-                        }
+                        let plain = check_reached_box(data, mode, &got, (sender, verified));
                         // Opening the box does not depend on the mode.
-                        let plain = match &got {
-                            Outcome::Message { plaintext, .. } => Ok(plaintext.clone()),
-                            Outcome::Err(e) => Err(e.clone()),
-                            _ => unreachable!("checked just above"),
-                        };
                         if let Some(first) = &opened {
                             assert_eq!(first, &plain, "the modes opened the box differently");
                         }
                         opened = Some(plain);
                     }
                 }
-                // The properties the issue names, spelled out.
-                match (&got, mode) {
-                    (
-                        Outcome::Message {
-                            sender, verified, ..
-                        },
-                        DecodeMode::Strict,
-                    )
-                    | (
-                        Outcome::Message {
-                            sender, verified, ..
-                        },
-                        DecodeMode::IgnoreUntrusted,
-                    ) => {
-                        assert!(*verified, "{mode:?} gave an unverified message");
-                        assert!(t.trusted_key(sender).expect("store").is_some());
-                    }
-                    (Outcome::Message { verified, .. }, DecodeMode::Naive) => assert!(!verified),
-                    (Outcome::Ignored(sender), DecodeMode::IgnoreUntrusted) => {
-                        assert!(t.trusted_key(sender).expect("store").is_none())
-                    }
-                    (Outcome::Ignored(_), _) => panic!("{mode:?} ignored a message"),
-                    _ => {}
-                }
+                check_mode_properties(t, mode, &got);
             }
             assert_eq!(snapshot(t), before, "decode changed the topic");
         }
     });
+}
+
+/// A decode in `mode` that reached the box, from the `expected` sender and verified
+/// or not: a message of that sender, or `DecryptFailed`. What the box gave.
+fn check_reached_box(
+    data: &[u8],
+    mode: DecodeMode,
+    got: &Outcome,
+    expected: (ParticipantId, bool),
+) -> Result<Vec<u8>, Error> {
+    match got {
+        Outcome::Message {
+            sender,
+            verified,
+            plaintext,
+        } => {
+            assert_eq!((sender, *verified), (&expected.0, expected.1), "{mode:?}");
+            assert_eq!(plaintext.len(), data.len() - SIMPLE_OVERHEAD);
+            Ok(plaintext.clone())
+        }
+        Outcome::Err(e) => {
+            assert_eq!(e, &Error::DecryptFailed, "{mode:?}");
+            Err(e.clone())
+        }
+        other => panic!("{mode:?}: {other:?} where the box was to be opened"),
+    }
+}
+
+/// The properties the issue names, spelled out: strict and ignore-untrusted modes
+/// give only verified messages from trusted senders, naive mode only unverified ones,
+/// and only ignore-untrusted mode ignores, untrusted senders only.
+fn check_mode_properties(t: &T, mode: DecodeMode, got: &Outcome) {
+    match (got, mode) {
+        (
+            Outcome::Message {
+                sender, verified, ..
+            },
+            DecodeMode::Strict,
+        )
+        | (
+            Outcome::Message {
+                sender, verified, ..
+            },
+            DecodeMode::IgnoreUntrusted,
+        ) => {
+            assert!(*verified, "{mode:?} gave an unverified message");
+            assert!(t.trusted_key(sender).expect("store").is_some());
+        }
+        (Outcome::Message { verified, .. }, DecodeMode::Naive) => assert!(!verified),
+        (Outcome::Ignored(sender), DecodeMode::IgnoreUntrusted) => {
+            assert!(t.trusted_key(sender).expect("store").is_none())
+        }
+        (Outcome::Ignored(_), _) => panic!("{mode:?} ignored a message"),
+        _ => {}
+    }
 }
 
 // ----- discovery ---------------------------------------------------------------------

@@ -21,6 +21,7 @@ use arbitrary::Arbitrary;
 use curve25519_dalek::montgomery::MontgomeryPoint;
 use ed25519_dalek::Signer;
 use stringphone_core::reexports::aead::{AeadInPlace, KeyInit};
+use stringphone_core::wire::MessageType;
 use stringphone_core::{Backend, DecodeMode, Error, ParticipantId, PublicKey, TopicKey};
 use stringphone_testkit::TestRng;
 
@@ -325,18 +326,9 @@ fn framing(msg: &[u8]) -> Result<(), Error> {
         });
     };
     let (message_type, fits) = match t {
-        b's' => (
-            stringphone_core::wire::MessageType::Simple,
-            msg.len() >= 121,
-        ),
-        b'i' => (
-            stringphone_core::wire::MessageType::Introduction,
-            msg.len() == 129,
-        ),
-        b'r' => (
-            stringphone_core::wire::MessageType::IntroductionReply,
-            msg.len() == 153,
-        ),
+        b's' => (MessageType::Simple, msg.len() >= 121),
+        b'i' => (MessageType::Introduction, msg.len() == 129),
+        b'r' => (MessageType::IntroductionReply, msg.len() == 153),
         other => return Err(Error::UnknownType(other)),
     };
     if fits {
@@ -406,37 +398,7 @@ fn predict_decode(
 }
 
 fn check_simple(world: &World, case: &SimpleCase) {
-    let sender = world.member(case.sender);
-    let sealer = &mut *world.senders[usize::from(case.sender) % CAST]
-        [usize::from(case.sealed_with_wrong_key)]
-    .borrow_mut();
-    let plaintext = &case.plaintext;
-    let mut sealed = vec![0u8; plaintext.len() + 121];
-    let n = sealer
-        .encode_into(&mut TestRng::replay(&[&case.nonce]), plaintext, &mut sealed)
-        .expect("encode");
-    assert_eq!(n, sealed.len());
-
-    // encode's output is the classic layout, sealed independently of the core.
-    assert_eq!(sealed[0], b's');
-    assert_eq!(&sealed[65..81], sender.id.as_bytes());
-    assert_eq!(&sealed[81..105], &case.nonce);
-    assert_eq!(
-        &sealed[1..65],
-        &sender.signer.sign(&sealed[65..]).to_bytes()
-    );
-    let key = if case.sealed_with_wrong_key {
-        WRONG_KEY
-    } else {
-        TOPIC_KEY
-    };
-    let mut body = plaintext.clone();
-    let tag = crypto_secretbox::XSalsa20Poly1305::new(&key.into())
-        .encrypt_in_place_detached(&case.nonce.into(), b"", &mut body)
-        .expect("seal");
-    assert_eq!(&sealed[105..121], &tag[..]);
-    assert_eq!(&sealed[121..], &body[..]);
-
+    let sealed = sealed_simple(world, case);
     let mut msg = sealed.clone();
     for edit in case.edits.iter().take(8) {
         apply(world, &mut msg, edit);
@@ -458,7 +420,7 @@ fn check_simple(world: &World, case: &SimpleCase) {
             mode,
             &msg,
             &sealed,
-            plaintext,
+            &case.plaintext,
             !case.sealed_with_wrong_key,
         );
         assert_eq!(got, expected, "{mode:?}");
@@ -467,6 +429,41 @@ fn check_simple(world: &World, case: &SimpleCase) {
         check_batch(us, &msg, mode, &got, &world.valid, &valid_alone);
     }
     assert_eq!(snapshot(us), before);
+}
+
+/// The case's simple message as its sender encodes it, checked against the classic
+/// layout sealed independently of the core.
+fn sealed_simple(world: &World, case: &SimpleCase) -> Vec<u8> {
+    let sender = world.member(case.sender);
+    let sealer = &mut *world.senders[usize::from(case.sender) % CAST]
+        [usize::from(case.sealed_with_wrong_key)]
+    .borrow_mut();
+    let plaintext = &case.plaintext;
+    let mut sealed = vec![0u8; plaintext.len() + 121];
+    let n = sealer
+        .encode_into(&mut TestRng::replay(&[&case.nonce]), plaintext, &mut sealed)
+        .expect("encode");
+    assert_eq!(n, sealed.len());
+
+    assert_eq!(sealed[0], b's');
+    assert_eq!(&sealed[65..81], sender.id.as_bytes());
+    assert_eq!(&sealed[81..105], &case.nonce);
+    assert_eq!(
+        &sealed[1..65],
+        &sender.signer.sign(&sealed[65..]).to_bytes()
+    );
+    let key = if case.sealed_with_wrong_key {
+        WRONG_KEY
+    } else {
+        TOPIC_KEY
+    };
+    let mut body = plaintext.clone();
+    let tag = crypto_secretbox::XSalsa20Poly1305::new(&key.into())
+        .encrypt_in_place_detached(&case.nonce.into(), b"", &mut body)
+        .expect("seal");
+    assert_eq!(&sealed[105..121], &tag[..]);
+    assert_eq!(&sealed[121..], &body[..]);
+    sealed
 }
 
 /// Which introduction, if any, the joiner is waiting on when the reply comes.
@@ -518,7 +515,41 @@ fn small_order(key: &[u8]) -> bool {
 
 fn check_discovery(world: &World, case: &DiscoveryCase) {
     let j = usize::from(case.joiner) % CAST;
-    let member = &world.cast[j];
+    let (mut joiner, intro, pending_secret) = introduction(world, case, &world.cast[j]);
+    let replier = &mut *world.us[usize::from(!case.replier_has_key)].borrow_mut();
+    let Some(exchange) = answered(world, case, replier, intro) else {
+        return;
+    };
+    let mut edited = exchange.reply.clone();
+    for edit in case.reply_edits.iter().take(8) {
+        apply(world, &mut edited, edit);
+    }
+    check_opened(world, j, &mut joiner, pending_secret, &exchange, &edited);
+
+    // decode hands discovery messages back, whatever the key.
+    let intro = &exchange.intro;
+    if framing(intro).is_ok() && intro[0] == b'i' {
+        assert!(matches!(
+            replier.decode(intro, DecodeMode::Naive),
+            Err(Error::Introduction)
+        ));
+    }
+    if framing(&edited).is_ok() && edited[0] == b'r' {
+        assert!(matches!(
+            joiner.decode(&edited, DecodeMode::Strict),
+            Err(Error::IntroductionReply)
+        ));
+    }
+}
+
+/// The joiner `member`'s introduction, checked, then edited as the case says; the
+/// joiner waiting on what the case says, and the ephemeral secret of the
+/// introduction it waits on (none for a fresh topic).
+fn introduction(
+    world: &World,
+    case: &DiscoveryCase,
+    member: &Member,
+) -> (T, Vec<u8>, Option<[u8; 32]>) {
     let joiner_key = case.joiner_has_key.then_some(OLD_KEY);
     let mut joiner = topic(member.seed, joiner_key, &[]);
     let intro0 = joiner
@@ -553,43 +584,73 @@ fn check_discovery(world: &World, case: &DiscoveryCase) {
             None
         }
     };
+    (joiner, intro, pending_secret)
+}
 
-    // The replier.
-    let replier = &mut *world.us[usize::from(!case.replier_has_key)].borrow_mut();
+/// A discovery call's refusal of a classic message of either other type (`others`,
+/// the type bytes), before its framing.
+fn wrong_type(msg: &[u8], wanted: MessageType, others: [u8; 2]) -> Result<(), Error> {
+    match msg.first() {
+        Some(&t) if others.contains(&t) => Err(Error::WrongType {
+            expected: wanted,
+            found: MessageType::from_byte(t).expect("known"),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// What crossed between the joiner and the replier: the introduction as the replier
+/// got it, the reply it made and the replier's ephemeral X25519 secret in it.
+struct Exchange {
+    intro: Vec<u8>,
+    reply: Vec<u8>,
+    reply_secret: [u8; 32],
+}
+
+/// What `construct_reply(intro)` gives: the newcomer the reply is for (whoever's key
+/// the introduction carries, which the edits may have made another cast member than
+/// the joiner), or the refusal.
+fn expected_newcomer<'w>(
+    world: &'w World,
+    case: &DiscoveryCase,
+    intro: &[u8],
+) -> Result<&'w Member, Error> {
+    wrong_type(intro, MessageType::Introduction, [b's', b'r'])?;
+    framing(intro)?;
+    let signer = world
+        .by_key(&intro[1..33])
+        .filter(|m| intro[33..97] == m.signer.sign(&intro[97..129]).to_bytes())
+        .ok_or(Error::BadSignature)?;
+    if !world.cast[1..3].iter().any(|m| m.id == signer.id) {
+        return Err(Error::UntrustedSender(signer.id));
+    }
+    if !case.replier_has_key {
+        return Err(Error::MissingTopicKey);
+    }
+    // A small-order key makes the box's secret all zeros: refused.
+    if small_order(&intro[97..129]) {
+        return Err(Error::InvalidPublicKey);
+    }
+    Ok(signer)
+}
+
+/// The replier answers `intro` (changing nothing of itself): the reply, checked, or
+/// `None` when refused as predicted.
+fn answered(
+    world: &World,
+    case: &DiscoveryCase,
+    replier: &mut T,
+    intro: Vec<u8>,
+) -> Option<Exchange> {
     let before = snapshot(replier);
     let got = replier.construct_reply_with(&mut TestRng::replay(&[&case.reply_randomness]), &intro);
     assert_eq!(snapshot(replier), before);
-    let expected: Result<&Member, Error> = (|| {
-        if let Some(&t) = intro.first() {
-            if t == b's' || t == b'r' {
-                return Err(Error::WrongType {
-                    expected: stringphone_core::wire::MessageType::Introduction,
-                    found: stringphone_core::wire::MessageType::from_byte(t).expect("known"),
-                });
-            }
-        }
-        framing(&intro)?;
-        let signer = world
-            .by_key(&intro[1..33])
-            .filter(|m| intro[33..97] == m.signer.sign(&intro[97..129]).to_bytes())
-            .ok_or(Error::BadSignature)?;
-        if !world.cast[1..3].iter().any(|m| m.id == signer.id) {
-            return Err(Error::UntrustedSender(signer.id));
-        }
-        if !case.replier_has_key {
-            return Err(Error::MissingTopicKey);
-        }
-        // A small-order key makes the box's secret all zeros: refused.
-        if small_order(&intro[97..129]) {
-            return Err(Error::InvalidPublicKey);
-        }
-        Ok(signer)
-    })();
-    // The newcomer the reply is for: whoever's key the introduction carries, which
-    // the edits may have made another cast member than the joiner.
-    let (reply, newcomer) = match (got, expected) {
+    let (reply, newcomer) = match (got, expected_newcomer(world, case, &intro)) {
         (Ok(reply), Ok(newcomer)) => (reply, newcomer),
-        (Err(e), Err(x)) => return assert_eq!(e, x),
+        (Err(e), Err(x)) => {
+            assert_eq!(e, x);
+            return None;
+        }
         (got, x) => panic!(
             "construct_reply gave {got:?}, expected {:?}",
             x.map(|m| m.public)
@@ -605,47 +666,61 @@ fn check_discovery(world: &World, case: &DiscoveryCase) {
         &MontgomeryPoint::mul_base_clamped(reply_secret).to_bytes()
     );
     assert_eq!(&reply[121..153], world.cast[0].public.as_bytes());
+    Some(Exchange {
+        intro,
+        reply: reply.to_vec(),
+        reply_secret,
+    })
+}
 
-    // The joiner.
-    let mut edited = reply.to_vec();
-    for edit in case.reply_edits.iter().take(8) {
-        apply(world, &mut edited, edit);
+/// What `parse_reply(edited)` gives on joiner `member` waiting on the introduction
+/// of ephemeral secret `pending` (if any): the replier's key, or the refusal.
+fn expected_replier(
+    member: &Member,
+    pending: Option<[u8; 32]>,
+    exchange: &Exchange,
+    edited: &[u8],
+) -> Result<PublicKey, Error> {
+    wrong_type(edited, MessageType::IntroductionReply, [b's', b'i'])?;
+    framing(edited)?;
+    if edited[1..17] != *member.id.as_bytes() {
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&edited[1..17]);
+        return Err(Error::NotForUs {
+            recipient: ParticipantId::from_bytes(id),
+        });
     }
-    let before = snapshot(&joiner);
-    let got = joiner.parse_reply(&edited);
-    let expected: Result<PublicKey, Error> = (|| {
-        if let Some(&t) = edited.first() {
-            if t == b's' || t == b'i' {
-                return Err(Error::WrongType {
-                    expected: stringphone_core::wire::MessageType::IntroductionReply,
-                    found: stringphone_core::wire::MessageType::from_byte(t).expect("known"),
-                });
-            }
-        }
-        framing(&edited)?;
-        if edited[1..17] != *member.id.as_bytes() {
-            let mut id = [0u8; 16];
-            id.copy_from_slice(&edited[1..17]);
-            return Err(Error::NotForUs {
-                recipient: ParticipantId::from_bytes(id),
-            });
-        }
-        let secret = pending_secret.ok_or(Error::NoPendingIntroduction)?;
-        if small_order(&edited[89..121]) {
-            return Err(Error::DecryptFailed);
-        }
-        // Both ends of the box must compute one X25519 secret (this also covers
-        // the encodings X25519 treats alike: the top bit, u >= p, small order).
-        let same_secret =
-            x25519(&secret, &edited[89..121]) == x25519(&reply_secret, &intro[97..129]);
-        if !same_secret || edited[17..89] != reply[17..89] {
-            return Err(Error::DecryptFailed);
-        }
-        let mut pk = [0u8; 32];
-        pk.copy_from_slice(&edited[121..153]);
-        Ok(PublicKey::from_bytes(pk))
-    })();
-    match (got, expected) {
+    let secret = pending.ok_or(Error::NoPendingIntroduction)?;
+    if small_order(&edited[89..121]) {
+        return Err(Error::DecryptFailed);
+    }
+    // Both ends of the box must compute one X25519 secret (this also covers the
+    // encodings X25519 treats alike: the top bit, u >= p, small order).
+    let theirs = x25519(&exchange.reply_secret, &exchange.intro[97..129]);
+    if x25519(&secret, &edited[89..121]) != theirs || edited[17..89] != exchange.reply[17..89] {
+        return Err(Error::DecryptFailed);
+    }
+    let mut pk = [0u8; 32];
+    pk.copy_from_slice(&edited[121..153]);
+    Ok(PublicKey::from_bytes(pk))
+}
+
+/// Joiner `j` opens the (edited) reply: as predicted; then it holds the topic key
+/// and reads the topic, or, refused, it is as it was.
+fn check_opened(
+    world: &World,
+    j: usize,
+    joiner: &mut T,
+    pending: Option<[u8; 32]>,
+    exchange: &Exchange,
+    edited: &[u8],
+) {
+    let before = snapshot(joiner);
+    let got = joiner.parse_reply(edited);
+    match (
+        got,
+        expected_replier(&world.cast[j], pending, exchange, edited),
+    ) {
         (Ok(pk), Ok(x)) => {
             assert_eq!(pk, x);
             assert_eq!(joiner.topic_key(), Some(&TopicKey::from_bytes(TOPIC_KEY)));
@@ -661,26 +736,12 @@ fn check_discovery(world: &World, case: &DiscoveryCase) {
         (Err(e), Err(x)) => {
             assert_eq!(e, x);
             assert_eq!(
-                snapshot(&joiner),
+                snapshot(joiner),
                 before,
                 "a refused reply changed the joiner"
             );
         }
         (got, x) => panic!("parse_reply gave {got:?}, expected {x:?}"),
-    }
-
-    // decode hands discovery messages back, whatever the key.
-    if framing(&intro).is_ok() && intro[0] == b'i' {
-        assert!(matches!(
-            replier.decode(&intro, DecodeMode::Naive),
-            Err(Error::Introduction)
-        ));
-    }
-    if framing(&edited).is_ok() && edited[0] == b'r' {
-        assert!(matches!(
-            joiner.decode(&edited, DecodeMode::Strict),
-            Err(Error::IntroductionReply)
-        ));
     }
 }
 

@@ -84,88 +84,96 @@ fn chatter_in(steps: &mut Vec<(usize, Action)>, lane: usize, round: u8) {
     in_topic(steps, lane, a);
 }
 
+/// Plain deliveries to `lane` of messages `picks`, the oldest first (`pick` 0 is the
+/// latest).
+fn deliver_again(steps: &mut Vec<(usize, Action)>, lane: usize, picks: std::ops::Range<u8>) {
+    for pick in picks.rev() {
+        steps.push((lane, plain_delivery(pick)));
+    }
+}
+
+/// Admin 1 rotates `lane` for everyone, every sender taking it.
+fn rotation_in(steps: &mut Vec<(usize, Action)>, lane: usize) {
+    let mut a = Vec::new();
+    rotate(&mut a, 1, ALL, ALL);
+    in_topic(steps, lane, a);
+}
+
+/// Signed again by cast member `member` for topic Y.
+fn resign_for_y(member: u8) -> Seal {
+    Seal::Resign { member, topic: 1 }
+}
+
 impl TopicsPrelude {
     fn steps(self) -> Vec<(usize, Action)> {
         let mut s = Vec::new();
-        let resign_for_y = |member| Seal::Resign { member, topic: 1 };
         match self {
             TopicsPrelude::None => {}
-            TopicsPrelude::Relay => {
-                chatter_in(&mut s, X, 0);
-                chatter_in(&mut s, Y, 0);
-                let mut a = Vec::new();
-                rotate(&mut a, 1, ALL, ALL);
-                in_topic(&mut s, X, a);
-                s.push((X, plain_delivery(0)));
-                s.push((Y, plain_delivery(0)));
-                s.push((Y, sealed_delivery(0, resign_for_y(1))));
-                chatter_in(&mut s, X, 1);
-                for pick in (0..5).rev() {
-                    s.push((Y, plain_delivery(pick)));
-                }
-            }
-            TopicsPrelude::Rejoin => {
-                for lane in [X, Y] {
-                    let mut a = Vec::new();
-                    rotate(&mut a, 1, ALL, ALL);
-                    in_topic(&mut s, lane, a);
-                }
-                // A topic holding a key moves only through rekeys: both forget their
-                // epoch to rejoin through a reply.
-                s.push((X, Action::Forget));
-                s.push((Y, Action::Forget));
-                s.push((X, Action::Introduce));
-                s.push((Y, Action::Introduce));
-                // Pool: rekey X, rekey Y, intro X, intro Y, then each reply.
-                s.push((
-                    X,
-                    Action::Reply {
-                        replier: 4,
-                        pick: 1,
-                    },
-                ));
-                s.push((
-                    Y,
-                    Action::Reply {
-                        replier: 4,
-                        pick: 1,
-                    },
-                ));
-                s.push((Y, plain_delivery(1)));
-                s.push((X, plain_delivery(0)));
-                s.push((X, plain_delivery(1)));
-                s.push((Y, plain_delivery(0)));
-                chatter_in(&mut s, X, 0);
-                chatter_in(&mut s, Y, 0);
-                for pick in (5..10).rev() {
-                    s.push((Y, plain_delivery(pick)));
-                }
-            }
-            TopicsPrelude::Answer => {
-                s.push((X, Action::SenderIntroduce(4)));
-                s.push((Y, Action::SenderIntroduce(4)));
-                s.push((X, plain_delivery(0)));
-                s.push((Y, plain_delivery(1)));
-                s.push((Y, sealed_delivery(1, resign_for_y(4))));
-                // Pool: intro X, intro Y, Y's reply to the re-signed intro X.
-                s.push((X, plain_delivery(2)));
-                s.push((Y, plain_delivery(2)));
-                chatter_in(&mut s, X, 0);
-            }
+            TopicsPrelude::Relay => relay(&mut s),
+            TopicsPrelude::Rejoin => rejoin(&mut s),
+            TopicsPrelude::Answer => answer(&mut s),
             TopicsPrelude::Mirror => {
                 chatter_in(&mut s, X, 0);
                 chatter_in(&mut s, Y, 0);
                 s.push((X, Action::RestartReceiver { exact: false }));
-                for pick in (5..10).rev() {
-                    s.push((Y, plain_delivery(pick)));
-                }
-                for pick in (0..5).rev() {
-                    s.push((X, plain_delivery(pick)));
-                }
+                deliver_again(&mut s, Y, 5..10);
+                deliver_again(&mut s, X, 0..5);
             }
         }
         s
     }
+}
+
+/// [`TopicsPrelude::Relay`].
+fn relay(s: &mut Vec<(usize, Action)>) {
+    chatter_in(s, X, 0);
+    chatter_in(s, Y, 0);
+    rotation_in(s, X);
+    s.push((X, plain_delivery(0)));
+    s.push((Y, plain_delivery(0)));
+    s.push((Y, sealed_delivery(0, resign_for_y(1))));
+    chatter_in(s, X, 1);
+    deliver_again(s, Y, 0..5);
+}
+
+/// [`TopicsPrelude::Rejoin`].
+fn rejoin(s: &mut Vec<(usize, Action)>) {
+    rotation_in(s, X);
+    rotation_in(s, Y);
+    // A topic holding a key moves only through rekeys: both forget their epoch to
+    // rejoin through a reply.
+    s.push((X, Action::Forget));
+    s.push((Y, Action::Forget));
+    s.push((X, Action::Introduce));
+    s.push((Y, Action::Introduce));
+    // Pool: rekey X, rekey Y, intro X, intro Y, then each reply.
+    for lane in [X, Y] {
+        let reply = Action::Reply {
+            replier: 4,
+            pick: 1,
+        };
+        s.push((lane, reply));
+    }
+    s.push((Y, plain_delivery(1)));
+    s.push((X, plain_delivery(0)));
+    s.push((X, plain_delivery(1)));
+    s.push((Y, plain_delivery(0)));
+    chatter_in(s, X, 0);
+    chatter_in(s, Y, 0);
+    deliver_again(s, Y, 5..10);
+}
+
+/// [`TopicsPrelude::Answer`].
+fn answer(s: &mut Vec<(usize, Action)>) {
+    s.push((X, Action::SenderIntroduce(4)));
+    s.push((Y, Action::SenderIntroduce(4)));
+    s.push((X, plain_delivery(0)));
+    s.push((Y, plain_delivery(1)));
+    s.push((Y, sealed_delivery(1, resign_for_y(4))));
+    // Pool: intro X, intro Y, Y's reply to the re-signed intro X.
+    s.push((X, plain_delivery(2)));
+    s.push((Y, plain_delivery(2)));
+    chatter_in(s, X, 0);
 }
 
 /// Runs one fuzz case.
