@@ -36,7 +36,7 @@ pub enum SqliteStoreError {
         source: io::Error,
     },
     /// An SQLite call failed (the disk is full, the database stayed locked by another
-    /// process for longer than [`BUSY_TIMEOUT`], ...). Nothing was changed.
+    /// process for longer than [`BUSY_TIMEOUT`](crate::BUSY_TIMEOUT), ...). Nothing was changed.
     Sqlite {
         /// What was being done (`"read trust"`, `"store a mark"`, ...).
         action: &'static str,
@@ -55,7 +55,7 @@ pub enum SqliteStoreError {
         reason: String,
     },
     /// The file is another program's SQLite database (its header does not carry
-    /// [`APPLICATION_ID`]). It is refused, and nothing is written to it.
+    /// [`APPLICATION_ID`](crate::APPLICATION_ID)). It is refused, and nothing is written to it.
     Foreign {
         /// The database file.
         path: PathBuf,
@@ -63,7 +63,7 @@ pub enum SqliteStoreError {
         application_id: i32,
     },
     /// The database was written by a newer version of this crate (its schema version
-    /// is above [`SCHEMA_VERSION`]). It is refused, and nothing is written to it.
+    /// is above [`SCHEMA_VERSION`](crate::SCHEMA_VERSION)). It is refused, and nothing is written to it.
     NewerSchema {
         /// The database file.
         path: PathBuf,
@@ -80,10 +80,10 @@ pub enum SqliteStoreError {
         /// What is wrong.
         reason: String,
     },
-    /// [`TrustStore::save_group_state`] was handed bytes that are not a group state.
+    /// [`TrustStore::save_group_state`](stringphone_core::TrustStore::save_group_state) was handed bytes that are not a group state.
     /// Nothing was written.
     NotAGroupState {
-        /// Why [`GroupState::from_bytes`] refused them.
+        /// Why [`GroupState::from_bytes`](stringphone_core::v2::GroupState::from_bytes) refused them.
         reason: String,
     },
     /// A save would move the stored group state to a lower epoch: another process
@@ -129,7 +129,7 @@ pub enum SqliteStoreError {
         /// The id the key has.
         expected: ParticipantId,
     },
-    /// [`SqliteTrustStore::import`] was asked to import into a database that already
+    /// [`SqliteTrustStore::import`](crate::SqliteTrustStore::import) was asked to import into a database that already
     /// holds something. Nothing was written.
     NotEmpty {
         /// The database file.

@@ -1,13 +1,13 @@
-//! A durable [`TrustStore`] for stringphone on SQLite.
+//! A durable [`TrustStore`](stringphone_core::TrustStore) for stringphone on SQLite.
 //!
 //! [`SqliteTrustStore`] keeps everything a participant knows beyond its keys in one
 //! SQLite database file: whom it trusts, the v2 replay marks, and the v2 group state
 //! (epoch chain, members, admins, the pending introduction, the topic key). SQLite is
 //! built from the source `rusqlite` bundles, so no system library is needed.
 //!
-//! - **One transaction per change.** Every write ([`TrustStore::insert`],
-//!   [`TrustStore::remove`], [`TrustStore::save_mark`],
-//!   [`TrustStore::save_group_state`], [`SqliteTrustStore::insert_all`]) is one SQLite
+//! - **One transaction per change.** Every write ([`TrustStore::insert`](stringphone_core::TrustStore::insert),
+//!   [`TrustStore::remove`](stringphone_core::TrustStore::remove), [`TrustStore::save_mark`](stringphone_core::TrustStore::save_mark),
+//!   [`TrustStore::save_group_state`](stringphone_core::TrustStore::save_group_state), [`SqliteTrustStore::insert_all`]) is one SQLite
 //!   transaction: a process killed at any moment leaves the old state or the new one,
 //!   never a mix (`tests/crash.rs` kills writers hundreds of times).
 //! - **Write-ahead log, durable commits.** The database runs in WAL mode, so readers
@@ -94,7 +94,7 @@
 //!
 //! # Group state
 //!
-//! A v2 topic saves its whole group state ([`GroupState`]) after every change to it
+//! A v2 topic saves its whole group state ([`GroupState`](stringphone_core::v2::GroupState)) after every change to it
 //! and reads it back once, before its first v2 operation
 //! ([`stringphone_core::Topic::resume`]). The database keeps the last one saved, with
 //! its SHA-256, checked on every load: a damaged state is
@@ -208,7 +208,7 @@ pub fn participant_id(key: &PublicKey) -> ParticipantId {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Durability {
     /// SQLite's `synchronous=FULL`: every commit fsyncs the write-ahead log, so a
-    /// change survives power loss once the call returns. What the [`TrustStore`]
+    /// change survives power loss once the call returns. What the [`TrustStore`](stringphone_core::TrustStore)
     /// contract asks ("durably stores before returning"). The default.
     #[default]
     Full,
@@ -230,7 +230,7 @@ impl Durability {
     }
 }
 
-/// A [`TrustStore`] in one SQLite database; see the crate docs for its guarantees.
+/// A [`TrustStore`](stringphone_core::TrustStore) in one SQLite database; see the crate docs for its guarantees.
 ///
 /// A handle is one SQLite connection: `Send`, not `Sync` (one thread at a time). Open
 /// one per thread or process; they see each other's changes.

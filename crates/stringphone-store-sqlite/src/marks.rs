@@ -109,7 +109,7 @@ impl SqliteTrustStore {
         Ok(out)
     }
 
-    /// Stores `mark` under `slot` in one transaction, durable as [`Durability`] says,
+    /// Stores `mark` under `slot` in one transaction, durable as [`Durability`](crate::Durability) says,
     /// by the rule for shared stores (see [Replay marks](crate#replay-marks)); returns
     /// the mark stored now. Storing the own counter's mark takes the sender lease
     /// first ([`SqliteStoreError::SenderBusy`], [`SqliteStoreError::SenderRaced`]).
