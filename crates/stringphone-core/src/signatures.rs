@@ -82,7 +82,7 @@ impl<B: Backend> fmt::Debug for PreparedKey<B> {
 }
 
 /// Checks a public key against the rule and decompresses it.
-pub(crate) fn prepare_key<B: Backend>(key: &PublicKey) -> Result<B::VerifyingKey, Error> {
+fn prepare_key<B: Backend>(key: &PublicKey) -> Result<B::VerifyingKey, Error> {
     if !rule::public_key_passes(key.as_bytes()) {
         return Err(Error::InvalidPublicKey);
     }
