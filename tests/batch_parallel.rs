@@ -9,6 +9,7 @@
 
 mod common;
 
+use stringphone::protocol::batch::BATCH_CHUNK;
 use stringphone::protocol::v2::{ProtocolVersion, TopicId};
 use stringphone::protocol::{MarkSlot, Topic};
 use stringphone::{
@@ -325,41 +326,105 @@ where
         DecodeMode::IgnoreUntrusted,
         DecodeMode::Naive,
     ] {
-        let mut alone = world.receiver::<B>();
-        let mut expected_buffers = world.inbox.clone();
-        let expected: Vec<Outcome> = expected_buffers
-            .iter_mut()
-            .map(|m| outcome(&alone.decode_in_place(m, mode)))
-            .collect();
-        let expected_state = state(&alone, &world.senders);
+        let expected = batch_decodes_as_alone::<B>(&world, &world.inbox, mode);
         if mode == DecodeMode::Strict {
             the_inbox_holds_what_it_is_meant_to(&expected);
         }
-
-        let mut batch = world.receiver::<B>();
-        let mut buffers = world.inbox.clone();
-        let got = outcomes(&batch.decode_batch(&mut buffers, mode));
-        assert_eq!(got, expected, "decode_batch, {mode:?}");
-        assert_eq!(buffers, expected_buffers, "decode_batch buffers, {mode:?}");
-        assert_eq!(state(&batch, &world.senders), expected_state, "{mode:?}");
-
-        for threads in [0, 1, 2, 3, 8] {
-            let mut parallel = world.receiver::<B>();
-            let mut buffers = world.inbox.clone();
-            let got = outcomes(&parallel.decode_batch_parallel(&mut buffers, mode, threads));
-            assert_eq!(got, expected, "{threads} threads, {mode:?}");
-            assert_eq!(
-                buffers, expected_buffers,
-                "{threads} threads, buffers, {mode:?}"
-            );
-            assert_eq!(
-                state(&parallel, &world.senders),
-                expected_state,
-                "{threads} threads, state, {mode:?}"
-            );
-        }
     }
 }
+
+/// Decodes `inbox` one by one, then with `decode_batch` and `decode_batch_parallel`
+/// on 0 to 8 threads, each on a receiver of its own, and asserts the same verdicts,
+/// buffers and state; returns the verdicts.
+fn batch_decodes_as_alone<B: Backend>(
+    world: &World,
+    inbox: &[Vec<u8>],
+    mode: DecodeMode,
+) -> Vec<Outcome>
+where
+    B::VerifyingKey: Sync,
+{
+    let mut alone = world.receiver::<B>();
+    let mut expected_buffers = inbox.to_vec();
+    let expected: Vec<Outcome> = expected_buffers
+        .iter_mut()
+        .map(|m| outcome(&alone.decode_in_place(m, mode)))
+        .collect();
+    let expected_state = state(&alone, &world.senders);
+
+    let mut batch = world.receiver::<B>();
+    let mut buffers = inbox.to_vec();
+    let got = outcomes(&batch.decode_batch(&mut buffers, mode));
+    assert_eq!(got, expected, "decode_batch, {mode:?}");
+    assert_eq!(buffers, expected_buffers, "decode_batch buffers, {mode:?}");
+    assert_eq!(state(&batch, &world.senders), expected_state, "{mode:?}");
+
+    for threads in [0, 1, 2, 3, 8] {
+        let mut parallel = world.receiver::<B>();
+        let mut buffers = inbox.to_vec();
+        let got = outcomes(&parallel.decode_batch_parallel(&mut buffers, mode, threads));
+        assert_eq!(got, expected, "{threads} threads, {mode:?}");
+        assert_eq!(
+            buffers, expected_buffers,
+            "{threads} threads, buffers, {mode:?}"
+        );
+        assert_eq!(
+            state(&parallel, &world.senders),
+            expected_state,
+            "{threads} threads, state, {mode:?}"
+        );
+    }
+    expected
+}
+
+/// The signatures of a long batch are checked in chunks, by whichever thread claims
+/// each first, while this one finishes the messages in order: the inbox many times
+/// over, shuffled (so replays, tampered copies and the rekey fall in every chunk and
+/// on chunk boundaries), still decodes as it does one by one.
+fn many_chunks_same_verdicts_and_state<B: Backend>(_name: &str)
+where
+    B::VerifyingKey: Sync,
+{
+    let world = world::<B>();
+    // Enough copies for more than three chunks, whatever their size.
+    let copies = 3 * BATCH_CHUNK / world.inbox.len() + 2;
+    let mut inbox: Vec<Vec<u8>> = (0..copies).flat_map(|_| world.inbox.clone()).collect();
+    // A fixed permutation (a linear congruential walk), the same every run.
+    let mut x: u64 = 0x5eed;
+    for i in (1..inbox.len()).rev() {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        inbox.swap(i, (x >> 33) as usize % (i + 1));
+    }
+    assert!(inbox.len() > 3 * BATCH_CHUNK, "{} messages", inbox.len());
+    let expected = batch_decodes_as_alone::<B>(&world, &inbox, DecodeMode::Strict);
+    let verified = expected
+        .iter()
+        .filter(|o| matches!(o, Ok(Decoded::Message { verified: true, .. })))
+        .count();
+    let refused = |e: fn(&Error) -> bool| {
+        expected
+            .iter()
+            .filter(|o| o.as_ref().err().is_some_and(e))
+            .count()
+    };
+    // Enough of each verdict that a verdict given to the wrong message shows.
+    assert!(verified >= 40, "{expected:#?}");
+    assert!(
+        refused(|e| matches!(e, Error::BadSignature)) >= 15,
+        "{expected:#?}"
+    );
+    assert!(
+        refused(|e| matches!(e, Error::Replayed { .. })) >= 60,
+        "{expected:#?}"
+    );
+}
+mod many_chunks_same_verdicts_and_state_ {
+    use super::*;
+    for_each_backend!(many_chunks_same_verdicts_and_state);
+}
+
 mod same_verdicts_and_state_ {
     use super::*;
     for_each_backend!(same_verdicts_and_state);

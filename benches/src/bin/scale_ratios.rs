@@ -473,8 +473,17 @@ fn gateway_v2(
         GATEWAY,
         rounds,
         libsodium_side(classic, keys),
-        inbox_side(fresh, |inbox| {
+        inbox_side(&mut fresh, |inbox| {
             all_ok(&rv.decode_batch_parallel(inbox, DecodeMode::Strict, threads))
+        }),
+    );
+    pair(
+        "gateway v2 (steady state), 10,000 senders: decode_batch on 1 core / libsodium classic verify+open one by one",
+        GATEWAY,
+        rounds,
+        libsodium_side(classic, keys),
+        inbox_side(&mut fresh, |inbox| {
+            all_ok(&rv.decode_batch(inbox, DecodeMode::Strict))
         }),
     );
 }

@@ -48,10 +48,24 @@ use crate::v2::{signed_string, TopicId};
 use crate::wire::SIMPLE_OVERHEAD;
 use crate::{rule, DecodeMode, Decoded, Error, PublicKey, Topic, TrustStore};
 
-/// The most signatures handed to [`Backend::verify_batch`] at once. Larger batches save
-/// little more per signature, and a failed batch costs its whole chunk a second,
-/// per-signature pass.
-pub const BATCH_CHUNK: usize = 64;
+/// The most signatures handed to [`Backend::verify_batch`] at once, and the most a
+/// thread of [`Topic::decode_batch_parallel`] takes at a time. From 95 signatures on
+/// (191 points), RustCrypto's batch equation switches to Pippenger's method, which is
+/// cheaper per point the more there are: a gateway's inbox decoded in chunks of 256
+/// costs 13-16 % less a message than in chunks of 64 (`benches/README.md`, "Gateway").
+/// What it costs: a chunk that fails is checked again one signature at a time, so a
+/// forged signature in a chunk costs the chunk's batch attempt on top of what decoding
+/// its messages one by one costs; one forgery per chunk is enough to hold a gateway to
+/// that, whatever the chunk's size.
+pub const BATCH_CHUNK: usize = 256;
+
+/// The length of chunks of at most `most` items that split `items` evenly: 257 items
+/// in chunks of at most 256 make two of 129 and 128, not 256 and 1 (a batch of one
+/// saves nothing).
+fn even_chunk_len(items: usize, most: usize) -> usize {
+    let most = most.max(1);
+    items.div_ceil(items.div_ceil(most).max(1)).max(1)
+}
 
 /// One signature to check: the signer's prepared key, the signed bytes, the signature.
 pub type BatchItem<'a, B> = (&'a PreparedKey<B>, &'a [u8], &'a [u8; 64]);
@@ -86,9 +100,7 @@ pub fn verify_batch<B: Backend>(items: &[BatchItem<'_, B>]) -> Vec<Result<(), Er
             verdicts[i] = Some(key.verify(message, signature));
         }
     }
-    // Chunks of even size: 65 signatures make two batches of 33 and 32, not 64 and 1.
-    let chunks = candidates.len().div_ceil(BATCH_CHUNK).max(1);
-    let chunk_len = candidates.len().div_ceil(chunks).max(1);
+    let chunk_len = even_chunk_len(candidates.len(), BATCH_CHUNK);
     let mut entries = Vec::with_capacity(chunk_len);
     for chunk in candidates.chunks(chunk_len) {
         entries.clear();
@@ -122,34 +134,36 @@ fn r_is_canonical(signature: &[u8; 64]) -> bool {
         .is_some_and(rule::point_is_canonical)
 }
 
-/// A signature a batch checks: whose key, over what, the signature.
-pub(crate) struct Job<'a, B: Backend> {
-    key: JobKey<'a, B>,
-    signed: Signed<'a>,
-    signature: &'a [u8; 64],
+/// A signature a batch checks: whose key, over what, the signature. A job owns what
+/// it checks, so that other threads can check it while this one finishes the messages
+/// before it (which decrypts them in place and changes the topic).
+pub(crate) struct Job<B: Backend> {
+    key: JobKey<B>,
+    signed: Signed,
+    signature: [u8; 64],
 }
 
 /// The trusted sender's key, decompressed when the topic has it cached.
-enum JobKey<'a, B: Backend> {
-    Prepared(&'a PreparedKey<B>),
+enum JobKey<B: Backend> {
+    Prepared(PreparedKey<B>),
     Raw(PublicKey),
 }
 
 /// What a signature covers: a classic message's signed bytes, or the 64-byte string of
 /// a v2 message, computed where the signature is checked (its BLAKE3 pass is part of
 /// the work a batch spreads over threads).
-enum Signed<'a> {
-    Classic(&'a [u8]),
+enum Signed {
+    Classic(Vec<u8>),
     V2 {
         topic: TopicId,
-        signed_part: &'a [u8],
+        signed_part: Vec<u8>,
     },
 }
 
 /// Checks `jobs` on this thread: each verdict as [`PreparedKey::verify`] (or
 /// [`crate::verify_signature`] for a key not cached) gives it, batched where the
 /// backend can.
-fn verify_jobs<B: Backend>(jobs: &[Job<'_, B>]) -> Vec<Result<(), Error>> {
+fn verify_jobs<B: Backend>(jobs: &[Job<B>]) -> Vec<Result<(), Error>> {
     let strings: Vec<[u8; 64]> = jobs
         .iter()
         .map(|job| match &job.signed {
@@ -162,16 +176,16 @@ fn verify_jobs<B: Backend>(jobs: &[Job<'_, B>]) -> Vec<Result<(), Error>> {
     let mut owners = Vec::with_capacity(jobs.len());
     for (i, job) in jobs.iter().enumerate() {
         let message = match &job.signed {
-            Signed::Classic(bytes) => bytes,
+            Signed::Classic(bytes) => &bytes[..],
             Signed::V2 { .. } => &strings[i][..],
         };
         verdicts.push(match &job.key {
             JobKey::Prepared(key) => {
-                items.push((*key, message, job.signature));
+                items.push((key, message, &job.signature));
                 owners.push(i);
                 Ok(())
             }
-            JobKey::Raw(key) => crate::verify_signature::<B>(key, message, job.signature),
+            JobKey::Raw(key) => crate::verify_signature::<B>(key, message, &job.signature),
         });
     }
     for (i, verdict) in owners.into_iter().zip(verify_batch(&items)) {
@@ -180,37 +194,187 @@ fn verify_jobs<B: Backend>(jobs: &[Job<'_, B>]) -> Vec<Result<(), Error>> {
     verdicts
 }
 
-/// Checks `jobs` on up to `threads` threads (this one included), each taking an equal
-/// share in order; a thread that cannot be started leaves its share to this one.
-#[cfg(feature = "std")]
-fn verify_jobs_parallel<B: Backend>(jobs: &[Job<'_, B>], threads: usize) -> Vec<Result<(), Error>>
-where
-    B::VerifyingKey: Sync,
-{
-    if threads <= 1 || jobs.len() < 2 {
-        return verify_jobs(jobs);
-    }
-    let share = jobs.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let mut shares = jobs.chunks(share);
-        let mine = shares.next().unwrap_or(&[]);
-        let spawned: Vec<_> = shares
-            .map(|chunk| {
-                let handle = std::thread::Builder::new()
-                    .spawn_scoped(scope, move || verify_jobs(chunk))
-                    .ok();
-                (chunk, handle)
-            })
-            .collect();
-        let mut verdicts = verify_jobs(mine);
-        for (chunk, handle) in spawned {
-            verdicts.extend(match handle {
-                Some(h) => h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
-                None => verify_jobs(chunk),
-            });
+/// The jobs of chunk `chunk` (chunks of `len` jobs, the last one shorter).
+fn chunk_of<B: Backend>(jobs: &[Job<B>], len: usize, chunk: usize) -> &[Job<B>] {
+    let start = chunk.saturating_mul(len).min(jobs.len());
+    let end = start.saturating_add(len).min(jobs.len());
+    &jobs[start..end]
+}
+
+/// Where the finish of a batch takes its signatures' verdicts from: in the order of
+/// the jobs, each once, a chunk of them checked together.
+trait Verdicts {
+    /// The verdict of job `job`.
+    fn take(&mut self, job: usize) -> Result<(), Error>;
+}
+
+/// The verdicts of the chunk last handed out, taken one by one.
+struct Chunk {
+    index: Option<usize>,
+    len: usize,
+    verdicts: Vec<Result<(), Error>>,
+}
+
+impl Chunk {
+    fn new(len: usize) -> Self {
+        Chunk {
+            index: None,
+            len: len.max(1),
+            verdicts: Vec::new(),
         }
-        verdicts
-    })
+    }
+
+    /// The verdict of `job`, from its chunk's, which `verify` gives when the chunk is
+    /// not the one held.
+    fn take(
+        &mut self,
+        job: usize,
+        verify: impl FnOnce(usize) -> Vec<Result<(), Error>>,
+    ) -> Result<(), Error> {
+        let chunk = job / self.len;
+        if self.index != Some(chunk) {
+            self.verdicts = verify(chunk);
+            self.index = Some(chunk);
+        }
+        self.verdicts
+            .get_mut(job % self.len)
+            .map_or(Err(Error::BadSignature), |v| {
+                core::mem::replace(v, Err(Error::BadSignature))
+            })
+    }
+}
+
+/// Every chunk checked on this thread, when its first verdict is asked for.
+struct OnThisThread<'j, B: Backend> {
+    jobs: &'j [Job<B>],
+    held: Chunk,
+}
+
+impl<B: Backend> Verdicts for OnThisThread<'_, B> {
+    fn take(&mut self, job: usize) -> Result<(), Error> {
+        let (jobs, len) = (self.jobs, self.held.len);
+        self.held
+            .take(job, |chunk| verify_jobs(chunk_of(jobs, len, chunk)))
+    }
+}
+
+/// The chunks of a batch shared between this thread and its workers: each claims the
+/// next chunk nobody has, checks it and publishes its verdicts; this thread, which
+/// finishes the messages in order, waits for a chunk only when none is left to claim.
+#[cfg(feature = "std")]
+struct Shared<'j, B: Backend> {
+    jobs: &'j [Job<B>],
+    len: usize,
+    next: core::sync::atomic::AtomicUsize,
+    done: std::sync::Mutex<Published>,
+    ready: std::sync::Condvar,
+}
+
+/// What the threads have published: each chunk's verdicts, and how many workers are
+/// still running (one that stopped, even by panicking, leaves its chunk to this
+/// thread rather than to a wait that never ends).
+#[cfg(feature = "std")]
+struct Published {
+    chunks: Vec<Option<Vec<Result<(), Error>>>>,
+    workers: usize,
+}
+
+#[cfg(feature = "std")]
+impl<'j, B: Backend> Shared<'j, B> {
+    fn new(jobs: &'j [Job<B>], len: usize) -> Self {
+        let len = len.max(1);
+        Shared {
+            jobs,
+            len,
+            next: core::sync::atomic::AtomicUsize::new(0),
+            done: std::sync::Mutex::new(Published {
+                chunks: (0..jobs.len().div_ceil(len)).map(|_| None).collect(),
+                workers: 0,
+            }),
+            ready: std::sync::Condvar::new(),
+        }
+    }
+
+    /// The published state; a panic elsewhere never leaves it half-written (every
+    /// change is one assignment), so a poisoned lock is still good to read.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Published> {
+        self.done
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Claims the next chunk nobody has, checks and publishes it; `false` when every
+    /// chunk is claimed.
+    fn check_next(&self) -> bool {
+        let chunk = self
+            .next
+            .fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+        if chunk >= self.jobs.len().div_ceil(self.len) {
+            return false;
+        }
+        let verdicts = verify_jobs(chunk_of(self.jobs, self.len, chunk));
+        if let Some(slot) = self.lock().chunks.get_mut(chunk) {
+            *slot = Some(verdicts);
+        }
+        self.ready.notify_all();
+        true
+    }
+
+    /// The verdicts of `chunk`: helps with the chunks left until it is published.
+    fn wait_for(&self, chunk: usize) -> Vec<Result<(), Error>> {
+        loop {
+            if let Some(verdicts) = self.lock().chunks.get_mut(chunk).and_then(Option::take) {
+                return verdicts;
+            }
+            if self.check_next() {
+                continue;
+            }
+            // Every chunk is claimed, `chunk` by a worker still at it.
+            let mut done = self.lock();
+            while done.chunks.get(chunk).is_some_and(Option::is_none) && done.workers > 0 {
+                done = self
+                    .ready
+                    .wait(done)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+            }
+            if done.chunks.get(chunk).is_some_and(Option::is_none) {
+                // Its worker stopped without publishing it.
+                drop(done);
+                return verify_jobs(chunk_of(self.jobs, self.len, chunk));
+            }
+        }
+    }
+
+    /// A worker: checks chunks until none is left, then says it stopped.
+    fn work(&self) {
+        /// Counts the worker out however it stops.
+        struct Stopped<'s, 'j, B: Backend>(&'s Shared<'j, B>);
+        impl<B: Backend> Drop for Stopped<'_, '_, B> {
+            fn drop(&mut self) {
+                let mut done = self.0.lock();
+                done.workers = done.workers.saturating_sub(1);
+                drop(done);
+                self.0.ready.notify_all();
+            }
+        }
+        let _stopped = Stopped(self);
+        while self.check_next() {}
+    }
+}
+
+/// The chunks checked by this thread and its workers (see [`Shared`]).
+#[cfg(feature = "std")]
+struct InParallel<'s, 'j, B: Backend> {
+    shared: &'s Shared<'j, B>,
+    held: Chunk,
+}
+
+#[cfg(feature = "std")]
+impl<B: Backend> Verdicts for InParallel<'_, '_, B> {
+    fn take(&mut self, job: usize) -> Result<(), Error> {
+        let shared = self.shared;
+        self.held.take(job, |chunk| shared.wait_for(chunk))
+    }
 }
 
 /// What the checks before the signature left of a message, for the ordered finish.
@@ -267,7 +431,13 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
         messages: &'m mut [M],
         mode: DecodeMode,
     ) -> Vec<Result<Decoded<&'m mut [u8]>, Error>> {
-        self.decode_batch_with(messages, mode, verify_jobs)
+        self.decode_batch_with(messages, mode, |topic, buffers, plans, jobs| {
+            let mut verdicts = OnThisThread {
+                jobs,
+                held: Chunk::new(even_chunk_len(jobs.len(), BATCH_CHUNK)),
+            };
+            topic.finish_batch(buffers, plans, &mut verdicts)
+        })
     }
 
     /// [`decode_batch`](Self::decode_batch) with the signatures verified on `threads`
@@ -306,16 +476,51 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
     where
         B::VerifyingKey: Sync,
     {
-        self.decode_batch_with(messages, mode, |jobs| verify_jobs_parallel(jobs, threads))
+        self.decode_batch_with(messages, mode, |topic, buffers, plans, jobs| {
+            if threads <= 1 || jobs.len() <= 1 {
+                let mut verdicts = OnThisThread {
+                    jobs,
+                    held: Chunk::new(even_chunk_len(jobs.len(), BATCH_CHUNK)),
+                };
+                return topic.finish_batch(buffers, plans, &mut verdicts);
+            }
+            // Chunks small enough that every thread gets one, and at most what one
+            // batch verification takes.
+            let most = BATCH_CHUNK.min(jobs.len().div_ceil(threads));
+            let shared = Shared::new(jobs, even_chunk_len(jobs.len(), most));
+            std::thread::scope(|scope| {
+                for _ in 1..threads {
+                    shared.lock().workers += 1;
+                    let started = std::thread::Builder::new()
+                        .spawn_scoped(scope, || shared.work())
+                        .is_ok();
+                    if !started {
+                        // Its share is left to the threads that did start.
+                        shared.lock().workers -= 1;
+                    }
+                }
+                let mut verdicts = InParallel {
+                    shared: &shared,
+                    held: Chunk::new(shared.len),
+                };
+                topic.finish_batch(buffers, plans, &mut verdicts)
+            })
+        })
     }
 
-    /// The batch: checks before the signature for every message, `verify` on all the
-    /// signatures, then each message finished in order.
+    /// The batch: checks before the signature for every message (the jobs of
+    /// checking their signatures), then `finish` (each message finished in order,
+    /// its signature's verdict taken when it is reached).
     fn decode_batch_with<'m, M: AsMut<[u8]>>(
         &mut self,
         messages: &'m mut [M],
         mode: DecodeMode,
-        verify: impl FnOnce(&[Job<'_, B>]) -> Vec<Result<(), Error>>,
+        finish: impl FnOnce(
+            &mut Self,
+            Vec<&'m mut [u8]>,
+            Vec<Plan>,
+            &[Job<B>],
+        ) -> Vec<Result<Decoded<&'m mut [u8]>, Error>>,
     ) -> Vec<Result<Decoded<&'m mut [u8]>, Error>> {
         let buffers: Vec<&'m mut [u8]> = messages.iter_mut().map(AsMut::as_mut).collect();
         if self.resume().is_err() {
@@ -334,16 +539,17 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
                     .unwrap_or_else(Plan::Refused)
             })
             .collect();
-        let mut verdicts = verify(&jobs).into_iter();
-        let mut verdicts: Vec<Result<(), Error>> = (0..jobs.len())
-            .map(|_| verdicts.next().unwrap_or(Err(Error::BadSignature)))
-            .collect();
-        drop(jobs);
-        let mut take = |job: usize| {
-            verdicts.get_mut(job).map_or(Err(Error::BadSignature), |v| {
-                core::mem::replace(v, Err(Error::BadSignature))
-            })
-        };
+        finish(self, buffers, plans, &jobs)
+    }
+
+    /// Each message of the batch finished in order, with its signature's verdict
+    /// from `verdicts`.
+    fn finish_batch<'m>(
+        &mut self,
+        buffers: Vec<&'m mut [u8]>,
+        plans: Vec<Plan>,
+        verdicts: &mut impl Verdicts,
+    ) -> Vec<Result<Decoded<&'m mut [u8]>, Error>> {
         buffers
             .into_iter()
             .zip(plans)
@@ -351,14 +557,14 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
                 Plan::Refused(e) => Err(e),
                 Plan::Classic(gate) => self.finish(gate, || Ok(&mut buffer[SIMPLE_OVERHEAD..])),
                 Plan::ClassicSigned { unlock, job } => {
-                    take(job)?;
+                    verdicts.take(job)?;
                     self.finish(unlock?, || Ok(&mut buffer[SIMPLE_OVERHEAD..]))
                 }
                 Plan::V2 { trust, job } => {
                     // A verdict is taken only for a trusted sender's signature.
                     let verdict = match trust {
                         Trust2::Verify { .. } => {
-                            Some(job.map_or(Err(Error::BadSignature), &mut take))
+                            Some(job.map_or(Err(Error::BadSignature), |j| verdicts.take(j)))
                         }
                         _ => None,
                     };
@@ -400,12 +606,7 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
 
     /// The checks of one message that earlier messages cannot change, and the job of
     /// checking its signature, if it has one.
-    fn plan<'a>(
-        &'a self,
-        buffer: &'a [u8],
-        mode: DecodeMode,
-        jobs: &mut Vec<Job<'a, B>>,
-    ) -> Result<Plan, Error> {
+    fn plan(&self, buffer: &[u8], mode: DecodeMode, jobs: &mut Vec<Job<B>>) -> Result<Plan, Error> {
         if crate::topic::format_of(buffer) == crate::WireFormat::V2 {
             let m = V2Message::parse(buffer)?;
             if !self.v2.protocol.accepts_v2() {
@@ -418,9 +619,9 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
                         key: self.job_key(sender, key),
                         signed: Signed::V2 {
                             topic: self.v2.topic_id()?,
-                            signed_part: m.signed_part(),
+                            signed_part: m.signed_part().to_vec(),
                         },
-                        signature: m.signature(),
+                        signature: *m.signature(),
                     });
                     Some(jobs.len() - 1)
                 }
@@ -437,8 +638,8 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
             } => {
                 jobs.push(Job {
                     key: self.job_key(&sender, &key),
-                    signed: Signed::Classic(message.signed_part()),
-                    signature: message.signature(),
+                    signed: Signed::Classic(message.signed_part().to_vec()),
+                    signature: *message.signature(),
                 });
                 Plan::ClassicSigned {
                     unlock: self.unlock(sender, true, &message),
@@ -451,9 +652,9 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
     /// The cached key of `sender` if the store's `key` is still the one cached (the
     /// store holds a key the cache does not when it changed behind the topic's back:
     /// then the key is decompressed where the signature is checked).
-    fn job_key(&self, sender: &crate::ParticipantId, key: &PublicKey) -> JobKey<'_, B> {
+    fn job_key(&self, sender: &crate::ParticipantId, key: &PublicKey) -> JobKey<B> {
         match self.cached_key(sender, key) {
-            Some(prepared) => JobKey::Prepared(prepared),
+            Some(prepared) => JobKey::Prepared(prepared.clone()),
             None => JobKey::Raw(*key),
         }
     }
