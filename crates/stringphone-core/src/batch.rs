@@ -448,7 +448,10 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
     /// and the buffers afterwards are those of decoding the messages one by one (up to
     /// the one verdict batching can change, see the [module docs](crate::batch)). Only
     /// the signature checks, which change nothing, run in parallel; the trust store is
-    /// used from this thread only.
+    /// used from this thread only. The threads take the signatures in chunks of up to
+    /// [`BATCH_CHUNK`], each the next chunk nobody has, while this thread finishes
+    /// the messages whose chunks are checked and checks chunks itself only when it
+    /// would otherwise wait, so its ordered work overlaps theirs.
     ///
     /// ```
     /// use stringphone_core::{DecodeMode, Decoded, SigningSeed, Topic, TopicKey};
