@@ -431,13 +431,7 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
         messages: &'m mut [M],
         mode: DecodeMode,
     ) -> Vec<Result<Decoded<&'m mut [u8]>, Error>> {
-        self.decode_batch_with(messages, mode, |topic, buffers, plans, jobs| {
-            let mut verdicts = OnThisThread {
-                jobs,
-                held: Chunk::new(even_chunk_len(jobs.len(), BATCH_CHUNK)),
-            };
-            topic.finish_batch(buffers, plans, &mut verdicts)
-        })
+        self.decode_batch_with(messages, mode, Self::finish_on_this_thread)
     }
 
     /// [`decode_batch`](Self::decode_batch) with the signatures verified on `threads`
@@ -481,11 +475,7 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
     {
         self.decode_batch_with(messages, mode, |topic, buffers, plans, jobs| {
             if threads <= 1 || jobs.len() <= 1 {
-                let mut verdicts = OnThisThread {
-                    jobs,
-                    held: Chunk::new(even_chunk_len(jobs.len(), BATCH_CHUNK)),
-                };
-                return topic.finish_batch(buffers, plans, &mut verdicts);
+                return topic.finish_on_this_thread(buffers, plans, jobs);
             }
             // Chunks small enough that every thread gets one, and at most what one
             // batch verification takes.
@@ -543,6 +533,21 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
             })
             .collect();
         finish(self, buffers, plans, &jobs)
+    }
+
+    /// [`finish_batch`](Self::finish_batch) with every chunk of `jobs` checked on
+    /// this thread.
+    fn finish_on_this_thread<'m>(
+        &mut self,
+        buffers: Vec<&'m mut [u8]>,
+        plans: Vec<Plan>,
+        jobs: &[Job<B>],
+    ) -> Vec<Result<Decoded<&'m mut [u8]>, Error>> {
+        let mut verdicts = OnThisThread {
+            jobs,
+            held: Chunk::new(even_chunk_len(jobs.len(), BATCH_CHUNK)),
+        };
+        self.finish_batch(buffers, plans, &mut verdicts)
     }
 
     /// Each message of the batch finished in order, with its signature's verdict
