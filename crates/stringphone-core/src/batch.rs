@@ -407,8 +407,9 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
     /// signatures are verified together, then each message is finished in order
     /// (membership of its epoch, its verdict, the epoch's key, the replay window,
     /// decryption), so a replay within the batch is refused as it would be one by
-    /// one. The trust store is read once per message, before any is finished: a trust
-    /// change made meanwhile by another process applies from the next batch.
+    /// one. The trust store is read once per message, before any is finished, all in
+    /// one state of it ([`TrustStore::with_read_snapshot`]): a trust change made
+    /// meanwhile by another process applies to the whole next batch.
     ///
     /// ```
     /// use stringphone_core::{DecodeMode, Decoded, Error, SigningSeed, Topic, TopicKey};
@@ -525,13 +526,17 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
                 .collect();
         }
         let mut jobs = Vec::new();
-        let plans: Vec<Plan> = buffers
-            .iter()
-            .map(|buffer| {
-                self.plan(buffer, mode, &mut jobs)
-                    .unwrap_or_else(Plan::Refused)
-            })
-            .collect();
+        // One state of the store for every message's trust, and one read
+        // transaction of a database rather than one per message.
+        let plans: Vec<Plan> = self.trust_store().with_read_snapshot(|| {
+            buffers
+                .iter()
+                .map(|buffer| {
+                    self.plan(buffer, mode, &mut jobs)
+                        .unwrap_or_else(Plan::Refused)
+                })
+                .collect()
+        });
         finish(self, buffers, plans, &jobs)
     }
 

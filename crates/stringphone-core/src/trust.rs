@@ -174,6 +174,27 @@ pub trait TrustStore {
     /// Every trusted participant.
     fn iter(&self) -> Result<Self::Iter<'_>, StoreError>;
 
+    /// Runs `reads` with every read of this store in it seeing one state of the
+    /// store, and returns what `reads` returns: how a topic reads the trust of a
+    /// whole batch ([`Topic::decode_batch`](crate::Topic::decode_batch)) at the
+    /// price of one read. A store that other handles or processes change (a
+    /// database) starts a read transaction here and ends it when `reads` returns
+    /// or panics; every change made meanwhile elsewhere is seen after it. The
+    /// default just runs `reads`, which is right for a store that only this handle
+    /// changes.
+    ///
+    /// ```
+    /// use stringphone_core::{FixedTrustStore, ParticipantId, PublicKey, TrustStore};
+    /// let mut store = FixedTrustStore::<4>::new();
+    /// let (id, key) = (ParticipantId::from_bytes([1; 16]), PublicKey::from_bytes([2; 32]));
+    /// store.insert(id, key).unwrap();
+    /// let found = store.with_read_snapshot(|| store.get(&id));
+    /// assert_eq!(found.unwrap(), Some(key));
+    /// ```
+    fn with_read_snapshot<R>(&self, reads: impl FnOnce() -> R) -> R {
+        reads()
+    }
+
     /// v2 replay protection: the mark stored under `slot` (see [`MarkSlot`]), if any.
     ///
     /// The default stores nothing, which is right for a store that does not outlive

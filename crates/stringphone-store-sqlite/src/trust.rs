@@ -252,6 +252,19 @@ impl TrustStore for SqliteTrustStore {
         Ok(self.entries()?.into_iter())
     }
 
+    /// One read transaction (`BEGIN DEFERRED`) around `reads`, ended when `reads`
+    /// returns or panics: its reads see the database as it was at the first of them,
+    /// and cost one transaction rather than one each. Inside a transaction already
+    /// (or if `BEGIN` fails), `reads` runs as it is, each read its own transaction
+    /// as outside.
+    fn with_read_snapshot<R>(&self, reads: impl FnOnce() -> R) -> R {
+        if !self.conn.is_autocommit() || self.conn.execute_batch("BEGIN DEFERRED").is_err() {
+            return reads();
+        }
+        let _end = EndRead(&self.conn);
+        reads()
+    }
+
     /// [`SqliteTrustStore::mark`]: read from the database now.
     fn load_mark(&self, slot: &MarkSlot) -> Result<Option<u64>, StoreError> {
         Ok(self.mark(slot)?)
@@ -274,5 +287,19 @@ impl TrustStore for SqliteTrustStore {
     fn save_group_state(&mut self, state: &[u8]) -> Result<(), StoreError> {
         self.store_group_state(state)?;
         Ok(())
+    }
+}
+
+/// Ends a read transaction when dropped, also on a panic, so that the handle is never
+/// left inside one (its later writes would join a transaction nobody commits).
+struct EndRead<'c>(&'c rusqlite::Connection);
+
+impl Drop for EndRead<'_> {
+    fn drop(&mut self) {
+        // A read transaction has nothing to lose; ROLLBACK is the fallback should
+        // COMMIT ever fail, and if both fail the next write reports it.
+        if self.0.execute_batch("COMMIT").is_err() {
+            let _ = self.0.execute_batch("ROLLBACK");
+        }
     }
 }

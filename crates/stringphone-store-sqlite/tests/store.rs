@@ -327,6 +327,58 @@ fn a_write_waits_for_another_writer_and_loses_nothing() {
     }
 }
 
+/// A batch's trust is read in one state of the database: another handle's changes
+/// made between two reads of a snapshot are seen only after it, and a snapshot whose
+/// reads panic leaves the handle able to write.
+#[test]
+fn reads_in_a_snapshot_see_one_state() {
+    let dir = TempDir::new("sqlite-snapshot");
+    let mut a = SqliteTrustStore::open(dir.db()).unwrap();
+    let mut b = SqliteTrustStore::open(dir.db()).unwrap();
+    let ((id1, k1), (id2, k2)) = (key(1), key(2));
+    a.insert(id1, k1).unwrap();
+
+    let (first, during) = a.with_read_snapshot(|| {
+        let first = a.get(&id1).unwrap();
+        // Another process removes one sender and trusts another meanwhile.
+        assert_eq!(b.remove(&id1).unwrap(), Some(k1));
+        b.insert(id2, k2).unwrap();
+        // A snapshot inside a snapshot is the same snapshot.
+        let during = a.with_read_snapshot(|| (a.get(&id1).unwrap(), a.get(&id2).unwrap()));
+        (first, during)
+    });
+    assert_eq!(first, Some(k1));
+    assert_eq!(
+        during,
+        (Some(k1), None),
+        "a read in the snapshot saw another handle's change"
+    );
+    assert_eq!(
+        (a.get(&id1).unwrap(), a.get(&id2).unwrap()),
+        (None, Some(k2)),
+        "after the snapshot, the change is not seen"
+    );
+
+    // Reads that panic end their snapshot too: the handle's next write is committed
+    // (another handle sees it) and the other handle can still write.
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        a.with_read_snapshot(|| {
+            let _ = a.get(&id2);
+            panic!("a read failed");
+        })
+    }));
+    assert!(panicked.is_err());
+    let (id3, k3) = key(3);
+    a.insert(id3, k3).unwrap();
+    assert_eq!(
+        b.get(&id3).unwrap(),
+        Some(k3),
+        "the write after a panicked snapshot was not committed"
+    );
+    b.insert(id1, k1).unwrap();
+    assert_eq!(a.get(&id1).unwrap(), Some(k1));
+}
+
 #[test]
 fn the_sender_lease_refuses_a_second_sender_and_ends_with_its_handle() {
     let dir = TempDir::new("sqlite-lease");
