@@ -318,7 +318,7 @@ fn the_inbox_holds_what_it_is_meant_to(expected: &[Outcome]) {
 
 fn same_verdicts_and_state<B: Backend>(_name: &str)
 where
-    B::VerifyingKey: Sync,
+    B::VerifyingKey: Send + Sync,
 {
     let world = world::<B>();
     for mode in [
@@ -342,7 +342,7 @@ fn batch_decodes_as_alone<B: Backend>(
     mode: DecodeMode,
 ) -> Vec<Outcome>
 where
-    B::VerifyingKey: Sync,
+    B::VerifyingKey: Send + Sync,
 {
     let mut alone = world.receiver::<B>();
     let mut expected_buffers = inbox.to_vec();
@@ -383,7 +383,7 @@ where
 /// on chunk boundaries), still decodes as it does one by one.
 fn many_chunks_same_verdicts_and_state<B: Backend>(_name: &str)
 where
-    B::VerifyingKey: Sync,
+    B::VerifyingKey: Send + Sync,
 {
     let world = world::<B>();
     // Enough copies for more than three chunks, whatever their size.
@@ -433,7 +433,7 @@ mod same_verdicts_and_state_ {
 /// The inbox of a gateway: many senders, one message each, on two threads.
 fn many_senders_on_two_threads<B: Backend>(_name: &str)
 where
-    B::VerifyingKey: Sync,
+    B::VerifyingKey: Send + Sync,
 {
     let key = TopicKey::from_bytes(KEY);
     let mut gateway = topic::<B>(2, Some(key.clone()), ProtocolVersion::Both);

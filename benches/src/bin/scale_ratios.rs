@@ -433,6 +433,21 @@ fn gateway(keys: &[PublicKey], rounds: usize, threads: usize) {
             |inbox| all_ok(&r.decode_batch_parallel(inbox, DecodeMode::Strict, threads)),
         ),
     );
+    let mut rs = topic(
+        me(),
+        sqlite(keys, Durability::Normal, "gateway-classic"),
+        ProtocolVersion::Both,
+    );
+    pair(
+        &format!("gateway classic on SQLite (NORMAL), 10,000 senders: decode_batch_parallel on {threads} threads / libsodium verify+open one by one"),
+        GATEWAY,
+        rounds,
+        libsodium_side(&classic, keys),
+        inbox_side(
+            || classic.clone(),
+            |inbox| all_ok(&rs.decode_batch_parallel(inbox, DecodeMode::Strict, threads)),
+        ),
+    );
     let mut r1 = topic(me(), memory(keys), ProtocolVersion::Both);
     pair(
         "gateway classic, 10,000 senders: decode_batch on 1 core / libsodium verify+open one by one",
@@ -475,6 +490,21 @@ fn gateway_v2(
         libsodium_side(classic, keys),
         inbox_side(&mut fresh, |inbox| {
             all_ok(&rv.decode_batch_parallel(inbox, DecodeMode::Strict, threads))
+        }),
+    );
+    let mut rs = topic(
+        me(),
+        sqlite(keys, Durability::Normal, "gateway-v2"),
+        ProtocolVersion::Both,
+    );
+    all_ok(&rs.decode_batch(&mut fresh(), DecodeMode::Strict));
+    pair(
+        &format!("gateway v2 (steady state) on SQLite (NORMAL), 10,000 senders: decode_batch_parallel on {threads} threads / libsodium classic verify+open one by one"),
+        GATEWAY,
+        rounds,
+        libsodium_side(classic, keys),
+        inbox_side(&mut fresh, |inbox| {
+            all_ok(&rs.decode_batch_parallel(inbox, DecodeMode::Strict, threads))
         }),
     );
     pair(

@@ -194,11 +194,37 @@ fn verify_jobs<B: Backend>(jobs: &[Job<B>]) -> Vec<Result<(), Error>> {
     verdicts
 }
 
-/// The jobs of chunk `chunk` (chunks of `len` jobs, the last one shorter).
-fn chunk_of<B: Backend>(jobs: &[Job<B>], len: usize, chunk: usize) -> &[Job<B>] {
-    let start = chunk.saturating_mul(len).min(jobs.len());
-    let end = start.saturating_add(len).min(jobs.len());
-    &jobs[start..end]
+/// The jobs of a batch as its messages are planned, handed on a chunk of `len` at a
+/// time, so that other threads can check a chunk while the rest is still planned.
+/// Job `i` is in chunk `i / len`.
+struct Planned<'h, B: Backend> {
+    chunk: Vec<Job<B>>,
+    handed: usize,
+    len: usize,
+    hand: &'h mut dyn FnMut(Vec<Job<B>>),
+}
+
+impl<B: Backend> Planned<'_, B> {
+    /// Adds `job`; returns its index.
+    fn push(&mut self, job: Job<B>) -> usize {
+        let index = self.handed * self.len + self.chunk.len();
+        self.chunk.push(job);
+        if self.chunk.len() >= self.len {
+            (self.hand)(core::mem::replace(
+                &mut self.chunk,
+                Vec::with_capacity(self.len),
+            ));
+            self.handed += 1;
+        }
+        index
+    }
+
+    /// Hands on the last chunk, if it has any job.
+    fn end(self) {
+        if !self.chunk.is_empty() {
+            (self.hand)(self.chunk);
+        }
+    }
 }
 
 /// Where the finish of a batch takes its signatures' verdicts from: in the order of
@@ -246,49 +272,55 @@ impl Chunk {
 
 /// Every chunk checked on this thread, when its first verdict is asked for.
 struct OnThisThread<'j, B: Backend> {
-    jobs: &'j [Job<B>],
+    chunks: &'j [Vec<Job<B>>],
     held: Chunk,
 }
 
 impl<B: Backend> Verdicts for OnThisThread<'_, B> {
     fn take(&mut self, job: usize) -> Result<(), Error> {
-        let (jobs, len) = (self.jobs, self.held.len);
-        self.held
-            .take(job, |chunk| verify_jobs(chunk_of(jobs, len, chunk)))
+        let chunks = self.chunks;
+        self.held.take(job, |chunk| {
+            verify_jobs(chunks.get(chunk).map_or(&[], Vec::as_slice))
+        })
     }
 }
 
-/// The chunks of a batch shared between this thread and its workers: each claims the
-/// next chunk nobody has, checks it and publishes its verdicts; this thread, which
-/// finishes the messages in order, waits for a chunk only when none is left to claim.
+/// The chunks of a batch shared between this thread and its workers. This thread
+/// hands each chunk of jobs on as soon as it has planned it; every thread claims the
+/// next chunk handed on that nobody has, checks it and publishes its verdicts. This
+/// thread, which then finishes the messages in order, waits for a chunk only when
+/// none is left to claim.
 #[cfg(feature = "std")]
-struct Shared<'j, B: Backend> {
-    jobs: &'j [Job<B>],
-    len: usize,
-    next: core::sync::atomic::AtomicUsize,
+struct Shared<B: Backend> {
+    chunks: Vec<std::sync::OnceLock<Vec<Job<B>>>>,
     done: std::sync::Mutex<Published>,
     ready: std::sync::Condvar,
 }
 
-/// What the threads have published: each chunk's verdicts, and how many workers are
-/// still running (one that stopped, even by panicking, leaves its chunk to this
-/// thread rather than to a wait that never ends).
+/// Where the batch is: the chunks handed on and claimed, each chunk's verdicts, whether
+/// this thread is still planning, and how many workers are still running (one that
+/// stopped, even by panicking, leaves its chunk to this thread rather than to a wait
+/// that never ends).
 #[cfg(feature = "std")]
 struct Published {
-    chunks: Vec<Option<Vec<Result<(), Error>>>>,
+    verdicts: Vec<Option<Vec<Result<(), Error>>>>,
+    handed: usize,
+    claimed: usize,
+    planning: bool,
     workers: usize,
 }
 
 #[cfg(feature = "std")]
-impl<'j, B: Backend> Shared<'j, B> {
-    fn new(jobs: &'j [Job<B>], len: usize) -> Self {
-        let len = len.max(1);
+impl<B: Backend> Shared<B> {
+    /// Room for `chunks` chunks of jobs, none handed on yet.
+    fn new(chunks: usize) -> Self {
         Shared {
-            jobs,
-            len,
-            next: core::sync::atomic::AtomicUsize::new(0),
+            chunks: (0..chunks).map(|_| std::sync::OnceLock::new()).collect(),
             done: std::sync::Mutex::new(Published {
-                chunks: (0..jobs.len().div_ceil(len)).map(|_| None).collect(),
+                verdicts: (0..chunks).map(|_| None).collect(),
+                handed: 0,
+                claimed: 0,
+                planning: true,
                 workers: 0,
             }),
             ready: std::sync::Condvar::new(),
@@ -303,53 +335,97 @@ impl<'j, B: Backend> Shared<'j, B> {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Claims the next chunk nobody has, checks and publishes it; `false` when every
-    /// chunk is claimed.
-    fn check_next(&self) -> bool {
-        let chunk = self
-            .next
-            .fetch_add(1, core::sync::atomic::Ordering::Relaxed);
-        if chunk >= self.jobs.len().div_ceil(self.len) {
-            return false;
+    fn wait<'g>(
+        &self,
+        done: std::sync::MutexGuard<'g, Published>,
+    ) -> std::sync::MutexGuard<'g, Published> {
+        self.ready
+            .wait(done)
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The jobs of chunk `chunk` (none if it was not handed on).
+    fn jobs_of(&self, chunk: usize) -> &[Job<B>] {
+        self.chunks
+            .get(chunk)
+            .and_then(std::sync::OnceLock::get)
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Hands on the next chunk of jobs (this thread, while planning).
+    fn hand(&self, jobs: Vec<Job<B>>) {
+        let mut done = self.lock();
+        let chunk = done.handed;
+        if self
+            .chunks
+            .get(chunk)
+            .is_some_and(|slot| slot.set(jobs).is_ok())
+        {
+            done.handed += 1;
         }
-        let verdicts = verify_jobs(chunk_of(self.jobs, self.len, chunk));
-        if let Some(slot) = self.lock().chunks.get_mut(chunk) {
+        drop(done);
+        self.ready.notify_all();
+    }
+
+    /// Says that every chunk is handed on: workers stop waiting for more.
+    fn end_planning(&self) {
+        self.lock().planning = false;
+        self.ready.notify_all();
+    }
+
+    /// Claims the next chunk handed on that nobody has, checks and publishes it;
+    /// waits for one while this thread is still planning; `false` when every chunk
+    /// is claimed and planning is over.
+    fn check_next(&self) -> bool {
+        let mut done = self.lock();
+        while done.claimed >= done.handed {
+            if !done.planning {
+                return false;
+            }
+            done = self.wait(done);
+        }
+        let chunk = done.claimed;
+        done.claimed += 1;
+        drop(done);
+        let verdicts = verify_jobs(self.jobs_of(chunk));
+        if let Some(slot) = self.lock().verdicts.get_mut(chunk) {
             *slot = Some(verdicts);
         }
         self.ready.notify_all();
         true
     }
 
-    /// The verdicts of `chunk`: helps with the chunks left until it is published.
+    /// The verdicts of `chunk`, once planning is over: helps with the chunks left
+    /// until it is published.
     fn wait_for(&self, chunk: usize) -> Vec<Result<(), Error>> {
+        let published = |done: &Published| done.verdicts.get(chunk).is_some_and(Option::is_some);
         loop {
-            if let Some(verdicts) = self.lock().chunks.get_mut(chunk).and_then(Option::take) {
+            if let Some(verdicts) = self.lock().verdicts.get_mut(chunk).and_then(Option::take) {
                 return verdicts;
             }
             if self.check_next() {
                 continue;
             }
-            // Every chunk is claimed, `chunk` by a worker still at it.
+            // Every chunk is claimed, `chunk` by a worker still at it (or by nobody:
+            // a chunk never handed on has no jobs).
             let mut done = self.lock();
-            while done.chunks.get(chunk).is_some_and(Option::is_none) && done.workers > 0 {
-                done = self
-                    .ready
-                    .wait(done)
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+            while !published(&done) && done.workers > 0 {
+                done = self.wait(done);
             }
-            if done.chunks.get(chunk).is_some_and(Option::is_none) {
+            if !published(&done) {
                 // Its worker stopped without publishing it.
                 drop(done);
-                return verify_jobs(chunk_of(self.jobs, self.len, chunk));
+                return verify_jobs(self.jobs_of(chunk));
             }
         }
     }
 
-    /// A worker: checks chunks until none is left, then says it stopped.
+    /// A worker: checks chunks until none is left and planning is over, then says
+    /// it stopped.
     fn work(&self) {
         /// Counts the worker out however it stops.
-        struct Stopped<'s, 'j, B: Backend>(&'s Shared<'j, B>);
-        impl<B: Backend> Drop for Stopped<'_, '_, B> {
+        struct Stopped<'s, B: Backend>(&'s Shared<B>);
+        impl<B: Backend> Drop for Stopped<'_, B> {
             fn drop(&mut self) {
                 let mut done = self.0.lock();
                 done.workers = done.workers.saturating_sub(1);
@@ -362,15 +438,27 @@ impl<'j, B: Backend> Shared<'j, B> {
     }
 }
 
+/// Ends planning when dropped, also if planning panics, so that no worker waits for
+/// chunks that will never come (the scope would then never end).
+#[cfg(feature = "std")]
+struct EndPlanning<'s, B: Backend>(&'s Shared<B>);
+
+#[cfg(feature = "std")]
+impl<B: Backend> Drop for EndPlanning<'_, B> {
+    fn drop(&mut self) {
+        self.0.end_planning();
+    }
+}
+
 /// The chunks checked by this thread and its workers (see [`Shared`]).
 #[cfg(feature = "std")]
-struct InParallel<'s, 'j, B: Backend> {
-    shared: &'s Shared<'j, B>,
+struct InParallel<'s, B: Backend> {
+    shared: &'s Shared<B>,
     held: Chunk,
 }
 
 #[cfg(feature = "std")]
-impl<B: Backend> Verdicts for InParallel<'_, '_, B> {
+impl<B: Backend> Verdicts for InParallel<'_, B> {
     fn take(&mut self, job: usize) -> Result<(), Error> {
         let shared = self.shared;
         self.held.take(job, |chunk| shared.wait_for(chunk))
@@ -432,7 +520,18 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
         messages: &'m mut [M],
         mode: DecodeMode,
     ) -> Vec<Result<Decoded<&'m mut [u8]>, Error>> {
-        self.decode_batch_with(messages, mode, Self::finish_on_this_thread)
+        let buffers = match self.batch_buffers(messages, mode) {
+            Ok(buffers) => buffers,
+            Err(results) => return results,
+        };
+        let len = even_chunk_len(buffers.len(), BATCH_CHUNK);
+        let mut chunks = Vec::new();
+        let plans = self.plan_all(&buffers, mode, len, &mut |chunk| chunks.push(chunk));
+        let mut verdicts = OnThisThread {
+            chunks: &chunks,
+            held: Chunk::new(len),
+        };
+        self.finish_batch(buffers, plans, &mut verdicts)
     }
 
     /// [`decode_batch`](Self::decode_batch) with the signatures verified on `threads`
@@ -444,9 +543,10 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
     /// the one verdict batching can change, see the [module docs](crate::batch)). Only
     /// the signature checks, which change nothing, run in parallel; the trust store is
     /// used from this thread only. The threads take the signatures in chunks of up to
-    /// [`BATCH_CHUNK`], each the next chunk nobody has, while this thread finishes
-    /// the messages whose chunks are checked and checks chunks itself only when it
-    /// would otherwise wait, so its ordered work overlaps theirs.
+    /// [`BATCH_CHUNK`], each the next chunk nobody has, as soon as this thread has
+    /// planned it (the checks before the signature); this thread then finishes the
+    /// messages whose chunks are checked and checks chunks itself only when it would
+    /// otherwise wait, so its ordered work overlaps theirs from the first chunk on.
     ///
     /// ```
     /// use stringphone_core::{DecodeMode, Decoded, SigningSeed, Topic, TopicKey};
@@ -472,63 +572,79 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
         threads: usize,
     ) -> Vec<Result<Decoded<&'m mut [u8]>, Error>>
     where
-        B::VerifyingKey: Sync,
+        B::VerifyingKey: Send + Sync,
     {
-        self.decode_batch_with(messages, mode, |topic, buffers, plans, jobs| {
-            if threads <= 1 || jobs.len() <= 1 {
-                return topic.finish_on_this_thread(buffers, plans, jobs);
-            }
-            // Chunks small enough that every thread gets one, and at most what one
-            // batch verification takes.
-            let most = BATCH_CHUNK.min(jobs.len().div_ceil(threads));
-            let shared = Shared::new(jobs, even_chunk_len(jobs.len(), most));
-            std::thread::scope(|scope| {
-                for _ in 1..threads {
-                    shared.lock().workers += 1;
-                    let started = std::thread::Builder::new()
-                        .spawn_scoped(scope, || shared.work())
-                        .is_ok();
-                    if !started {
-                        // Its share is left to the threads that did start.
-                        shared.lock().workers -= 1;
-                    }
+        if threads <= 1 || messages.len() <= 1 {
+            return self.decode_batch(messages, mode);
+        }
+        let buffers = match self.batch_buffers(messages, mode) {
+            Ok(buffers) => buffers,
+            Err(results) => return results,
+        };
+        // Chunks small enough that every thread gets one, and at most what one batch
+        // verification takes (a message has at most one signature to check).
+        let most = BATCH_CHUNK.min(buffers.len().div_ceil(threads));
+        let len = even_chunk_len(buffers.len(), most);
+        let shared = Shared::new(buffers.len().div_ceil(len));
+        std::thread::scope(|scope| {
+            for _ in 1..threads {
+                shared.lock().workers += 1;
+                let started = std::thread::Builder::new()
+                    .spawn_scoped(scope, || shared.work())
+                    .is_ok();
+                if !started {
+                    // Its share is left to the threads that did start.
+                    shared.lock().workers -= 1;
                 }
-                let mut verdicts = InParallel {
-                    shared: &shared,
-                    held: Chunk::new(shared.len),
-                };
-                topic.finish_batch(buffers, plans, &mut verdicts)
-            })
+            }
+            let plans = {
+                let _end = EndPlanning(&shared);
+                self.plan_all(&buffers, mode, len, &mut |chunk| shared.hand(chunk))
+            };
+            let mut verdicts = InParallel {
+                shared: &shared,
+                held: Chunk::new(len),
+            };
+            self.finish_batch(buffers, plans, &mut verdicts)
         })
     }
 
-    /// The batch: checks before the signature for every message (the jobs of
-    /// checking their signatures), then `finish` (each message finished in order,
-    /// its signature's verdict taken when it is reached).
-    fn decode_batch_with<'m, M: AsMut<[u8]>>(
+    /// The buffers of a batch; or, when the stored group state cannot be read, every
+    /// message's result as decoding it alone gives (reading it again).
+    #[allow(clippy::type_complexity)]
+    fn batch_buffers<'m, M: AsMut<[u8]>>(
         &mut self,
         messages: &'m mut [M],
         mode: DecodeMode,
-        finish: impl FnOnce(
-            &mut Self,
-            Vec<&'m mut [u8]>,
-            Vec<Plan>,
-            &[Job<B>],
-        ) -> Vec<Result<Decoded<&'m mut [u8]>, Error>>,
-    ) -> Vec<Result<Decoded<&'m mut [u8]>, Error>> {
+    ) -> Result<Vec<&'m mut [u8]>, Vec<Result<Decoded<&'m mut [u8]>, Error>>> {
         let buffers: Vec<&'m mut [u8]> = messages.iter_mut().map(AsMut::as_mut).collect();
         if self.resume().is_err() {
-            // The stored group state cannot be read: every message gets the error
-            // decoding it alone gives (reading it again).
-            return buffers
+            return Err(buffers
                 .into_iter()
                 .map(|b| self.decode_in_place(b, mode))
-                .collect();
+                .collect());
         }
-        let mut jobs = Vec::new();
-        // One state of the store for every message's trust, and one read
-        // transaction of a database rather than one per message.
-        let plans: Vec<Plan> = self.trust_store().with_read_snapshot(|| {
+        Ok(buffers)
+    }
+
+    /// The checks before the signature for every message (those that earlier
+    /// messages cannot change), all in one state of the trust store and one read
+    /// transaction of a database rather than one per message; the jobs of checking
+    /// their signatures are handed to `hand` in chunks of `len` as they are planned.
+    fn plan_all(
+        &self,
+        buffers: &[&mut [u8]],
+        mode: DecodeMode,
+        len: usize,
+        hand: &mut dyn FnMut(Vec<Job<B>>),
+    ) -> Vec<Plan> {
+        let mut jobs = Planned {
+            chunk: Vec::with_capacity(len),
+            handed: 0,
+            len: len.max(1),
+            hand,
+        };
+        let plans = self.trust_store().with_read_snapshot(|| {
             buffers
                 .iter()
                 .map(|buffer| {
@@ -537,22 +653,8 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
                 })
                 .collect()
         });
-        finish(self, buffers, plans, &jobs)
-    }
-
-    /// [`finish_batch`](Self::finish_batch) with every chunk of `jobs` checked on
-    /// this thread.
-    fn finish_on_this_thread<'m>(
-        &mut self,
-        buffers: Vec<&'m mut [u8]>,
-        plans: Vec<Plan>,
-        jobs: &[Job<B>],
-    ) -> Vec<Result<Decoded<&'m mut [u8]>, Error>> {
-        let mut verdicts = OnThisThread {
-            jobs,
-            held: Chunk::new(even_chunk_len(jobs.len(), BATCH_CHUNK)),
-        };
-        self.finish_batch(buffers, plans, &mut verdicts)
+        jobs.end();
+        plans
     }
 
     /// Each message of the batch finished in order, with its signature's verdict
@@ -619,7 +721,12 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
 
     /// The checks of one message that earlier messages cannot change, and the job of
     /// checking its signature, if it has one.
-    fn plan(&self, buffer: &[u8], mode: DecodeMode, jobs: &mut Vec<Job<B>>) -> Result<Plan, Error> {
+    fn plan(
+        &self,
+        buffer: &[u8],
+        mode: DecodeMode,
+        jobs: &mut Planned<'_, B>,
+    ) -> Result<Plan, Error> {
         if crate::topic::format_of(buffer) == crate::WireFormat::V2 {
             let m = V2Message::parse(buffer)?;
             if !self.v2.protocol.accepts_v2() {
@@ -627,17 +734,14 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
             }
             let trust = self.trust_v2(&m, mode)?;
             let job = match &trust {
-                Trust2::Verify { sender, key } => {
-                    jobs.push(Job {
-                        key: self.job_key(sender, key),
-                        signed: Signed::V2 {
-                            topic: self.v2.topic_id()?,
-                            signed_part: m.signed_part().to_vec(),
-                        },
-                        signature: *m.signature(),
-                    });
-                    Some(jobs.len() - 1)
-                }
+                Trust2::Verify { sender, key } => Some(jobs.push(Job {
+                    key: self.job_key(sender, key),
+                    signed: Signed::V2 {
+                        topic: self.v2.topic_id()?,
+                        signed_part: m.signed_part().to_vec(),
+                    },
+                    signature: *m.signature(),
+                })),
                 _ => None,
             };
             return Ok(Plan::V2 { trust, job });
@@ -649,14 +753,14 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
                 key,
                 message,
             } => {
-                jobs.push(Job {
+                let job = jobs.push(Job {
                     key: self.job_key(&sender, &key),
                     signed: Signed::Classic(message.signed_part().to_vec()),
                     signature: *message.signature(),
                 });
                 Plan::ClassicSigned {
                     unlock: self.unlock(sender, true, &message),
-                    job: jobs.len() - 1,
+                    job,
                 }
             }
         })
