@@ -18,7 +18,9 @@
 //!   loss: see [`Durability`].
 //! - **Several processes.** Writers take SQLite's write lock and wait for each other
 //!   ([`BUSY_TIMEOUT`]); every read asks the database, so a `trust remove` in another
-//!   process is seen by a running one at its next message. Replay marks follow the
+//!   process is seen by a running one at its next message (a batch's trust is read
+//!   in one read transaction, [`TrustStore::with_read_snapshot`](stringphone_core::TrustStore::with_read_snapshot):
+//!   there, at its next batch). Replay marks follow the
 //!   [rule for shared stores](#replay-marks), and one process at a time may send as
 //!   the identity (the [sender lease](#sender-lease)).
 //! - **Refuses what it does not know.** A file that is not an SQLite database, a

@@ -379,6 +379,42 @@ fn reads_in_a_snapshot_see_one_state() {
     assert_eq!(a.get(&id1).unwrap(), Some(k1));
 }
 
+/// A batch reads its senders' trust in one snapshot, not from the topic's cache: a
+/// `trust remove` by another handle (another process) applies to every message of
+/// the next batch, classic and v2.
+#[test]
+fn a_trust_removal_elsewhere_applies_to_the_next_batch() {
+    let dir = TempDir::new("sqlite-batch-trust");
+    let key = TopicKey::from_bytes([9; 32]);
+    let mut alice = kitchen_on(2, &dir.join("alice.db"), Some(key.clone()));
+    let mut bob = kitchen_on(3, &dir.db(), Some(key));
+    bob.set_protocol(ProtocolVersion::Both);
+    let alice_id = bob.add_participant(alice.public_key()).unwrap();
+    let mut inbox = |alice: &mut Topic<RustCrypto, SqliteTrustStore>| -> Vec<Vec<u8>> {
+        let mut messages = Vec::new();
+        for protocol in [ProtocolVersion::Classic, ProtocolVersion::V2] {
+            alice.set_protocol(protocol);
+            messages.push(alice.encode("hello").unwrap());
+            messages.push(alice.encode("again").unwrap());
+        }
+        messages
+    };
+    let mut first = inbox(&mut alice);
+    let results = bob.decode_batch(&mut first, DecodeMode::Strict);
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+
+    let mut other = SqliteTrustStore::open(dir.db()).unwrap();
+    assert_eq!(other.remove(&alice_id).unwrap(), Some(alice.public_key()));
+    let mut next = inbox(&mut alice);
+    let results = bob.decode_batch(&mut next, DecodeMode::Strict);
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r, Err(Error::UntrustedSender(id)) if *id == alice_id)),
+        "a batch after the removal: {results:?}"
+    );
+}
+
 #[test]
 fn the_sender_lease_refuses_a_second_sender_and_ends_with_its_handle() {
     let dir = TempDir::new("sqlite-lease");
