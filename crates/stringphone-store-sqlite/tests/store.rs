@@ -390,7 +390,7 @@ fn a_trust_removal_elsewhere_applies_to_the_next_batch() {
     let mut bob = kitchen_on(3, &dir.db(), Some(key));
     bob.set_protocol(ProtocolVersion::Both);
     let alice_id = bob.add_participant(alice.public_key()).unwrap();
-    let mut inbox = |alice: &mut Topic<RustCrypto, SqliteTrustStore>| -> Vec<Vec<u8>> {
+    let inbox = |alice: &mut Topic<RustCrypto, SqliteTrustStore>| -> Vec<Vec<u8>> {
         let mut messages = Vec::new();
         for protocol in [ProtocolVersion::Classic, ProtocolVersion::V2] {
             alice.set_protocol(protocol);
