@@ -412,6 +412,30 @@ fn libsodium_side<'a>(classic: &'a [Vec<u8>], keys: &'a [PublicKey]) -> Side<'a>
     })
 }
 
+/// One gateway ratio over `rounds` rounds: `r` decodes each inbox `inbox` makes with
+/// `decode_batch_parallel` on `threads` threads (1: on this one, as `decode_batch`),
+/// against libsodium's verify+open of `classic` (signed by `keys`) one by one.
+#[cfg(feature = "libsodium")]
+fn gateway_pair<S: TrustStore>(
+    name: &str,
+    rounds: usize,
+    threads: usize,
+    classic: &[Vec<u8>],
+    keys: &[PublicKey],
+    inbox: impl FnMut() -> Vec<Vec<u8>>,
+    r: &mut Topic<B, S>,
+) {
+    pair(
+        name,
+        GATEWAY,
+        rounds,
+        libsodium_side(classic, keys),
+        inbox_side(inbox, |inbox| {
+            all_ok(&r.decode_batch_parallel(inbox, DecodeMode::Strict, threads))
+        }),
+    );
+}
+
 #[cfg(feature = "libsodium")]
 fn gateway(keys: &[PublicKey], rounds: usize, threads: usize) {
     stringphone_benches::sodium::init();
@@ -423,41 +447,38 @@ fn gateway(keys: &[PublicKey], rounds: usize, threads: usize) {
         .map(|s| s.encode(PLAINTEXT).unwrap())
         .collect();
     let mut r = topic(me(), memory(keys), ProtocolVersion::Both);
-    pair(
+    gateway_pair(
         &format!("gateway classic, 10,000 senders: decode_batch_parallel on {threads} threads / libsodium verify+open one by one (the speed-up is 1 / this)"),
-        GATEWAY,
         rounds,
-        libsodium_side(&classic, keys),
-        inbox_side(
-            || classic.clone(),
-            |inbox| all_ok(&r.decode_batch_parallel(inbox, DecodeMode::Strict, threads)),
-        ),
+        threads,
+        &classic,
+        keys,
+        || classic.clone(),
+        &mut r,
     );
     let mut rs = topic(
         me(),
         sqlite(keys, Durability::Normal, "gateway-classic"),
         ProtocolVersion::Both,
     );
-    pair(
+    gateway_pair(
         &format!("gateway classic on SQLite (NORMAL), 10,000 senders: decode_batch_parallel on {threads} threads / libsodium verify+open one by one"),
-        GATEWAY,
         rounds,
-        libsodium_side(&classic, keys),
-        inbox_side(
-            || classic.clone(),
-            |inbox| all_ok(&rs.decode_batch_parallel(inbox, DecodeMode::Strict, threads)),
-        ),
+        threads,
+        &classic,
+        keys,
+        || classic.clone(),
+        &mut rs,
     );
     let mut r1 = topic(me(), memory(keys), ProtocolVersion::Both);
-    pair(
+    gateway_pair(
         "gateway classic, 10,000 senders: decode_batch on 1 core / libsodium verify+open one by one",
-        GATEWAY,
         rounds,
-        libsodium_side(&classic, keys),
-        inbox_side(
-            || classic.clone(),
-            |inbox| all_ok(&r1.decode_batch(inbox, DecodeMode::Strict)),
-        ),
+        1,
+        &classic,
+        keys,
+        || classic.clone(),
+        &mut r1,
     );
     gateway_v2(keys, rounds, threads, senders, &classic);
 }
@@ -483,14 +504,14 @@ fn gateway_v2(
     };
     let mut rv = topic(me(), memory(keys), ProtocolVersion::Both);
     all_ok(&rv.decode_batch(&mut fresh(), DecodeMode::Strict));
-    pair(
+    gateway_pair(
         &format!("gateway v2 (steady state), 10,000 senders: decode_batch_parallel on {threads} threads / libsodium classic verify+open one by one"),
-        GATEWAY,
         rounds,
-        libsodium_side(classic, keys),
-        inbox_side(&mut fresh, |inbox| {
-            all_ok(&rv.decode_batch_parallel(inbox, DecodeMode::Strict, threads))
-        }),
+        threads,
+        classic,
+        keys,
+        &mut fresh,
+        &mut rv,
     );
     let mut rs = topic(
         me(),
@@ -498,22 +519,22 @@ fn gateway_v2(
         ProtocolVersion::Both,
     );
     all_ok(&rs.decode_batch(&mut fresh(), DecodeMode::Strict));
-    pair(
+    gateway_pair(
         &format!("gateway v2 (steady state) on SQLite (NORMAL), 10,000 senders: decode_batch_parallel on {threads} threads / libsodium classic verify+open one by one"),
-        GATEWAY,
         rounds,
-        libsodium_side(classic, keys),
-        inbox_side(&mut fresh, |inbox| {
-            all_ok(&rs.decode_batch_parallel(inbox, DecodeMode::Strict, threads))
-        }),
+        threads,
+        classic,
+        keys,
+        &mut fresh,
+        &mut rs,
     );
-    pair(
+    gateway_pair(
         "gateway v2 (steady state), 10,000 senders: decode_batch on 1 core / libsodium classic verify+open one by one",
-        GATEWAY,
         rounds,
-        libsodium_side(classic, keys),
-        inbox_side(&mut fresh, |inbox| {
-            all_ok(&rv.decode_batch(inbox, DecodeMode::Strict))
-        }),
+        1,
+        classic,
+        keys,
+        &mut fresh,
+        &mut rv,
     );
 }
