@@ -9,7 +9,7 @@ mod common;
 use common::v2::{member, text, ALICE, X};
 use stringphone::v2::wire::{
     V2Message, V2Type, HEADER_LEN, MAX_FLOORS, MAX_MEMBERS, REKEY_ENTRY_LEN, REKEY_FIXED_LEN,
-    REPLY_FIXED_LEN, SIGNATURE_LEN, SUITE, VERSION,
+    REPLY_FIXED_LEN, SIGNATURE_LEN, SUITE_BLAKE3, VERSION,
 };
 use stringphone::v2::{ProtocolVersion, RekeyOutcome};
 use stringphone::wire::MessageType;
@@ -73,7 +73,7 @@ fn header(t: V2Type) -> Vec<u8> {
     let mut h = vec![0u8; HEADER_LEN];
     h[0] = VERSION;
     h[1] = t.byte();
-    h[2] = SUITE;
+    h[2] = SUITE_BLAKE3;
     h[6] = 1;
     h
 }

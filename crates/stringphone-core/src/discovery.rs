@@ -75,7 +75,7 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
     ) -> Result<usize, Error> {
         self.load_state()?;
         match self.sending_format() {
-            #[cfg(feature = "v2")]
+            #[cfg(feature = "v2-protocol")]
             crate::WireFormat::V2 => {
                 let out = prefix_mut(out, crate::v2::wire::INTRODUCTION_LEN)?;
                 out.copy_from_slice(&self.construct_intro_v2(rng)?);
@@ -192,7 +192,7 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
         out: &mut [u8],
     ) -> Result<usize, Error> {
         match format_of(introduction) {
-            #[cfg(feature = "v2")]
+            #[cfg(feature = "v2-protocol")]
             crate::WireFormat::V2 => {
                 use crate::v2::wire::{FLOOR_ENTRY_LEN, REPLY_FIXED_LEN};
                 prefix_mut(out, REPLY_FIXED_LEN + FLOOR_ENTRY_LEN)?;
@@ -240,7 +240,7 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
     pub fn parse_reply(&mut self, reply: &[u8]) -> Result<PublicKey, Error> {
         self.load_state()?;
         match format_of(reply) {
-            #[cfg(feature = "v2")]
+            #[cfg(feature = "v2-protocol")]
             crate::WireFormat::V2 => {
                 let parsed = crate::v2::wire::V2Message::parse(reply)?;
                 if !self.v2.protocol.accepts_v2() {

@@ -134,6 +134,14 @@ pub enum Error {
         /// What the topic accepts.
         accepts: crate::v2::ProtocolVersion,
     },
+    /// The v2 message is of another cipher suite than this topic's
+    /// ([`crate::v2::Suite`]): a topic speaks the one its id names.
+    SuiteMismatch {
+        /// The topic's suite byte.
+        topic: u8,
+        /// The message's.
+        message: u8,
+    },
     /// The message is sealed under an epoch this topic does not hold (v2).
     UnknownEpoch(u32),
     /// The rekey, reply or restored state does not extend the epoch this topic holds:
@@ -279,6 +287,7 @@ impl Error {
             Error::MissingTopicKey
             | Error::NoPendingIntroduction
             | Error::ProtocolRefused { .. }
+            | Error::SuiteMismatch { .. }
             | Error::UnknownEpoch(_)
             | Error::EpochMismatch { .. }
             | Error::NoStaticKey
@@ -446,6 +455,10 @@ impl fmt::Display for Error {
             Error::EpochMismatch { current, got } => write!(
                 f,
                 "epoch {got} does not extend this topic's epoch {current} (it would move backwards or to another chain)"
+            ),
+            Error::SuiteMismatch { topic, message } => write!(
+                f,
+                "a v2 message of cipher suite 0x{message:02x} in a topic of suite 0x{topic:02x} (every participant must derive the topic id in the same suite)"
             ),
             Error::NoStaticKey => f.write_str("this identity has no static X25519 key"),
             Error::TooManyMembers(n) => write!(f, "{n} members is more than a rekey can list"),

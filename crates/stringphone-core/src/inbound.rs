@@ -344,7 +344,7 @@ pub enum Inbound<'a, P> {
     Reply(KeyOffer<'a>),
     /// A v2 rekey, taken as [`Topic::accept_rekey`] takes it (saved to the store
     /// before it took effect).
-    #[cfg(feature = "v2")]
+    #[cfg(feature = "v2-protocol")]
     Rekey {
         /// The admin that rotated.
         admin: ParticipantId,
@@ -412,7 +412,7 @@ impl<P: AsRef<[u8]>> fmt::Debug for Inbound<'_, P> {
                 f.debug_tuple("Introduction").field(newcomer).finish()
             }
             Inbound::Reply(offer) => f.debug_tuple("Reply").field(offer).finish(),
-            #[cfg(feature = "v2")]
+            #[cfg(feature = "v2-protocol")]
             Inbound::Rekey { admin, outcome } => f
                 .debug_struct("Rekey")
                 .field("admin", admin)
@@ -439,7 +439,7 @@ enum Settled {
         format: WireFormat,
     },
     /// A rekey of another admin, to take.
-    #[cfg(feature = "v2")]
+    #[cfg(feature = "v2-protocol")]
     Rekey(ParticipantId),
 }
 
@@ -607,7 +607,7 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
                 replier,
                 format,
             }),
-            #[cfg(feature = "v2")]
+            #[cfg(feature = "v2-protocol")]
             Settled::Rekey(admin) => Inbound::Rekey {
                 admin,
                 outcome: self.accept_rekey(bytes)?,
@@ -655,7 +655,7 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
     }
 
     /// [`route`](Self::route) of a v2 message: refused without `v2`.
-    #[cfg(not(feature = "v2"))]
+    #[cfg(not(feature = "v2-protocol"))]
     fn route_v2_inbound(
         &self,
         _: crate::v2::wire::V2Message<'_>,
@@ -666,7 +666,7 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
     /// [`route`](Self::route) of a v2 message: the protocol setting, the topic id,
     /// then by type. Never inlined: an introduction's signature check runs under
     /// this small frame.
-    #[cfg(feature = "v2")]
+    #[cfg(feature = "v2-protocol")]
     #[inline(never)]
     fn route_v2_inbound(
         &self,
@@ -676,7 +676,7 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
         if !self.v2.protocol.accepts_v2() {
             return Err(self.refusal(2));
         }
-        let topic = self.v2.topic_id()?;
+        let topic = self.v2.topic_for(&m)?;
         let sender = m.header().sender_id();
         let settled = match (m.header().message_type(), m.identity()) {
             (V2Type::Message, _) => return Ok(None),
@@ -711,7 +711,7 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
 
 /// The refusal of a v2 message whose parsed body lacks a field its type has (no
 /// parsed message does; said as a refusal rather than assumed).
-#[cfg(feature = "v2")]
+#[cfg(feature = "v2-protocol")]
 fn malformed(m: &crate::v2::wire::V2Message<'_>) -> Error {
     Error::Malformed {
         message_type: Some(crate::wire::MessageType::V2(m.header().message_type())),

@@ -100,6 +100,12 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(all(
+    feature = "v2-protocol",
+    not(any(feature = "v2", feature = "v2-sha256"))
+))]
+compile_error!("v2 needs a cipher suite: enable the `v2` feature (BLAKE3) or `v2-sha256`, not `v2-protocol` alone");
+
 #[cfg(feature = "alloc")]
 extern crate alloc;
 #[cfg(feature = "std")]

@@ -277,11 +277,11 @@ pub(crate) fn prefix_mut(out: &mut [u8], len: usize) -> Result<&mut [u8], Error>
 /// `v2`, a v2 introduction (a v2 reply, whose length grows with its member list and
 /// replay floors, is held on the heap with `alloc`, and written into a caller's buffer
 /// without); without `v2`, a classic reply.
-#[cfg(feature = "v2")]
+#[cfg(feature = "v2-protocol")]
 pub const MAX_DISCOVERY_LEN: usize = crate::v2::wire::INTRODUCTION_LEN;
 /// The longest introduction or reply [`DiscoveryBytes`] holds on the stack: with
 /// `v2`, a v2 introduction; without `v2`, a classic reply.
-#[cfg(not(feature = "v2"))]
+#[cfg(not(feature = "v2-protocol"))]
 pub const MAX_DISCOVERY_LEN: usize = REPLY_LEN;
 
 // Every classic message of discovery fits, whatever the features.

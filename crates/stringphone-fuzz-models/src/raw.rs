@@ -305,7 +305,8 @@ pub fn v2_framing(data: &[u8]) -> Result<V2Type, Error> {
     if len < header {
         return Err(malformed(Some(t)));
     }
-    if data[2] != 0x01 {
+    // The format's two suites (0x01 BLAKE3, 0x02 SHA-256); a topic's own is its check.
+    if data[2] != 0x01 && data[2] != 0x02 {
         return Err(Error::UnknownSuite(data[2]));
     }
     let signature = 64;

@@ -419,6 +419,7 @@ fn box_open(
 /// message's framing, then its type.
 fn v2_of_type(msg: &[u8], want: V2Type) -> Result<(), Error> {
     let found = v2_framing(msg)?;
+    in_topic_suite(msg)?;
     if found != want {
         return Err(Error::WrongType {
             expected: MessageType::V2(want),
@@ -426,6 +427,18 @@ fn v2_of_type(msg: &[u8], want: V2Type) -> Result<(), Error> {
         });
     }
     Ok(())
+}
+
+/// The topic's suite check, right after the parse: the cast's topics are all of suite
+/// 0x01, and a message that parsed with suite 0x02 is refused for it.
+fn in_topic_suite(msg: &[u8]) -> Result<(), Error> {
+    match msg[2] {
+        0x01 => Ok(()),
+        other => Err(Error::SuiteMismatch {
+            topic: 0x01,
+            message: other,
+        }),
+    }
 }
 
 /// Whether an X25519 key has small order: its agreement with any secret is zero.
@@ -1046,7 +1059,9 @@ fn present<const N: usize>(bytes: &[u8]) -> Option<[u8; N]> {
 /// The framing of a v2 message handed to `decode`: the layout's refusal, or the
 /// refusal that hands a discovery message or a rekey back.
 fn message_framing(msg: &[u8]) -> Result<(), Error> {
-    match v2_framing(msg)? {
+    let framed = v2_framing(msg)?;
+    in_topic_suite(msg)?;
+    match framed {
         V2Type::Introduction => Err(Error::Introduction),
         V2Type::Reply => Err(Error::IntroductionReply),
         V2Type::Rekey => Err(Error::Rekey),

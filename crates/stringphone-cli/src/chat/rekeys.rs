@@ -2,7 +2,7 @@
 //! sender is an admin here), and our own rotations.
 
 use stringphone::v2::wire::V2Type;
-use stringphone::v2::{digest, RekeyOutcome, EPOCH_CONTEXT};
+use stringphone::v2::{RekeyOutcome, EPOCH_CONTEXT};
 use stringphone::{Error, Message, ParticipantId};
 
 use super::inbound::HELD_MAX;
@@ -30,7 +30,11 @@ impl Chat {
                 }
             }
             RekeyOutcome::Superseded => {
-                if digest(EPOCH_CONTEXT, bytes) == self.topic.epoch_id() {
+                let id = self
+                    .topic
+                    .topic_id()
+                    .map(|t| t.digest(EPOCH_CONTEXT, bytes));
+                if id == Some(self.topic.epoch_id()) {
                     return; // the rekey of the epoch we hold, again
                 }
                 self.show(&format!(

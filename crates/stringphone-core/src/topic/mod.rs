@@ -81,7 +81,7 @@ pub struct Topic<
     /// entry is used only while the store still maps its id to the same key.
     verifiers: KeyCache<B>,
     /// Protocol v2: session, counter, epochs, admins, replay windows.
-    #[cfg(feature = "v2")]
+    #[cfg(feature = "v2-protocol")]
     pub(crate) v2: crate::v2::state::V2State<C>,
     backend: PhantomData<fn() -> (B, C)>,
 }
@@ -163,7 +163,7 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
             id,
             public_key,
             identity,
-            #[cfg(feature = "v2")]
+            #[cfg(feature = "v2-protocol")]
             v2: crate::v2::state::V2State::new(id, topic_key.is_some()),
             topic_key,
             store,
@@ -252,7 +252,7 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
         out: &mut [u8],
     ) -> Result<usize, Error> {
         match self.sending_format() {
-            #[cfg(feature = "v2")]
+            #[cfg(feature = "v2-protocol")]
             WireFormat::V2 => self.encode_v2_into(rng, plaintext, out),
             _ => self.encode_classic_into(rng, plaintext, out),
         }
@@ -342,7 +342,7 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
     ) -> Result<Decoded<&'m mut [u8]>, Error> {
         self.load_state()?;
         match format_of(message) {
-            #[cfg(feature = "v2")]
+            #[cfg(feature = "v2-protocol")]
             WireFormat::V2 => self.decode_v2_in_place(message, mode),
             _ => self.decode_classic_in_place(message, mode),
         }
@@ -359,7 +359,7 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
     ) -> Result<Decoded<&'o mut [u8]>, Error> {
         self.load_state()?;
         match format_of(message) {
-            #[cfg(feature = "v2")]
+            #[cfg(feature = "v2-protocol")]
             WireFormat::V2 => self.decode_v2_into(message, mode, out),
             _ => self.decode_classic_into(message, mode, out),
         }

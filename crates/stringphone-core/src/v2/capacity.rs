@@ -28,10 +28,10 @@
 //! ```
 
 use core::fmt;
-#[cfg(feature = "v2")]
+#[cfg(feature = "v2-protocol")]
 use core::marker::PhantomData;
 
-#[cfg(feature = "v2")]
+#[cfg(feature = "v2-protocol")]
 use crate::Error;
 use crate::ParticipantId;
 
@@ -180,11 +180,11 @@ pub type DefaultCapacity = Unbounded;
 #[cfg(not(feature = "alloc"))]
 pub type DefaultCapacity = Fixed<16, 4, 16>;
 
-#[cfg(feature = "v2")]
+#[cfg(feature = "v2-protocol")]
 pub(crate) use sealed::List;
 
 /// The refusal of a list of kind `L` that holds `what` and is full.
-#[cfg(feature = "v2")]
+#[cfg(feature = "v2-protocol")]
 fn full<L: List<T>, T>(what: &'static str) -> Error {
     Error::CapacityExceeded {
         list: what,
@@ -194,14 +194,14 @@ fn full<L: List<T>, T>(what: &'static str) -> Error {
 
 /// A set of participant ids, kept sorted (the order every id list on the wire and in
 /// the group state has).
-#[cfg(feature = "v2")]
+#[cfg(feature = "v2-protocol")]
 pub(crate) struct IdSet<L> {
     ids: L,
     /// What the set holds, named in [`Error::CapacityExceeded`].
     what: &'static str,
 }
 
-#[cfg(feature = "v2")]
+#[cfg(feature = "v2-protocol")]
 impl<L: List<ParticipantId>> IdSet<L> {
     pub(crate) fn new(what: &'static str) -> Self {
         IdSet {
@@ -273,7 +273,7 @@ impl<L: List<ParticipantId>> IdSet<L> {
     }
 }
 
-#[cfg(feature = "v2")]
+#[cfg(feature = "v2-protocol")]
 impl<L: List<ParticipantId>> Clone for IdSet<L> {
     fn clone(&self) -> Self {
         IdSet {
@@ -283,17 +283,17 @@ impl<L: List<ParticipantId>> Clone for IdSet<L> {
     }
 }
 
-#[cfg(feature = "v2")]
+#[cfg(feature = "v2-protocol")]
 impl<L: List<ParticipantId>> PartialEq for IdSet<L> {
     fn eq(&self, other: &Self) -> bool {
         self.ids.as_slice() == other.ids.as_slice()
     }
 }
 
-#[cfg(feature = "v2")]
+#[cfg(feature = "v2-protocol")]
 impl<L: List<ParticipantId>> Eq for IdSet<L> {}
 
-#[cfg(feature = "v2")]
+#[cfg(feature = "v2-protocol")]
 impl<L: List<ParticipantId>> fmt::Debug for IdSet<L> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_set().entries(self.iter()).finish()
@@ -301,14 +301,14 @@ impl<L: List<ParticipantId>> fmt::Debug for IdSet<L> {
 }
 
 /// A value per participant id, kept sorted by id.
-#[cfg(feature = "v2")]
+#[cfg(feature = "v2-protocol")]
 pub(crate) struct IdMap<V, L> {
     entries: L,
     what: &'static str,
     value: PhantomData<V>,
 }
 
-#[cfg(feature = "v2")]
+#[cfg(feature = "v2-protocol")]
 impl<V, L: List<(ParticipantId, V)>> IdMap<V, L> {
     pub(crate) fn new(what: &'static str) -> Self {
         IdMap {
@@ -406,7 +406,7 @@ impl<V, L: List<(ParticipantId, V)>> IdMap<V, L> {
     }
 }
 
-#[cfg(feature = "v2")]
+#[cfg(feature = "v2-protocol")]
 impl<V: Clone, L: List<(ParticipantId, V)>> Clone for IdMap<V, L> {
     fn clone(&self) -> Self {
         IdMap {
@@ -418,16 +418,16 @@ impl<V: Clone, L: List<(ParticipantId, V)>> Clone for IdMap<V, L> {
 }
 
 /// The members of an epoch, in a topic of capacity `C`.
-#[cfg(feature = "v2")]
+#[cfg(feature = "v2-protocol")]
 pub(crate) type Members<C> = IdSet<<C as Capacity>::Members>;
 /// The admins, in a topic of capacity `C`.
-#[cfg(feature = "v2")]
+#[cfg(feature = "v2-protocol")]
 pub(crate) type Admins<C> = IdSet<<C as Capacity>::Admins>;
 /// A value per sender, in a topic of capacity `C`.
-#[cfg(feature = "v2")]
+#[cfg(feature = "v2-protocol")]
 pub(crate) type PerSender<V, C> = IdMap<V, <C as Capacity>::Senders<V>>;
 
-#[cfg(all(test, feature = "v2"))]
+#[cfg(all(test, feature = "v2-protocol"))]
 mod tests {
     use super::*;
 

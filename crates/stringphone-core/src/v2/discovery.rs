@@ -34,7 +34,7 @@ use super::wire::{
     self, Body, V2Message, V2Type, FLOOR_ENTRY_LEN, INTRODUCTION_LEN, MAX_FLOORS, REPLY_FIXED_LEN,
     SIGNATURE_LEN,
 };
-use super::{digest, signed_string, TopicId};
+use super::{signed_string, TopicId};
 use crate::backend::{Backend, Identity};
 use crate::sealed_key::{open_key, refuse_small_order, seal_key};
 use crate::signatures::{sign, verify_signature};
@@ -87,6 +87,7 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
         wire::write_header(
             &mut out,
             V2Type::Introduction,
+            topic.suite().byte(),
             self.v2.group.current.number,
             &self.id(),
             &session,
@@ -100,7 +101,7 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
         )?;
         wire::write_signature(&mut out, &signature);
         let pending = PendingIntro {
-            digest: digest(INTRO_CONTEXT, &out),
+            digest: topic.digest(INTRO_CONTEXT, &out),
             secret,
         };
         self.change_group(|t| {
@@ -142,7 +143,7 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
         out: impl FnOnce(usize) -> Result<&'o mut [u8], Error>,
     ) -> Result<usize, Error> {
         self.resume()?;
-        let topic = self.v2.topic_id()?;
+        let topic = self.v2.topic_for(intro)?;
         let Body::Introduction { encryption_key, .. } = intro.body() else {
             return Err(Error::WrongType {
                 expected: crate::wire::MessageType::V2(V2Type::Introduction),
@@ -164,7 +165,7 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
         }
         let encryption_key = BoxPublicKey::from_bytes(*encryption_key);
         refuse_small_order(&encryption_key, Error::InvalidPublicKey)?;
-        let intro_digest = digest(INTRO_CONTEXT, intro.as_bytes());
+        let intro_digest = topic.digest(INTRO_CONTEXT, intro.as_bytes());
         self.write_reply_v2(
             rng,
             &topic,
@@ -210,6 +211,7 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
         wire::write_header(
             out,
             V2Type::Reply,
+            topic.suite().byte(),
             epoch.number,
             &self.id(),
             &session,
@@ -283,7 +285,7 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
     #[inline(never)]
     pub(crate) fn parse_reply_v2(&mut self, reply: &V2Message<'_>) -> Result<PublicKey, Error> {
         self.resume()?;
-        let topic = self.v2.topic_id()?;
+        let topic = self.v2.topic_for(reply)?;
         let Body::Reply {
             recipient,
             intro_digest,

@@ -93,7 +93,16 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
 
         let id = self.id();
         let (header, rest) = out.split_at_mut(HEADER_LEN);
-        wire::write_header(header, V2Type::Message, epoch, &id, &session, counter);
+        let suite = topic.suite().byte();
+        wire::write_header(
+            header,
+            V2Type::Message,
+            suite,
+            epoch,
+            &id,
+            &session,
+            counter,
+        );
         let header: &[u8; HEADER_LEN] = (&*header).try_into().map_err(|_| Error::EncryptFailed)?;
         let ad = associated_data(&topic, header);
         let (body, tail) = rest.split_at_mut(plaintext.len());
@@ -119,7 +128,7 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
             Trust2::Ignored(sender) => Ok(Gate2::Ignored(sender)),
             Trust2::Naive(sender) => self.after_trust_v2(m, sender, None::<fn() -> _>),
             Trust2::Verify { sender, key } => {
-                let topic = self.v2.topic_id()?;
+                let topic = self.v2.topic_for(m)?;
                 let verify = || {
                     self.verify_trusted(
                         &sender,
@@ -137,7 +146,7 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
     /// they depend on does not change while messages are decoded, so a batch runs
     /// them for all its messages before any is opened.
     pub(crate) fn trust_v2(&self, m: &V2Message<'_>, mode: DecodeMode) -> Result<Trust2, Error> {
-        self.v2.topic_id()?;
+        self.v2.topic_for(m)?;
         let h = m.header();
         let Body::Message { .. } = m.body() else {
             return Err(match h.message_type() {
@@ -167,7 +176,7 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
         sender: ParticipantId,
         verify: Option<impl FnOnce() -> Result<(), Error>>,
     ) -> Result<Gate2, Error> {
-        let topic = self.v2.topic_id()?;
+        let topic = self.v2.topic_for(m)?;
         let h = m.header();
         let Body::Message { tag, .. } = m.body() else {
             return Err(Error::Rekey);

@@ -9,7 +9,7 @@
 //! | nothing stops a replay | a per-sender counter in every message, a sliding window per sender at each receiver, marks in the trust store so restarts don't reopen it |
 //! | removal does not revoke the key | admins rotate the key: a rekey message seals a fresh key to each remaining member; messages from non-members of an epoch are refused, and replies go only to members |
 //! | nothing names the topic | a [`TopicId`] in every signature, key derivation, associated data and first epoch id |
-//! | pure Ed25519 over the whole message (two SHA-512 passes) and XSalsa20 | Ed25519 over a 64-byte string: a domain tag and the BLAKE3 digest of the message; ChaCha20-Poly1305 under a per-sender key |
+//! | pure Ed25519 over the whole message (two SHA-512 passes) and XSalsa20 | Ed25519 over a 64-byte string: a domain tag and the BLAKE3 (or, in [`Suite::Sha256`], SHA-256) digest of the message; ChaCha20-Poly1305 under a per-sender key |
 //!
 //! Where things happen: the layout and parser in [`wire`]; sealing, opening and the
 //! replay windows in `messages.rs`; discovery in `discovery.rs`; rotation in
@@ -33,37 +33,41 @@
 //!
 //! # What is signed
 //! The Ed25519 signature of a v2 message covers the 64 bytes of [`signed_string`]:
-//! `SIGNATURE_DOMAIN || BLAKE3-derive-key("stringphone v2 message digest", topic id ||
-//! message without its signature)`. So the topic, the header, the body, the ciphertext
+//! `SIGNATURE_DOMAIN || digest("stringphone v2 message digest", topic id || message
+//! without its signature)`, where the digest is the topic's [`Suite`]'s: BLAKE3 in
+//! derive-key mode (suite 0x01), or SHA-256 of the context's length, the context and the
+//! data (suite 0x02, for microcontrollers). So the topic, the header, the body, the ciphertext
 //! and its tag are all covered, and a large message is hashed once by a fast hash. A
 //! classic message signs exactly 32 bytes (an intro) or something starting with its
 //! sender's id (a hash output, never the ASCII domain tag), so no v2 signature is ever
 //! a valid classic signature and the other way round.
 
 pub mod capacity;
-#[cfg(feature = "v2")]
+#[cfg(feature = "v2-protocol")]
 pub(crate) mod discovery;
-#[cfg(feature = "v2")]
+#[cfg(feature = "v2-protocol")]
 mod group;
-#[cfg(feature = "v2")]
+#[cfg(feature = "v2-protocol")]
 pub(crate) mod messages;
 pub mod replay;
-#[cfg(feature = "v2")]
+#[cfg(feature = "v2-protocol")]
 pub mod rotation;
-#[cfg(feature = "v2")]
+#[cfg(feature = "v2-protocol")]
 pub(crate) mod state;
 pub mod wire;
 
+#[cfg(feature = "v2-protocol")]
 use zeroize::Zeroizing;
 
+#[cfg(feature = "v2-protocol")]
 use crate::{Backend, ParticipantId, TopicKey};
 
 #[cfg(feature = "alloc")]
 pub use capacity::Unbounded;
 pub use capacity::{Capacity, DefaultCapacity, Fixed};
-#[cfg(feature = "v2")]
+#[cfg(feature = "v2-protocol")]
 pub use rotation::RekeyOutcome;
-#[cfg(feature = "v2")]
+#[cfg(feature = "v2-protocol")]
 pub use state::{GroupState, DEFAULT_GRACE_MESSAGES};
 
 /// Which wire formats a topic speaks.
@@ -102,24 +106,127 @@ impl ProtocolVersion {
 /// The first 32 bytes of every string a v2 signature covers.
 pub const SIGNATURE_DOMAIN: [u8; 32] = *b"stringphone v2 signature\0\0\0\0\0\0\0\0";
 
-/// BLAKE3 derive-key context of the digest a v2 signature covers.
+/// Context of the digest a v2 signature covers.
 pub const DIGEST_CONTEXT: &str = "stringphone v2 message digest";
-/// BLAKE3 derive-key context of an epoch id (the digest of the rekey starting it).
+/// Context of an epoch id (the digest of the rekey starting it).
 pub const EPOCH_CONTEXT: &str = "stringphone v2 epoch id";
-/// BLAKE3 derive-key context of the first epoch's id (the digest of the topic id).
+/// Context of the first epoch's id (the digest of the topic id).
 pub const FIRST_EPOCH_CONTEXT: &str = "stringphone v2 first epoch";
-/// BLAKE3 derive-key context of a topic id (the digest of the topic's name).
+/// Context of a topic id (the digest of the topic's name).
 pub const TOPIC_ID_CONTEXT: &str = "stringphone v2 topic id";
 /// HKDF info prefix of a sender's message key.
 pub const MESSAGE_KEY_INFO: &[u8] = b"stringphone v2 message key";
 
-/// Which topic v2 bytes belong to: 32 bytes bound into every v2 signature, key
-/// derivation, associated data and the first epoch's id, so that nothing made for one
-/// topic is accepted in another (MLS binds its `group_id` the same way; Group OSCORE
-/// its ID context).
+/// v2's cipher suites, named by their digest; the rest is the same in both: Ed25519,
+/// X25519, HKDF-SHA256 and ChaCha20-Poly1305. A topic speaks one suite, named by its
+/// [`TopicId`]; the suite's byte is in every header, and a message of another suite is
+/// refused ([`Error::SuiteMismatch`](crate::Error::SuiteMismatch)).
+///
+/// Each variant exists where its feature is on: `v2` for [`Suite::Blake3`],
+/// `v2-sha256` for [`Suite::Sha256`] (`alloc` turns on both).
+///
+/// ```
+/// use stringphone_core::v2::{Suite, TopicId};
+/// let desktop = TopicId::from_name(b"home/kitchen");
+/// let device = TopicId::from_name_in(Suite::Sha256, b"home/kitchen");
+/// assert_eq!(desktop.suite().byte(), 0x01);
+/// assert_eq!(device.suite().byte(), 0x02);
+/// assert_ne!(desktop, device); // two topics: neither accepts the other's messages
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Suite {
+    /// Suite 0x01, the default: BLAKE3 in derive-key mode, the fastest digest of large
+    /// messages on processors with SIMD.
+    #[cfg(feature = "v2")]
+    Blake3,
+    /// Suite 0x02: SHA-256 of the context's length (one byte), the context, then the
+    /// data. For microcontrollers: they link SHA-256 anyway (HKDF) and often have it
+    /// in hardware, where BLAKE3 costs 7 KiB of flash.
+    #[cfg(feature = "v2-sha256")]
+    Sha256,
+}
+
+impl Suite {
+    /// The suite's byte in a v2 header.
+    #[must_use]
+    pub const fn byte(self) -> u8 {
+        match self {
+            #[cfg(feature = "v2")]
+            Suite::Blake3 => 0x01,
+            #[cfg(feature = "v2-sha256")]
+            Suite::Sha256 => 0x02,
+        }
+    }
+
+    /// The suite of a header's byte, if this build has it.
+    #[must_use]
+    pub const fn from_byte(byte: u8) -> Option<Suite> {
+        match byte {
+            #[cfg(feature = "v2")]
+            0x01 => Some(Suite::Blake3),
+            #[cfg(feature = "v2-sha256")]
+            0x02 => Some(Suite::Sha256),
+            _ => None,
+        }
+    }
+
+    /// The suite's digest of `data` under `context` (one of the `*_CONTEXT` constants).
+    /// It is part of the wire format, so every backend gets the same one.
+    ///
+    /// ```
+    /// use stringphone_core::v2::{Suite, EPOCH_CONTEXT};
+    /// let d = Suite::Sha256.digest(EPOCH_CONTEXT, b"rekey");
+    /// assert_eq!(d, Suite::Sha256.digest(EPOCH_CONTEXT, b"rekey"));
+    /// assert_ne!(d, Suite::Sha256.digest(EPOCH_CONTEXT, b"rekeys"));
+    /// assert_ne!(d, Suite::Blake3.digest(EPOCH_CONTEXT, b"rekey"));
+    /// ```
+    #[cfg(feature = "v2-protocol")]
+    #[must_use]
+    pub fn digest(self, context: &'static str, data: &[u8]) -> [u8; 32] {
+        self.digest_parts(context, &[data])
+    }
+
+    // Never inlined: BLAKE3's hasher holds 1.8 KB of chaining values, which inlined
+    // would sit in the caller's frame beside a signature check's (8 KiB of stack on a
+    // device).
+    #[cfg(feature = "v2-protocol")]
+    #[inline(never)]
+    fn digest_parts(self, context: &'static str, parts: &[&[u8]]) -> [u8; 32] {
+        match self {
+            #[cfg(feature = "v2")]
+            Suite::Blake3 => {
+                let mut hasher = blake3::Hasher::new_derive_key(context);
+                for part in parts {
+                    hasher.update(part);
+                }
+                *hasher.finalize().as_bytes()
+            }
+            #[cfg(feature = "v2-sha256")]
+            Suite::Sha256 => {
+                use sha2::Digest;
+                // The context's length first: no two (context, data) pairs hash the
+                // same string. Every context is shorter than 256 bytes.
+                let mut hasher = sha2::Sha256::new();
+                hasher.update([context.len() as u8]);
+                hasher.update(context.as_bytes());
+                for part in parts {
+                    hasher.update(part);
+                }
+                hasher.finalize().into()
+            }
+        }
+    }
+}
+
+/// Which topic v2 bytes belong to, and in which [`Suite`]: 32 bytes bound into every v2
+/// signature, key derivation, associated data and the first epoch's id, so that nothing
+/// made for one topic is accepted in another (MLS binds its `group_id` the same way;
+/// Group OSCORE its ID context).
 ///
 /// Every participant of a topic must use the same id; the usual choice is
-/// [`TopicId::from_name`] of the channel's name (the MQTT topic, the room).
+/// [`TopicId::from_name`] of the channel's name (the MQTT topic, the room), or
+/// [`TopicId::from_name_in`] for suite 0x02.
 ///
 /// ```
 /// use stringphone_core::v2::TopicId;
@@ -128,46 +235,81 @@ pub const MESSAGE_KEY_INFO: &[u8] = b"stringphone v2 message key";
 /// assert_ne!(kitchen, TopicId::from_name(b"home/garage"));
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TopicId([u8; 32]);
+pub struct TopicId {
+    suite: Suite,
+    id: [u8; 32],
+}
 
 impl TopicId {
-    /// The id of the topic named `name` (BLAKE3 derive-key, [`TOPIC_ID_CONTEXT`]).
+    /// The id of the topic named `name` in suite 0x01 (BLAKE3 derive-key,
+    /// [`TOPIC_ID_CONTEXT`]).
     #[cfg(feature = "v2")]
     #[must_use]
     pub fn from_name(name: &[u8]) -> Self {
-        TopicId(digest(TOPIC_ID_CONTEXT, name))
+        Self::from_name_in(Suite::Blake3, name)
     }
 
-    /// An id given as bytes (one agreed on out of band, say).
+    /// The id of the topic named `name` in `suite` (its digest of the name,
+    /// [`TOPIC_ID_CONTEXT`]).
+    #[cfg(feature = "v2-protocol")]
+    #[must_use]
+    pub fn from_name_in(suite: Suite, name: &[u8]) -> Self {
+        TopicId {
+            suite,
+            id: suite.digest(TOPIC_ID_CONTEXT, name),
+        }
+    }
+
+    /// An id of suite 0x01 given as bytes (one agreed on out of band, say).
+    #[cfg(feature = "v2")]
     #[must_use]
     pub const fn from_bytes(bytes: [u8; 32]) -> Self {
-        TopicId(bytes)
+        Self::from_bytes_in(Suite::Blake3, bytes)
+    }
+
+    /// An id of `suite` given as bytes.
+    #[must_use]
+    pub const fn from_bytes_in(suite: Suite, bytes: [u8; 32]) -> Self {
+        TopicId { suite, id: bytes }
     }
 
     /// The id's bytes.
     #[must_use]
     pub const fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
+        &self.id
+    }
+
+    /// The topic's suite.
+    #[must_use]
+    pub const fn suite(&self) -> Suite {
+        self.suite
+    }
+
+    /// The topic's digest ([`Suite::digest`] of its suite).
+    #[cfg(feature = "v2-protocol")]
+    #[must_use]
+    pub fn digest(&self, context: &'static str, data: &[u8]) -> [u8; 32] {
+        self.suite.digest(context, data)
     }
 
     /// The id of this topic's first epoch: every topic starts from a different one.
-    #[cfg(feature = "v2")]
+    #[cfg(feature = "v2-protocol")]
     #[must_use]
     pub fn first_epoch_id(&self) -> [u8; 32] {
-        digest(FIRST_EPOCH_CONTEXT, &self.0)
+        self.digest(FIRST_EPOCH_CONTEXT, &self.id)
     }
 }
 
 impl core::fmt::Debug for TopicId {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str("TopicId(")?;
-        crate::keys::write_hex(f, &self.0)?;
-        f.write_str(")")
+        crate::keys::write_hex(f, &self.id)?;
+        write!(f, ", suite 0x{:02x})", self.suite.byte())
     }
 }
 
-/// v2's digest: BLAKE3 in derive-key mode with `context` (one of the `*_CONTEXT`
-/// constants). It is part of the wire format, so every backend gets the same one.
+/// Suite 0x01's digest: BLAKE3 in derive-key mode with `context` (one of the
+/// `*_CONTEXT` constants). A topic's own is [`TopicId::digest`].
 ///
 /// ```
 /// use stringphone_core::v2::{digest, EPOCH_CONTEXT};
@@ -176,39 +318,36 @@ impl core::fmt::Debug for TopicId {
 /// ```
 #[cfg(feature = "v2")]
 #[must_use]
-// Never inlined: BLAKE3's hasher holds 1.8 KB of chaining values, which inlined would
-// sit in the caller's frame beside a signature check's (8 KiB of stack on a device).
-#[inline(never)]
 pub fn digest(context: &'static str, data: &[u8]) -> [u8; 32] {
-    blake3::derive_key(context, data)
+    Suite::Blake3.digest(context, data)
 }
 
 /// The 64 bytes a v2 signature covers, for the message bytes before the signature:
-/// [`SIGNATURE_DOMAIN`], then the digest of the topic id followed by those bytes. A
-/// signature made in one topic therefore never verifies in another.
+/// [`SIGNATURE_DOMAIN`], then the topic's digest ([`DIGEST_CONTEXT`]) of the topic id
+/// followed by those bytes. A signature made in one topic therefore never verifies in
+/// another, nor in the same name's topic of the other suite.
 ///
 /// ```
 /// use stringphone_core::v2::{signed_string, TopicId};
 /// let (a, b) = (TopicId::from_name(b"a"), TopicId::from_name(b"b"));
 /// assert_ne!(signed_string(&a, b"same bytes"), signed_string(&b, b"same bytes"));
 /// ```
-#[cfg(feature = "v2")]
+#[cfg(feature = "v2-protocol")]
 #[must_use]
-// Never inlined, as `digest`: the hasher's frame ends before the signature is checked.
-#[inline(never)]
 pub fn signed_string(topic: &TopicId, signed_part: &[u8]) -> [u8; 64] {
-    let mut hasher = blake3::Hasher::new_derive_key(DIGEST_CONTEXT);
-    hasher.update(topic.as_bytes());
-    hasher.update(signed_part);
+    let digest = topic
+        .suite
+        .digest_parts(DIGEST_CONTEXT, &[topic.as_bytes(), signed_part]);
     let mut out = [0u8; 64];
     out[..32].copy_from_slice(&SIGNATURE_DOMAIN);
-    out[32..].copy_from_slice(hasher.finalize().as_bytes());
+    out[32..].copy_from_slice(&digest);
     out
 }
 
 /// A sender's message key for an epoch and session: HKDF-SHA256 with the session as
 /// salt, the epoch's key as input, and the suite, topic id, epoch id and sender id as
 /// info.
+#[cfg(feature = "v2-protocol")]
 #[must_use]
 pub fn message_key<B: Backend>(
     topic: &TopicId,
@@ -222,7 +361,7 @@ pub fn message_key<B: Backend>(
         topic_key.expose_secret(),
         &[
             MESSAGE_KEY_INFO,
-            &[wire::SUITE],
+            &[topic.suite().byte()],
             topic.as_bytes(),
             epoch_id,
             sender.as_bytes(),
@@ -249,4 +388,73 @@ pub fn nonce(counter: u64) -> [u8; 12] {
     let mut n = [0u8; 12];
     n[4..].copy_from_slice(&counter.to_be_bytes());
     n
+}
+
+#[cfg(all(test, feature = "v2", feature = "v2-sha256"))]
+mod tests {
+    use super::*;
+
+    fn unhex(s: &str) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        for (i, byte) in out.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap();
+        }
+        out
+    }
+
+    /// Suite 0x02's digests against Python's hashlib, computed apart from this code:
+    /// `hashlib.sha256(bytes([len(c)]) + c + data).hexdigest()`.
+    #[test]
+    fn sha256_suite_matches_an_independent_computation() {
+        let kitchen = TopicId::from_name_in(Suite::Sha256, b"home/kitchen");
+        assert_eq!(
+            kitchen.as_bytes(),
+            &unhex("908575830a5939c040efb1f75f2ce8a8c4ec42866039408c6fbb20642554b62e")
+        );
+        let signed = signed_string(
+            &TopicId::from_bytes_in(Suite::Sha256, [7; 32]),
+            b"signed part",
+        );
+        assert_eq!(signed[..32], SIGNATURE_DOMAIN);
+        assert_eq!(
+            signed[32..],
+            unhex("a517328da460b7e727be474dbeebd1d299c6c9fb51ee33312b1ed9876d8a9826")
+        );
+    }
+
+    /// Suite 0x01 is what v2 was before suites: BLAKE3's derive-key of the same inputs.
+    #[test]
+    fn blake3_suite_is_blake3_derive_key() {
+        assert_eq!(
+            TopicId::from_name(b"home/kitchen").as_bytes(),
+            &blake3::derive_key(TOPIC_ID_CONTEXT, b"home/kitchen")
+        );
+        let topic = TopicId::from_bytes([7; 32]);
+        let mut joined = [7u8; 32 + 11];
+        joined[32..].copy_from_slice(b"signed part");
+        assert_eq!(
+            signed_string(&topic, b"signed part")[32..],
+            blake3::derive_key(DIGEST_CONTEXT, &joined)
+        );
+    }
+
+    /// One name, two suites: two topics, whose ids, first epochs and signed strings
+    /// all differ, and whose suite bytes are the format's.
+    #[test]
+    fn one_name_in_two_suites_is_two_topics() {
+        let (one, two) = (
+            TopicId::from_name_in(Suite::Blake3, b"x"),
+            TopicId::from_name_in(Suite::Sha256, b"x"),
+        );
+        assert_ne!(one, two);
+        assert_ne!(one.as_bytes(), two.as_bytes());
+        assert_ne!(one.first_epoch_id(), two.first_epoch_id());
+        assert_ne!(signed_string(&one, b"m"), signed_string(&two, b"m"));
+        assert_eq!(Suite::from_byte(wire::SUITE_BLAKE3), Some(Suite::Blake3));
+        assert_eq!(Suite::from_byte(wire::SUITE_SHA256), Some(Suite::Sha256));
+        assert_eq!(Suite::from_byte(0x03), None);
+        for suite in [Suite::Blake3, Suite::Sha256] {
+            assert_eq!(Suite::from_byte(suite.byte()), Some(suite));
+        }
+    }
 }

@@ -48,7 +48,7 @@ use rand_core::CryptoRngCore;
 use super::capacity::Members;
 use super::state::{Epoch, PreviousEpoch};
 use super::wire::{self, Body, V2Message, V2Type, MAX_MEMBERS, REKEY_ENTRY_LEN, REKEY_FIXED_LEN};
-use super::{digest, signed_string, EPOCH_CONTEXT};
+use super::{signed_string, EPOCH_CONTEXT};
 use crate::backend::{Backend, Identity};
 use crate::sealed_key::{open_key, seal_key};
 use crate::signatures::sign;
@@ -174,7 +174,15 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
 
         let len = REKEY_FIXED_LEN + listed.len() * REKEY_ENTRY_LEN;
         let out = out(len)?;
-        wire::write_header(out, V2Type::Rekey, epoch, &me, &session, counter);
+        wire::write_header(
+            out,
+            V2Type::Rekey,
+            topic.suite().byte(),
+            epoch,
+            &me,
+            &session,
+            counter,
+        );
         let box_key = B::box_public_key(&secret);
         let previous = self.v2.group.current.id;
         wire::write_rekey_head(out, &previous, box_key.as_bytes(), listed.len());
@@ -192,7 +200,7 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
         let signature = sign(self.identity(), &signed_string(&topic, &out[..len - 64]))?;
         wire::write_signature(out, &signature);
 
-        let id = digest(EPOCH_CONTEXT, &out[..len]);
+        let id = topic.digest(EPOCH_CONTEXT, &out[..len]);
         self.change_group(|t| {
             let parent = t.v2.group.current.id;
             t.enter_epoch(epoch, id, parent, me, new_key, listed, true);
@@ -269,7 +277,7 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
             return Err(self.refusal(2));
         }
         self.resume()?;
-        let topic = self.v2.topic_id()?;
+        let topic = self.v2.topic_for(&m)?;
         let Body::Rekey { .. } = m.body() else {
             return Err(Error::WrongType {
                 expected: crate::wire::MessageType::V2(V2Type::Rekey),
@@ -314,7 +322,7 @@ impl<B: Backend, S: TrustStore, I: Identity, C: Capacity> Topic<B, S, I, C> {
             });
         };
         let number = m.header().epoch();
-        let id = digest(EPOCH_CONTEXT, rekey);
+        let id = self.v2.topic_id()?.digest(EPOCH_CONTEXT, rekey);
         let members = Members::<C>::try_from_ids("members", m.rekey_entries().map(|e| e.member))?;
         let Some(from_current) =
             self.rekey_follows(number, &id, previous_epoch, &admin, &members)?

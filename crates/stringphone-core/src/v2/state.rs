@@ -14,7 +14,7 @@ use zeroize::Zeroizing;
 
 use super::capacity::{Admins, Capacity, DefaultCapacity, IdSet, List, Members, PerSender};
 use super::replay::ReplayWindow;
-use super::{ProtocolVersion, TopicId};
+use super::{wire, ProtocolVersion, TopicId};
 use crate::{BoxSecret, Error, ParticipantId, TopicKey};
 
 /// Messages of the new epoch a receiver decodes before it forgets the previous epoch's
@@ -210,6 +210,20 @@ impl<C: Capacity> V2State<C> {
     /// The topic id, which every v2 operation needs ([`Error::NoTopicId`]).
     pub(crate) fn topic_id(&self) -> Result<TopicId, Error> {
         self.group.topic_id.ok_or(Error::NoTopicId)
+    }
+
+    /// The topic id, for a message of this topic's suite: one of another suite is
+    /// refused before anything else is checked ([`Error::SuiteMismatch`]).
+    pub(crate) fn topic_for(&self, m: &super::wire::V2Message<'_>) -> Result<TopicId, Error> {
+        let topic = self.topic_id()?;
+        let (ours, theirs) = (topic.suite().byte(), m.header().suite());
+        if theirs != ours {
+            return Err(Error::SuiteMismatch {
+                topic: ours,
+                message: theirs,
+            });
+        }
+        Ok(topic)
     }
 
     /// This instance's session value, drawn (16 bytes) on first use. Drawn again in a
@@ -408,7 +422,9 @@ impl<C: Capacity> GroupState<C> {
     /// · (classic pending secret 32) · own counter 8 · floor count 4 · (id 16 · floor 8)*
     /// ```
     ///
-    /// A list is a count (4) then 16-byte ids.
+    /// A list is a count (4) then 16-byte ids. Flags, from bit 0: topic id, topic key,
+    /// parent, parent members, starter, members, previous, pending, classic pending, and
+    /// (bit 9) the topic id is of suite 0x02.
     // Longer than 60 lines: the format above, one field after another; split, its
     // order would be spelled in two places (and from_bytes_in reads it in the same order).
     pub fn write_to(&self, out: &mut [u8]) -> Result<usize, Error> {
@@ -426,6 +442,9 @@ impl<C: Capacity> GroupState<C> {
             g.previous.is_some(),
             g.pending.is_some(),
             self.classic_pending.is_some(),
+            // Absent (suite 0x01) in every state written before suite 0x02 existed.
+            g.topic_id
+                .is_some_and(|t| t.suite().byte() != wire::SUITE_BLAKE3),
         ]
         .iter()
         .enumerate()
@@ -500,12 +519,26 @@ impl<C: Capacity> GroupState<C> {
         }
         let flags = u16::from_be_bytes(*r.take::<2>()?);
         let generation = u64::from_be_bytes(*r.take::<8>()?);
-        if flags >> 9 != 0 {
+        if flags >> 10 != 0 {
             return Err(Error::InvalidState("unknown flags"));
         }
         let on = |bit: u16| flags & (1 << bit) != 0;
         let topic = *r.take::<32>()?;
-        let topic_id = on(0).then_some(TopicId::from_bytes(topic));
+        let suite_byte = if on(9) {
+            wire::SUITE_SHA256
+        } else {
+            wire::SUITE_BLAKE3
+        };
+        let topic_id = match (on(0), super::Suite::from_byte(suite_byte)) {
+            (false, _) if on(9) => return Err(Error::InvalidState("a suite without a topic id")),
+            (false, _) => None,
+            (true, Some(suite)) => Some(TopicId::from_bytes_in(suite, topic)),
+            (true, None) => {
+                return Err(Error::InvalidState(
+                    "the topic's cipher suite is not in this build",
+                ))
+            }
+        };
         let topic_key = if on(1) {
             Some(TopicKey::from_bytes(*r.take::<32>()?))
         } else {

@@ -29,8 +29,11 @@ use crate::{BoxPublicKey, ParseError, ParticipantId, PublicKey};
 
 /// The first byte of every v2 message.
 pub const VERSION: u8 = 0x02;
-/// The one cipher suite: Ed25519, X25519, HKDF-SHA256, ChaCha20-Poly1305, BLAKE3.
-pub const SUITE: u8 = 0x01;
+/// Cipher suite 0x01: Ed25519, X25519, HKDF-SHA256, ChaCha20-Poly1305, BLAKE3
+/// (`v2::Suite::Blake3`).
+pub const SUITE_BLAKE3: u8 = 0x01;
+/// Cipher suite 0x02: the same with SHA-256 as the digest (`v2::Suite::Sha256`).
+pub const SUITE_SHA256: u8 = 0x02;
 /// Header length.
 pub const HEADER_LEN: usize = 47;
 /// Signature length (at the end of every v2 message).
@@ -215,12 +218,13 @@ impl<'a> Header<'a> {
 pub(crate) fn write_header(
     out: &mut [u8],
     message_type: V2Type,
+    suite: u8,
     epoch: u32,
     sender: &ParticipantId,
     session: &[u8; 16],
     counter: u64,
 ) {
-    put(out, 0, &[VERSION, message_type.byte(), SUITE]);
+    put(out, 0, &[VERSION, message_type.byte(), suite]);
     put(out, EPOCH_AT, &epoch.to_be_bytes());
     put(out, SENDER_AT, sender.as_bytes());
     put(out, SESSION_AT, session);
@@ -394,7 +398,8 @@ impl<'a> V2Message<'a> {
         let type_byte = *bytes.get(1).ok_or(malformed(None))?;
         let t = V2Type::from_byte(type_byte).ok_or(ParseError::UnknownType(type_byte))?;
         let header: &[u8; HEADER_LEN] = field(bytes, 0).ok_or(malformed(Some(t)))?;
-        if header[SUITE_AT] != SUITE {
+        // Both suites are the format's; whether a topic speaks this one is its check.
+        if header[SUITE_AT] != SUITE_BLAKE3 && header[SUITE_AT] != SUITE_SHA256 {
             return Err(ParseError::UnknownSuite(header[SUITE_AT]));
         }
         if !length_fits(t, bytes) {
@@ -468,8 +473,15 @@ impl<'a> V2Message<'a> {
     pub(crate) fn write_to(&self, out: &mut [u8]) {
         let h = self.header;
         let (t, session) = (h.message_type(), h.session());
-        write_header(out, t, h.epoch(), &h.sender_id(), session, h.counter());
-        put(out, SUITE_AT, &[h.suite()]);
+        write_header(
+            out,
+            t,
+            h.suite(),
+            h.epoch(),
+            &h.sender_id(),
+            session,
+            h.counter(),
+        );
         match self.body {
             Body::Message { ciphertext, tag } => {
                 put(out, HEADER_LEN, ciphertext);
