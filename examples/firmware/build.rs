@@ -10,7 +10,7 @@
 use std::path::Path;
 
 use rand_chacha::rand_core::SeedableRng;
-use stringphone_core::v2::{ProtocolVersion, TopicId};
+use stringphone_core::v2::{ProtocolVersion, Suite, TopicId};
 use stringphone_core::{Backend, Identity, SigningSeed, Topic, TopicKey};
 use stringphone_rustcrypto::RustCrypto;
 
@@ -44,7 +44,7 @@ fn gateway_rotation() -> (Vec<u8>, Vec<u8>) {
         SigningSeed::from_bytes([GAIL; 32]),
         Some(TopicKey::from_bytes(TOPIC_KEY)),
     );
-    gail.set_topic_id(TopicId::from_name(TOPIC))
+    gail.set_topic_id(TopicId::from_name_in(Suite::Sha256, TOPIC))
         .expect("a new topic takes an id");
     gail.set_protocol(ProtocolVersion::V2);
     for seed in [ALICE, BOB] {

@@ -2,8 +2,8 @@
 # Builds the firmware and runs it under QEMU at each optimisation level asked for
 # (default: z, s and 3, the README's table), printing each run's report and the ELF's
 # section sizes, for the classic set alone and with v2. Fails when a run fails: a wrong
-# result, a panic, or at opt-level "z" more than 40 KiB of flash (with v2: printed,
-# not enforced, its 64 KiB target is not met yet) or 8 KiB of stack in an operation.
+# result, a panic, or at opt-level "z" more than 40 KiB of flash (with v2, in its suite
+# 0x02: 64 KiB) or 8 KiB of stack in an operation.
 #
 #   bash examples/firmware/run.sh [z] [s] [3]
 #

@@ -4,12 +4,14 @@
 //! admin they trust, who rotated on the host: `build.rs`), then a message of the new
 //! epoch; and the refusals v2 promises, each checked for its reason: a replay, a
 //! sender past the topic's capacity, a rekey fed twice, a message of a topic with
-//! another id, the first message again after the rotation.
+//! another id, the first message again after the rotation, a message relabelled to
+//! suite 0x01. The topic is in suite 0x02 (SHA-256 digest), so the image links no
+//! BLAKE3.
 
 use stringphone_core::v2::wire::{
     FLOOR_ENTRY_LEN, INTRODUCTION_LEN, MESSAGE_OVERHEAD, REPLY_FIXED_LEN,
 };
-use stringphone_core::v2::{ProtocolVersion, RekeyOutcome, TopicId};
+use stringphone_core::v2::{ProtocolVersion, RekeyOutcome, Suite, TopicId};
 use stringphone_core::{DecodeMode, Decoded, Error, PublicKey};
 
 use crate::{check, BoardRng, Device, Run, TEXT, TOPIC_KEY};
@@ -29,7 +31,7 @@ const GATEWAY_REKEY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/rekey.bin
 fn device(seed: u8, key: Option<[u8; 32]>, name: &[u8]) -> Result<Device, &'static str> {
     let mut device = crate::device(seed, key);
     device
-        .set_topic_id(TopicId::from_name(name))
+        .set_topic_id(TopicId::from_name_in(Suite::Sha256, name))
         .map_err(|_| "v2: topic id refused")?;
     device.set_protocol(ProtocolVersion::V2);
     Ok(device)
@@ -111,6 +113,21 @@ pub fn session(run: &mut Run, rng: &mut BoardRng) -> Result<(), &'static str> {
             Err(Error::Replayed { .. })
         ),
         "v2 decode: accepted a replay",
+    )?;
+
+    // The suite byte rewritten to 0x01 (BLAKE3): refused for the suite, before any
+    // signature is checked.
+    let mut relabelled = first;
+    relabelled[2] = 0x01;
+    check(
+        matches!(
+            bob.decode_into(&relabelled[..len], DecodeMode::Strict, &mut plain),
+            Err(Error::SuiteMismatch {
+                topic: 0x02,
+                message: 0x01
+            })
+        ),
+        "v2 decode: a message of suite 0x01 not refused",
     )?;
 
     // A fifth sender is past Bob's capacity of four: refused with the reason, and
