@@ -25,10 +25,15 @@
 //! - `alloc`: `Vec`-returning calls, [`MemoryTrustStore`], a cache entry for the
 //!   decompressed key of every trusted participant (without `alloc`: four entries, a
 //!   fixed array inside the topic, taken by the participants trusted last), boxed
-//!   [`StoreError`] sources; turns `v2` on, its lists growing as needed
-//!   ([`v2::Unbounded`]).
-//! - `v2`: protocol [`v2`] without a heap: its lists in the fixed capacities the
-//!   topic's fourth type parameter names ([`v2::Fixed`]; see [`v2::capacity`]).
+//!   [`StoreError`] sources; turns `v2` and `v2-sha256` on, v2's lists growing as
+//!   needed ([`v2::Unbounded`]).
+//! - `v2`: protocol [`v2`] without a heap, in its suite 0x01 (BLAKE3 digest): its lists
+//!   in the fixed capacities the topic's fourth type parameter names ([`v2::Fixed`];
+//!   see [`v2::capacity`]).
+//! - `v2-sha256`: protocol [`v2`] in its suite 0x02 (SHA-256 digest,
+//!   [`v2::Suite::Sha256`]), for microcontrollers: on its own it links no BLAKE3.
+//! - `v2-protocol`: v2's code without a suite; `v2` and `v2-sha256` turn it on, and
+//!   alone it does not build.
 //! - `std` (default; implies `alloc`): OS randomness for `generate()`, `encode()`,
 //!   `construct_intro()` and `construct_reply()`.
 //!

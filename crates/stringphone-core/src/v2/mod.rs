@@ -160,6 +160,12 @@ impl Suite {
     }
 
     /// The suite of a header's byte, if this build has it.
+    ///
+    /// ```
+    /// use stringphone_core::v2::Suite;
+    /// assert_eq!(Suite::from_byte(0x02), Some(Suite::Sha256));
+    /// assert_eq!(Suite::from_byte(0x03), None);
+    /// ```
     #[must_use]
     pub const fn from_byte(byte: u8) -> Option<Suite> {
         match byte {
@@ -251,6 +257,13 @@ impl TopicId {
 
     /// The id of the topic named `name` in `suite` (its digest of the name,
     /// [`TOPIC_ID_CONTEXT`]).
+    ///
+    /// ```
+    /// use stringphone_core::v2::{Suite, TopicId};
+    /// let device = TopicId::from_name_in(Suite::Sha256, b"home/kitchen");
+    /// assert_eq!(device.suite(), Suite::Sha256);
+    /// assert_ne!(device, TopicId::from_name(b"home/kitchen"));
+    /// ```
     #[cfg(feature = "v2-protocol")]
     #[must_use]
     pub fn from_name_in(suite: Suite, name: &[u8]) -> Self {
@@ -268,6 +281,12 @@ impl TopicId {
     }
 
     /// An id of `suite` given as bytes.
+    ///
+    /// ```
+    /// use stringphone_core::v2::{Suite, TopicId};
+    /// let id = TopicId::from_bytes_in(Suite::Sha256, [7; 32]);
+    /// assert_eq!((id.suite(), id.as_bytes()), (Suite::Sha256, &[7; 32]));
+    /// ```
     #[must_use]
     pub const fn from_bytes_in(suite: Suite, bytes: [u8; 32]) -> Self {
         TopicId { suite, id: bytes }
@@ -286,6 +305,12 @@ impl TopicId {
     }
 
     /// The topic's digest ([`Suite::digest`] of its suite).
+    ///
+    /// ```
+    /// use stringphone_core::v2::{Suite, TopicId, EPOCH_CONTEXT};
+    /// let id = TopicId::from_name_in(Suite::Sha256, b"home/kitchen");
+    /// assert_eq!(id.digest(EPOCH_CONTEXT, b"rekey"), Suite::Sha256.digest(EPOCH_CONTEXT, b"rekey"));
+    /// ```
     #[cfg(feature = "v2-protocol")]
     #[must_use]
     pub fn digest(&self, context: &'static str, data: &[u8]) -> [u8; 32] {
