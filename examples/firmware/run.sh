@@ -7,7 +7,8 @@
 #
 #   bash examples/firmware/run.sh [z] [s] [3]
 #
-# Needs the thumbv7em-none-eabihf target and qemu-system-arm (.ci/run installs both).
+# Needs qemu-system-arm (.ci/run installs it); rustup installs the pinned compiler and
+# its thumbv7em-none-eabihf target (rust-toolchain.toml) on first use.
 set -euo pipefail
 cd "$(dirname "$0")"
 
